@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// `npx lethe …`: runs the TypeScript CLI on Node 24 (installed as a devDependency), whatever Node started this shim.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const local = path.join(root, 'node_modules', 'node', 'bin', 'node');
+const major = Number(process.versions.node.split('.')[0]);
+const node = major >= 24 ? process.execPath : fs.existsSync(local) ? local : null;
+if (!node) {
+  console.error('lethe: Node.js 24 is required; run `npm install` in the checkout first');
+  process.exit(1);
+}
+const result = spawnSync(node, [path.join(root, 'src', 'cli', 'main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
+process.exit(result.status ?? 1);

@@ -1,0 +1,81 @@
+import crypto from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Ctx } from './context.ts';
+import { registerApplicationRoutes } from './applications/applications.routes.ts';
+import { registerCustomerRoutes } from './customers/customers.routes.ts';
+import { registerAuditRoutes } from './audit/audit.routes.ts';
+import { registerDeletionRoutes } from './erasure/deletion.routes.ts';
+import { registerAuth } from './http/auth.ts';
+import { errorHandler, sendProblem } from './http/errors.ts';
+import { registerHealthRoutes } from './http/health.routes.ts';
+import { registerIdempotency } from './http/idempotency.ts';
+import { ProblemSchema } from './http/schemas.ts';
+import { createValidatorCompiler } from './http/validation.ts';
+import { createServices, type Services } from './services.ts';
+
+export const BODY_LIMIT = 1024 * 1024;
+
+/** Dates leave the API as ISO-8601 strings, wherever they sit in a response. */
+function serializeDates(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(serializeDates);
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = serializeDates(v);
+    return out;
+  }
+  return value;
+}
+
+export async function buildApp(ctx: Ctx, services: Services = createServices(ctx)): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.log as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT,
+    // Fastify's request log lines carry URLs, which may hold an e-mail filter: we log our own, without them.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: () => crypto.randomUUID(),
+    routerOptions: { ignoreTrailingSlash: true },
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+  app.setValidatorCompiler(createValidatorCompiler());
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 'not_found', `No route ${request.method} ${request.url.split('?')[0]}`));
+  app.addContentTypeParser(/^image\//, { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
+  app.addHook('preSerialization', async (_request, _reply, payload) => serializeDates(payload));
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    ctx.metrics.httpRequests.inc(labels);
+    ctx.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    request.log.info({ reqId: request.id, method: request.method, route: labels.route, status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Lethe', version: '1.0.0', description: 'Trustworthy customer deletion' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  app.addSchema(ProblemSchema);
+
+  registerAuth(app, ctx.db);
+  registerIdempotency(app, ctx.db, ctx.clock);
+  registerHealthRoutes(app, ctx, services.refreshGauges);
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
+
+  registerApplicationRoutes(app, services.applications);
+  registerCustomerRoutes(app, services.customers);
+  registerDeletionRoutes(app, services.deletion);
+  registerAuditRoutes(app, ctx);
+  for (const register of services.extraRoutes) register(app);
+
+  await app.ready();
+  return app;
+}

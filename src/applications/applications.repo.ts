@@ -1,0 +1,27 @@
+import type { Db } from '../db/database.ts';
+import type { Application } from '../db/schema.ts';
+import { paginate, type PageQuery } from '../http/pagination.ts';
+
+export async function insertApplication(db: Db, input: { name: string; webhookUrl: string | null; webhookSecret: string; at: Date }) {
+  return db.insertInto('applications').values({
+    name: input.name, webhookUrl: input.webhookUrl, webhookSecret: input.webhookSecret,
+    previousWebhookSecret: null, previousSecretExpiresAt: null, disabledReason: null, failingSince: null,
+    createdAt: input.at, updatedAt: input.at,
+  }).returningAll().executeTakeFirstOrThrow();
+}
+
+export const findApplication = (db: Db, id: string): Promise<Application | undefined> =>
+  db.selectFrom('applications').selectAll().where('id', '=', id).executeTakeFirst();
+
+export const listApplications = (db: Db, page: PageQuery) =>
+  paginate(db.selectFrom('applications').selectAll(), 'applications', page);
+
+export async function existingApplicationIds(db: Db, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db.selectFrom('applications').select('id').where('id', 'in', ids).execute();
+  return new Set(rows.map((r) => r.id));
+}
+
+export async function updateApplication(db: Db, id: string, values: Partial<Omit<Application, 'id' | 'createdAt'>>) {
+  return db.updateTable('applications').set(values).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+}

@@ -1,0 +1,87 @@
+import crypto from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db } from '../db/database.ts';
+import { canonicalJson } from './canonical-json.ts';
+
+export const GENESIS_HASH = '0'.repeat(64);
+// One advisory lock serializes appends so the chain never forks; held only until commit.
+const AUDIT_LOCK = 0x4c455448; // "LETH"
+
+export interface AuditInput {
+  type: string;
+  actorKeyId: string | null;
+  subjectType?: string | null;
+  subjectId?: string | null;
+  /** Ids and counts only: never personal data. */
+  data?: Record<string, unknown>;
+  at: Date;
+}
+
+export interface AuditEvent {
+  seq: number;
+  id: string;
+  type: string;
+  actorKeyId: string | null;
+  subjectType: string | null;
+  subjectId: string | null;
+  data: Record<string, unknown>;
+  createdAt: Date;
+  prevHash: string;
+  hash: string;
+}
+
+export function hashEvent(e: Omit<AuditEvent, 'hash'>): string {
+  const body = canonicalJson({
+    seq: Number(e.seq), id: e.id, type: e.type, actorKeyId: e.actorKeyId, subjectType: e.subjectType,
+    subjectId: e.subjectId, data: e.data, createdAt: new Date(e.createdAt).toISOString(),
+  });
+  return crypto.createHash('sha256').update(e.prevHash).update('\n').update(body).digest('hex');
+}
+
+/** Appends one event to the chain. Must run inside the transaction that makes the change. */
+export async function appendAudit(trx: Db, input: AuditInput): Promise<AuditEvent> {
+  await sql`SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`.execute(trx);
+  const last = await trx.selectFrom('auditEvents').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const event: Omit<AuditEvent, 'hash'> = {
+    seq: last ? Number(last.seq) + 1 : 1,
+    id: crypto.randomUUID(),
+    type: input.type,
+    actorKeyId: input.actorKeyId,
+    subjectType: input.subjectType ?? null,
+    subjectId: input.subjectId ?? null,
+    data: input.data ?? {},
+    createdAt: input.at,
+    prevHash: last?.hash ?? GENESIS_HASH,
+  };
+  const full = { ...event, hash: hashEvent(event) };
+  await trx.insertInto('auditEvents').values({ ...full, data: JSON.stringify(full.data) }).execute();
+  return full;
+}
+
+export async function listAudit(db: Db, opts: { afterSeq: number; limit: number; subjectId?: string; type?: string }) {
+  let q = db.selectFrom('auditEvents').selectAll().where('seq', '>', opts.afterSeq);
+  if (opts.subjectId) q = q.where('subjectId', '=', opts.subjectId);
+  if (opts.type) q = q.where('type', '=', opts.type);
+  const rows = await q.orderBy('seq').limit(opts.limit).execute();
+  return rows.map((r) => ({ ...r, seq: Number(r.seq) })) as AuditEvent[];
+}
+
+/** Recomputes the whole chain; any edited, inserted or removed row breaks it. */
+export async function verifyAudit(db: Db): Promise<{ valid: boolean; count: number; firstInvalidSeq: number | null }> {
+  let prevHash = GENESIS_HASH;
+  let expectedSeq = 1;
+  let count = 0;
+  for (;;) {
+    const rows = await listAudit(db, { afterSeq: expectedSeq - 1, limit: 1000 });
+    for (const row of rows) {
+      count++;
+      if (row.seq !== expectedSeq || row.prevHash !== prevHash || hashEvent(row) !== row.hash) {
+        return { valid: false, count, firstInvalidSeq: row.seq };
+      }
+      prevHash = row.hash;
+      expectedSeq++;
+    }
+    if (rows.length < 1000) break;
+  }
+  return { valid: true, count, firstInvalidSeq: null };
+}

@@ -1,0 +1,82 @@
+import { parseArgs } from 'node:util';
+import { insertKey } from '../auth/api-keys.ts';
+import { appendAudit } from '../audit/audit.repo.ts';
+import { ConfigError, loadConfig } from '../config.ts';
+import { migrate, openDatabase } from '../db/database.ts';
+import { existingApplicationIds } from '../applications/applications.repo.ts';
+import { startRuntime } from '../runtime.ts';
+import { serve } from '../main.ts';
+import { cliCommands } from './commands.ts';
+
+const USAGE = `lethe — trustworthy customer deletion
+
+Usage:
+  lethe serve                               serve the API, console, scheduler and dispatcher
+  lethe migrate                             apply database migrations and exit
+  lethe keys create --operator              issue an operator API key (printed once)
+  lethe keys create --application <id>...   issue an application key for one or more applications
+${cliCommands.map((c) => `  ${c.usage}`).join('\n')}
+
+Configuration comes from the environment (see README): DATABASE_URL, LETHE_DATA_DIR, …`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub] = argv;
+  const config = loadConfig();
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return 0;
+  }
+  if (command === 'serve') {
+    await serve();
+    return -1; // keeps running
+  }
+  if (command === 'migrate') {
+    const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+    try {
+      const applied = await migrate(handle.db);
+      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    } finally { await handle.close(); }
+    return 0;
+  }
+  if (command === 'keys' && sub === 'create') {
+    const { values, positionals } = parseArgs({
+      args: argv.slice(2), allowPositionals: true,
+      options: { operator: { type: 'boolean' }, application: { type: 'boolean' } },
+    });
+    if (Boolean(values.operator) === Boolean(values.application)) {
+      console.error('lethe keys create: give exactly one of --operator or --application <id>...');
+      return 2;
+    }
+    const runtime = await startRuntime(config);
+    try {
+      const { db, clock } = runtime.ctx;
+      const kind = values.operator ? 'operator' as const : 'application' as const;
+      const applicationIds = kind === 'application' ? positionals : [];
+      if (kind === 'application') {
+        if (applicationIds.length === 0) { console.error('lethe keys create --application: name at least one application id'); return 2; }
+        const known = applicationIds.every((id) => /^[0-9a-f-]{36}$/i.test(id))
+          ? await existingApplicationIds(db, applicationIds) : new Set<string>();
+        const unknown = applicationIds.filter((id) => !known.has(id));
+        if (unknown.length) { console.error(`lethe keys create: unknown application ${unknown.join(', ')}`); return 2; }
+      }
+      const created = await db.transaction().execute(async (trx) => {
+        const at = clock.now();
+        const k = await insertKey(trx, { kind, applicationIds, createdByKeyId: null, at });
+        await appendAudit(trx, { type: 'api_key.created', actorKeyId: null, subjectType: 'api_key', subjectId: k.id, at, data: { kind, applicationIds, via: 'cli' } });
+        return k;
+      });
+      console.log(created.key);
+      console.error(`(key id ${created.id}; shown once, store it now)`);
+    } finally { await runtime.close(); }
+    return 0;
+  }
+  const extra = cliCommands.find((c) => c.matches(argv));
+  if (extra) return extra.run(argv, config);
+  console.error(`lethe: unknown command "${argv.join(' ')}"\n\n${USAGE}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then((code) => { if (code >= 0) process.exit(code); }).catch((error: Error) => {
+  console.error(`lethe: ${error instanceof ConfigError ? '' : 'failed: '}${error.message}`);
+  process.exit(1);
+});

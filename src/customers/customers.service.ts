@@ -1,0 +1,208 @@
+import type { Ctx } from '../context.ts';
+import type { Db } from '../db/database.ts';
+import type { Customer } from '../db/schema.ts';
+import { AppError, notFound } from '../http/errors.ts';
+import type { PageQuery } from '../http/pagination.ts';
+import { appendActivity, listActivity } from './activity.repo.ts';
+import { type CollectionDef, collectionByTable } from './collections.ts';
+import * as repo from './customers.repo.ts';
+
+/** What the notifications domain must hear about licenses, inside the same transaction. */
+export interface LicenseObserver {
+  licenseActivated(trx: Db, customerId: string, applicationId: string, at: Date): Promise<void>;
+  licenseCancelled(trx: Db, customerId: string, applicationId: string, at: Date): Promise<void>;
+}
+
+export const noLicenseObserver: LicenseObserver = {
+  licenseActivated: async () => undefined,
+  licenseCancelled: async () => undefined,
+};
+
+export function toCustomerView(row: Customer) {
+  return {
+    id: row.id,
+    salutation: row.salutation,
+    firstName: row.firstName,
+    lastName: row.lastName,
+    displayName: row.displayName,
+    email: row.email,
+    organization: row.organization,
+    tin: row.tin,
+    lastLoginSuccessIp: row.lastLoginSuccessIp,
+    lastLoginFailureIp: row.lastLoginFailureIp,
+    sdkRegisterIp: row.sdkRegisterIp,
+    metadata: row.metadata,
+    legalHold: row.legalHold,
+    profilePhotoUrl: row.profilePhotoKey ? `/v1/customers/${row.id}/profile-photo` : null,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+export type CustomerView = ReturnType<typeof toCustomerView>;
+
+// What an activity entry says about the person: enough for an operator to read the log, and
+// exactly what redaction must later remove.
+const identifying = (c: Customer) => ({ email: c.email, displayName: c.displayName });
+
+const PHOTO_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
+export const MAX_PHOTO_BYTES = 1024 * 1024;
+
+export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noLicenseObserver) {
+  const { db, clock } = ctx;
+
+  async function requireLive(trx: Db, id: string, lock?: 'share' | 'update') {
+    const c = await repo.findLiveCustomer(trx, id, lock);
+    if (!c) throw notFound('Customer');
+    return c;
+  }
+
+  return {
+    requireLive,
+
+    async create(fields: repo.CustomerFields): Promise<CustomerView> {
+      return db.transaction().execute(async (trx) => {
+        const at = clock.now();
+        const c = await repo.insertCustomer(trx, fields, at);
+        await appendActivity(trx, { customerId: c.id, type: 'customer.created', details: identifying(c), at });
+        return toCustomerView(c);
+      });
+    },
+
+    async get(id: string): Promise<CustomerView> {
+      return toCustomerView(await requireLive(db, id));
+    },
+
+    async list(filter: { email?: string }, page: PageQuery) {
+      const result = await repo.listCustomers(db, filter, page);
+      return { data: result.data.map(toCustomerView), nextCursor: result.nextCursor };
+    },
+
+    async update(id: string, fields: repo.CustomerFields): Promise<CustomerView> {
+      return db.transaction().execute(async (trx) => {
+        await requireLive(trx, id, 'update');
+        const at = clock.now();
+        const c = await repo.updateCustomer(trx, id, fields, at);
+        await appendActivity(trx, {
+          customerId: id, type: 'customer.updated', at,
+          details: { ...identifying(c), fields: Object.keys(fields).sort() },
+        });
+        return toCustomerView(c);
+      });
+    },
+
+    async putPhoto(id: string, data: Buffer, contentType: string): Promise<void> {
+      if (!PHOTO_TYPES.has(contentType)) {
+        throw new AppError('unsupported_media_type', `Profile photo must be one of ${[...PHOTO_TYPES].join(', ')}`);
+      }
+      if (data.length === 0) throw new AppError('validation_failed', 'Profile photo body is empty');
+      await requireLive(db, id);
+      const key = await ctx.blobs.put(data, 'photos');
+      let previous: string | null = null;
+      try {
+        await db.transaction().execute(async (trx) => {
+          const c = await requireLive(trx, id, 'update');
+          previous = c.profilePhotoKey;
+          const at = clock.now();
+          await repo.updateCustomer(trx, id, { profilePhotoKey: key, profilePhotoContentType: contentType }, at);
+          await appendActivity(trx, { customerId: id, type: 'customer.profile_photo_updated', at });
+        });
+      } catch (error) {
+        await ctx.blobs.delete(key);
+        throw error;
+      }
+      if (previous) await ctx.blobs.delete(previous);
+    },
+
+    async getPhoto(id: string): Promise<{ data: Buffer; contentType: string }> {
+      const c = await requireLive(db, id);
+      const data = c.profilePhotoKey ? await ctx.blobs.get(c.profilePhotoKey) : null;
+      if (!data || !c.profilePhotoContentType) throw notFound('Profile photo');
+      return { data, contentType: c.profilePhotoContentType };
+    },
+
+    activity: async (id: string, page: PageQuery) => {
+      await requireLive(db, id);
+      return listActivity(db, id, page);
+    },
+
+    async createRecord(def: CollectionDef, customerId: string, body: Record<string, unknown>) {
+      return db.transaction().execute(async (trx) => {
+        await requireLive(trx, customerId, 'share');
+        const at = clock.now();
+        const values: Record<string, unknown> = { ...def.defaults, ...body };
+        if (def.table === 'licenses') {
+          const app = await trx.selectFrom('applications').select('id').where('id', '=', String(values.applicationId)).executeTakeFirst();
+          if (!app) throw new AppError('validation_failed', 'body.applicationId does not name an application');
+          if (values.status === 'cancelled') values.cancelledAt = at;
+        }
+        if (def.table === 'subscriptions' && values.status === 'cancelled') values.cancelledAt = at;
+        if (def.table === 'transactions' && values.invoiceId) {
+          const inv = await trx.selectFrom('invoices').select('id').where('id', '=', String(values.invoiceId))
+            .where('customerId', '=', customerId).where('deletedAt', 'is', null).executeTakeFirst();
+          if (!inv) throw new AppError('validation_failed', 'body.invoiceId does not name an invoice of this customer');
+        }
+        const record = await repo.insertRecord(trx, def, customerId, values, at);
+        await appendActivity(trx, { customerId, type: `${def.entity}.created`, recordId: String(record.id), at });
+        if (def.table === 'licenses' && record.status === 'active') {
+          await licenses.licenseActivated(trx, customerId, String(record.applicationId), at);
+        }
+        return record;
+      });
+    },
+
+    async listRecords(def: CollectionDef, customerId: string, page: PageQuery, applicationIds?: string[]) {
+      await requireLive(db, customerId);
+      if (applicationIds) {
+        // An application sees a customer only through its own licenses: otherwise the customer does not exist for it.
+        const own = applicationIds.length === 0 ? undefined : await db.selectFrom('licenses').select('id')
+          .where('customerId', '=', customerId).where('applicationId', 'in', applicationIds)
+          .where('deletedAt', 'is', null).limit(1).executeTakeFirst();
+        if (!own) throw notFound('Customer');
+      }
+      return repo.listRecords(db, def, customerId, page, applicationIds ? { applicationIds } : undefined);
+    },
+
+    /** Cancels an active subscription or license; cancelling a cancelled one returns it unchanged. */
+    async cancel(table: 'subscriptions' | 'licenses', id: string) {
+      const def = collectionByTable.get(table)!;
+      return db.transaction().execute(async (trx) => {
+        const found = await repo.findRecord(trx, def, id);
+        if (!found) throw notFound(def.entity === 'license' ? 'License' : 'Subscription');
+        await requireLive(trx, String(found.customerId), 'share');
+        const record = await repo.findRecord(trx, def, id, true);
+        if (!record) throw notFound(def.entity);
+        if (record.status === 'cancelled') return record;
+        const at = clock.now();
+        const updated = await repo.updateRecord(trx, def, id, { status: 'cancelled', cancelledAt: at }, at);
+        const customerId = String(record.customerId);
+        await appendActivity(trx, { customerId, type: `${def.entity}.cancelled`, recordId: id, at });
+        if (table === 'licenses') await licenses.licenseCancelled(trx, customerId, String(record.applicationId), at);
+        return updated;
+      });
+    },
+
+    async updateTransactionStatus(id: string, status: 'pending' | 'succeeded' | 'failed') {
+      const def = collectionByTable.get('transactions')!;
+      return db.transaction().execute(async (trx) => {
+        const found = await repo.findRecord(trx, def, id);
+        if (!found || found.customerId === null) throw notFound('Transaction');
+        await requireLive(trx, String(found.customerId), 'share');
+        const record = await repo.findRecord(trx, def, id, true);
+        if (!record) throw notFound('Transaction');
+        if (record.status === status) return record;
+        if (record.status !== 'pending') {
+          throw new AppError('conflict', `A ${String(record.status)} transaction is final; only pending transactions change status`);
+        }
+        const at = clock.now();
+        const updated = await repo.updateRecord(trx, def, id, { status }, at);
+        await appendActivity(trx, {
+          customerId: String(record.customerId), type: `transaction.${status}`, recordId: id, at,
+          details: { from: record.status, to: status },
+        });
+        return updated;
+      });
+    },
+  };
+}
+
+export type CustomersService = ReturnType<typeof createCustomersService>;

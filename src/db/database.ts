@@ -1,0 +1,92 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { CamelCasePlugin, Kysely, PGliteDialect, PostgresDialect } from 'kysely';
+import { Migrator, type Migration } from 'kysely/migration';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+import * as m0001 from './migrations/0001-spine.ts';
+
+export type Db = Kysely<Database>;
+export type DbKind = 'pglite' | 'postgres';
+
+export interface DatabaseHandle {
+  db: Db;
+  kind: DbKind;
+  close(): Promise<void>;
+}
+
+/** Every migration, in order. Append only: a landed migration is never edited. */
+export const migrations: Record<string, Migration> = {
+  '0001-spine': m0001,
+};
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+// Amounts are bigint in SQL but fit a JS number (2^53) for any real money value.
+const parseInt8 = (v: string) => Number(v);
+
+// jsonb metadata keys are customer data: never rename them.
+const camelCase = () => new CamelCasePlugin({ maintainNestedObjectKeys: true });
+
+export interface OpenOptions {
+  databaseUrl?: string;
+  dataDir?: string;
+  /** PGlite only: keep the database in memory (tests). */
+  inMemory?: boolean;
+  poolSize?: number;
+}
+
+export async function openDatabase(options: OpenOptions): Promise<DatabaseHandle> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 20,
+      types: {
+        getTypeParser: ((oid: number, format?: string) =>
+          oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+      },
+    });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [camelCase()] });
+    return { db, kind: 'postgres', close: () => db.destroy() };
+  }
+  let dataPath: string | undefined;
+  if (!options.inMemory) {
+    dataPath = path.join(options.dataDir ?? './data', 'pglite');
+    fs.mkdirSync(dataPath, { recursive: true });
+  }
+  const pglite = new PGlite(dataPath, {
+    parsers: { [INT8_OID]: parseInt8, [NUMERIC_OID]: (v: string) => Number(v) },
+  });
+  await pglite.waitReady;
+  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }), plugins: [camelCase()] });
+  return {
+    db,
+    kind: 'pglite',
+    close: async () => { await db.destroy(); if (!pglite.closed) await pglite.close(); },
+  };
+}
+
+/** Applies pending migrations. Kysely's Postgres adapter takes an advisory lock, so concurrent starts are safe. */
+export async function migrate(db: Db): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'lethe_migrations',
+    migrationLockTableName: 'lethe_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error;
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+export async function pendingMigrations(db: Db): Promise<number> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'lethe_migrations',
+    migrationLockTableName: 'lethe_migrations_lock',
+  });
+  const all = await migrator.getMigrations();
+  return all.filter((m) => !m.executedAt).length;
+}

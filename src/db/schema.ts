@@ -1,0 +1,193 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+// Column names are camelCase here; the CamelCasePlugin maps them to the snake_case columns.
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type Json<T> = ColumnType<T, string | T, string | T>;
+
+export interface SettingsTable {
+  id: number;
+  automaticPersonalDataDeletion: boolean;
+  gracePeriodDays: number;
+  notificationTime: string;
+  notificationTimeZone: string;
+  backupRetentionDays: number;
+  overdueAfterDays: number;
+  redactionOverrides: Json<Record<string, string>>;
+  policyVersion: number;
+  updatedAt: Timestamp;
+}
+
+export interface ApplicationsTable {
+  id: Generated<string>;
+  name: string;
+  webhookUrl: string | null;
+  webhookSecret: string;
+  previousWebhookSecret: string | null;
+  previousSecretExpiresAt: Timestamp | null;
+  enabled: Generated<boolean>;
+  disabledReason: string | null;
+  failingSince: Timestamp | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface ApiKeysTable {
+  id: Generated<string>;
+  kind: 'operator' | 'application';
+  keyHash: string;
+  keyPrefix: string;
+  createdByKeyId: string | null;
+  createdAt: Timestamp;
+  revokedAt: Timestamp | null;
+}
+
+export interface ApiKeyApplicationsTable {
+  apiKeyId: string;
+  applicationId: string;
+}
+
+export interface CustomersTable {
+  id: Generated<string>;
+  salutation: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  displayName: string | null;
+  email: string | null;
+  organization: string | null;
+  tin: string | null;
+  lastLoginSuccessIp: string | null;
+  lastLoginFailureIp: string | null;
+  sdkRegisterIp: string | null;
+  metadata: Json<Record<string, string>>;
+  legalHold: Generated<boolean>;
+  profilePhotoKey: string | null;
+  profilePhotoContentType: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+  deletedAt: Timestamp | null;
+  redactedAt: Timestamp | null;
+}
+
+interface CollectionBase {
+  id: Generated<string>;
+  customerId: string;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+  deletedAt: Timestamp | null;
+}
+
+export interface AddressesTable extends CollectionBase {
+  salutation: string | null; firstName: string | null; lastName: string | null; title: string | null;
+  company: string | null; department: string | null; line1: string | null; line2: string | null;
+  city: string | null; postalCode: string | null; country: string | null; phone: string | null;
+}
+export interface PaymentMethodsTable extends CollectionBase {
+  brand: string | null; cardId: string | null; last4: string | null;
+  expMonth: number | null; expYear: number | null; token: string | null;
+}
+export interface SubscriptionsTable extends CollectionBase {
+  plan: string; status: 'active' | 'cancelled';
+  giftRecipientEmail: string | null; giftRecipientFirstName: string | null; giftRecipientLastName: string | null;
+  cancelledAt: Timestamp | null;
+}
+export interface MembershipsTable extends CollectionBase { name: string; role: string | null; status: string | null }
+export interface SocialIdentitiesTable extends CollectionBase { provider: string; externalId: string }
+export interface InvoicesTable extends CollectionBase {
+  number: string; amountMinor: number; currency: string; status: 'open' | 'paid' | 'void';
+}
+export interface OrdersTable extends CollectionBase { number: string; amountMinor: number; currency: string }
+export interface LicensesTable extends CollectionBase {
+  applicationId: string; status: 'active' | 'cancelled'; cancelledAt: Timestamp | null;
+}
+
+export interface TransactionsTable {
+  id: Generated<string>;
+  customerId: string | null;
+  customerRef: string | null;
+  amountMinor: number;
+  currency: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  invoiceId: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface ActivityTable {
+  id: Generated<string>;
+  customerId: string;
+  type: string;
+  recordId: string | null;
+  details: Json<Record<string, unknown>>;
+  createdAt: Timestamp;
+}
+
+export interface AuditEventsTable {
+  seq: number;
+  id: Generated<string>;
+  type: string;
+  actorKeyId: string | null;
+  subjectType: string | null;
+  subjectId: string | null;
+  data: Json<Record<string, unknown>>;
+  createdAt: Timestamp;
+  prevHash: string;
+  hash: string;
+}
+
+export interface DeletionsTable {
+  customerId: string;
+  deletedAt: Timestamp;
+  actorKeyId: string | null;
+  counts: Json<Record<string, number>>;
+  preservedTransactions: number;
+  applicationsNotified: Json<string[]>;
+  auditEventId: string;
+  auditHash: string;
+  redaction: Json<Record<string, unknown>> | null;
+  backupId: string | null;
+}
+
+export interface IdempotencyKeysTable {
+  apiKeyId: string;
+  key: string;
+  method: string;
+  path: string;
+  bodyHash: string;
+  statusCode: number | null;
+  responseBody: Json<unknown> | null;
+  customerId: string | null;
+  createdAt: Timestamp;
+}
+
+export interface BlobDeletionsTable {
+  blobKey: string;
+  requestedAt: Timestamp;
+}
+
+export interface Database {
+  settings: SettingsTable;
+  applications: ApplicationsTable;
+  apiKeys: ApiKeysTable;
+  apiKeyApplications: ApiKeyApplicationsTable;
+  customers: CustomersTable;
+  addresses: AddressesTable;
+  paymentMethods: PaymentMethodsTable;
+  subscriptions: SubscriptionsTable;
+  memberships: MembershipsTable;
+  socialIdentities: SocialIdentitiesTable;
+  invoices: InvoicesTable;
+  orders: OrdersTable;
+  licenses: LicensesTable;
+  transactions: TransactionsTable;
+  activity: ActivityTable;
+  auditEvents: AuditEventsTable;
+  deletions: DeletionsTable;
+  idempotencyKeys: IdempotencyKeysTable;
+  blobDeletions: BlobDeletionsTable;
+}
+
+export type Customer = Selectable<CustomersTable>;
+export type NewCustomer = Insertable<CustomersTable>;
+export type CustomerUpdate = Updateable<CustomersTable>;
+export type Application = Selectable<ApplicationsTable>;
+export type Settings = Selectable<SettingsTable>;

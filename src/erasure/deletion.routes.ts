@@ -1,0 +1,58 @@
+import { Type } from 'typebox';
+import type { FastifyInstance } from 'fastify';
+import { principalOf } from '../http/auth.ts';
+import { IdParams, Timestamp, Uuid, errors } from '../http/schemas.ts';
+import type { DeletionService } from './deletion.service.ts';
+
+const tags = ['deletion'];
+const Counts = Type.Record(Type.String(), Type.Integer());
+
+export const DeletionPreviewSchema = Type.Object({
+  customerId: Uuid,
+  deletable: Type.Boolean(),
+  blockers: Type.Array(Type.Object({
+    code: Type.String(), detail: Type.String(), count: Type.Optional(Type.Integer()),
+  })),
+  softDeleted: Counts,
+  cancelled: Type.Object({ subscriptions: Type.Integer(), licenses: Type.Integer() }),
+  preservedTransactions: Type.Integer(),
+  activityEntries: Type.Integer(),
+  profilePhoto: Type.Boolean(),
+  applicationsToNotify: Type.Array(Uuid),
+}, { additionalProperties: true });
+
+export const DeletionReceiptSchema = Type.Object({
+  customerId: Uuid,
+  deletedAt: Timestamp,
+  deletedByKeyId: Type.Union([Uuid, Type.Null()]),
+  softDeleted: Counts,
+  cancelled: Type.Object({ subscriptions: Type.Integer(), licenses: Type.Integer() }),
+  preservedTransactions: Type.Integer(),
+  applicationsNotified: Type.Array(Uuid),
+  auditEventId: Uuid,
+  auditHash: Type.String(),
+  redaction: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  backupId: Type.Union([Uuid, Type.Null()]),
+});
+
+export function registerDeletionRoutes(app: FastifyInstance, deletion: DeletionService) {
+  app.get('/v1/customers/:id/deletion-preview', {
+    schema: { tags, summary: 'What DELETE would do now: blockers, cascade counts, notifications', params: IdParams,
+      response: { 200: DeletionPreviewSchema, ...errors(404) } },
+  }, async (request) => deletion.preview((request.params as { id: string }).id));
+
+  app.delete('/v1/customers/:id', {
+    schema: {
+      tags, summary: 'Delete a customer and everything attached (one atomic step)', params: IdParams,
+      response: { 204: Type.Null({ description: 'Deleted' }), ...errors(404, 409) },
+    },
+  }, async (request, reply) => {
+    await deletion.delete(principalOf(request), (request.params as { id: string }).id);
+    return reply.code(204).send();
+  });
+
+  app.get('/v1/deletions/:id', {
+    schema: { tags, summary: 'The deletion receipt (ids and counts only)', params: IdParams,
+      response: { 200: DeletionReceiptSchema, ...errors(404) } },
+  }, async (request) => deletion.receipt((request.params as { id: string }).id));
+}

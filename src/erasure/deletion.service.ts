@@ -1,0 +1,171 @@
+import { appendAudit } from '../audit/audit.repo.ts';
+import type { Principal } from '../auth/api-keys.ts';
+import type { Ctx } from '../context.ts';
+import { appendActivity } from '../customers/activity.repo.ts';
+import { findLiveCustomer } from '../customers/customers.repo.ts';
+import type { Db } from '../db/database.ts';
+import type { Customer } from '../db/schema.ts';
+import { AppError, notFound } from '../http/errors.ts';
+import * as repo from './deletion.repo.ts';
+import { customerRef } from './pseudonym.ts';
+
+export interface DeletionContext {
+  customer: Customer;
+  at: Date;
+  actorKeyId: string | null;
+  /** Applications the customer ever held a license for; steps may add more. */
+  applicationIds: Set<string>;
+}
+
+/**
+ * A part of deletion owned by another domain (redaction, notification, backup). `before` steps
+ * run inside the transaction before the cascade (they still see the living records), `after`
+ * steps after it; both commit or roll back with the deletion. What `run` returns is stored on the
+ * receipt under the step's name.
+ */
+export interface DeletionStep {
+  name: string;
+  phase: 'before' | 'after';
+  run(trx: Db, c: DeletionContext): Promise<unknown>;
+  /** Work outside the database (file removal) once the deletion is committed. */
+  afterCommit?(c: DeletionContext, result: unknown): Promise<void>;
+  /** What the step will do, for the preview. */
+  preview?(db: Db, customer: Customer): Promise<unknown>;
+}
+
+export interface Blocker { code: 'legal_hold' | 'pending_transactions'; detail: string; count?: number }
+
+export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
+  const { db, clock } = ctx;
+
+  function blockersOf(c: Customer, pending: number): Blocker[] {
+    const blockers: Blocker[] = [];
+    if (c.legalHold) blockers.push({ code: 'legal_hold', detail: 'The customer is under legal hold; lift the hold first' });
+    if (pending > 0) {
+      blockers.push({
+        code: 'pending_transactions', count: pending,
+        detail: `${pending} pending transaction(s) must settle (PATCH /v1/transactions/{id}) before deletion`,
+      });
+    }
+    return blockers;
+  }
+
+  return {
+    async preview(customerId: string) {
+      const c = await findLiveCustomer(db, customerId);
+      if (!c) throw notFound('Customer');
+      const [counts, extra, apps] = await Promise.all([
+        repo.countLive(db, customerId), repo.blockerCounts(db, customerId), repo.licensedApplicationIds(db, customerId),
+      ]);
+      const blockers = blockersOf(c, extra.pending);
+      const stepPreviews: Record<string, unknown> = {};
+      for (const step of steps) if (step.preview) stepPreviews[step.name] = await step.preview(db, c);
+      const notified = new Set(apps);
+      for (const p of Object.values(stepPreviews)) {
+        for (const id of (p as { applicationIds?: string[] } | null)?.applicationIds ?? []) notified.add(id);
+      }
+      return {
+        customerId,
+        deletable: blockers.length === 0,
+        blockers,
+        softDeleted: { customer: 1, ...counts },
+        cancelled: { subscriptions: extra.activeSubscriptions, licenses: extra.activeLicenses },
+        preservedTransactions: extra.transactions,
+        activityEntries: extra.activity,
+        profilePhoto: c.profilePhotoKey !== null,
+        applicationsToNotify: [...notified].sort(),
+        ...stepPreviews,
+      };
+    },
+
+    async delete(principal: Principal, customerId: string) {
+      const results = new Map<DeletionStep, unknown>();
+      let context: DeletionContext | undefined;
+      try {
+        await db.transaction().execute(async (trx) => {
+          // FOR UPDATE serializes against a concurrent DELETE and against child writes (FOR SHARE).
+          const customer = await findLiveCustomer(trx, customerId, 'update');
+          if (!customer) throw notFound('Customer');
+          const extra = await repo.blockerCounts(trx, customerId);
+          const [blocker] = blockersOf(customer, extra.pending);
+          if (blocker) throw new AppError(blocker.code, blocker.detail);
+
+          const at = clock.now();
+          const c: DeletionContext = {
+            customer, at, actorKeyId: principal.keyId,
+            applicationIds: new Set(await repo.licensedApplicationIds(trx, customerId)),
+          };
+          context = c;
+          for (const step of steps.filter((s) => s.phase === 'before')) results.set(step, await step.run(trx, c));
+
+          const counts: Record<string, number> = { customer: 1 };
+          const cancelled = { subscriptions: 0, licenses: 0 };
+          for (const def of repo.SOFT_DELETED) {
+            const r = await repo.softDeleteCollection(trx, def, customerId, at);
+            counts[def.path] = r.deleted;
+            if (def.table === 'subscriptions') cancelled.subscriptions = r.cancelled;
+            if (def.table === 'licenses') cancelled.licenses = r.cancelled;
+          }
+          const preserved = await repo.unlinkTransactions(trx, customerId, customerRef(ctx.secrets.pseudonymKey, customerId), at);
+          await trx.updateTable('customers').set({ deletedAt: at, updatedAt: at }).where('id', '=', customerId).execute();
+          await appendActivity(trx, {
+            customerId, type: 'customer.deleted', at,
+            details: { email: customer.email, displayName: customer.displayName, counts },
+          });
+
+          for (const step of steps.filter((s) => s.phase === 'after')) results.set(step, await step.run(trx, c));
+
+          const applicationsNotified = [...c.applicationIds].sort();
+          const audit = await appendAudit(trx, {
+            type: 'customer.deleted', actorKeyId: principal.keyId, subjectType: 'customer', subjectId: customerId, at,
+            data: { counts, cancelled, preservedTransactions: preserved, applicationsNotified },
+          });
+          const stepData: Record<string, unknown> = {};
+          for (const [step, result] of results) stepData[step.name] = result ?? null;
+          await trx.insertInto('deletions').values({
+            customerId, deletedAt: at, actorKeyId: principal.keyId,
+            counts: JSON.stringify({ ...counts, cancelledSubscriptions: cancelled.subscriptions, cancelledLicenses: cancelled.licenses }),
+            preservedTransactions: preserved,
+            applicationsNotified: JSON.stringify(applicationsNotified),
+            auditEventId: audit.id, auditHash: audit.hash,
+            redaction: stepData.redaction === undefined ? null : JSON.stringify(stepData.redaction),
+            backupId: (stepData.backup as { id?: string } | undefined)?.id ?? null,
+          }).execute();
+        });
+      } catch (error) {
+        ctx.metrics.deletions.inc({ outcome: error instanceof AppError ? error.code : 'error' });
+        throw error;
+      }
+      ctx.metrics.deletions.inc({ outcome: 'deleted' });
+      for (const [step, result] of results) {
+        if (step.afterCommit && context) {
+          // The step made its work durable (e.g. a pending-deletion row), so a failure here is repaired later.
+          await step.afterCommit(context, result).catch((err: Error) =>
+            ctx.log.warn({ step: step.name, err: err.message }, 'post-commit deletion step failed; will be retried'));
+        }
+      }
+    },
+
+    async receipt(customerId: string) {
+      const r = await db.selectFrom('deletions').selectAll().where('customerId', '=', customerId).executeTakeFirst();
+      if (!r) throw notFound('Deletion receipt');
+      const counts = r.counts as Record<string, number>;
+      const { cancelledSubscriptions, cancelledLicenses, ...softDeleted } = counts;
+      return {
+        customerId: r.customerId,
+        deletedAt: r.deletedAt,
+        deletedByKeyId: r.actorKeyId,
+        softDeleted,
+        cancelled: { subscriptions: cancelledSubscriptions ?? 0, licenses: cancelledLicenses ?? 0 },
+        preservedTransactions: r.preservedTransactions,
+        applicationsNotified: r.applicationsNotified as string[],
+        auditEventId: r.auditEventId,
+        auditHash: r.auditHash,
+        redaction: r.redaction,
+        backupId: r.backupId,
+      };
+    },
+  };
+}
+
+export type DeletionService = ReturnType<typeof createDeletionService>;

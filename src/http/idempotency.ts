@@ -1,0 +1,104 @@
+import crypto from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Clock } from '../clock.ts';
+import type { Db } from '../db/database.ts';
+import { canonicalJson } from '../audit/canonical-json.ts';
+import { AppError } from './errors.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest { idempotency: { key: string; keyId: string } | null }
+}
+
+/** How long a stored response is replayed; purged afterwards by the retention job. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
+// A row still without a response after this long belongs to a crashed request: it may be taken over.
+const ABANDONED_MS = 60_000;
+const WAIT_MS = 5_000;
+
+function bodyHash(request: FastifyRequest): string {
+  const body = Buffer.isBuffer(request.body) ? request.body.toString('base64') : canonicalJson(request.body ?? null);
+  return crypto.createHash('sha256').update(`${request.method} ${request.url}\n${body}`).digest('hex');
+}
+
+function customerIdOf(request: FastifyRequest, payload: unknown): string | null {
+  const params = request.params as { id?: string } | undefined;
+  if (request.url.startsWith('/v1/customers/') && params?.id) return params.id;
+  if (request.url.split('?')[0] === '/v1/customers' && payload && typeof payload === 'object') {
+    return String((payload as { id?: unknown }).id ?? '') || null;
+  }
+  return null;
+}
+
+function replay(reply: FastifyReply, statusCode: number, body: unknown) {
+  reply.header('idempotent-replayed', 'true').code(statusCode);
+  if (body === null) return reply.send();
+  return reply.type(statusCode >= 400 ? 'application/problem+json' : 'application/json').send(JSON.stringify(body));
+}
+
+/**
+ * Idempotency-Key on POST: the first request with a key claims it by inserting a row; a replay
+ * with the same body gets the stored status and body; the same key with another body is 409.
+ * A concurrent duplicate waits for the first to finish, so two racing requests make one effect.
+ */
+export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) {
+  app.decorateRequest('idempotency', null);
+
+  app.addHook('preHandler', async (request, reply) => {
+    const key = request.headers['idempotency-key'];
+    if (request.method !== 'POST' || key === undefined || !request.principal) return;
+    if (typeof key !== 'string' || key.length < 1 || key.length > 255) {
+      throw new AppError('validation_failed', 'Idempotency-Key must be 1 to 255 characters');
+    }
+    const keyId = request.principal.keyId;
+    const hash = bodyHash(request);
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      const now = clock.now();
+      const inserted = await db.insertInto('idempotencyKeys').values({
+        apiKeyId: keyId, key, method: request.method, path: request.url.split('?')[0]!, bodyHash: hash,
+        statusCode: null, responseBody: null, customerId: null, createdAt: now,
+      }).onConflict((oc) => oc.columns(['apiKeyId', 'key']).doNothing()).returning('key').executeTakeFirst();
+      if (inserted) {
+        request.idempotency = { key, keyId };
+        return;
+      }
+      const existing = await db.selectFrom('idempotencyKeys').selectAll()
+        .where('apiKeyId', '=', keyId).where('key', '=', key).executeTakeFirst();
+      if (!existing) continue; // removed between our insert and select: try to claim again
+      const expired = now.getTime() - new Date(existing.createdAt).getTime() > IDEMPOTENCY_TTL_MS;
+      const abandoned = existing.statusCode === null && now.getTime() - new Date(existing.createdAt).getTime() > ABANDONED_MS;
+      if (expired || abandoned) {
+        await db.deleteFrom('idempotencyKeys').where('apiKeyId', '=', keyId).where('key', '=', key)
+          .where('createdAt', '=', existing.createdAt).execute();
+        continue;
+      }
+      if (existing.bodyHash !== hash) {
+        throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body or path');
+      }
+      if (existing.statusCode !== null) return replay(reply, existing.statusCode, existing.responseBody);
+      if (Date.now() > deadline) {
+        throw new AppError('idempotency_key_in_flight', 'The first request with this Idempotency-Key is still running; retry later');
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const claim = request.idempotency;
+    if (!claim) return payload;
+    request.idempotency = null;
+    const where = db.deleteFrom('idempotencyKeys').where('apiKeyId', '=', claim.keyId).where('key', '=', claim.key);
+    if (reply.statusCode >= 500 || reply.statusCode === 429) {
+      await where.execute(); // not a result: let the client retry with the same key
+      return payload;
+    }
+    let body: unknown = null;
+    if (typeof payload === 'string' && payload.length > 0) {
+      try { body = JSON.parse(payload); } catch { body = null; }
+    }
+    await db.updateTable('idempotencyKeys')
+      .set({ statusCode: reply.statusCode, responseBody: JSON.stringify(body), customerId: customerIdOf(request, body) })
+      .where('apiKeyId', '=', claim.keyId).where('key', '=', claim.key).execute();
+    return payload;
+  });
+}

@@ -1,0 +1,47 @@
+import { type SelectQueryBuilder, sql } from 'kysely';
+import { validation } from './errors.ts';
+
+export interface PageQuery { limit?: number; cursor?: string }
+export interface Page<T> { data: T[]; nextCursor: string | null }
+
+export const DEFAULT_LIMIT = 50;
+export const MAX_LIMIT = 500;
+
+interface CursorPosition { t: string; id: string }
+
+export function encodeCursor(createdAt: Date, id: string): string {
+  return Buffer.from(JSON.stringify({ t: createdAt.toISOString(), id })).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): CursorPosition {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as CursorPosition;
+    if (typeof parsed.t !== 'string' || typeof parsed.id !== 'string' || Number.isNaN(Date.parse(parsed.t))
+      || !/^[0-9a-f-]{36}$/i.test(parsed.id)) throw new Error('shape');
+    return parsed;
+  } catch {
+    throw validation('querystring.cursor is not a cursor returned by this API');
+  }
+}
+
+/**
+ * Keyset pagination over (created_at, id) of the query's main table; the caller's query must
+ * select createdAt and id. Fetches one row more than asked to know whether a next page exists.
+ */
+export async function paginate<DB, TB extends keyof DB, O extends { createdAt: Date; id: string }>(
+  query: SelectQueryBuilder<DB, TB, O>,
+  table: string,
+  page: PageQuery,
+): Promise<Page<O>> {
+  const limit = Math.min(page.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
+  let q = query;
+  if (page.cursor) {
+    const c = decodeCursor(page.cursor);
+    q = q.where(sql<boolean>`(${sql.ref(`${table}.created_at`)}, ${sql.ref(`${table}.id`)}) > (${new Date(c.t)}, ${c.id}::uuid)`);
+  }
+  const rows = await q.orderBy(sql.ref(`${table}.created_at`)).orderBy(sql.ref(`${table}.id`)).limit(limit + 1).execute();
+  const hasMore = rows.length > limit;
+  const data = hasMore ? rows.slice(0, limit) : rows;
+  const last = data[data.length - 1];
+  return { data, nextCursor: hasMore && last ? encodeCursor(last.createdAt, last.id) : null };
+}

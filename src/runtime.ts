@@ -1,0 +1,54 @@
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import { bootstrapOperatorKey } from './auth/api-keys.ts';
+import { type Clock, systemClock } from './clock.ts';
+import type { Config } from './config.ts';
+import type { Ctx } from './context.ts';
+import { migrate, openDatabase, type DatabaseHandle } from './db/database.ts';
+import { createMetrics } from './http/metrics.ts';
+import { deriveSecrets, loadMasterKey } from './secrets.ts';
+import { createFileBlobStore } from './storage/blob-store.ts';
+
+export interface Runtime {
+  ctx: Ctx;
+  handle: DatabaseHandle;
+  /** The generated first operator key, when this start created it (printed once). */
+  firstKey: string | null;
+  close(): Promise<void>;
+}
+
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  // Request bodies and headers are never logged: they may hold personal data or keys.
+  return pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.body', 'res.body'] });
+}
+
+/** Opens the database, applies migrations and bootstraps the first key: everything before serving. */
+export async function startRuntime(config: Config, options: {
+  clock?: Clock; log?: Logger; inMemory?: boolean; withDefaultMetrics?: boolean;
+} = {}): Promise<Runtime> {
+  const log = options.log ?? createLogger(config);
+  const handle = await openDatabase({
+    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+    dataDir: config.dataDir,
+    ...(options.inMemory ? { inMemory: true } : {}),
+  });
+  try {
+    await migrate(handle.db);
+    const clock = options.clock ?? systemClock;
+    const firstKey = await bootstrapOperatorKey(handle.db, config.adminKey, clock.now());
+    const ctx: Ctx = {
+      db: handle.db,
+      dbKind: handle.kind,
+      clock,
+      config,
+      secrets: deriveSecrets(loadMasterKey(config.masterKey, config.dataDir)),
+      blobs: createFileBlobStore(path.join(config.dataDir, 'blobs')),
+      log,
+      metrics: createMetrics(options.withDefaultMetrics ?? true),
+    };
+    return { ctx, handle, firstKey, close: () => handle.close() };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
