@@ -7,6 +7,7 @@ import { registerCustomerRoutes } from './customers/customers.routes.ts';
 import { registerAuditRoutes } from './audit/audit.routes.ts';
 import { registerDeletionRoutes } from './erasure/deletion.routes.ts';
 import { registerAuth } from './http/auth.ts';
+import { registerJobRoutes } from './jobs/jobs.ts';
 import { errorHandler, sendProblem } from './http/errors.ts';
 import { registerHealthRoutes } from './http/health.routes.ts';
 import { registerIdempotency } from './http/idempotency.ts';
@@ -74,6 +75,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
   registerCustomerRoutes(app, services.customers);
   registerDeletionRoutes(app, services.deletion);
   registerAuditRoutes(app, ctx);
+  registerJobRoutes(app, services.jobs);
   for (const register of services.extraRoutes) register(app);
 
   await app.ready();

@@ -1,0 +1,185 @@
+/**
+ * THE data map: every column of every table, whether it holds personal data, its category and
+ * its default action when a customer is deleted. Redaction, dataset exports, the data-subject
+ * export and the residual-PII tests all read this one declaration. A test fails when the
+ * database has a table or column this map does not classify.
+ *
+ * Actions: nullify (set NULL), mask (replace by a shape-keeping value not derivable from the
+ * original), delete (remove the stored file), hash (keyed pseudonym), keep (not personal, or kept
+ * on purpose: amounts, ids, timestamps).
+ */
+export type Action = 'nullify' | 'mask' | 'delete' | 'hash' | 'keep';
+export type Category =
+  | 'id' | 'reference' | 'timestamp' | 'state' | 'technical'
+  | 'name' | 'contact' | 'address' | 'government_id' | 'network' | 'financial' | 'payment_card'
+  | 'account' | 'free_text' | 'file' | 'secret';
+/** How a masked value keeps its field's shape. */
+export type MaskShape = 'email' | 'name' | 'phone' | 'text' | 'digits' | 'ip' | 'metadata' | 'month' | 'year' | 'token';
+
+export interface Column {
+  personal: boolean;
+  category: Category;
+  action: Action;
+  /** Identifies the person on its own (name, e-mail, external id): keeping it needs an explicit override. */
+  identifying?: boolean;
+  mask?: MaskShape;
+}
+
+export interface TableMap {
+  /** Name used in redaction-policy keys ("customer.email") and in the SPEC's redaction table. */
+  entity: string;
+  columns: Record<string, Column>;
+}
+
+const id: Column = { personal: false, category: 'id', action: 'keep' };
+const ref: Column = { personal: false, category: 'reference', action: 'keep' };
+const ts: Column = { personal: false, category: 'timestamp', action: 'keep' };
+const state: Column = { personal: false, category: 'state', action: 'keep' };
+const tech: Column = { personal: false, category: 'technical', action: 'keep' };
+const money: Column = { personal: false, category: 'financial', action: 'keep' };
+const nullify = (category: Category, identifying = false): Column => ({ personal: true, category, action: 'nullify', identifying });
+const mask = (category: Category, shape: MaskShape, identifying = false): Column => ({ personal: true, category, action: 'mask', mask: shape, identifying });
+
+const lifecycle = { id, customer_id: ref, created_at: ts, updated_at: ts, deleted_at: ts };
+
+/** Keyed by SQL table, then SQL column. */
+export const DATA_MAP: Record<string, TableMap> = {
+  customers: {
+    entity: 'customer',
+    columns: {
+      id, created_at: ts, updated_at: ts, deleted_at: ts, redacted_at: ts,
+      salutation: nullify('name'),
+      first_name: mask('name', 'name', true),
+      last_name: mask('name', 'name', true),
+      display_name: mask('name', 'name', true),
+      email: mask('contact', 'email', true),
+      organization: nullify('account'),
+      tin: nullify('government_id', true),
+      last_login_success_ip: nullify('network'),
+      last_login_failure_ip: nullify('network'),
+      sdk_register_ip: nullify('network'),
+      metadata: mask('free_text', 'metadata'),
+      legal_hold: state,
+      profile_photo_key: { personal: true, category: 'file', action: 'delete', identifying: true },
+      profile_photo_content_type: tech,
+    },
+  },
+  addresses: {
+    entity: 'address',
+    columns: {
+      ...lifecycle,
+      salutation: nullify('name'),
+      title: nullify('name'),
+      postal_code: nullify('address'),
+      first_name: mask('name', 'name', true),
+      last_name: mask('name', 'name', true),
+      company: mask('account', 'text'),
+      department: mask('account', 'text'),
+      line1: mask('address', 'text', true),
+      line2: mask('address', 'text'),
+      phone: mask('contact', 'phone', true),
+      city: { personal: true, category: 'address', action: 'keep' },
+      country: { personal: true, category: 'address', action: 'keep' },
+    },
+  },
+  payment_methods: {
+    entity: 'payment_method',
+    columns: {
+      ...lifecycle,
+      brand: { personal: false, category: 'payment_card', action: 'keep' },
+      card_id: mask('payment_card', 'token', true),
+      last4: mask('payment_card', 'digits'),
+      exp_month: mask('payment_card', 'month'),
+      exp_year: mask('payment_card', 'year'),
+      token: mask('payment_card', 'token', true),
+    },
+  },
+  subscriptions: {
+    entity: 'subscription',
+    columns: {
+      ...lifecycle, plan: state, status: state, cancelled_at: ts,
+      gift_recipient_email: mask('contact', 'email', true),
+      gift_recipient_first_name: mask('name', 'name', true),
+      gift_recipient_last_name: mask('name', 'name', true),
+    },
+  },
+  memberships: { entity: 'membership', columns: { ...lifecycle, name: state, role: state, status: state } },
+  social_identities: {
+    entity: 'social_identity',
+    columns: { ...lifecycle, provider: state, external_id: mask('account', 'token', true) },
+  },
+  invoices: { entity: 'invoice', columns: { ...lifecycle, number: ref, amount_minor: money, currency: money, status: state } },
+  orders: { entity: 'order', columns: { ...lifecycle, number: ref, amount_minor: money, currency: money } },
+  licenses: { entity: 'license', columns: { ...lifecycle, application_id: ref, status: state, cancelled_at: ts } },
+  transactions: {
+    entity: 'transaction',
+    columns: {
+      id, customer_id: ref, created_at: ts, updated_at: ts, amount_minor: money, currency: money, status: state,
+      invoice_id: ref,
+      // Replaces customer_id at deletion: a keyed pseudonym, not reversible without the server secret.
+      customer_ref: { personal: false, category: 'reference', action: 'hash' },
+    },
+  },
+  activity: {
+    entity: 'activity',
+    columns: {
+      id, customer_id: ref, type: state, record_id: ref, created_at: ts,
+      // Entries are purged at deletion except customer.deleted, whose details are masked.
+      details: mask('free_text', 'metadata'),
+    },
+  },
+  audit_events: {
+    entity: 'audit_event',
+    columns: {
+      seq: id, id, type: state, actor_key_id: ref, subject_type: state, subject_id: ref, data: tech,
+      created_at: ts, prev_hash: tech, hash: tech,
+    },
+  },
+  deletions: {
+    entity: 'deletion',
+    columns: {
+      customer_id: ref, deleted_at: ts, actor_key_id: ref, counts: tech, preserved_transactions: tech,
+      applications_notified: tech, audit_event_id: ref, audit_hash: tech, redaction: tech, backup_id: ref,
+    },
+  },
+  idempotency_keys: {
+    entity: 'idempotency_key',
+    columns: {
+      api_key_id: ref, key: tech, method: tech, path: tech, body_hash: tech, status_code: tech, created_at: ts,
+      customer_id: ref,
+      // A stored response may repeat the customer's data: purged with the customer.
+      response_body: { personal: true, category: 'free_text', action: 'delete' },
+    },
+  },
+  blob_deletions: { entity: 'blob_deletion', columns: { blob_key: tech, requested_at: ts } },
+  settings: {
+    entity: 'settings',
+    columns: {
+      id, automatic_personal_data_deletion: state, grace_period_days: state, notification_time: state,
+      notification_time_zone: state, backup_retention_days: state, overdue_after_days: state,
+      redaction_overrides: state, policy_version: state, updated_at: ts,
+    },
+  },
+  applications: {
+    entity: 'application',
+    columns: {
+      id, name: state, webhook_url: tech, webhook_secret: { personal: false, category: 'secret', action: 'keep' },
+      previous_webhook_secret: { personal: false, category: 'secret', action: 'keep' }, previous_secret_expires_at: ts,
+      enabled: state, disabled_reason: state, failing_since: ts, created_at: ts, updated_at: ts,
+    },
+  },
+  api_keys: {
+    entity: 'api_key',
+    columns: {
+      id, kind: state, key_hash: { personal: false, category: 'secret', action: 'keep' }, key_prefix: tech,
+      created_by_key_id: ref, created_at: ts, revoked_at: ts,
+    },
+  },
+  api_key_applications: { entity: 'api_key_application', columns: { api_key_id: ref, application_id: ref } },
+};
+
+/** Tables the migration tool owns; not ours to classify. */
+export const UNMAPPED_TABLES = new Set(['lethe_migrations', 'lethe_migrations_lock']);
+
+/** snake_case column → the camelCase field the API and Kysely use. */
+export const toCamel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
