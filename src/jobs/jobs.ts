@@ -15,6 +15,12 @@ export interface Job {
 
 export type JobRegistry = Map<string, Job>;
 
+/** One part of the daily retention job; returns counts of what it did (no personal data). */
+export interface RetentionTask {
+  name: string;
+  run(at: Date, actorKeyId: string | null): Promise<Record<string, number>>;
+}
+
 export function registerJobRoutes(app: FastifyInstance, jobs: JobRegistry) {
   app.post('/v1/jobs/:job/run', {
     schema: {
