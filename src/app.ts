@@ -11,6 +11,7 @@ import { registerJobRoutes } from './jobs/jobs.ts';
 import { errorHandler, sendProblem } from './http/errors.ts';
 import { registerHealthRoutes } from './http/health.routes.ts';
 import { registerIdempotency } from './http/idempotency.ts';
+import { registerRateLimit } from './http/rate-limit.ts';
 import { ProblemSchema } from './http/schemas.ts';
 import { createValidatorCompiler } from './http/validation.ts';
 import { createServices, type Services } from './services.ts';
@@ -66,6 +67,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
   });
   app.addSchema(ProblemSchema);
 
+  await registerRateLimit(app, ctx.config.rateLimitPerMinute);
   registerAuth(app, ctx.db);
   registerIdempotency(app, ctx.db, ctx.clock);
   registerHealthRoutes(app, ctx, services.refreshGauges);

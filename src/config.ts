@@ -61,7 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || 'info',
     schedulerEnabled: bool('LETHE_SCHEDULER', env.LETHE_SCHEDULER, true),
     dispatcherEnabled: bool('LETHE_DISPATCHER', env.LETHE_DISPATCHER, true),
-    rateLimitPerMinute: int('LETHE_RATE_LIMIT_PER_MINUTE', env.LETHE_RATE_LIMIT_PER_MINUTE, 6000, 1, 10_000_000),
+    rateLimitPerMinute: int('LETHE_RATE_LIMIT_PER_MINUTE', env.LETHE_RATE_LIMIT_PER_MINUTE, 60_000, 1, 10_000_000),
     instanceId: env.LETHE_INSTANCE_ID || `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
   };
 }
