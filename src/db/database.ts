@@ -47,6 +47,9 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseHandle
           oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
+    // An idle client dropped by the server (restart, admin shutdown) must not crash the process;
+    // the pool replaces it on next checkout.
+    pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [camelCase()] });
     return { db, kind: 'postgres', close: () => db.destroy() };
   }
