@@ -6,6 +6,10 @@ import { Migrator, type Migration } from 'kysely/migration';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 import * as m0001 from './migrations/0001-spine.ts';
+import * as m0002 from './migrations/0002-erasure.ts';
+import * as m0003 from './migrations/0003-webhooks.ts';
+import * as m0004 from './migrations/0004-notifications.ts';
+import * as m0005 from './migrations/0005-backups.ts';
 
 export type Db = Kysely<Database>;
 export type DbKind = 'pglite' | 'postgres';
@@ -19,6 +23,10 @@ export interface DatabaseHandle {
 /** Every migration, in order. Append only: a landed migration is never edited. */
 export const migrations: Record<string, Migration> = {
   '0001-spine': m0001,
+  '0002-erasure': m0002,
+  '0003-webhooks': m0003,
+  '0004-notifications': m0004,
+  '0005-backups': m0005,
 };
 
 const INT8_OID = 20;

@@ -1,8 +1,12 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { BackupTables } from '../backups/backups.tables.ts';
+import type { ErasureTables } from '../erasure/erasure.tables.ts';
+import type { NotificationTables } from '../notifications/notifications.tables.ts';
+import type { WebhookTables } from '../webhooks/webhooks.tables.ts';
 
 // Column names are camelCase here; the CamelCasePlugin maps them to the snake_case columns.
-type Timestamp = ColumnType<Date, Date | string, Date | string>;
-type Json<T> = ColumnType<T, string | T, string | T>;
+export type Timestamp = ColumnType<Date, Date | string, Date | string>;
+export type Json<T> = ColumnType<T, string | T, string | T>;
 
 export interface SettingsTable {
   id: number;
@@ -164,7 +168,8 @@ export interface BlobDeletionsTable {
   requestedAt: Timestamp;
 }
 
-export interface Database {
+// Tables of later domains are declared beside their code and joined here.
+export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables {
   settings: SettingsTable;
   applications: ApplicationsTable;
   apiKeys: ApiKeysTable;

@@ -176,6 +176,23 @@ export const DATA_MAP: Record<string, TableMap> = {
     },
   },
   api_key_applications: { entity: 'api_key_application', columns: { api_key_id: ref, application_id: ref } },
+  webhook_outbox: {
+    entity: 'webhook',
+    columns: {
+      id, application_id: ref, case_id: ref, event_type: state,
+      // {type, timestamp, data: {subscriptionId, applicationId, reason, requiredSince}}: ids and times only.
+      payload: tech,
+      status: state, attempts: state, next_attempt_at: ts, lease_owner: tech, lease_until: ts,
+      last_status_code: tech, last_error: tech, created_at: ts, delivered_at: ts,
+    },
+  },
+  webhook_deliveries: {
+    entity: 'webhook_delivery',
+    columns: {
+      id, outbox_id: ref, application_id: ref, attempt: state, attempted_at: ts, duration_ms: tech,
+      status_code: tech, outcome: state, error: tech,
+    },
+  },
 };
 
 /** Tables the migration tool owns; not ours to classify. */

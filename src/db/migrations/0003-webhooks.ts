@@ -1,0 +1,43 @@
+import type { Kysely } from 'kysely';
+import { runDdl } from '../ddl.ts';
+
+// The transactional outbox: a webhook is a row written in the same transaction as its cause,
+// delivered later by the dispatcher under a lease (FOR UPDATE SKIP LOCKED), so a crash loses
+// nothing and two instances never send one row at once.
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await runDdl(db, `
+    CREATE TABLE webhook_outbox (
+      id text PRIMARY KEY,
+      application_id uuid NOT NULL REFERENCES applications(id),
+      case_id uuid,
+      event_type text NOT NULL,
+      payload jsonb NOT NULL,
+      status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+      attempts integer NOT NULL DEFAULT 0,
+      next_attempt_at timestamptz NOT NULL,
+      lease_owner text,
+      lease_until timestamptz,
+      last_status_code integer,
+      last_error text,
+      created_at timestamptz NOT NULL,
+      delivered_at timestamptz
+    );
+    CREATE INDEX webhook_outbox_due_idx ON webhook_outbox (next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX webhook_outbox_app_idx ON webhook_outbox (application_id, created_at);
+    CREATE INDEX webhook_outbox_case_idx ON webhook_outbox (case_id);
+
+    CREATE TABLE webhook_deliveries (
+      id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+      outbox_id text NOT NULL REFERENCES webhook_outbox(id),
+      application_id uuid NOT NULL REFERENCES applications(id),
+      attempt integer NOT NULL,
+      attempted_at timestamptz NOT NULL,
+      duration_ms integer NOT NULL,
+      status_code integer,
+      outcome text NOT NULL,
+      error text
+    );
+    CREATE INDEX webhook_deliveries_app_idx ON webhook_deliveries (application_id, attempted_at, id);
+    CREATE INDEX webhook_deliveries_outbox_idx ON webhook_deliveries (outbox_id, attempt);
+  `);
+}
