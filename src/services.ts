@@ -5,6 +5,7 @@ import { createCustomersService, type LicenseObserver } from './customers/custom
 import { createDeletionService, type DeletionStep } from './erasure/deletion.service.ts';
 import { checkWebhookUrlBasic } from './applications/webhook-url.ts';
 import type { JobRegistry, RetentionTask } from './jobs/jobs.ts';
+import { idempotencyPurgeTask, retentionScheduler } from './jobs/retention-schedule.ts';
 import { plugErasure } from './erasure/erasure.plugin.ts';
 import { plugWebhooks } from './webhooks/webhooks.plugin.ts';
 import { plugNotifications } from './notifications/notifications.plugin.ts';
@@ -49,15 +50,18 @@ export function createServices(ctx: Ctx) {
     /** Domain-owned extras other domains may use (e.g. the data-subject export for backups). */
     shared: {} as Record<string, unknown>,
   };
-  jobs.set('retention', {
+  const retention = {
     name: 'retention',
-    async run(actorKeyId) {
+    async run(actorKeyId: string | null) {
       const at = ctx.clock.now();
       const result: Record<string, unknown> = {};
       for (const task of retentionTasks) result[task.name] = await task.run(at, actorKeyId);
       return result;
     },
-  });
+  };
+  jobs.set('retention', retention);
+  retentionTasks.push(idempotencyPurgeTask(ctx.db));
+  if (ctx.config.schedulerEnabled) core.background.push(retentionScheduler(ctx, retention));
   // Order matters where domains depend on each other: exports (subject export) before backups.
   plugErasure(ctx, core);
   plugWebhooks(ctx, core);

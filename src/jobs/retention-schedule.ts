@@ -1,0 +1,43 @@
+import type { Ctx } from '../context.ts';
+import type { Db } from '../db/database.ts';
+import { IDEMPOTENCY_TTL_MS } from '../http/idempotency.ts';
+import type { Job, RetentionTask } from './jobs.ts';
+
+/** Stored idempotent responses are replayed for 24 hours, then deleted. */
+export function idempotencyPurgeTask(db: Db): RetentionTask {
+  return {
+    name: 'idempotency-keys',
+    async run(at) {
+      const cutoff = new Date(at.getTime() - IDEMPOTENCY_TTL_MS);
+      const res = await db.deleteFrom('idempotencyKeys').where('createdAt', '<', cutoff).executeTakeFirst();
+      return { deleted: Number(res.numDeletedRows) };
+    },
+  };
+}
+
+const CHECK_EVERY_MS = 60_000;
+const DAY_MS = 24 * 3600_000;
+
+/**
+ * Runs the retention job once a day per process: first a minute after start (so a server that
+ * was down at its usual time catches up), then every 24 hours of the injected clock. Every
+ * retention task is idempotent, so several instances running it is harmless.
+ */
+export function retentionScheduler(ctx: Ctx, job: Job) {
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<unknown> | null = null;
+  let lastRun = ctx.clock.now().getTime() - DAY_MS + CHECK_EVERY_MS;
+  const tick = () => {
+    if (running || ctx.clock.now().getTime() - lastRun < DAY_MS) return;
+    lastRun = ctx.clock.now().getTime();
+    running = job.run(null)
+      .then((result) => ctx.log.info({ job: 'retention', result }, 'retention job ran'))
+      .catch((error: Error) => ctx.log.error({ job: 'retention', err: error.message }, 'retention job failed'))
+      .finally(() => { running = null; });
+  };
+  return {
+    name: 'retention-scheduler',
+    start() { timer = setInterval(tick, CHECK_EVERY_MS); timer.unref(); },
+    async stop() { if (timer) clearInterval(timer); timer = null; await running; },
+  };
+}
