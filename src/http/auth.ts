@@ -16,15 +16,32 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
+/** Who may call a route: its declared `config.access`, else operator under /v1/ and public elsewhere. */
+export const accessOf = (config: { access?: Access } | undefined, url: string): Access =>
+  config?.access ?? (url.startsWith('/v1/') ? 'operator' : 'public');
+
+/** One registered route and who may call it: the live route table tests are generated from. */
+export interface RouteEntry { method: string; url: string; access: Access; hidden: boolean }
+const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
+export const routeTableOf = (app: FastifyInstance): RouteEntry[] => routeTables.get(app) ?? [];
+
 /**
  * Bearer authentication for every /v1 route. Missing or unknown key: 401. Wrong kind: 403.
  * Routes declare who may call them in `config.access` (operator by default).
  */
 export function registerAuth(app: FastifyInstance, db: Db) {
   app.decorateRequest('principal', null);
+  const table: RouteEntry[] = [];
+  routeTables.set(app, table);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD') continue;
+      const hidden = (route.schema as { hide?: boolean } | undefined)?.hide === true;
+      table.push({ method, url: route.url, access: accessOf(route.config as { access?: Access }, route.url), hidden });
+    }
+  });
   app.addHook('onRequest', async (request) => {
-    const access: Access = request.routeOptions.config?.access
-      ?? (request.url.startsWith('/v1/') ? 'operator' : 'public');
+    const access: Access = accessOf(request.routeOptions.config, request.url);
     if (access === 'public') return;
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S{1,512})\s*$/i.exec(header) : null;

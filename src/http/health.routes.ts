@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { pendingMigrations } from '../db/database.ts';
 import type { Ctx } from '../context.ts';
 import { sendProblem } from './errors.ts';
+import { ProblemRef } from './schemas.ts';
 
 export function registerHealthRoutes(app: FastifyInstance, ctx: Ctx, refreshGauges: () => Promise<void>) {
   const publicRoute = { access: 'public' as const };
@@ -16,7 +17,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: Ctx, refreshGaug
     config: publicRoute,
     schema: {
       tags: ['ops'], summary: 'Readiness: database reachable and migrations applied',
-      response: { 200: Type.Object({ status: Type.Literal('ready'), database: Type.String() }) },
+      response: { 200: Type.Object({ status: Type.Literal('ready'), database: Type.String() }), 503: ProblemRef },
     },
   }, async (_request, reply) => {
     try {
@@ -31,7 +32,10 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: Ctx, refreshGaug
 
   app.get('/metrics', {
     config: publicRoute,
-    schema: { tags: ['ops'], summary: 'Prometheus metrics', hide: true },
+    schema: {
+      tags: ['ops'], summary: 'Prometheus metrics',
+      response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    },
   }, async (_request, reply) => {
     await refreshGauges().catch(() => undefined);
     reply.type(ctx.metrics.registry.contentType);

@@ -42,6 +42,11 @@ function replay(reply: FastifyReply, statusCode: number, body: unknown) {
  */
 export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) {
   app.decorateRequest('idempotency', null);
+  // Every POST may answer 409 idempotency_key_reused / idempotency_key_in_flight: document it.
+  app.addHook('onRoute', (route) => {
+    const response = route.schema?.response as Record<string, unknown> | undefined;
+    if (response && [route.method].flat().includes('POST')) response[409] ??= { $ref: 'Problem#' };
+  });
 
   app.addHook('preHandler', async (request, reply) => {
     const key = request.headers['idempotency-key'];
