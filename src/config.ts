@@ -15,6 +15,10 @@ export interface Config {
   dispatcherEnabled: boolean;
   rateLimitPerMinute: number;
   instanceId: string;
+  /** Delays before webhook retries 1..n, in ms (LETHE_WEBHOOK_RETRY_SCHEDULE, e.g. "5s,5m,30m,2h,5h,10h"). */
+  webhookRetrySchedule: number[];
+  webhookConcurrencyPerEndpoint: number;
+  webhookTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -33,6 +37,20 @@ function int(name: string, raw: string | undefined, fallback: number, min: numbe
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return n;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "5s,5m,30m,2h" → [5000, 300000, ...]; a bare number is seconds. */
+export function parseDurations(name: string, raw: string | undefined, fallback: number[]): number[] {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const out = raw.split(',').map((part) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(part);
+    if (!m) throw new ConfigError(`${name} must be a comma-separated list of durations like "5s,5m,2h", got "${raw}"`);
+    return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!);
+  });
+  if (out.length > 50) throw new ConfigError(`${name} may list at most 50 retries`);
+  return out;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -62,6 +80,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     schedulerEnabled: bool('LETHE_SCHEDULER', env.LETHE_SCHEDULER, true),
     dispatcherEnabled: bool('LETHE_DISPATCHER', env.LETHE_DISPATCHER, true),
     rateLimitPerMinute: int('LETHE_RATE_LIMIT_PER_MINUTE', env.LETHE_RATE_LIMIT_PER_MINUTE, 60_000, 1, 10_000_000),
+    webhookRetrySchedule: parseDurations('LETHE_WEBHOOK_RETRY_SCHEDULE', env.LETHE_WEBHOOK_RETRY_SCHEDULE,
+      [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000]),
+    webhookConcurrencyPerEndpoint: int('LETHE_WEBHOOK_CONCURRENCY_PER_ENDPOINT', env.LETHE_WEBHOOK_CONCURRENCY_PER_ENDPOINT, 10, 1, 1000),
+    webhookTimeoutMs: int('LETHE_WEBHOOK_TIMEOUT_MS', env.LETHE_WEBHOOK_TIMEOUT_MS, 15_000, 1, 60_000),
     instanceId: env.LETHE_INSTANCE_ID || `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
   };
 }
