@@ -11,6 +11,7 @@ import { registerJobRoutes } from './jobs/jobs.ts';
 import { errorHandler, sendProblem } from './http/errors.ts';
 import { registerHealthRoutes } from './http/health.routes.ts';
 import { registerIdempotency } from './http/idempotency.ts';
+import { registerJsonBody } from './http/json-body.ts';
 import { registerRateLimit } from './http/rate-limit.ts';
 import { ProblemSchema } from './http/schemas.ts';
 import { createValidatorCompiler } from './http/validation.ts';
@@ -45,6 +46,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, 'not_found', `No route ${request.method} ${request.url.split('?')[0]}`));
+  registerJsonBody(app, BODY_LIMIT);
   app.addContentTypeParser(/^image\//, { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
   app.addHook('preSerialization', async (_request, _reply, payload) => serializeDates(payload));
@@ -66,6 +68,15 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   app.addSchema(ProblemSchema);
+
+  // Any route with a body may answer 413 (over 1 MiB) or 415 (a content type it does not take).
+  app.addHook('onRoute', (route) => {
+    const methods = [route.method].flat();
+    const response = route.schema?.response as Record<string, unknown> | undefined;
+    if (!response || !methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH')) return;
+    response[413] ??= { $ref: 'Problem#' };
+    response[415] ??= { $ref: 'Problem#' };
+  });
 
   await registerRateLimit(app, ctx.config.rateLimitPerMinute);
   registerAuth(app, ctx.db);

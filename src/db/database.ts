@@ -85,6 +85,8 @@ export async function migrate(db: Db): Promise<string[]> {
     provider: { getMigrations: async () => migrations },
     migrationTableName: 'lethe_migrations',
     migrationLockTableName: 'lethe_migrations_lock',
+    // One transaction for the whole run: a failed start leaves the schema as it was.
+    transactionMode: 'per-run',
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;
