@@ -22,7 +22,10 @@ export interface Column {
   action: Action;
   /** Identifies the person on its own (name, e-mail, external id): keeping it needs an explicit override. */
   identifying?: boolean;
+  /** How a mask keeps the shape; also the shape used when an operator overrides the action to `mask`. */
   mask?: MaskShape;
+  /** Name in redaction-policy keys when it is not the camelCase column ("customer.profilePhoto"). */
+  field?: string;
 }
 
 export interface TableMap {
@@ -37,7 +40,8 @@ const ts: Column = { personal: false, category: 'timestamp', action: 'keep' };
 const state: Column = { personal: false, category: 'state', action: 'keep' };
 const tech: Column = { personal: false, category: 'technical', action: 'keep' };
 const money: Column = { personal: false, category: 'financial', action: 'keep' };
-const nullify = (category: Category, identifying = false): Column => ({ personal: true, category, action: 'nullify', identifying });
+const nullify = (category: Category, identifying = false, shape?: MaskShape): Column =>
+  ({ personal: true, category, action: 'nullify', identifying, ...(shape ? { mask: shape } : {}) });
 const mask = (category: Category, shape: MaskShape, identifying = false): Column => ({ personal: true, category, action: 'mask', mask: shape, identifying });
 
 const lifecycle = { id, customer_id: ref, created_at: ts, updated_at: ts, deleted_at: ts };
@@ -48,19 +52,19 @@ export const DATA_MAP: Record<string, TableMap> = {
     entity: 'customer',
     columns: {
       id, created_at: ts, updated_at: ts, deleted_at: ts, redacted_at: ts,
-      salutation: nullify('name'),
+      salutation: nullify('name', false, 'text'),
       first_name: mask('name', 'name', true),
       last_name: mask('name', 'name', true),
       display_name: mask('name', 'name', true),
       email: mask('contact', 'email', true),
-      organization: nullify('account'),
-      tin: nullify('government_id', true),
-      last_login_success_ip: nullify('network'),
-      last_login_failure_ip: nullify('network'),
-      sdk_register_ip: nullify('network'),
+      organization: nullify('account', false, 'text'),
+      tin: nullify('government_id', true, 'token'),
+      last_login_success_ip: nullify('network', false, 'ip'),
+      last_login_failure_ip: nullify('network', false, 'ip'),
+      sdk_register_ip: nullify('network', false, 'ip'),
       metadata: mask('free_text', 'metadata'),
       legal_hold: state,
-      profile_photo_key: { personal: true, category: 'file', action: 'delete', identifying: true },
+      profile_photo_key: { personal: true, category: 'file', action: 'delete', identifying: true, field: 'profilePhoto' },
       profile_photo_content_type: tech,
     },
   },
@@ -68,9 +72,9 @@ export const DATA_MAP: Record<string, TableMap> = {
     entity: 'address',
     columns: {
       ...lifecycle,
-      salutation: nullify('name'),
-      title: nullify('name'),
-      postal_code: nullify('address'),
+      salutation: nullify('name', false, 'text'),
+      title: nullify('name', false, 'text'),
+      postal_code: nullify('address', false, 'digits'),
       first_name: mask('name', 'name', true),
       last_name: mask('name', 'name', true),
       company: mask('account', 'text'),
@@ -78,8 +82,8 @@ export const DATA_MAP: Record<string, TableMap> = {
       line1: mask('address', 'text', true),
       line2: mask('address', 'text'),
       phone: mask('contact', 'phone', true),
-      city: { personal: true, category: 'address', action: 'keep' },
-      country: { personal: true, category: 'address', action: 'keep' },
+      city: { personal: true, category: 'address', action: 'keep', mask: 'text' },
+      country: { personal: true, category: 'address', action: 'keep', mask: 'text' },
     },
   },
   payment_methods: {
@@ -152,6 +156,21 @@ export const DATA_MAP: Record<string, TableMap> = {
     },
   },
   blob_deletions: { entity: 'blob_deletion', columns: { blob_key: tech, requested_at: ts } },
+  // Backups domain: sealed pre-deletion archives (ciphertext only; destroyed after backupRetentionDays)
+  // and the erasure journal (ids and times only).
+  backup_archives: {
+    entity: 'backup_archive',
+    columns: {
+      id, customer_id: ref, created_at: ts, expires_at: ts, destroyed_at: ts, blob_key: tech,
+      sealed: { personal: false, category: 'secret', action: 'keep' }, size_bytes: tech, key_fingerprint: tech,
+    },
+  },
+  erasure_journal: {
+    entity: 'erasure_journal',
+    columns: {
+      seq: id, id, kind: state, customer_id: ref, case_id: ref, application_id: ref, actor_key_id: ref, at: ts, recorded_at: ts,
+    },
+  },
   settings: {
     entity: 'settings',
     columns: {
@@ -191,6 +210,20 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       id, outbox_id: ref, application_id: ref, attempt: state, attempted_at: ts, duration_ms: tech,
       status_code: tech, outcome: state, error: tech,
+    },
+  },
+  deletion_cases: {
+    entity: 'deletion_case',
+    columns: {
+      id, customer_id: ref, application_id: ref, status: state, reason: state, grace_started_at: ts, grace_ends_at: ts,
+      required_since: ts, revoked_at: ts, confirmed_at: ts, confirmed_by_key_id: ref, last_notified_day: state,
+      last_notified_at: ts, created_at: ts, updated_at: ts,
+    },
+  },
+  deletion_confirmations: {
+    entity: 'deletion_confirmation',
+    columns: {
+      id, case_id: ref, customer_id: ref, application_id: ref, key_id: ref, reason: state, required_since: ts, confirmed_at: ts,
     },
   },
 };
