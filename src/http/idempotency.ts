@@ -21,6 +21,9 @@ function bodyHash(request: FastifyRequest): string {
 }
 
 function customerIdOf(request: FastifyRequest, payload: unknown): string | null {
+  // A record's response names its customer (e.g. a cancelled subscription): purged with that customer.
+  const owner = payload && typeof payload === 'object' ? (payload as { customerId?: unknown }).customerId : undefined;
+  if (typeof owner === 'string' && /^[0-9a-f-]{36}$/i.test(owner)) return owner;
   const params = request.params as { id?: string } | undefined;
   if (request.url.startsWith('/v1/customers/') && params?.id) return params.id;
   if (request.url.split('?')[0] === '/v1/customers' && payload && typeof payload === 'object') {
