@@ -1,0 +1,170 @@
+// Issue 2 figures: DELETE over HTTP vs the pgbench floor on PostgreSQL, DELETE on the embedded
+// database, and one DELETE of a large customer.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { ensureFeed, insertApplications, insertCustomers, insertFeed, type Exec } from './fixtures.ts';
+import { floorScript } from './floor.ts';
+import {
+  CONCURRENCY, createDatabase, log, migrateDatabase, pgbenchAvailable, request, round, runLoad, runPgbench,
+  startServer, timed, type GroupResult, type Row,
+} from './lib.ts';
+import { deletionShape, diffShapes } from './signature.ts';
+
+export interface DeleteOptions {
+  /** Customers deleted over HTTP and by the floor, each (rounded up to a multiple of 16). */
+  customers: number;
+  embeddedCustomers: number;
+  largeCustomers: number;
+  largeActivity: number;
+  largeTransactions: number;
+  warmup: number;
+}
+
+const pgExec = (c: pg.Client): Exec => async (text) => c.query(text);
+
+export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
+  const rows: Row[] = [];
+  const numbers: Record<string, number> = {};
+  const commands: string[] = [];
+  const n = Math.ceil(o.customers / CONCURRENCY) * CONCURRENCY;
+  const warm = Math.ceil(o.warmup / CONCURRENCY) * CONCURRENCY;
+
+  // ---- PostgreSQL: HTTP, floor, large customer, all in one database.
+  const db = await createDatabase('delete');
+  const client = new pg.Client({ connectionString: db.url });
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    await migrateDatabase({ databaseUrl: db.url });
+    await client.connect();
+    const exec = pgExec(client);
+    await ensureFeed(exec);
+    const apps = await insertApplications(exec);
+    // Feed layout: [http warm-up][http][floor warm-up][floor][large]
+    const httpLo = 1, httpHi = warm + n;
+    const floorLo = httpHi + 1, floorHi = floorLo + warm + n - 1;
+    const largeLo = floorHi + 1, largeHi = largeLo + o.largeCustomers - 1;
+    const ids = await insertFeed(exec, 1, largeHi);
+    const fx = await timed(async () => {
+      for (let lo = 1; lo <= floorHi; lo += 10_000) await insertCustomers(exec, lo, Math.min(floorHi, lo + 9_999), apps);
+      if (o.largeCustomers > 0) {
+        await insertCustomers(exec, largeLo, largeHi, apps, { activity: o.largeActivity, transactions: o.largeTransactions });
+      }
+      await exec('VACUUM ANALYZE');
+    });
+    log(`delete: ${floorHi} standard + ${o.largeCustomers} large customers inserted in ${round(fx.ms / 1000)} s`);
+
+    server = await startServer({ databaseUrl: db.url });
+    const srv = server;
+    const del = (id: string) => request(srv.baseUrl, 'DELETE', `/v1/customers/${id}`);
+    const httpIds = ids.slice(httpLo - 1, httpHi);
+    await runLoad(httpIds.slice(0, warm), del, 204);
+    const http = await runLoad(httpIds.slice(warm), del, 204);
+    if (http.errors > 0) throw new Error(`DELETE over HTTP: ${http.errors} errors, first: ${http.firstError}`);
+    log(`delete: HTTP ${round(http.perS)}/s p99 ${round(http.p99Ms, 2)} ms`);
+
+    const large: number[] = [];
+    for (const id of ids.slice(largeLo - 1, largeHi)) {
+      const t = await timed(() => del(id));
+      if (t.value.status !== 204) throw new Error(`large DELETE: ${t.value.status} ${t.value.body.toString()}`);
+      large.push(t.ms);
+    }
+    large.sort((a, b) => a - b);
+
+    // The floor, on the same database with the server still up (idle), like a second client.
+    const actor = String((await exec(`SELECT id FROM api_keys ORDER BY created_at LIMIT 1`)).rows[0].id);
+    await exec(`CREATE SEQUENCE bench_floor_seq START ${floorLo}`);
+    const script = floorScript();
+    runPgbench(db.url, script, { transactionsPerClient: warm / CONCURRENCY, defines: { actor } });
+    const floor = runPgbench(db.url, script, { transactionsPerClient: n / CONCURRENCY, defines: { actor } });
+    if (floor.failed > 0 || floor.count !== n) throw new Error(`pgbench: ${floor.failed} failed, ${floor.count} of ${n} logged`);
+    const floorDone = Number((await exec(`SELECT count(*) AS c FROM deletions d JOIN bench_feed f ON f.id = d.customer_id
+      WHERE f.n BETWEEN ${floorLo} AND ${floorHi}`)).rows[0].c);
+    if (floorDone !== warm + n) throw new Error(`floor deleted ${floorDone} customers, expected ${warm + n}`);
+    log(`delete: floor ${round(floor.tps)}/s p99 ${round(floor.p99Ms, 2)} ms`);
+
+    // Does the floor still change the same rows as the server?
+    const feedRef = async (k: number) => (await exec(`SELECT id, ref FROM bench_feed WHERE n = ${k}`)).rows[0] as { id: string; ref: string };
+    const a = await feedRef(httpHi);
+    const b = await feedRef(floorHi);
+    const diff = diffShapes(await deletionShape(exec, a.id, a.ref), await deletionShape(exec, b.id, b.ref));
+    if (diff.length > 0) log(`delete: WARNING the floor differs from the server's deletion:\n  ${diff.join('\n  ')}`);
+
+    numbers.delete_http_per_s = round(http.perS);
+    numbers.delete_http_p99_ms = round(http.p99Ms, 2);
+    numbers.delete_floor_per_s = round(floor.tps);
+    numbers.delete_floor_p99_ms = round(floor.p99Ms, 2);
+    const perRatio = http.perS / floor.tps;
+    const p99Ratio = http.p99Ms / floor.p99Ms;
+    const sameWork = diff.length === 0 ? '' : ' (floor shape differs: see log)';
+    rows.push({
+      figure: 'delete_http_per_s', value: numbers.delete_http_per_s, unit: '/s',
+      peer: { figure: 'delete_floor_per_s', value: numbers.delete_floor_per_s },
+      ratio: { value: round(perRatio, 2), goal: '>= 0.7', met: perRatio >= 0.7 },
+      note: `${n} customers, p50 ${round(http.p50Ms, 2)} ms${sameWork}`,
+    });
+    rows.push({
+      figure: 'delete_http_p99_ms', value: numbers.delete_http_p99_ms, unit: 'ms',
+      peer: { figure: 'delete_floor_p99_ms', value: numbers.delete_floor_p99_ms },
+      ratio: { value: round(p99Ratio, 2), goal: '<= 2', met: p99Ratio <= 2 },
+    });
+    rows.push({ figure: 'delete_floor_per_s', value: numbers.delete_floor_per_s, unit: '/s', note: `pgbench, p50 ${round(floor.p50Ms, 2)} ms` });
+    rows.push({ figure: 'delete_floor_p99_ms', value: numbers.delete_floor_p99_ms, unit: 'ms' });
+    if (large.length > 0) {
+      numbers.delete_large_customer_ms = round(large[Math.floor((large.length - 1) / 2)]!, 1);
+      rows.push({
+        figure: 'delete_large_customer_ms', value: numbers.delete_large_customer_ms, unit: 'ms',
+        note: `median of ${large.length}; ${o.largeActivity} activity entries, ${o.largeTransactions} transactions`,
+      });
+    }
+    commands.push(floor.command.replace(db.url, '$DATABASE_URL') + '   # script.sql: node bench/floor.ts > script.sql');
+  } finally {
+    await server?.stop();
+    await client.end().catch(() => {});
+    await db.drop();
+  }
+
+  // ---- Embedded database (PGlite in the server process).
+  const embedded = await benchEmbedded(o);
+  numbers.delete_embedded_per_s = round(embedded.perS);
+  rows.push({
+    figure: 'delete_embedded_per_s', value: numbers.delete_embedded_per_s, unit: '/s',
+    note: `${o.embeddedCustomers} customers, p99 ${round(embedded.p99Ms, 1)} ms`,
+  });
+  return { rows, numbers, commands };
+}
+
+async function benchEmbedded(o: DeleteOptions) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-bench-embedded-'));
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    await migrateDatabase({ dataDir });
+    const pglite = new PGlite(path.join(dataDir, 'pglite'));
+    let ids: string[];
+    try {
+      const exec: Exec = async (text) => pglite.query(text);
+      await ensureFeed(exec);
+      const apps = await insertApplications(exec);
+      ids = await insertFeed(exec, 1, o.embeddedCustomers + o.warmup);
+      await insertCustomers(exec, 1, o.embeddedCustomers + o.warmup, apps);
+      await exec('VACUUM ANALYZE');
+    } finally {
+      await pglite.close();
+    }
+    server = await startServer({ dataDir });
+    const srv = server;
+    const del = (id: string) => request(srv.baseUrl, 'DELETE', `/v1/customers/${id}`);
+    await runLoad(ids.slice(0, o.warmup), del, 204);
+    const r = await runLoad(ids.slice(o.warmup), del, 204);
+    if (r.errors > 0) throw new Error(`embedded DELETE: ${r.errors} errors, first: ${r.firstError}`);
+    log(`delete: embedded ${round(r.perS)}/s`);
+    return r;
+  } finally {
+    await server?.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export const deleteUnavailable = () => pgbenchAvailable();

@@ -1,0 +1,296 @@
+// Shared machinery of `npm run bench`: fresh databases, the real server as a child process,
+// an HTTP load driver (16 keep-alive connections), pgbench, and peak-RSS sampling.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const PG_ADMIN_URL = process.env.LETHE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const CONCURRENCY = 16;
+export const ADMIN_KEY = `lethe_op_bench_${crypto.randomBytes(12).toString('hex')}`;
+/** One master key per run: the bench computes the same pseudonyms as the server. */
+export const MASTER_KEY = crypto.randomBytes(32).toString('base64');
+
+/** A figure of the result table. */
+export interface Row {
+  figure: string;
+  value: number | null;
+  unit: string;
+  /** The floor or peer the figure is compared with, when there is one. */
+  peer?: { figure: string; value: number | null };
+  /** value / peer (or peer / value for latencies, so > 1 is always "better than"): with the goal. */
+  ratio?: { value: number | null; goal: string; met: boolean | null };
+  note?: string;
+}
+
+export interface GroupResult {
+  rows: Row[];
+  /** Figures written into bench-results.json. */
+  numbers: Record<string, number>;
+  /** Commands that reproduce the group's numbers by hand. */
+  commands: string[];
+}
+
+export const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t0, value };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+
+export interface BenchDb { name: string; url: string; drop(): Promise<void> }
+
+/** A fresh PostgreSQL database for one bench; `drop()` removes it. */
+export async function createDatabase(tag: string): Promise<BenchDb> {
+  const name = `lethe_bench_${tag}_${crypto.randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try { await admin.query(`CREATE DATABASE ${name}`); } finally { await admin.end(); }
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    name, url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      try { await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } finally { await c.end(); }
+    },
+  };
+}
+
+export async function pgClient(url: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  return c;
+}
+
+/** Applies Lethe's migrations to a database (PostgreSQL URL, or a PGlite data directory). */
+export async function migrateDatabase(target: { databaseUrl: string } | { dataDir: string }) {
+  const { openDatabase, migrate } = await import('../src/db/database.ts');
+  const handle = await openDatabase(target);
+  try { await migrate(handle.db); } finally { await handle.close(); }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+export interface Server {
+  port: number;
+  pid: number;
+  baseUrl: string;
+  child: ChildProcess;
+  /** Peak resident set size so far (VmHWM), in MiB. */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function readVmHwmMb(pid: number): number {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Starts `node src/main.ts` (the real server: `npm start`) as a child process on a free port and
+ * waits for /readyz. Logs go to /dev/null at the default level; the scheduler and dispatcher are
+ * off unless asked for, so nothing but the measured work runs.
+ */
+export async function startServer(options: {
+  databaseUrl?: string; dataDir?: string; env?: Record<string, string>;
+}): Promise<Server> {
+  const port = await freePort();
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-bench-'));
+  const env: Record<string, string> = {
+    ...process.env as Record<string, string>,
+    PORT: String(port), HOST: '127.0.0.1',
+    LETHE_DATA_DIR: dataDir,
+    LETHE_ADMIN_KEY: ADMIN_KEY,
+    LETHE_MASTER_KEY: MASTER_KEY,
+    LETHE_SCHEDULER: 'false',
+    LETHE_DISPATCHER: 'false',
+    // The per-key limit (default 60,000/min) would cap a single-key load test, not measure it.
+    LETHE_RATE_LIMIT_PER_MINUTE: '10000000',
+    LETHE_WEBHOOK_ALLOW_PRIVATE: 'true',
+    LOG_LEVEL: 'info',
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    ...options.env,
+  };
+  if (!options.databaseUrl) delete env.DATABASE_URL;
+  const child = spawn(process.execPath, ['src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  let exited: number | null = null;
+  child.once('exit', (code) => { exited = code ?? -1; });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (exited !== null) throw new Error(`server exited with ${exited} before ready: ${stderr}`);
+    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`server not ready in 120 s: ${stderr}`); }
+    const ok = await fetch(`${baseUrl}/readyz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    port, pid: child.pid!, baseUrl, child,
+    peakRssMb: () => readVmHwmMb(child.pid!),
+    stop: async () => {
+      if (exited !== null) return;
+      const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await done;
+      clearTimeout(timer);
+      if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+const agents = new Map<string, http.Agent>();
+function agentFor(baseUrl: string): http.Agent {
+  let a = agents.get(baseUrl);
+  if (!a) { a = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY }); agents.set(baseUrl, a); }
+  return a;
+}
+
+export interface HttpResult { status: number; body: Buffer }
+
+/** One request over the shared keep-alive agent (16 sockets per server). */
+export function request(baseUrl: string, method: string, urlPath: string, body?: unknown, key = ADMIN_KEY): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = http.request(`${baseUrl}${urlPath}`, {
+      method, agent: agentFor(baseUrl),
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+      },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+export interface LoadResult { count: number; ms: number; perS: number; p50Ms: number; p99Ms: number; errors: number; firstError?: string }
+
+/**
+ * Runs one request per item with `CONCURRENCY` requests in flight, over keep-alive connections.
+ * Latency is measured per request on the client (what a caller sees).
+ */
+export async function runLoad<T>(items: T[], send: (item: T) => Promise<HttpResult>, expect: number): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const t0 = performance.now();
+  async function worker() {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      const s = performance.now();
+      try {
+        const r = await send(items[i]!);
+        latencies.push(performance.now() - s);
+        if (r.status !== expect) { errors++; firstError ??= `${r.status} ${r.body.toString().slice(0, 300)}`; }
+      } catch (error) {
+        errors++; firstError ??= (error as Error).message;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const ms = performance.now() - t0;
+  latencies.sort((a, b) => a - b);
+  return {
+    count: items.length, ms, perS: items.length / (ms / 1000),
+    p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), errors,
+    ...(firstError ? { firstError } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// pgbench
+
+export interface PgbenchResult { tps: number; p99Ms: number; p50Ms: number; count: number; failed: number; command: string }
+
+/**
+ * Runs a pgbench script (-M prepared, -c 16 -j 2, a fixed number of transactions per client)
+ * and reads per-transaction latencies from its log files.
+ */
+export function runPgbench(dbUrl: string, script: string, options: { transactionsPerClient: number; defines?: Record<string, string> }): PgbenchResult {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-pgbench-'));
+  const scriptFile = path.join(dir, 'script.sql');
+  fs.writeFileSync(scriptFile, script);
+  const args = [
+    '-n', '-M', 'prepared', '-c', String(CONCURRENCY), '-j', '2', '-t', String(options.transactionsPerClient),
+    '-f', scriptFile, '-l', '--log-prefix', path.join(dir, 'log'),
+    ...Object.entries(options.defines ?? {}).flatMap(([k, v]) => ['-D', `${k}=${v}`]),
+    dbUrl,
+  ];
+  const r = spawnSync('pgbench', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const out = `${r.stdout}\n${r.stderr}`;
+  if (r.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`pgbench failed (${r.status}): ${out.slice(-3000)}`);
+  }
+  const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1] ?? NaN);
+  const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
+  const latencies: number[] = [];
+  for (const f of fs.readdirSync(dir).filter((n) => n.startsWith('log'))) {
+    for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+      const parts = line.split(' ');
+      if (parts.length >= 3) latencies.push(Number(parts[2]) / 1000);
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  latencies.sort((a, b) => a - b);
+  return {
+    tps, failed, count: latencies.length,
+    p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99),
+    command: `pgbench ${args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ').replaceAll(dir, '$DIR')}`,
+  };
+}
+
+export function pgbenchAvailable(): string | null {
+  const r = spawnSync('pgbench', ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? null : 'pgbench not found (apt-get install postgresql-client)';
+}

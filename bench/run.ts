@@ -1,0 +1,159 @@
+// `npm run bench`: every benchmark figure of Lethe, on fresh databases, against the real server
+// over HTTP with 16 concurrent connections. Prints a table and writes bench-results.json.
+//
+//   npm run bench                       full sizes (about 10 minutes on 2 cores)
+//   npm run bench -- --quick            small sizes: a smoke run
+//   npm run bench -- --only=delete      groups: delete, exports, notify (comma separated)
+//   npm run bench -- --delete-customers=20000 --export-rows=1000000 ...  (see SIZES below)
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { benchDelete, deleteUnavailable } from './delete.ts';
+import { benchExports, exportsUnavailable } from './exports.ts';
+import { benchNotify, notifyUnavailable } from './notify.ts';
+import { log, PG_ADMIN_URL, pgClient, type GroupResult, type Row } from './lib.ts';
+
+const FULL = {
+  'delete-customers': 10_000, 'embedded-customers': 2_000, 'large-customers': 3, 'large-activity': 10_000,
+  'large-transactions': 1_000, warmup: 320,
+  'export-rows': 1_000_000, 'redact-customers': 100_000,
+  'notify-cases': 1_000_000, 'dispatch-rows': 20_000,
+};
+const QUICK: typeof FULL = {
+  'delete-customers': 800, 'embedded-customers': 200, 'large-customers': 1, 'large-activity': 2_000,
+  'large-transactions': 200, warmup: 64,
+  'export-rows': 20_000, 'redact-customers': 2_000,
+  'notify-cases': 20_000, 'dispatch-rows': 1_000,
+};
+type Sizes = typeof FULL;
+const GROUPS = ['delete', 'exports', 'notify'] as const;
+type Group = typeof GROUPS[number];
+
+function parseArgs(argv: string[]): { sizes: Sizes; only: Set<Group>; out: string; quick: boolean } {
+  const quick = argv.includes('--quick');
+  const sizes: Sizes = { ...(quick ? QUICK : FULL) };
+  let only = new Set<Group>(GROUPS);
+  let out = 'bench-results.json';
+  for (const arg of argv) {
+    if (arg === '--quick') continue;
+    const m = /^--([a-z-]+)=(.+)$/.exec(arg);
+    if (!m) throw new Error(`unknown argument ${arg} (try --quick, --only=delete,exports,notify, --<size>=N)`);
+    const [, key, value] = m as unknown as [string, string, string];
+    if (key === 'only') {
+      const names = value.split(',');
+      for (const name of names) if (!GROUPS.includes(name as Group)) throw new Error(`unknown group ${name}`);
+      only = new Set(names as Group[]);
+    } else if (key === 'out') {
+      out = value;
+    } else if (key in sizes) {
+      const v = Number(value);
+      if (!Number.isInteger(v) || v < 0) throw new Error(`--${key} needs a non-negative integer`);
+      sizes[key as keyof Sizes] = v;
+    } else {
+      throw new Error(`unknown option --${key}; sizes: ${Object.keys(FULL).join(', ')}`);
+    }
+  }
+  return { sizes, only, out, quick };
+}
+
+function unavailable(figures: string[], reason: string): GroupResult {
+  return {
+    rows: figures.map((figure) => ({ figure, value: null, unit: '', note: `not available: ${reason}` })),
+    numbers: {}, commands: [],
+  };
+}
+
+async function runGroup(group: Group, sizes: Sizes): Promise<GroupResult> {
+  const started = Date.now();
+  log(`${group}: starting`);
+  try {
+    switch (group) {
+      case 'delete': {
+        const why = deleteUnavailable();
+        if (why) return unavailable(['delete_http_per_s', 'delete_floor_per_s'], why);
+        return await benchDelete({
+          customers: sizes['delete-customers'], embeddedCustomers: sizes['embedded-customers'],
+          largeCustomers: sizes['large-customers'], largeActivity: sizes['large-activity'],
+          largeTransactions: sizes['large-transactions'], warmup: sizes.warmup,
+        });
+      }
+      case 'exports': {
+        const why = await exportsUnavailable();
+        if (why) return unavailable(['export_rows_per_s', 'export_peak_rss_mb', 'redact_backlog_per_s'], why);
+        return await benchExports({ rows: sizes['export-rows'], redactCustomers: sizes['redact-customers'] });
+      }
+      case 'notify': {
+        const why = await notifyUnavailable();
+        if (why) return unavailable(['notify_enqueue_1m_s', 'dispatch_per_s', 'dispatch_peer_per_s'], why);
+        return await benchNotify({ cases: sizes['notify-cases'], dispatchRows: sizes['dispatch-rows'] });
+      }
+    }
+  } catch (error) {
+    log(`${group}: FAILED: ${(error as Error).stack ?? error}`);
+    return unavailable([`${group} group`], `failed: ${(error as Error).message.split('\n')[0]!.slice(0, 160)}`);
+  } finally {
+    log(`${group}: done in ${Math.round((Date.now() - started) / 1000)} s`);
+  }
+}
+
+function fmt(v: number | null | undefined): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return '-';
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function printTable(rows: Row[]): void {
+  const table = rows.map((r) => [
+    r.figure,
+    r.value === null ? '-' : `${fmt(r.value)} ${r.unit}`.trim(),
+    r.peer ? `${r.peer.figure} ${fmt(r.peer.value)}` : '',
+    r.ratio ? `${fmt(r.ratio.value)} (goal ${r.ratio.goal}: ${r.ratio.met === null ? '?' : r.ratio.met ? 'met' : 'NOT met'})` : '',
+    r.note ?? '',
+  ]);
+  const header = ['figure', 'value', 'peer / floor', 'ratio', 'note'];
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const t of table) console.log(line(t));
+}
+
+async function main() {
+  const { sizes, only, out, quick } = parseArgs(process.argv.slice(2));
+  // PostgreSQL must answer before anything else.
+  const c = await pgClient(PG_ADMIN_URL).catch((e: Error) => {
+    console.error(`bench: PostgreSQL at ${PG_ADMIN_URL} does not answer (${e.message}); set LETHE_BENCH_PG_URL`);
+    process.exit(2);
+  });
+  const pgVersion = String((await c.query('SHOW server_version')).rows[0].server_version);
+  await c.end();
+
+  const started = new Date();
+  const rows: Row[] = [];
+  const numbers: Record<string, number> = {};
+  const commands: string[] = [];
+  for (const group of GROUPS) {
+    if (!only.has(group)) continue;
+    const r = await runGroup(group, sizes);
+    rows.push(...r.rows);
+    Object.assign(numbers, r.numbers);
+    commands.push(...r.commands);
+  }
+  const cores = os.cpus().length;
+  numbers.cores = cores;
+  fs.writeFileSync(path.resolve(out), JSON.stringify(numbers, null, 2) + '\n');
+
+  const argv = process.argv.slice(2).join(' ');
+  console.log(`\nLethe benchmark — ${started.toISOString()}, ${cores} cores (${os.cpus()[0]?.model ?? 'cpu'}), `
+    + `Node ${process.version}, PostgreSQL ${pgVersion}${quick ? ', QUICK sizes (smoke run, not comparable)' : ''}\n`);
+  printTable(rows);
+  console.log(`\nwritten: ${path.resolve(out)}`);
+  console.log('\nreproduce:');
+  console.log(`  npm run bench${argv ? ` -- ${argv}` : ''}`);
+  for (const cmd of commands) console.log(`  ${cmd}`);
+  console.log(`  sizes: ${Object.entries(sizes).map(([k, v]) => `--${k}=${v}`).join(' ')}`);
+}
+
+main().catch((error: Error) => {
+  console.error(`bench: ${error.stack ?? error.message}`);
+  process.exit(1);
+});
