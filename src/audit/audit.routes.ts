@@ -30,8 +30,9 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: Ctx) {
     // The cursor is the last sequence number seen, encoded so clients treat it as opaque.
     let afterSeq = 0;
     if (q.cursor) {
-      afterSeq = Number(Buffer.from(q.cursor, 'base64url').toString('utf8'));
-      if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw validation('querystring.cursor is not a cursor returned by this API');
+      const decoded = Buffer.from(q.cursor, 'base64url').toString('utf8');
+      afterSeq = /^[1-9][0-9]{0,15}$/.test(decoded) ? Number(decoded) : NaN;
+      if (!Number.isSafeInteger(afterSeq)) throw validation('querystring.cursor is not a cursor returned by this API');
     }
     const limit = q.limit ?? 50;
     const rows = await listAudit(ctx.db, { afterSeq, limit: limit + 1, ...(q.subjectId ? { subjectId: q.subjectId } : {}), ...(q.type ? { type: q.type } : {}) });
