@@ -90,6 +90,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
   registerAuditRoutes(app, ctx);
   registerJobRoutes(app, services.jobs);
   for (const register of services.extraRoutes) register(app);
+  await (await import('./console/console.plugin.ts')).registerConsole(app); // the operator console at /console/
 
   await app.ready();
   return app;
