@@ -1,0 +1,74 @@
+import { useState, type FormEvent } from 'react';
+import { api, type DeletionCase, type Page } from '../api.ts';
+import { loadApplications } from '../apps.ts';
+import { navigate } from '../router.tsx';
+import { ErrorMessage, Loading, Pager, useCursorPages, useLoad } from '../ui.tsx';
+import { CasesTable } from './CasesTable.tsx';
+import { CASE_STATES, isOverdue, loadOverdueAfterDays } from './Overview.tsx';
+
+export function Cases({ query }: { query: URLSearchParams }) {
+  const status = query.get('status') ?? '';
+  const applicationId = query.get('applicationId') ?? '';
+  const subscriptionId = query.get('subscriptionId') ?? '';
+  const overdue = query.get('overdue') === '1';
+  const [customerInput, setCustomerInput] = useState(subscriptionId);
+  const pages = useCursorPages();
+  const apps = useLoad(loadApplications, []);
+  const cases = useLoad(async () => {
+    const page = await api<Page<DeletionCase>>('GET', '/v1/data-deletions', {
+      query: { status, applicationId, subscriptionId, limit: overdue ? 500 : 50, cursor: pages.cursor },
+    });
+    if (!overdue) return page;
+    const days = await loadOverdueAfterDays();
+    return { ...page, data: page.data.filter((c) => isOverdue(c, days)) };
+  }, [status, applicationId, subscriptionId, overdue, pages.cursor]);
+
+  const setFilter = (patch: Record<string, string>) => {
+    const next = new URLSearchParams({ status, applicationId, subscriptionId, ...(overdue ? { overdue: '1' } : {}), ...patch });
+    for (const [k, v] of [...next.entries()]) if (!v) next.delete(k);
+    pages.reset();
+    const s = next.toString();
+    navigate(`/cases${s ? `?${s}` : ''}`);
+  };
+  const submitCustomer = (e: FormEvent) => { e.preventDefault(); setFilter({ subscriptionId: customerInput.trim() }); };
+
+  return (
+    <>
+      <h1>Deletion cases{overdue ? ': overdue' : ''}</h1>
+      <form className="card row" onSubmit={submitCustomer} aria-label="Filter deletion cases">
+        <div>
+          <label htmlFor="f-status">State</label>
+          <select id="f-status" value={status} onChange={(e) => setFilter({ status: e.target.value, overdue: '' })}>
+            <option value="">Any</option>
+            {CASE_STATES.map((s) => <option key={s} value={s}>{s}</option>)}
+          </select>
+        </div>
+        <div>
+          <label htmlFor="f-app">Application</label>
+          <select id="f-app" value={applicationId} onChange={(e) => setFilter({ applicationId: e.target.value })}>
+            <option value="">Any</option>
+            {apps.data?.map((a) => <option key={a.id} value={a.id}>{a.name}</option>)}
+          </select>
+        </div>
+        <div>
+          <label htmlFor="f-customer">Customer id</label>
+          <input id="f-customer" value={customerInput} onChange={(e) => setCustomerInput(e.target.value)} size={38}
+            placeholder="customer id (UUID)" spellCheck={false} autoComplete="off" />
+        </div>
+        <button type="submit">Filter</button>
+        {(status || applicationId || subscriptionId || overdue) && (
+          <button type="button" className="secondary" onClick={() => { setCustomerInput(''); pages.reset(); navigate('/cases'); }}>Clear filters</button>
+        )}
+      </form>
+      <section aria-live="polite" aria-busy={cases.loading}>
+        {cases.error ? <ErrorMessage error={cases.error} what="Deletion cases" /> : !cases.data ? <Loading what="Loading cases" /> : (
+          <>
+            <CasesTable rows={cases.data.data} apps={apps.data} caption="Deletion cases" empty="No deletion case matches these filters." />
+            <Pager label="Case pages" hasPrev={pages.hasPrev} hasNext={!!cases.data.nextCursor} onPrev={pages.prev}
+              onNext={() => pages.next(cases.data!.nextCursor)} />
+          </>
+        )}
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,54 @@
+import { api, type DeletionCase, type Page, type Receipt } from '../api.ts';
+import { loadApplications, nameOf } from '../apps.ts';
+import { Link } from '../router.tsx';
+import { ErrorMessage, Fields, Show, humanize, useLoad } from '../ui.tsx';
+import { CasesTable } from './CasesTable.tsx';
+
+export function ReceiptPage({ id }: { id: string }) {
+  const receipt = useLoad(() => api<Receipt>('GET', `/v1/deletions/${id}`), [id]);
+  const cases = useLoad(() => api<Page<DeletionCase>>('GET', '/v1/data-deletions', { query: { subscriptionId: id, limit: 500 } }), [id]);
+  const apps = useLoad(loadApplications, []);
+  return (
+    <>
+      <p className="small"><Link to="/customers">← Customers</Link></p>
+      <h1>Deletion receipt</h1>
+      <Show state={receipt} what="The deletion receipt">
+        {(r) => (
+          <>
+            <p className="success" role="status">Customer <code>{r.customerId}</code> was deleted at {new Date(r.deletedAt).toISOString().replace('T', ' ').slice(0, 19)} UTC.</p>
+            <section className="card" aria-labelledby="h-receipt">
+              <h2 id="h-receipt">Receipt</h2>
+              <Fields label="Receipt" value={r as unknown as Record<string, unknown>} omit={['softDeleted', 'cancelled', 'applicationsNotified', 'redaction']} />
+              <div className="grid2">
+                <div>
+                  <h3>Soft deleted</h3>
+                  <ul>{Object.entries(r.softDeleted).map(([k, n]) => <li key={k}>{humanize(k)}: {n}</li>)}</ul>
+                </div>
+                <div>
+                  <h3>Cancelled</h3>
+                  <ul>{Object.entries(r.cancelled).map(([k, n]) => <li key={k}>{humanize(k)}: {n}</li>)}</ul>
+                </div>
+                {r.redaction && (
+                  <div>
+                    <h3>Redaction</h3>
+                    <Fields label="Redaction" value={r.redaction} />
+                  </div>
+                )}
+              </div>
+              <h3>Applications told</h3>
+              {r.applicationsNotified.length === 0 ? <p>None.</p> : (
+                <ul>{r.applicationsNotified.map((a) => <li key={a}><Link to={`/applications/${a}`}>{nameOf(apps.data, a)}</Link></li>)}</ul>
+              )}
+              <p><Link to={`/audit?subjectId=${r.customerId}`}>The audit event</Link></p>
+            </section>
+          </>
+        )}
+      </Show>
+      <section className="card" aria-labelledby="h-cases">
+        <h2 id="h-cases">Deletion cases</h2>
+        {cases.error ? <ErrorMessage error={cases.error} what="Deletion cases" /> : !cases.data ? <p className="loading" role="status">Loading cases…</p>
+          : <CasesTable rows={cases.data.data} apps={apps.data} caption="Deletion cases of this customer" empty="No deletion case for this customer." />}
+      </section>
+    </>
+  );
+}
