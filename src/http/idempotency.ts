@@ -104,6 +104,10 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
     if (typeof payload === 'string' && payload.length > 0) {
       try { body = JSON.parse(payload); } catch { body = null; }
     }
+    // A newly issued API key is shown once and stored only as a hash: never in a stored response.
+    if (body && typeof body === 'object' && typeof (body as { key?: unknown }).key === 'string') {
+      body = { ...(body as Record<string, unknown>), key: null };
+    }
     await db.updateTable('idempotencyKeys')
       .set({ statusCode: reply.statusCode, responseBody: JSON.stringify(body), customerId: customerIdOf(request, body) })
       .where('apiKeyId', '=', claim.keyId).where('key', '=', claim.key).execute();
