@@ -8,6 +8,9 @@ import { migrate, openDatabase, type DatabaseHandle } from './db/database.ts';
 import { createMetrics } from './http/metrics.ts';
 import { deriveSecrets, loadMasterKey } from './secrets.ts';
 import { createFileBlobStore } from './storage/blob-store.ts';
+import { replayAtStart } from './backups/restore.ts';
+import { createServices } from './services.ts';
+import { processPendingBlobDeletions } from './erasure/photo-cleanup.ts';
 
 export interface Runtime {
   ctx: Ctx;
@@ -46,6 +49,11 @@ export async function startRuntime(config: Config, options: {
       log,
       metrics: createMetrics(options.withDefaultMetrics ?? true),
     };
+    // Before anything serves: re-apply erasures journaled outside the database that it lacks (a restore).
+    await replayAtStart(ctx, () => createServices(ctx));
+    // Files whose deletion was committed but not finished (a crash after commit) are removed now.
+    await processPendingBlobDeletions(ctx.db, ctx.blobs, log).catch((err: Error) =>
+      log.warn({ err: err.message }, 'pending file deletions not finished; retried by the retention job'));
     return { ctx, handle, firstKey, close: () => handle.close() };
   } catch (error) {
     await handle.close();

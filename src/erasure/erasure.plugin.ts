@@ -1,5 +1,6 @@
 import type { Ctx } from '../context.ts';
 import type { ServicesCore } from '../services.ts';
+import { createRedactionStep } from './redaction.step.ts';
 import { getSettings } from './settings.repo.ts';
 import { registerSettingsRoutes } from './settings.routes.ts';
 import { createSettingsService } from './settings.service.ts';
@@ -10,4 +11,5 @@ export function plugErasure(ctx: Ctx, s: ServicesCore): void {
   s.extraRoutes.push((app) => registerSettingsRoutes(app, settings));
   s.shared.settings = settings;
   s.shared.getSettings = () => getSettings(ctx.db);
+  s.deletionSteps.push(createRedactionStep(ctx));
 }

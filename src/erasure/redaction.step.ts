@@ -1,0 +1,53 @@
+import type { Ctx } from '../context.ts';
+import type { DeletionContext, DeletionStep } from './deletion.service.ts';
+import { removeBlobs } from './photo-cleanup.ts';
+import { redactCustomers } from './redaction.ts';
+import { effectivePolicy } from './redaction-policy.ts';
+import { getSettings } from './settings.repo.ts';
+
+/** What the receipt records about redaction (`redaction` on the deletions row): ids, versions, actions only. */
+export interface RedactionRecord {
+  ran: boolean;
+  /** 'deletion': in the DELETE transaction; 'backlog': later, by the retention job. */
+  via: 'deletion' | 'backlog' | null;
+  redactedAt: string | null;
+  policyVersion: number | null;
+  /** The effective policy applied, snapshotted: a later policy change does not alter it. */
+  policy: Record<string, string> | null;
+  reason?: string;
+}
+
+/**
+ * Redaction as part of DELETE (phase 'after': the records are soft deleted, the customer.deleted
+ * activity entry is written). With automatic personal data deletion off it records that it did
+ * not run; the redaction backlog job catches up once the setting is turned on.
+ */
+export function createRedactionStep(ctx: Ctx): DeletionStep {
+  const pendingFiles = new WeakMap<DeletionContext, string[]>();
+  return {
+    name: 'redaction',
+    phase: 'after',
+    async run(trx, c): Promise<RedactionRecord> {
+      const s = await getSettings(trx);
+      if (!s.automaticPersonalDataDeletion) {
+        return { ran: false, via: null, redactedAt: null, policyVersion: null, policy: null, reason: 'automatic_personal_data_deletion_off' };
+      }
+      const policy = effectivePolicy(s.redactionOverrides);
+      const outcome = await redactCustomers(trx, [c.customer.id], policy, c.at);
+      pendingFiles.set(c, outcome.blobKeys);
+      return { ran: true, via: 'deletion', redactedAt: c.at.toISOString(), policyVersion: s.policyVersion, policy };
+    },
+    async afterCommit(c) {
+      const keys = pendingFiles.get(c) ?? [];
+      pendingFiles.delete(c);
+      await removeBlobs(ctx.db, ctx.blobs, keys, ctx.log);
+    },
+    async preview(db) {
+      const s = await getSettings(db);
+      const policy = effectivePolicy(s.redactionOverrides);
+      const actions: Record<string, number> = {};
+      for (const a of Object.values(policy)) actions[a] = (actions[a] ?? 0) + 1;
+      return { automatic: s.automaticPersonalDataDeletion, policyVersion: s.policyVersion, fieldActions: actions };
+    },
+  };
+}
