@@ -1,5 +1,6 @@
 import type { Ctx } from '../context.ts';
 import type { ServicesCore } from '../services.ts';
+import { createRedactionBacklogTask } from './redaction-backlog.ts';
 import { createRedactionStep } from './redaction.step.ts';
 import { getSettings } from './settings.repo.ts';
 import { registerSettingsRoutes } from './settings.routes.ts';
@@ -12,4 +13,5 @@ export function plugErasure(ctx: Ctx, s: ServicesCore): void {
   s.shared.settings = settings;
   s.shared.getSettings = () => getSettings(ctx.db);
   s.deletionSteps.push(createRedactionStep(ctx));
+  s.retentionTasks.push(createRedactionBacklogTask(ctx));
 }

@@ -1,0 +1,74 @@
+import { sql } from 'kysely';
+import { appendAudit } from '../audit/audit.repo.ts';
+import type { Ctx } from '../context.ts';
+import type { RetentionTask } from '../jobs/jobs.ts';
+import { processPendingBlobDeletions, removeBlobs } from './photo-cleanup.ts';
+import { purgeStoredResponses, redactCustomers } from './redaction.ts';
+import { effectivePolicy } from './redaction-policy.ts';
+import type { RedactionRecord } from './redaction.step.ts';
+import { getSettings } from './settings.repo.ts';
+
+export const BACKLOG_BATCH = 500;
+
+/**
+ * Part of the daily retention job: with automatic personal data deletion on, redacts every
+ * customer that was soft deleted while it was off (deleted_at set, redacted_at not), in batches
+ * of BACKLOG_BATCH customers per transaction (FOR UPDATE SKIP LOCKED, so several instances share
+ * the work). Each customer gets a `customer.redacted` audit event and its receipt records the
+ * policy applied. It also finishes pending file deletions and clears stored responses written
+ * for a redacted customer after its redaction (a request that raced the DELETE).
+ */
+export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
+  const { db } = ctx;
+  return {
+    name: 'redaction-backlog',
+    async run(at, actorKeyId) {
+      const result = { enabled: 0, redacted: 0, batches: 0, filesRemoved: 0, storedResponsesPurged: 0 };
+      result.filesRemoved += await processPendingBlobDeletions(db, ctx.blobs, ctx.log);
+      const settings = await getSettings(db);
+      if (!settings.automaticPersonalDataDeletion) return result;
+      result.enabled = 1;
+      for (;;) {
+        const batch = await db.transaction().execute(async (trx) => {
+          const rows = await sql<{ id: string }>`SELECT id FROM customers
+            WHERE deleted_at IS NOT NULL AND redacted_at IS NULL
+            ORDER BY deleted_at, id LIMIT ${BACKLOG_BATCH} FOR UPDATE SKIP LOCKED`.execute(trx);
+          const ids = rows.rows.map((r) => r.id);
+          if (ids.length === 0) return { ids, blobKeys: [] as string[] };
+          // Read in the batch's transaction: a policy change between batches applies from the next batch on.
+          const s = await getSettings(trx);
+          const policy = effectivePolicy(s.redactionOverrides);
+          const outcome = await redactCustomers(trx, ids, policy, at);
+          for (const id of ids) {
+            await appendAudit(trx, {
+              type: 'customer.redacted', actorKeyId, subjectType: 'customer', subjectId: id, at,
+              data: { via: 'backlog', policyVersion: s.policyVersion },
+            });
+          }
+          const record: RedactionRecord = { ran: true, via: 'backlog', redactedAt: at.toISOString(), policyVersion: s.policyVersion, policy };
+          await trx.updateTable('deletions').set({ redaction: JSON.stringify(record) }).where('customerId', 'in', ids).execute();
+          return { ids, blobKeys: outcome.blobKeys };
+        });
+        if (batch.ids.length === 0) break;
+        result.redacted += batch.ids.length;
+        result.batches++;
+        result.filesRemoved += await removeBlobs(db, ctx.blobs, batch.blobKeys, ctx.log);
+        if (batch.ids.length < BACKLOG_BATCH) break;
+      }
+      // Responses stored after their customer's redaction (a POST that raced the DELETE).
+      for (let after = '00000000-0000-0000-0000-000000000000'; ;) {
+        const rows = await sql<{ customer_id: string }>`SELECT DISTINCT k.customer_id FROM idempotency_keys k
+          JOIN customers c ON c.id = k.customer_id
+          WHERE c.redacted_at IS NOT NULL AND k.response_body IS NOT NULL AND k.response_body <> 'null'::jsonb
+            AND k.customer_id > ${after}
+          ORDER BY k.customer_id LIMIT ${BACKLOG_BATCH}`.execute(db);
+        const ids = rows.rows.map((r) => r.customer_id ?? (r as unknown as { customerId: string }).customerId);
+        if (ids.length === 0) break;
+        result.storedResponsesPurged += await purgeStoredResponses(db, ids);
+        after = ids.at(-1)!;
+      }
+      ctx.log.info({ task: 'redaction-backlog', ...result }, 'redaction backlog');
+      return result;
+    },
+  };
+}
