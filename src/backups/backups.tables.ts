@@ -1,3 +1,32 @@
+import type { Generated } from 'kysely';
+import type { Timestamp } from '../db/schema.ts';
+
+export interface BackupArchivesTable {
+  id: Generated<string>;
+  customerId: string;
+  createdAt: Timestamp;
+  expiresAt: Timestamp;
+  blobKey: string | null;
+  sealed: Buffer | null;
+  sizeBytes: number;
+  keyFingerprint: string;
+  destroyedAt: Timestamp | null;
+}
+
+export interface ErasureJournalTable {
+  seq: Generated<number>;
+  id: string;
+  kind: 'deletion' | 'confirmation';
+  customerId: string;
+  caseId: string | null;
+  applicationId: string | null;
+  actorKeyId: string | null;
+  at: Timestamp;
+  recordedAt: Timestamp;
+}
+
 /** Kysely types of the tables this domain adds (joined into Database in src/db/schema.ts). */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface BackupTables {}
+export interface BackupTables {
+  backupArchives: BackupArchivesTable;
+  erasureJournal: ErasureJournalTable;
+}

@@ -19,4 +19,8 @@ export const CASCADE: Record<string, CascadeAction> = {
   idempotency_keys: 'purge',
   deletions: 'evidence',
   audit_events: 'evidence',
+  backup_archives: 'evidence',  // sealed archive, destroyed by the retention job after backupRetentionDays
+  erasure_journal: 'evidence',
+  deletion_cases: 'evidence',
+  deletion_confirmations: 'evidence',
 };

@@ -1,0 +1,206 @@
+import { sql, type Kysely } from 'kysely';
+import { appendAudit } from '../audit/audit.repo.ts';
+import type { Principal } from '../auth/api-keys.ts';
+import type { Ctx } from '../context.ts';
+import type { Db } from '../db/database.ts';
+import { createDeletionService } from '../erasure/deletion.service.ts';
+import { customerRef } from '../erasure/pseudonym.ts';
+import type { ServicesCore } from '../services.ts';
+import { createArchiveService } from './archive.service.ts';
+import { BackupIntegrityError } from './crypto.ts';
+import { SKIP_TABLES, readBackupLines, verifyBackup, type BackupHeader } from './database-backup.ts';
+import * as journal from './erasure-journal.ts';
+import type { SubjectExport } from './subject-export.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type RawDb = Kysely<any>;
+const raw = (db: Db) => db.withoutPlugins() as RawDb;
+const BATCH_ROWS = 500;
+const BATCH_BYTES = 4 * 1024 * 1024;
+
+/** Re-applies a confirmation recorded after the backup; provided by the notifications domain through s.shared. */
+export type ReapplyConfirmation = (input: {
+  caseId: string | null; applicationId: string | null; customerId: string; actorKeyId: string | null; at: Date;
+}) => Promise<unknown>;
+
+export interface ReplayResult { deletionsReplayed: number; confirmationsReplayed: number; confirmationsUnapplied: number; journalled: number }
+
+/**
+ * Re-applies every journaled erasure the database does not know about (its id is missing from
+ * the `erasure_journal` table): deletions through the real deletion service (blockers bypassed:
+ * the deletion already happened once; redaction and every other step included), dated at the
+ * original deletion time; confirmations through the notifications domain. Audited.
+ */
+export async function replayErasures(ctx: Ctx, services: ServicesCore, entries: journal.JournalEntry[], actorKeyId: string | null = null): Promise<ReplayResult> {
+  const result: ReplayResult = { deletionsReplayed: 0, confirmationsReplayed: 0, confirmationsUnapplied: 0, journalled: 0 };
+  const byId = new Map(entries.map((e) => [e.id, e]));
+  const present = await journal.presentIds(ctx.db, [...byId.keys()]);
+  const todo = [...byId.values()].filter((e) => !present.has(e.id))
+    // Deletions before confirmations of the same instant; otherwise in time order.
+    .sort((a, b) => a.at.localeCompare(b.at) || (a.kind === b.kind ? 0 : a.kind === 'deletion' ? -1 : 1));
+  if (todo.length === 0) return result;
+  const replayedCustomers: string[] = [];
+  for (const e of todo) {
+    const at = new Date(e.at);
+    if (e.kind === 'deletion') {
+      const alive = await ctx.db.selectFrom('customers').select('id').where('id', '=', e.customerId)
+        .where('deletedAt', 'is', null).executeTakeFirst();
+      if (alive) {
+        // The blockers were cleared before the original deletion (it happened): lift the hold and
+        // unlink still-pending transactions exactly as the deletion would (status left as restored).
+        await ctx.db.transaction().execute(async (trx) => {
+          await trx.updateTable('customers').set({ legalHold: false }).where('id', '=', e.customerId).execute();
+          await trx.updateTable('transactions')
+            .set({ customerId: null, customerRef: customerRef(ctx.secrets.pseudonymKey, e.customerId), updatedAt: at })
+            .where('customerId', '=', e.customerId).where('status', '=', 'pending').execute();
+        });
+        const deletion = createDeletionService({ ...ctx, clock: { now: () => at } }, services.deletionSteps);
+        const principal = { keyId: e.actorKeyId, kind: 'operator', applicationIds: [] } as unknown as Principal;
+        journal.replaying.set(e.customerId, e.id);
+        try {
+          await deletion.delete(principal, e.customerId);
+        } finally {
+          journal.replaying.delete(e.customerId);
+        }
+        result.deletionsReplayed++;
+        replayedCustomers.push(e.customerId);
+        continue;
+      }
+    } else {
+      const reapply = services.shared.reapplyConfirmation as ReapplyConfirmation | undefined;
+      if (reapply) {
+        await reapply({ caseId: e.caseId, applicationId: e.applicationId, customerId: e.customerId, actorKeyId: e.actorKeyId, at });
+        result.confirmationsReplayed++;
+      } else {
+        const outcome = await ctx.db.transaction().execute(async (trx) => {
+          const o = await journal.reapplyConfirmation(trx, e);
+          if (o === 'applied') {
+            await appendAudit(trx, {
+              type: 'deletion_case.confirmed', actorKeyId: e.actorKeyId, subjectType: 'deletion_case', subjectId: e.caseId, at,
+              data: { confirmationId: e.id, applicationId: e.applicationId, customerId: e.customerId, replayed: true },
+            });
+          }
+          return o;
+        });
+        if (outcome === 'no_case') result.confirmationsUnapplied++;
+        else result.confirmationsReplayed++;
+      }
+    }
+    await journal.insertEntry(ctx.db, e, ctx.clock.now());
+    result.journalled++;
+  }
+  await ctx.db.transaction().execute((trx) => appendAudit(trx, {
+    type: 'backup.erasures_replayed', actorKeyId, subjectType: null, subjectId: null, at: ctx.clock.now(),
+    data: { ...result, customerIds: replayedCustomers },
+  }));
+  return result;
+}
+
+/** At every start, before serving: replays journaled erasures the database lacks (after a restore by any means). */
+export async function replayAtStart(ctx: Ctx, makeServices: () => ServicesCore): Promise<ReplayResult | null> {
+  const entries = journal.readFile(ctx.config);
+  if (entries.length === 0) return null;
+  const present = await journal.presentIds(ctx.db, entries.map((e) => e.id));
+  if (entries.every((e) => present.has(e.id))) return null;
+  const result = await replayErasures(ctx, makeServices(), entries);
+  ctx.log.warn({ ...result }, 'replayed erasures recorded after the database was last restored');
+  return result;
+}
+
+export interface RestoreResult { header: BackupHeader; rows: Record<string, number>; replay: ReplayResult; orphanArchivesRemoved: number }
+
+/**
+ * Restores a database backup: verifies it completely (nothing is changed if any byte was
+ * altered), replaces every table's contents in one transaction, appends a `backup.restored`
+ * audit event to the restored chain, then replays the erasures recorded after the backup.
+ * The server must not be serving this database meanwhile (stop it; PGlite allows one process).
+ */
+export async function restoreDatabaseBackup(ctx: Ctx, services: ServicesCore, file: string, actorKeyId: string | null = null): Promise<RestoreResult> {
+  const { header, rows } = await verifyBackup(file, ctx.secrets.backupKey, ctx.secrets.fingerprint);
+  const known = await sql<{ name: string }>`SELECT name FROM lethe_migrations`.execute(raw(ctx.db));
+  const knownNames = new Set(known.rows.map((r) => r.name));
+  const unknown = header.migrations.filter((m) => !knownNames.has(m));
+  if (unknown.length) throw new BackupIntegrityError(`backup needs migrations this version does not have: ${unknown.join(', ')}`);
+
+  // The journal before the restore, from both places: nothing recorded so far may be forgotten.
+  const before = [...journal.readFile(ctx.config), ...await journal.readTable(ctx.db), ...await journal.syncConfirmations(ctx.db)];
+  await journal.reconcileFile(ctx.db, ctx.config, before);
+
+  const at = ctx.clock.now();
+  await ctx.db.transaction().execute(async (trx) => {
+    const r = raw(trx);
+    const current = await sql<{ table_name: string }>`
+      SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`.execute(r);
+    const tables = current.rows.map((x) => x.table_name).filter((n) => !SKIP_TABLES.has(n));
+    const missing = header.tables.filter((t) => !tables.includes(t));
+    if (missing.length) throw new BackupIntegrityError(`backup holds tables this database lacks: ${missing.join(', ')}`);
+    const colRows = await sql<{ table_name: string; column_name: string }>`
+      SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()`.execute(r);
+    const columns = new Map<string, Set<string>>();
+    for (const c of colRows.rows) {
+      if (!columns.has(c.table_name)) columns.set(c.table_name, new Set());
+      columns.get(c.table_name)!.add(c.column_name);
+    }
+    // Every table at once: TRUNCATE of the whole set is foreign-key safe.
+    if (tables.length) await sql`TRUNCATE ${sql.join(tables.map((t) => sql.table(t)))}`.execute(r);
+
+    let table: string | null = null;
+    let batch: string[] = [];
+    let bytes = 0;
+    const counts: Record<string, number> = {};
+    const flush = async () => {
+      if (!table || batch.length === 0) return;
+      const have = columns.get(table)!;
+      // Columns present in both: a column added by a later migration takes its default.
+      const cols = Object.keys(JSON.parse(batch[0]!) as Record<string, unknown>).filter((c) => have.has(c));
+      const list = sql.join(cols.map((c) => sql.ref(c)));
+      await sql`INSERT INTO ${sql.table(table)} (${list}) OVERRIDING SYSTEM VALUE
+        SELECT ${list} FROM json_populate_recordset(NULL::${sql.table(table)}, ${`[${batch.join(',')}]`}::json)`.execute(r);
+      counts[table] = (counts[table] ?? 0) + batch.length;
+      batch = [];
+      bytes = 0;
+    };
+    let ended = false;
+    for await (const line of readBackupLines(file, ctx.secrets.backupKey)) {
+      if (!line) continue;
+      if (line.startsWith('[')) {
+        await flush();
+        const [kind, value] = JSON.parse(line) as [string, unknown];
+        if (kind === 'table') table = String(value);
+        if (kind === 'end') { ended = true; table = null; }
+        continue;
+      }
+      batch.push(line);
+      bytes += line.length;
+      if (batch.length >= BATCH_ROWS || bytes >= BATCH_BYTES) await flush();
+    }
+    await flush();
+    if (!ended) throw new BackupIntegrityError('backup has no end marker');
+    for (const [t, n] of Object.entries(rows)) {
+      if ((counts[t] ?? 0) !== n) throw new BackupIntegrityError(`restored ${counts[t] ?? 0} rows of ${t}, backup says ${n}`);
+    }
+    // Identity and serial columns continue after the restored rows.
+    const seqs = await sql<{ table_name: string; column_name: string; seq: string | null }>`
+      SELECT table_name, column_name, pg_get_serial_sequence(quote_ident(table_name), column_name) AS seq
+      FROM information_schema.columns
+      WHERE table_schema = current_schema() AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')`.execute(r);
+    for (const s of seqs.rows) {
+      if (!s.seq || SKIP_TABLES.has(s.table_name)) continue;
+      await sql`SELECT setval(${s.seq}::regclass, coalesce((SELECT max(${sql.ref(s.column_name)}) FROM ${sql.table(s.table_name)}), 1),
+        (SELECT max(${sql.ref(s.column_name)}) FROM ${sql.table(s.table_name)}) IS NOT NULL)`.execute(r);
+    }
+    // The restore appends to the restored chain; it never rewrites it.
+    await appendAudit(trx, {
+      type: 'backup.restored', actorKeyId, subjectType: 'backup', subjectId: header.id, at,
+      data: { backupCreatedAt: header.createdAt, databaseKind: header.databaseKind, journalSeq: header.journal.seq,
+        rows: Object.values(counts).reduce((a, b) => a + b, 0) },
+    });
+  });
+
+  // Archive files superseded by the restore (their rows are gone) are removed; replayed
+  // deletions seal fresh archives from the restored records.
+  const archives = createArchiveService(ctx, services.shared.subjectExport as SubjectExport);
+  const orphanArchivesRemoved = await archives.sweepOrphanBlobs();
+  const replay = await replayErasures(ctx, services, before, actorKeyId);
+  return { header, rows, replay, orphanArchivesRemoved };
+}
