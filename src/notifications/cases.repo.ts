@@ -1,0 +1,155 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database.ts';
+import type { CaseReason, CaseStatus } from './notifications.tables.ts';
+
+export const EVENT_TYPE = 'data_deletion.required';
+
+export interface CaseRow {
+  id: string;
+  customerId: string;
+  applicationId: string;
+  status: CaseStatus;
+  reason: CaseReason | null;
+  graceStartedAt: Date | null;
+  graceEndsAt: Date | null;
+  requiredSince: Date | null;
+  revokedAt: Date | null;
+  confirmedAt: Date | null;
+  confirmedByKeyId: string | null;
+  lastNotifiedDay: string | null;
+  lastNotifiedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NotificationSettings {
+  gracePeriodDays: number;
+  notificationTime: string;
+  notificationTimeZone: string;
+  overdueAfterDays: number;
+}
+
+export async function readSettings(db: Db): Promise<NotificationSettings> {
+  const s = await db.selectFrom('settings')
+    .select(['gracePeriodDays', 'notificationTime', 'notificationTimeZone', 'overdueAfterDays'])
+    .where('id', '=', 1).executeTakeFirstOrThrow();
+  return s;
+}
+
+/**
+ * Serializes every change to one (customer, application) pair until commit, also when no case
+ * row exists yet (two concurrent cancellations of the pair's last two licenses).
+ */
+export async function lockPair(trx: Db, customerId: string, applicationId: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`case:${customerId}:${applicationId}`}, 0))`.execute(trx);
+}
+
+export async function findCase(trx: Db, customerId: string, applicationId: string, forUpdate = false): Promise<CaseRow | undefined> {
+  let q = trx.selectFrom('deletionCases').selectAll()
+    .where('customerId', '=', customerId).where('applicationId', '=', applicationId);
+  if (forUpdate) q = q.forUpdate();
+  return q.executeTakeFirst() as Promise<CaseRow | undefined>;
+}
+
+export async function countActiveLicenses(trx: Db, customerId: string, applicationId: string): Promise<number> {
+  const r = await trx.selectFrom('licenses').select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('customerId', '=', customerId).where('applicationId', '=', applicationId)
+    .where('status', '=', 'active').where('deletedAt', 'is', null).executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+/** Whether the pair got a license after `since` (the application may hold the data again). */
+export async function licensedSince(trx: Db, customerId: string, applicationId: string, since: Date): Promise<boolean> {
+  const r = await trx.selectFrom('licenses').select('id')
+    .where('customerId', '=', customerId).where('applicationId', '=', applicationId)
+    .where('createdAt', '>', since).limit(1).executeTakeFirst();
+  return r !== undefined;
+}
+
+type CaseFields = Partial<Omit<CaseRow, 'id' | 'customerId' | 'applicationId' | 'createdAt'>>;
+
+export async function insertCase(trx: Db, customerId: string, applicationId: string, fields: CaseFields & { status: CaseStatus }, at: Date): Promise<CaseRow> {
+  return trx.insertInto('deletionCases').values({
+    customerId, applicationId, reason: null, graceStartedAt: null, graceEndsAt: null, requiredSince: null, revokedAt: null,
+    confirmedAt: null, confirmedByKeyId: null, lastNotifiedDay: null, lastNotifiedAt: null,
+    ...fields, createdAt: at, updatedAt: at,
+  }).returningAll().executeTakeFirstOrThrow() as Promise<CaseRow>;
+}
+
+export async function updateCase(trx: Db, id: string, fields: CaseFields, at: Date): Promise<CaseRow> {
+  return trx.updateTable('deletionCases').set({ ...fields, updatedAt: at }).where('id', '=', id)
+    .returningAll().executeTakeFirstOrThrow() as Promise<CaseRow>;
+}
+
+/** The latest confirmation of a case (the one a repeat confirmation returns). */
+export async function latestConfirmation(trx: Db, caseId: string) {
+  return trx.selectFrom('deletionConfirmations').selectAll().where('caseId', '=', caseId)
+    .orderBy('confirmedAt', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+}
+
+/** ISO-8601 in UTC with milliseconds, exactly like Date.prototype.toISOString (and JSON.stringify). */
+const iso = (column: string) => sql.raw(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+
+/**
+ * The outbox insert of a data_deletion.required webhook for every row of the CTE `due`
+ * (columns id, customer_id, application_id, reason, required_since). The body is the same JSON
+ * enqueueWebhook writes: {type, timestamp, data: {subscriptionId, applicationId, reason, requiredSince}}.
+ */
+function outboxInsert(at: Date) {
+  return sql`
+    INSERT INTO webhook_outbox (id, application_id, case_id, event_type, payload, next_attempt_at, created_at)
+    SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), d.application_id, d.id, ${EVENT_TYPE},
+      jsonb_build_object('type', ${EVENT_TYPE}::text, 'timestamp', ${at.toISOString()}::text, 'data', jsonb_build_object(
+        'subscriptionId', d.customer_id::text, 'applicationId', d.application_id::text, 'reason', d.reason,
+        'requiredSince', ${iso('d.required_since')})),
+      ${at}::timestamptz, ${at}::timestamptz
+    FROM due d
+    RETURNING case_id`;
+}
+
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * One batch of the daily pass: marks up to `limit` required cases not yet notified on `day` as
+ * notified and enqueues one webhook for each, in one statement. Exactly once per case per day
+ * across any number of instances: rows another transaction holds are skipped (SKIP LOCKED), and
+ * the UPDATE's condition is re-checked on the latest row version, so a case already marked for
+ * `day` is never picked twice. Keyset by id so one pass walks the table once.
+ */
+export async function notifyBatch(trx: Db, day: string, at: Date, afterId: string | null, limit: number) {
+  const r = await sql<{ n: string; maxId: string | null }>`
+    WITH picked AS (
+      SELECT id FROM deletion_cases
+      WHERE status = 'required' AND last_notified_day IS DISTINCT FROM ${day} AND id > ${afterId ?? NIL_UUID}::uuid
+      ORDER BY id LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ), due AS (
+      UPDATE deletion_cases c SET last_notified_day = ${day}, last_notified_at = ${at}::timestamptz
+      FROM picked WHERE c.id = picked.id AND c.status = 'required' AND c.last_notified_day IS DISTINCT FROM ${day}
+      RETURNING c.id, c.customer_id, c.application_id, c.reason, c.required_since
+    ), sent AS (${outboxInsert(at)})
+    SELECT (SELECT count(*) FROM sent) AS n, (SELECT max(id::text) FROM picked) AS max_id`.execute(trx);
+  const row = r.rows[0];
+  return { enqueued: Number(row?.n ?? 0), lastId: row?.maxId ?? null };
+}
+
+/**
+ * One batch of the grace sweep: cases whose grace period ended become required (reason
+ * grace_expired, requiredSince = graceEndsAt) and are notified at once, which counts as `day`'s
+ * notification. Returns the changed cases, for the audit log.
+ */
+export async function expireGraceBatch(trx: Db, day: string, at: Date, limit: number) {
+  const r = await sql<{ id: string; customerId: string; applicationId: string; requiredSince: Date }>`
+    WITH picked AS (
+      SELECT id FROM deletion_cases WHERE status = 'grace' AND grace_ends_at <= ${at}::timestamptz
+      ORDER BY grace_ends_at, id LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ), due AS (
+      UPDATE deletion_cases c SET status = 'required', reason = 'grace_expired', required_since = c.grace_ends_at,
+        last_notified_day = ${day}, last_notified_at = ${at}::timestamptz, updated_at = ${at}::timestamptz
+      FROM picked WHERE c.id = picked.id AND c.status = 'grace'
+      RETURNING c.id, c.customer_id, c.application_id, c.reason, c.required_since
+    ), sent AS (${outboxInsert(at)})
+    SELECT d.id, d.customer_id, d.application_id, d.required_since FROM due d`.execute(trx);
+  return r.rows;
+}
