@@ -1,0 +1,136 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
+import { add, createApplication } from './helpers/fixtures.ts';
+import { POLICY_FIELDS, effectivePolicy } from '../src/erasure/redaction-policy.ts';
+
+let env: TestEnv;
+let api: Client;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  api = client(env.app, env.operatorKey);
+});
+afterAll(async () => env?.close());
+
+// Every canary string starts with this run's prefix, so one search finds any of them.
+const PREFIX = `cnry${crypto.randomBytes(5).toString('hex')}`;
+let i = 0;
+const canary = () => `${PREFIX}x${(i++).toString(36)}`;
+const ipv6 = () => `fd00:${crypto.randomBytes(2).toString('hex')}:${crypto.randomBytes(2).toString('hex')}::${crypto.randomBytes(2).toString('hex')}`;
+
+interface Hit { table: string; column: string; needle: string; rows: number }
+
+/**
+ * Every text, varchar, char, JSON, JSONB, array and bytea column of every base table, found
+ * through information_schema (not the data map), searched for each needle.
+ */
+async function scan(needles: string[]): Promise<{ hits: Hit[]; columnsScanned: number }> {
+  const r = await sql<Record<string, string>>`
+    SELECT c.table_name, c.column_name, c.data_type
+    FROM information_schema.columns c
+    JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+    WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+      AND c.data_type IN ('text', 'character varying', 'character', 'json', 'jsonb', 'bytea', 'ARRAY')`.execute(env.ctx.db);
+  const cols = r.rows.map((x) => ({ table: x.tableName ?? x.table_name!, column: x.columnName ?? x.column_name!, type: x.dataType ?? x.data_type! }));
+  const hits: Hit[] = [];
+  for (const c of cols) {
+    for (const needle of needles) {
+      const cond = c.type === 'bytea'
+        ? sql`position(convert_to(${needle}, 'UTF8') in ${sql.ref(c.column)}) > 0`
+        : sql`${sql.ref(c.column)}::text ILIKE ${`%${needle}%`}`;
+      const q = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(c.table)} WHERE ${cond}`.execute(env.ctx.db);
+      const rows = Number(q.rows[0]!.n);
+      if (rows > 0) hits.push({ table: c.table, column: c.column, needle, rows });
+    }
+  }
+  return { hits, columnsScanned: cols.length };
+}
+
+function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name));
+}
+
+describe('canary: no personal value of a deleted customer survives anywhere in the database', () => {
+  it('every personal field holds a unique canary; after DELETE no column of any table holds one', async () => {
+    const policy = effectivePolicy({});
+    // Kept fields (SPEC keeps them) get ordinary values; the test pins which ones they are.
+    const kept = POLICY_FIELDS.filter((f) => policy[f.key] === 'keep').map((f) => f.key).sort();
+    expect(kept).toEqual(['address.city', 'address.country']);
+
+    const ips = [ipv6(), ipv6(), ipv6()];
+    const email = `${canary()}@example.com`;
+    const customerBody = {
+      salutation: canary(), firstName: canary(), lastName: canary(), displayName: canary(), email,
+      organization: canary(), tin: canary(), lastLoginSuccessIp: ips[0], lastLoginFailureIp: ips[1], sdkRegisterIp: ips[2],
+      metadata: { a: canary(), b: canary() },
+    };
+    const idem = (k: string) => ({ 'idempotency-key': `${k}-${crypto.randomUUID()}` });
+    const createKey = idem('create');
+    const created = await api.post('/v1/customers', customerBody, createKey);
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    expect((await api.post('/v1/customers', customerBody, createKey)).headers['idempotent-replayed']).toBe('true');
+    // The update's activity entry repeats the (new) identifying values.
+    expect((await api.patch(`/v1/customers/${id}`, { displayName: canary() })).status).toBe(200);
+
+    const addressKey = idem('addr');
+    const address = {
+      salutation: canary(), firstName: canary(), lastName: canary(), title: canary(), company: canary(), department: canary(),
+      line1: canary(), line2: canary(), city: 'Berlin', postalCode: canary(), country: 'DE', phone: canary(),
+    };
+    expect((await api.post(`/v1/customers/${id}/addresses`, address, addressKey)).status).toBe(201);
+    expect((await api.post(`/v1/customers/${id}/addresses`, address, addressKey)).headers['idempotent-replayed']).toBe('true');
+    await add(api, id, 'payment-methods', { brand: 'visa', cardId: canary(), last4: '4242', expMonth: 3, expYear: 2031, token: canary() });
+    const subKey = idem('sub');
+    const sub = await api.post(`/v1/customers/${id}/subscriptions`, {
+      plan: 'pro', giftRecipientEmail: `${canary()}@example.org`, giftRecipientFirstName: canary(), giftRecipientLastName: canary(),
+    }, subKey);
+    expect(sub.status).toBe(201);
+    const cancelKey = idem('cancel');
+    expect((await api.post(`/v1/subscriptions/${sub.body.id}/cancel`, {}, cancelKey)).status).toBe(200);
+    expect((await api.post(`/v1/subscriptions/${sub.body.id}/cancel`, {}, cancelKey)).headers['idempotent-replayed']).toBe('true');
+    await add(api, id, 'social-identities', { provider: 'github', externalId: canary() });
+    await add(api, id, 'memberships', { name: 'team', role: 'admin', status: 'active' });
+    const inv = await add(api, id, 'invoices', { number: 'INV-1', amountMinor: 1000, currency: 'EUR' });
+    await add(api, id, 'transactions', { amountMinor: 1000, currency: 'EUR', invoiceId: inv.id });
+    const app = await createApplication(api);
+    await add(api, id, 'licenses', { applicationId: app.id });
+    const photo = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from(canary())]);
+    expect((await api.put(`/v1/customers/${id}/profile-photo`, photo, { 'content-type': 'image/png' })).status).toBe(204);
+    const photoKey = (await env.ctx.db.selectFrom('customers').select('profilePhotoKey').where('id', '=', id)
+      .executeTakeFirstOrThrow()).profilePhotoKey!;
+
+    // Every field holds a distinct canary (nothing accidentally shared).
+    expect(i).toBeGreaterThan(25);
+    const needles = [PREFIX, ...ips];
+
+    // The scan works: before deletion it finds the canaries where they are.
+    const before = await scan(needles);
+    expect(before.columnsScanned).toBeGreaterThan(40);
+    const tablesBefore = new Set(before.hits.map((h) => h.table));
+    for (const t of ['customers', 'addresses', 'payment_methods', 'subscriptions', 'social_identities', 'activity', 'idempotency_keys']) {
+      expect(tablesBefore.has(t), `canary present in ${t} before deletion`).toBe(true);
+    }
+    for (const ip of ips) expect(before.hits.some((h) => h.needle === ip && h.table === 'customers')).toBe(true);
+    expect(await env.ctx.blobs.exists(photoKey)).toBe(true);
+
+    expect((await api.del(`/v1/customers/${id}`)).status).toBe(204);
+
+    const after = await scan(needles);
+    expect(after.hits, `canaries left: ${JSON.stringify(after.hits)}`).toEqual([]);
+
+    // The photo file is gone; no file under the blob store holds a canary.
+    expect(await env.ctx.blobs.exists(photoKey)).toBe(false);
+    expect(await env.ctx.blobs.list('photos')).not.toContain(photoKey);
+    for (const file of filesUnder(path.join(env.dataDir, 'blobs'))) {
+      expect(fs.readFileSync(file).includes(Buffer.from(PREFIX)), file).toBe(false);
+    }
+    expect(await env.ctx.db.selectFrom('blobDeletions').selectAll().execute()).toEqual([]);
+  });
+});
