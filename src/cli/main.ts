@@ -7,6 +7,7 @@ import { existingApplicationIds } from '../applications/applications.repo.ts';
 import { startRuntime } from '../runtime.ts';
 import { serve } from '../main.ts';
 import { cliCommands } from './commands.ts';
+import '../backups/backups.cli.ts'; // registers `lethe backup …`
 
 const USAGE = `lethe — trustworthy customer deletion
 
