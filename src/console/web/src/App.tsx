@@ -29,7 +29,7 @@ function Page({ path, query }: { path: string; query: URLSearchParams }) {
   if ((m = match('/customers/:id', path))) return <CustomerPage id={m.id!} />;
   if ((m = match('/deletions/:id', path))) return <ReceiptPage id={m.id!} />;
   if (path === '/cases') return <Cases query={query} />;
-  if ((m = match('/cases/:id', path))) return <CasePage id={m.id!} />;
+  if ((m = match("/cases/:id", path))) return <CasePage id={m.id!} query={query} />;
   if (path === '/applications') return <Applications query={query} />;
   if ((m = match('/applications/:id', path))) return <ApplicationPage id={m.id!} />;
   if (path === '/audit') return <AuditLog />;

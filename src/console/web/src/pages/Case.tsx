@@ -5,16 +5,13 @@ import { ErrorMessage, Fields, Show, StatusBadge, Table, formatTime, useLoad } f
 
 type Row = Record<string, unknown>;
 
-async function loadCase(id: string): Promise<DeletionCase> {
-  try {
-    return await api<DeletionCase>('GET', `/v1/data-deletions/${id}`);
-  } catch (e) {
-    if (!(e instanceof ApiError && e.missingRoute)) throw e;
-  }
-  // Servers without GET /v1/data-deletions/{id}: find it in the list.
+async function loadCase(id: string, query: URLSearchParams): Promise<DeletionCase> {
+  // There is no GET /v1/data-deletions/{id}: the case page's URL carries the customer and
+  // application ids (never personal data), which narrow the list to this one case.
+  const filter = { subscriptionId: query.get('subscriptionId') ?? undefined, applicationId: query.get('applicationId') ?? undefined };
   let cursor: string | null = null;
   for (let i = 0; i < 50; i++) {
-    const page: Page<DeletionCase> = await api('GET', '/v1/data-deletions', { query: { limit: 500, cursor } });
+    const page: Page<DeletionCase> = await api('GET', '/v1/data-deletions', { query: { ...filter, limit: 500, cursor } });
     const hit = page.data.find((c) => c.id === id);
     if (hit) return hit;
     cursor = page.nextCursor;
@@ -23,18 +20,32 @@ async function loadCase(id: string): Promise<DeletionCase> {
   throw new ApiError(404, 'Not found', 'No deletion case with this id', 'not_found', null);
 }
 
-/** Deliveries of this case: embedded in the case, or from the application's delivery log. */
-async function loadDeliveries(c: DeletionCase): Promise<Row[]> {
-  for (const k of ['deliveries', 'notifications', 'attempts']) if (Array.isArray(c[k])) return c[k] as Row[];
+interface Deliveries { rows: Row[]; linked: boolean }
+
+/**
+ * Delivery attempts of this case. Attempts name their case when the API says so (caseId);
+ * otherwise the page shows the application's data_deletion.required attempts since the case
+ * became required, and says so.
+ */
+async function loadDeliveries(c: DeletionCase): Promise<Deliveries> {
+  if (!c.requiredSince) return { rows: [], linked: true };
+  const since = new Date(c.requiredSince).getTime();
   const out: Row[] = [];
+  let linked = false;
   let cursor: string | null = null;
   for (let i = 0; i < 20; i++) {
-    const page: Page<Row> = await api('GET', `/v1/applications/${c.applicationId}/deliveries`, { query: { limit: 500, cursor, caseId: undefined } });
-    out.push(...page.data.filter((d) => d.caseId === c.id || (d.subscriptionId ?? (d.data as Row | undefined)?.subscriptionId) === c.subscriptionId));
+    const page: Page<Row> = await api('GET', `/v1/applications/${c.applicationId}/deliveries`, { query: { limit: 500, cursor } });
+    for (const d of page.data) {
+      if ('caseId' in d) { linked = true; if (d.caseId === c.id) out.push(d); continue; }
+      if (d.eventType && d.eventType !== 'data_deletion.required') continue;
+      if (new Date(String(d.attemptedAt)).getTime() >= since) out.push(d);
+    }
     cursor = page.nextCursor;
-    if (!cursor) break;
+    // Newest first: stop once past the case's start.
+    const last = page.data[page.data.length - 1];
+    if (!cursor || (last && new Date(String(last.attemptedAt)).getTime() < since)) break;
   }
-  return out;
+  return { rows: out, linked };
 }
 
 interface Step { at: string | null | undefined; label: string; future?: boolean; detail?: string }
@@ -58,8 +69,8 @@ function timeline(c: DeletionCase, deliveries: Row[] | null): Step[] {
   return steps.sort((a, b) => String(a.at ?? '').localeCompare(String(b.at ?? '')));
 }
 
-export function CasePage({ id }: { id: string }) {
-  const kase = useLoad(() => loadCase(id), [id]);
+export function CasePage({ id, query }: { id: string; query: URLSearchParams }) {
+  const kase = useLoad(() => loadCase(id, query), [id]);
   const deliveries = useLoad(async () => (kase.data ? loadDeliveries(kase.data) : null), [kase.data]);
   const apps = useLoad(loadApplications, []);
   return (
@@ -80,7 +91,7 @@ export function CasePage({ id }: { id: string }) {
             <section className="card" aria-labelledby="h-timeline">
               <h2 id="h-timeline">Timeline</h2>
               <ol className="timeline" aria-label="Case timeline">
-                {timeline(c, deliveries.data).map((s, i) => (
+                {timeline(c, deliveries.data?.rows ?? null).map((s, i) => (
                   <li key={i} className={s.future ? 'future' : undefined}>
                     <strong>{s.label}</strong>{' '}
                     <span className="muted">{s.at ? formatTime(s.at) : ''}{s.future ? ' (upcoming)' : ''}</span>
@@ -90,12 +101,21 @@ export function CasePage({ id }: { id: string }) {
               </ol>
               {deliveries.error ? <ErrorMessage error={deliveries.error} what="The delivery log" /> : null}
               {deliveries.loading && <p className="loading" role="status">Loading deliveries…</p>}
-              {deliveries.data && deliveries.data.length > 0 && (
+              {deliveries.data && deliveries.data.rows.length > 0 && (
                 <>
                   <h3>Delivery attempts</h3>
-                  <Table caption="Delivery attempts" rows={deliveries.data} columns={Object.keys(deliveries.data[0]!).map((k) => ({ key: k, label: k }))} />
+                  {!deliveries.data.linked && (
+                    <p className="muted small">Attempts of <code>data_deletion.required</code> webhooks to this application since the case became required
+                      (the delivery log does not name the case of each attempt).</p>
+                  )}
+                  <Table caption="Delivery attempts" rows={deliveries.data.rows}
+                    columns={[{ key: 'attemptedAt', label: 'When' }, { key: 'attempt', label: 'Attempt' },
+                      { key: 'outcome', label: 'Outcome', render: (d) => <StatusBadge value={String(d.outcome ?? '')} /> },
+                      { key: 'statusCode', label: 'HTTP status' }, { key: 'durationMs', label: 'ms' }, { key: 'error', label: 'Error' },
+                      { key: 'webhookId', label: 'Webhook id', render: (d) => <code>{String(d.webhookId ?? '')}</code> }]} />
                 </>
               )}
+              {deliveries.data && deliveries.data.rows.length === 0 && c.requiredSince && <p className="empty">No delivery attempt yet.</p>}
             </section>
           </>
         )}

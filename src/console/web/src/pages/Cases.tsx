@@ -4,7 +4,7 @@ import { loadApplications } from '../apps.ts';
 import { navigate } from '../router.tsx';
 import { ErrorMessage, Loading, Pager, useCursorPages, useLoad } from '../ui.tsx';
 import { CasesTable } from './CasesTable.tsx';
-import { CASE_STATES, isOverdue, loadOverdueAfterDays } from './Overview.tsx';
+import { CASE_STATES } from './Overview.tsx';
 
 export function Cases({ query }: { query: URLSearchParams }) {
   const status = query.get('status') ?? '';
@@ -15,12 +15,9 @@ export function Cases({ query }: { query: URLSearchParams }) {
   const pages = useCursorPages();
   const apps = useLoad(loadApplications, []);
   const cases = useLoad(async () => {
-    const page = await api<Page<DeletionCase>>('GET', '/v1/data-deletions', {
-      query: { status, applicationId, subscriptionId, limit: overdue ? 500 : 50, cursor: pages.cursor },
+    return api<Page<DeletionCase>>('GET', '/v1/data-deletions', {
+      query: { status, applicationId, subscriptionId, overdue: overdue ? 'true' : undefined, limit: 50, cursor: pages.cursor },
     });
-    if (!overdue) return page;
-    const days = await loadOverdueAfterDays();
-    return { ...page, data: page.data.filter((c) => isOverdue(c, days)) };
   }, [status, applicationId, subscriptionId, overdue, pages.cursor]);
 
   const setFilter = (patch: Record<string, string>) => {

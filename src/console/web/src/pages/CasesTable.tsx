@@ -4,7 +4,7 @@ import { Link } from '../router.tsx';
 import { StatusBadge, Table } from '../ui.tsx';
 
 export function caseLink(c: DeletionCase): string | null {
-  return c.id ? `/cases/${c.id}` : null;
+  return c.id ? `/cases/${c.id}?subscriptionId=${c.subscriptionId}&applicationId=${c.applicationId}` : null;
 }
 
 export function CasesTable({ rows, apps, caption, empty }: { rows: DeletionCase[]; apps: Application[] | null; caption: string; empty?: string }) {

@@ -118,11 +118,11 @@ export function CustomerPage({ id }: { id: string }) {
         <h2 id="h-profile">Profile</h2>
         <Fields label="Profile" value={c as unknown as Record<string, unknown>} omit={['legalHold']} />
         <div className="actions">
-          <label className="switch">
-            <input type="checkbox" role="switch" checked={c.legalHold} onChange={() => void toggleHold()} disabled={hold.busy}
-              aria-describedby="hold-help" />
-            Legal hold
-          </label>
+          <span className="switch" id="hold-label">Legal hold</span>
+          <button type="button" role="switch" aria-checked={c.legalHold} aria-labelledby="hold-label" aria-describedby="hold-help"
+            className={c.legalHold ? '' : 'secondary'} onClick={() => void toggleHold()} disabled={hold.busy}>
+            {c.legalHold ? 'On' : 'Off'}
+          </button>
           <span id="hold-help" className="muted small">While on, the customer cannot be deleted.</span>
         </div>
         <ErrorMessage error={hold.error} />

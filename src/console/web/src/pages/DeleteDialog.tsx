@@ -74,11 +74,13 @@ function Body({ customer, apps, onClose }: { customer: Customer; apps: Applicati
       <section aria-labelledby="h-blockers">
         <h3 id="h-blockers">Blockers</h3>
         {preview.blockers.length === 0 ? <p className="success" role="status">Nothing blocks this deletion.</p> : (
-          <ul className="error" role="alert" aria-label="Blockers">
-            {preview.blockers.map((b) => (
-              <li key={b.code}><strong>{humanize(b.code)}</strong>{b.count !== undefined ? ` (${b.count})` : ''}: {b.detail}</li>
-            ))}
-          </ul>
+          <div className="error" role="alert">
+            <ul aria-label="Blockers">
+              {preview.blockers.map((b) => (
+                <li key={b.code}><strong>{humanize(b.code)}</strong>{b.count !== undefined ? ` (${b.count})` : ''}: {b.detail}</li>
+              ))}
+            </ul>
+          </div>
         )}
         {pending.length > 0 && (
           <div className="card">

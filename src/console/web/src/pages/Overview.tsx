@@ -1,23 +1,9 @@
-import { api, countAll, type Application, type DeletionCase, type Page } from '../api.ts';
+import { api, countAll, type Application, type Page } from '../api.ts';
 import { Link } from '../router.tsx';
 import { ErrorMessage, useLoad } from '../ui.tsx';
 
 export const CASE_STATES = ['grace', 'required', 'confirmed', 'revoked'] as const;
 const WEEK_MS = 7 * 24 * 3600 * 1000;
-
-/** A required case is overdue when the API says so, or (older servers) past the overdue threshold. */
-export function isOverdue(c: DeletionCase, overdueAfterDays: number | null, now = Date.now()): boolean {
-  if (typeof c.overdue === 'boolean') return c.overdue;
-  if (c.status !== 'required' || !c.requiredSince || overdueAfterDays === null) return false;
-  return now - new Date(c.requiredSince).getTime() > overdueAfterDays * 24 * 3600 * 1000;
-}
-
-export async function loadOverdueAfterDays(): Promise<number | null> {
-  try {
-    const s = await api<Record<string, unknown>>('GET', '/v1/settings');
-    return typeof s.overdueAfterDays === 'number' ? s.overdueAfterDays : null;
-  } catch { return null; }
-}
 
 function Tile({ label, to, value, capped }: { label: string; to: string; value: number; capped?: boolean }) {
   return (
@@ -43,9 +29,7 @@ export function Overview() {
   const cases = useLoad(async () => {
     const out: Record<string, { count: number; capped: boolean }> = {};
     for (const s of CASE_STATES) out[s] = await countAll('/v1/data-deletions', { status: s });
-    const overdueAfter = await loadOverdueAfterDays();
-    const overdue = await countAll('/v1/data-deletions', { status: 'required' }, 20,
-      (c) => isOverdue(c as unknown as DeletionCase, overdueAfter));
+    const overdue = await countAll('/v1/data-deletions', { status: 'required', overdue: 'true' });
     return { byState: out, overdue };
   }, []);
   const endpoints = useLoad(async () => {

@@ -3,7 +3,10 @@ import { api } from '../api.ts';
 import { ErrorMessage, Show, humanize, useAction, useLoad } from '../ui.tsx';
 
 type SettingsBody = Record<string, unknown>;
-const ACTIONS = ['nullify', 'mask', 'delete', 'keep'];
+const ACTIONS = ['nullify', 'mask', 'keep'];
+const FILE_ACTIONS = ['delete', 'keep'];
+const READ_ONLY = ['policyVersion', 'updatedAt', 'redactionPolicyOverrides'];
+const actionsFor = (key: string) => (/photo|file/i.test(key) ? FILE_ACTIONS : ACTIONS);
 const HELP: Record<string, string> = {
   automaticPersonalDataDeletion: 'Redact personal fields, delete stored files and the activity log when a customer is deleted.',
   gracePeriodDays: 'Days between the last license ending and the deletion becoming required (0 allowed).',
@@ -24,7 +27,7 @@ function policyRows(policy: unknown): Array<{ key: string; action: string; allow
   if (policy && typeof policy === 'object') {
     return Object.entries(policy as Record<string, unknown>).map(([key, v]) => (v && typeof v === 'object'
       ? { key, action: String((v as Record<string, unknown>).action), allowed: Array.isArray((v as Record<string, unknown>).allowed) ? ((v as Record<string, unknown>).allowed as unknown[]).map(String) : ACTIONS }
-      : { key, action: String(v), allowed: ACTIONS }));
+      : { key, action: String(v), allowed: actionsFor(key) }));
   }
   return [];
 }
@@ -33,12 +36,17 @@ function Editor({ initial, onSaved }: { initial: SettingsBody; onSaved: (s: Sett
   const [draft, setDraft] = useState<SettingsBody>(initial);
   const [policy, setPolicy] = useState(() => policyRows(initial.redactionPolicy));
   const [saved, setSaved] = useState(false);
+  const [confirmKeep, setConfirmKeep] = useState(false);
+  const overrides = (initial.redactionPolicyOverrides ?? {}) as Record<string, string>;
+  const [resets, setResets] = useState<string[]>([]);
   const save = useAction();
   useEffect(() => { setDraft(initial); setPolicy(policyRows(initial.redactionPolicy)); }, [initial]);
 
-  const scalarKeys = Object.keys(initial).filter((k) => k !== 'redactionPolicy' && !/At$/.test(k) && typeof initial[k] !== 'object');
-  const readOnly = Object.keys(initial).filter((k) => /At$/.test(k) || (k !== 'redactionPolicy' && typeof initial[k] === 'object' && initial[k] !== null));
-  const policyChanged = policy.some((r) => policyRows(initial.redactionPolicy).find((o) => o.key === r.key)?.action !== r.action);
+  const scalarKeys = Object.keys(initial).filter((k) => k !== 'redactionPolicy' && !READ_ONLY.includes(k) && !/At$/.test(k) && typeof initial[k] !== 'object');
+  const readOnly = Object.keys(initial).filter((k) => READ_ONLY.includes(k) && k !== 'redactionPolicyOverrides');
+  const original = policyRows(initial.redactionPolicy);
+  const policyChanges = policy.filter((r) => original.find((o) => o.key === r.key)?.action !== r.action);
+  const keeping = policyChanges.some((r) => r.action === 'keep');
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -46,14 +54,18 @@ function Editor({ initial, onSaved }: { initial: SettingsBody; onSaved: (s: Sett
     void save.run(async () => {
       const body: SettingsBody = {};
       for (const k of scalarKeys) if (draft[k] !== initial[k]) body[k] = draft[k];
-      if (policyChanged) {
-        body.redactionPolicy = Array.isArray(initial.redactionPolicy)
-          ? policy.map((r) => ({ key: r.key, action: r.action }))
-          : Object.fromEntries(policy.map((r) => [r.key, r.action]));
+      if (policyChanges.length > 0 || resets.length > 0) {
+        body.redactionPolicy = {
+          ...Object.fromEntries(resets.map((k) => [k, null])),
+          ...Object.fromEntries(policyChanges.map((r) => [r.key, r.action])),
+        };
+        if (keeping && confirmKeep) body.confirmKeepIdentifying = true;
       }
       if (Object.keys(body).length === 0) { setSaved(true); return; }
       const next = await api<SettingsBody>('PATCH', '/v1/settings', { body });
       setSaved(true);
+      setResets([]);
+      setConfirmKeep(false);
       onSaved(next);
     });
   };
@@ -95,7 +107,7 @@ function Editor({ initial, onSaved }: { initial: SettingsBody; onSaved: (s: Sett
           <div className="table-wrap">
             <table>
               <caption className="sr-only">Redaction policy</caption>
-              <thead><tr><th scope="col">Record</th><th scope="col">Field</th><th scope="col">Action</th></tr></thead>
+              <thead><tr><th scope="col">Record</th><th scope="col">Field</th><th scope="col">Action</th><th scope="col">Default?</th></tr></thead>
               <tbody>
                 {policy.map((r, i) => {
                   const [record, ...rest] = r.key.split('.');
@@ -111,6 +123,12 @@ function Editor({ initial, onSaved }: { initial: SettingsBody; onSaved: (s: Sett
                           {options.map((a) => <option key={a} value={a}>{a}</option>)}
                         </select>
                       </td>
+                      <td>
+                        {r.key in overrides && !resets.includes(r.key) ? (
+                          <button type="button" className="link" aria-label={`Restore the default action for ${r.key}`}
+                            onClick={() => setResets([...resets, r.key])}>changed · restore default</button>
+                        ) : resets.includes(r.key) ? <span className="muted">default on save</span> : <span className="muted">default</span>}
+                      </td>
                     </tr>
                   );
                 })}
@@ -119,9 +137,17 @@ function Editor({ initial, onSaved }: { initial: SettingsBody; onSaved: (s: Sett
           </div>
         )}
       </section>
+      {keeping && (
+        <p className="notice">
+          <label className="switch">
+            <input type="checkbox" checked={confirmKeep} onChange={(e) => setConfirmKeep(e.target.checked)} />
+            I confirm keeping fields that may identify the person after deletion
+          </label>
+        </p>
+      )}
       <div className="actions">
         <button type="submit" disabled={save.busy}>{save.busy ? 'Saving…' : 'Save settings'}</button>
-        <button type="button" className="secondary" onClick={() => { setDraft(initial); setPolicy(policyRows(initial.redactionPolicy)); setSaved(false); }}>Discard changes</button>
+        <button type="button" className="secondary" onClick={() => { setDraft(initial); setPolicy(policyRows(initial.redactionPolicy)); setResets([]); setSaved(false); }}>Discard changes</button>
       </div>
       {saved && <p className="success" role="status">Settings saved.</p>}
       <ErrorMessage error={save.error} what="Saving settings" />
