@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth.ts';
 import { IdParams, ListOf, NullableTimestamp, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
-import type { ApplicationsService } from './applications.service.ts';
+import type { ApplicationPatch, ApplicationsService } from './applications.service.ts';
 
 const tags = ['applications'];
 
@@ -13,6 +13,7 @@ export const ApplicationSchema = Type.Object({
   enabled: Type.Boolean(),
   disabledReason: Type.Union([Type.String(), Type.Null()]),
   failingSince: NullableTimestamp,
+  previousSecretExpiresAt: Type.Union([Timestamp, Type.Null()], { description: 'Until then the previous secret also signs each webhook' }),
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });
@@ -42,6 +43,56 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
   app.get('/v1/applications/:id', {
     schema: { tags, summary: 'Get an application', params: IdParams, response: { 200: ApplicationSchema, ...errors(404) } },
   }, async (request) => applications.get((request.params as { id: string }).id));
+
+  app.patch('/v1/applications/:id', {
+    schema: {
+      tags, summary: 'Change an application: name, webhook URL (SSRF-checked), enable/disable delivery',
+      description: 'Re-enabling (enabled: true) clears disabledReason and failingSince and sends every webhook that waited. '
+        + 'Disabling keeps pending webhooks; nothing is lost.',
+      params: IdParams,
+      body: Type.Object({
+        name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        webhookUrl: Type.Optional(Type.Union([WebhookUrl, Type.Null()])),
+        enabled: Type.Optional(Type.Boolean()),
+      }, { additionalProperties: false, minProperties: 1 }),
+      response: { 200: ApplicationSchema, ...errors(404) },
+    },
+  }, async (request) => applications.update(principalOf(request), (request.params as { id: string }).id, request.body as ApplicationPatch));
+
+  app.post('/v1/applications/:id/rotate-secret', {
+    schema: {
+      tags, summary: 'Rotate the webhook secret (the new one is shown only here; the old one also signs for 24 h)',
+      params: IdParams,
+      response: { 200: Type.Object({ ...ApplicationSchema.properties, webhookSecret: Type.String({ pattern: '^whsec_' }) }), ...errors(404) },
+    },
+  }, async (request) => applications.rotateSecret(principalOf(request), (request.params as { id: string }).id));
+
+  app.get('/v1/applications/:id/deliveries', {
+    schema: {
+      tags, summary: 'Webhook delivery attempts of an application, newest first',
+      params: IdParams,
+      querystring: Type.Object({
+        ...PageQuerySchema,
+        webhookId: Type.Optional(Type.String({ maxLength: 100, description: 'Only attempts of this webhook-id' })),
+        outcome: Type.Optional(Type.Union(['delivered', 'failed', 'timeout', 'network_error', 'refused', 'gone'].map((o) => Type.Literal(o)))),
+      }, { additionalProperties: false }),
+      response: {
+        200: ListOf(Type.Object({
+          id: Uuid,
+          webhookId: Type.String({ description: 'The webhook-id header: the same on every attempt of one webhook' }),
+          eventType: Type.String(),
+          attempt: Type.Integer({ minimum: 1 }),
+          attemptedAt: Timestamp,
+          durationMs: Type.Integer(),
+          statusCode: Type.Union([Type.Integer(), Type.Null()]),
+          outcome: Type.String({ description: 'delivered | failed | timeout | network_error | refused | gone' }),
+          error: Type.Union([Type.String(), Type.Null()]),
+        })),
+        ...errors(404),
+      },
+    },
+  }, async (request) => applications.deliveries((request.params as { id: string }).id,
+    request.query as { limit?: number; cursor?: string; webhookId?: string; outcome?: string }));
 
   app.post('/v1/api-keys', {
     schema: {

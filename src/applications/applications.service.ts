@@ -6,6 +6,12 @@ import type { Application } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import type { PageQuery } from '../http/pagination.ts';
 import * as repo from './applications.repo.ts';
+import { listDeliveries, resumeEndpoint } from '../webhooks/deliveries.repo.ts';
+
+/** After a rotation the previous secret still signs (a second signature) for this long. */
+export const SECRET_OVERLAP_MS = 24 * 3_600_000;
+
+export interface ApplicationPatch { name?: string; webhookUrl?: string | null; enabled?: boolean }
 
 /** Checks a webhook URL before it is stored; the notifications domain supplies the SSRF guard. */
 export type WebhookUrlCheck = (url: string) => Promise<void>;
@@ -20,6 +26,7 @@ export function toApplicationView(a: Application) {
     enabled: a.enabled,
     disabledReason: a.disabledReason,
     failingSince: a.failingSince,
+    previousSecretExpiresAt: a.previousSecretExpiresAt,
     createdAt: a.createdAt,
     updatedAt: a.updatedAt,
   };
@@ -49,6 +56,63 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
     async list(page: PageQuery) {
       const r = await repo.listApplications(db, page);
       return { data: r.data.map(toApplicationView), nextCursor: r.nextCursor };
+    },
+
+    /**
+     * Renames, changes or removes the webhook URL (checked by the SSRF guard), disables or
+     * re-enables. Re-enabling clears the failure streak and sends what waited, at once.
+     */
+    async update(principal: Principal, id: string, patch: ApplicationPatch) {
+      if (patch.webhookUrl) await checkWebhookUrl(patch.webhookUrl);
+      return db.transaction().execute(async (trx) => {
+        const a = await trx.selectFrom('applications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+        if (!a) throw notFound('Application');
+        const at = clock.now();
+        const values: Partial<Omit<Application, 'id' | 'createdAt'>> = { updatedAt: at };
+        const changed: string[] = [];
+        if (patch.name !== undefined && patch.name !== a.name) { values.name = patch.name; changed.push('name'); }
+        const urlChanged = patch.webhookUrl !== undefined && patch.webhookUrl !== a.webhookUrl;
+        if (urlChanged) { values.webhookUrl = patch.webhookUrl ?? null; values.failingSince = null; changed.push('webhookUrl'); }
+        const enabling = patch.enabled === true && !a.enabled;
+        const disabling = patch.enabled === false && a.enabled;
+        if (enabling) { values.enabled = true; values.disabledReason = null; values.failingSince = null; }
+        if (disabling) { values.enabled = false; values.disabledReason = 'operator'; }
+        const updated = await repo.updateApplication(trx, id, values);
+        if (changed.length > 0) {
+          await appendAudit(trx, { type: 'application.updated', actorKeyId: principal.keyId, subjectType: 'application', subjectId: id, at, data: { fields: changed } });
+        }
+        if (enabling) {
+          await appendAudit(trx, { type: 'application.enabled', actorKeyId: principal.keyId, subjectType: 'application', subjectId: id, at,
+            data: { previousReason: a.disabledReason } });
+        }
+        if (disabling) {
+          await appendAudit(trx, { type: 'application.disabled', actorKeyId: principal.keyId, subjectType: 'application', subjectId: id, at,
+            data: { reason: 'operator' } });
+        }
+        if (enabling || (urlChanged && updated.webhookUrl)) await resumeEndpoint(trx, id, at);
+        return toApplicationView(updated);
+      });
+    },
+
+    /** A new whsec_ secret, shown once; the old one keeps signing (second signature) for 24 h. */
+    async rotateSecret(principal: Principal, id: string) {
+      return db.transaction().execute(async (trx) => {
+        const a = await trx.selectFrom('applications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+        if (!a) throw notFound('Application');
+        const at = clock.now();
+        const expires = new Date(at.getTime() + SECRET_OVERLAP_MS);
+        const updated = await repo.updateApplication(trx, id, {
+          webhookSecret: newWebhookSecret(), previousWebhookSecret: a.webhookSecret, previousSecretExpiresAt: expires, updatedAt: at,
+        });
+        await appendAudit(trx, { type: 'application.secret_rotated', actorKeyId: principal.keyId, subjectType: 'application', subjectId: id, at,
+          data: { previousSecretExpiresAt: expires.toISOString() } });
+        return { ...toApplicationView(updated), webhookSecret: updated.webhookSecret };
+      });
+    },
+
+    async deliveries(id: string, query: { limit?: number; cursor?: string; webhookId?: string; outcome?: string }) {
+      if (!await repo.findApplication(db, id)) throw notFound('Application');
+      return listDeliveries(db, id, query);
     },
 
     async createKey(principal: Principal, input: { kind: KeyKind; applicationIds?: string[] }) {

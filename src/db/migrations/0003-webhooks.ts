@@ -24,6 +24,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     );
     CREATE INDEX webhook_outbox_due_idx ON webhook_outbox (next_attempt_at) WHERE status = 'pending';
     CREATE INDEX webhook_outbox_app_idx ON webhook_outbox (application_id, created_at);
+    -- The dispatcher claims per endpoint (oldest due first) and counts each endpoint's leased rows.
+    CREATE INDEX webhook_outbox_app_due_idx ON webhook_outbox (application_id, next_attempt_at, id) WHERE status = 'pending';
+    CREATE INDEX webhook_outbox_leased_idx ON webhook_outbox (application_id, lease_until) WHERE lease_until IS NOT NULL;
     CREATE INDEX webhook_outbox_case_idx ON webhook_outbox (case_id);
 
     CREATE TABLE webhook_deliveries (
@@ -37,7 +40,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       outcome text NOT NULL,
       error text
     );
-    CREATE INDEX webhook_deliveries_app_idx ON webhook_deliveries (application_id, attempted_at, id);
+    CREATE INDEX webhook_deliveries_app_idx ON webhook_deliveries (application_id, attempted_at DESC, id DESC);
     CREATE INDEX webhook_deliveries_outbox_idx ON webhook_deliveries (outbox_id, attempt);
   `);
 }
