@@ -31,7 +31,16 @@ export const DeletionReceiptSchema = Type.Object({
   applicationsNotified: Type.Array(Uuid),
   auditEventId: Uuid,
   auditHash: Type.String(),
-  redaction: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  redaction: Type.Union([Type.Object({
+    ran: Type.Boolean({ description: 'Whether personal data was redacted (automatic personal data deletion)' }),
+    via: Type.Union([Type.Literal('deletion'), Type.Literal('backlog'), Type.Null()]),
+    redactedAt: Type.Union([Timestamp, Type.Null()]),
+    policyVersion: Type.Union([Type.Integer(), Type.Null()], { description: 'The redaction policy version applied' }),
+    policy: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()], {
+      description: 'Snapshot of the policy applied ("entity.field" → action)',
+    }),
+    reason: Type.Optional(Type.String()),
+  }, { additionalProperties: true }), Type.Null()]),
   backupId: Type.Union([Uuid, Type.Null()]),
 });
 
