@@ -124,6 +124,10 @@ describe('database backups', () => {
     const file = backup.out[0]!;
 
     env.clock.advance(60_000);
+    // A photo uploaded after the backup: no restored row will reference the file.
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+    expect((await api.put(`/v1/customers/${keeper.id}/profile-photo`, png, { 'content-type': 'image/png' })).status).toBe(204);
+    const photoKey = (await env.ctx.db.selectFrom('customers').select('profilePhotoKey').where('id', '=', keeper.id).executeTakeFirstOrThrow()).profilePhotoKey!;
     expect((await api.patch(`/v1/customers/${c.id}`, { legalHold: false })).status).toBe(200);
     expect((await api.patch(`/v1/transactions/${pending.id}`, { status: 'succeeded' })).status).toBe(200);
     expect((await api.del(`/v1/customers/${c.id}`)).status).toBe(204);
@@ -168,6 +172,11 @@ describe('database backups', () => {
     }
     // Customers that were alive in the backup and never deleted are back.
     expect((await api.get(`/v1/customers/${keeper.id}`)).status).toBe(200);
+    expect(await env.ctx.blobs.exists(photoKey)).toBe(false);
+    // The pre-restore archive file was superseded: every archive file belongs to a row.
+    const archiveKeys = await env.ctx.blobs.list('archives');
+    const rows = await env.ctx.db.selectFrom('backupArchives').select('blobKey').where('blobKey', 'is not', null).execute();
+    expect(archiveKeys.sort()).toEqual(rows.map((r) => r.blobKey).sort());
 
     const verify = await api.get('/v1/audit-events/verify');
     expect(verify.body.valid).toBe(true);

@@ -201,6 +201,22 @@ export async function restoreDatabaseBackup(ctx: Ctx, services: ServicesCore, fi
   // deletions seal fresh archives from the restored records.
   const archives = createArchiveService(ctx, services.shared.subjectExport as SubjectExport);
   const orphanArchivesRemoved = await archives.sweepOrphanBlobs();
+  // Likewise profile photos uploaded after the backup: no restored row points at them, and a
+  // file nobody references must not outlive its customer's records.
+  await sweepOrphanPhotos(ctx);
   const replay = await replayErasures(ctx, services, before, actorKeyId);
   return { header, rows, replay, orphanArchivesRemoved };
+}
+
+async function sweepOrphanPhotos(ctx: Ctx): Promise<number> {
+  const keys = await ctx.blobs.list('photos');
+  const used = new Set<string>();
+  for (let i = 0; i < keys.length; i += 5000) {
+    const rows = await ctx.db.selectFrom('customers').select('profilePhotoKey')
+      .where('profilePhotoKey', 'in', keys.slice(i, i + 5000)).execute();
+    for (const r of rows) if (r.profilePhotoKey) used.add(r.profilePhotoKey);
+  }
+  let removed = 0;
+  for (const k of keys) if (!used.has(k)) { await ctx.blobs.delete(k); removed++; }
+  return removed;
 }
