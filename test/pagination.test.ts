@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
+import { client, createTestEnv, type Client, type Response, type TestEnv } from './helpers/runtime.ts';
 import { add, createCustomer } from './helpers/fixtures.ts';
 
 let env: TestEnv;
@@ -28,8 +28,8 @@ async function walk(url: string, limit?: number) {
   let pages = 0;
   do {
     const sep = url.includes('?') ? '&' : '?';
-    const q = [limit ? `limit=${limit}` : '', cursor ? `cursor=${encodeURIComponent(cursor)}` : ''].filter(Boolean).join('&');
-    const r = await api.get(q ? `${url}${sep}${q}` : url);
+    const q: string = [limit ? `limit=${limit}` : '', cursor ? `cursor=${encodeURIComponent(cursor)}` : ''].filter(Boolean).join('&');
+    const r: Response = await api.get(q ? `${url}${sep}${q}` : url);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(Object.keys(r.body).sort()).toEqual(['data', 'nextCursor']);
     if (limit) expect(r.body.data.length).toBeLessThanOrEqual(limit);

@@ -4,7 +4,7 @@ import { appendAudit } from '../audit/audit.repo.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { migrate, openDatabase } from '../db/database.ts';
 import { existingApplicationIds } from '../applications/applications.repo.ts';
-import { startRuntime } from '../runtime.ts';
+import { systemClock } from '../clock.ts';
 import { serve } from '../main.ts';
 import { cliCommands } from './commands.ts';
 import '../backups/backups.cli.ts'; // registers `lethe backup …`
@@ -48,9 +48,13 @@ async function main(argv: string[]): Promise<number> {
       console.error('lethe keys create: give exactly one of --operator or --application <id>...');
       return 2;
     }
-    const runtime = await startRuntime(config);
+    // No start-up bootstrap here: on an empty database the key issued now is the first key (a
+    // generated one would otherwise be created unseen beside it).
+    const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
     try {
-      const { db, clock } = runtime.ctx;
+      await migrate(handle.db);
+      const { db } = handle;
+      const clock = systemClock;
       const kind = values.operator ? 'operator' as const : 'application' as const;
       const applicationIds = kind === 'application' ? positionals : [];
       if (kind === 'application') {
@@ -68,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
       });
       console.log(created.key);
       console.error(`(key id ${created.id}; shown once, store it now)`);
-    } finally { await runtime.close(); }
+    } finally { await handle.close(); }
     return 0;
   }
   const extra = cliCommands.find((c) => c.matches(argv));
