@@ -2,6 +2,7 @@
 // real server (listening on a loopback port). They run in the pglite project only: the console
 // has no database-specific code, and the API it calls is tested on both databases elsewhere.
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,11 +28,14 @@ let context: BrowserContext;
 let page: Page;
 let base: string;
 const visited: string[] = [];
+// The partner application's webhook endpoint: a real HTTP receiver on loopback.
+let receiver: http.Server;
+const received: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
 
-async function shot(name: string) {
+async function shot(name: string, fullPage = true) {
   fs.mkdirSync(SHOT_DIR, { recursive: true });
   const file = path.join(SHOT_DIR, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage });
   if (process.env.LETHE_SCREENSHOTS === 'docs') {
     fs.mkdirSync(DOC_DIR, { recursive: true });
     fs.copyFileSync(file, path.join(DOC_DIR, `${name}.png`));
@@ -44,6 +48,12 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
   beforeAll(async () => {
     await buildConsole({ ifStale: true, quiet: true });
     env = await createTestEnv();
+    receiver = http.createServer((req, res) => {
+      let data = '';
+      req.on('data', (c: Buffer) => { data += c.toString('utf8'); });
+      req.on('end', () => { received.push({ headers: req.headers, body: data }); res.writeHead(204).end(); });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     api = client(env.app, env.operatorKey);
     await env.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(env.app.server.address() as AddressInfo).port}`;
@@ -60,6 +70,7 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
 
   afterAll(async () => {
     await browser?.close();
+    await new Promise((resolve) => receiver?.close(resolve));
     await env?.close();
   });
 
@@ -87,7 +98,8 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     const spec = await api.get('/openapi.json');
     casesApi = Boolean(spec.body.paths?.['/v1/data-deletions']);
 
-    const app = await createApplication(api, `Partner ${tag}`, null);
+    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/lethe`;
+    const app = await createApplication(api, `Partner ${tag}`, hook);
     appName = app.name;
     appId = app.id;
     const c = await createCustomer(api, body);
@@ -177,7 +189,7 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     const final = dialog.getByRole('button', { name: 'Delete permanently' });
     expect(await final.isDisabled()).toBe(true);
     expect(await confirm.isDisabled()).toBe(true);
-    await shot('delete-blocked');
+    await shot('delete-blocked', false);
 
     // Settle it from the dialog.
     await dialog.getByRole('button', { name: /Mark transaction .* succeeded/ }).click();
@@ -189,7 +201,7 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     expect(await final.isDisabled()).toBe(true);
     await confirm.fill(body.email);
     expect(await final.isEnabled()).toBe(true);
-    await shot('delete-confirm');
+    await shot('delete-confirm', false);
     // The customer still exists until the final button.
     expect((await api.get(`/v1/customers/${customerId}`)).status).toBe(200);
 
@@ -220,6 +232,17 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     expect(page.url()).toContain('status=required');
     await page.getByRole('table', { name: 'Deletion cases' }).getByText(customerId).waitFor();
     await shot('cases');
+
+    // The deletion's webhook goes out; its delivery shows on the case's timeline.
+    const dispatchOnce = env.services.shared.dispatchOnce as () => Promise<unknown>;
+    await dispatchOnce();
+    expect(received.map((r) => JSON.parse(r.body).data)).toContainEqual(expect.objectContaining({ subscriptionId: customerId, applicationId: appId }));
+    await page.getByRole('link', { name: /^Case required for customer/ }).click();
+    await heading('Deletion case').waitFor();
+    await page.getByRole('table', { name: 'Delivery attempts' }).getByText('delivered').waitFor();
+    await page.getByRole('list', { name: 'Case timeline' }).getByText(/Notification delivered/).waitFor();
+    await page.goBack();
+    await heading('Deletion cases').waitFor();
 
     const appKey = await createAppKey(api, [appId]);
     const partner = client(env.app, appKey);

@@ -65,6 +65,9 @@ function timeline(c: DeletionCase, deliveries: Row[] | null): Step[] {
       detail: [status ? `HTTP ${String(status)}` : '', d.error ? String(d.error) : ''].filter(Boolean).join(' · '),
     });
   }
+  if (c.lastNotifiedDay && (deliveries ?? []).length === 0) {
+    steps.push({ at: `${String(c.lastNotifiedDay)}T23:59:59Z`, label: `Last notified on ${String(c.lastNotifiedDay)}` });
+  }
   if (c.confirmedAt) steps.push({ at: c.confirmedAt, label: 'Confirmed by the application', detail: c.confirmedByKeyId ? `key ${c.confirmedByKeyId}` : '' });
   return steps.sort((a, b) => String(a.at ?? '').localeCompare(String(b.at ?? '')));
 }

@@ -4,6 +4,13 @@ import { Link } from '../router.tsx';
 import { ErrorMessage, Fields, Show, humanize, useLoad } from '../ui.tsx';
 import { CasesTable } from './CasesTable.tsx';
 
+function groupByAction(policy: Record<string, unknown>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [field, action] of Object.entries(policy)) (out[String(action)] ??= []).push(field);
+  for (const list of Object.values(out)) list.sort();
+  return out;
+}
+
 export function ReceiptPage({ id }: { id: string }) {
   const receipt = useLoad(() => api<Receipt>('GET', `/v1/deletions/${id}`), [id]);
   const cases = useLoad(() => api<Page<DeletionCase>>('GET', '/v1/data-deletions', { query: { subscriptionId: id, limit: 500 } }), [id]);
@@ -31,7 +38,14 @@ export function ReceiptPage({ id }: { id: string }) {
                 {r.redaction && (
                   <div>
                     <h3>Redaction</h3>
-                    <Fields label="Redaction" value={r.redaction} />
+                    <Fields label="Redaction" value={r.redaction} omit={['policy']} />
+                    {r.redaction.policy && typeof r.redaction.policy === 'object' ? (
+                      <ul aria-label="Redaction policy applied">
+                        {Object.entries(groupByAction(r.redaction.policy as Record<string, unknown>)).map(([action, fields]) => (
+                          <li key={action}><strong>{humanize(action)}</strong>: {fields.join(', ')}</li>
+                        ))}
+                      </ul>
+                    ) : null}
                   </div>
                 )}
               </div>
