@@ -1,0 +1,188 @@
+import { Readable } from 'node:stream';
+import { appendAudit } from '../audit/audit.repo.ts';
+import type { Ctx } from '../context.ts';
+import type { Db } from '../db/database.ts';
+import { DATA_MAP, toCamel, type Column } from '../erasure/data-map.ts';
+import { customerRef } from '../erasure/pseudonym.ts';
+import { notFound } from '../http/errors.ts';
+import { hmacHex } from '../secrets.ts';
+import { csvLine } from './csv.ts';
+import * as repo from './exports.repo.ts';
+
+export const DATASETS = ['customers', 'transactions', 'activity'] as const;
+export type Dataset = typeof DATASETS[number];
+export const FORMATS = ['jsonl', 'csv'] as const;
+export type Format = typeof FORMATS[number];
+
+export const CONTENT_TYPES: Record<Format, string> = {
+  jsonl: 'application/x-ndjson; charset=utf-8',
+  csv: 'text/csv; charset=utf-8; header=present',
+};
+
+/** Rows read per query: one batch is all an export holds in memory. */
+export const BATCH_SIZE = 1000;
+
+/**
+ * How a column's value leaves the export when the row belongs to a deleted customer:
+ * - `value`: as stored (not personal: ids of other records, amounts, states, timestamps);
+ * - `customer`: the customer's id (customers.id, *.customer_id) → the customer's pseudonymous id;
+ * - `pseudonym`: personal and identifying (name, e-mail, tin…) → a per-customer, per-field pseudonym;
+ * - `null`: personal but not identifying on its own (IPs, organization, metadata, details) → null.
+ * Living customers' rows are always exported as stored.
+ */
+export type Treatment = 'value' | 'customer' | 'pseudonym' | 'null';
+
+export interface ExportColumn {
+  /** camelCase field name: JSONL key and CSV header. */
+  name: string;
+  /** `entity.sql_column`, the pseudonym's purpose label. */
+  label: string;
+  treatment: Treatment;
+  /** A field computed from the row rather than read from a column (the customers' `deleted` flag). */
+  derive?: (row: repo.Row) => unknown;
+}
+
+interface DatasetDef {
+  table: string;
+  /** SQL column holding the customer's id. */
+  customerColumn: string;
+  read(db: Db, after: repo.Position | null, limit: number): Promise<repo.Row[]>;
+  position(row: repo.Row): repo.Position;
+  /** The customer's stored pseudonymous reference when the row belongs to a deleted customer, else null. */
+  deletedRef(row: repo.Row, pseudonymKey: Buffer): string | null;
+}
+
+const byTimestamp = (row: repo.Row): repo.Position => ({ ts: row.positionTs as string, id: row.id });
+
+const DEFS: Record<Dataset, DatasetDef> = {
+  customers: {
+    table: 'customers', customerColumn: 'id', read: repo.customersAfter,
+    position: (row) => ({ id: row.id }),
+    deletedRef: (row, key) => (row.deletedAt ? customerRef(key, row.id) : null),
+  },
+  transactions: {
+    table: 'transactions', customerColumn: 'customer_id', read: repo.transactionsAfter, position: byTimestamp,
+    // A deleted customer's transactions were unlinked: customer_id is null, customer_ref holds the
+    // keyed reference computed from the customer's id (the same function as for the customers export).
+    deletedRef: (row, key) => {
+      const customerId = row.customerId as string | null;
+      if (customerId && !row.customerDeletedAt) return null;
+      if (row.customerRef) return row.customerRef as string;
+      return customerId ? customerRef(key, customerId) : null;
+    },
+  },
+  activity: {
+    table: 'activity', customerColumn: 'customer_id', read: repo.activityAfter, position: byTimestamp,
+    deletedRef: (row, key) => (row.customerDeletedAt ? customerRef(key, row.customerId as string) : null),
+  },
+};
+
+/** Internal columns no export carries: stored file keys, secrets, and the database's own pseudonym column. */
+function exported(column: Column): boolean {
+  return column.category !== 'file' && column.category !== 'secret' && column.action !== 'hash';
+}
+
+/** The columns of a dataset and their treatment, derived from THE DATA MAP. */
+export function exportColumns(dataset: Dataset): ExportColumn[] {
+  const def = DEFS[dataset];
+  const map = DATA_MAP[def.table];
+  if (!map) throw new Error(`data map has no table ${def.table}`);
+  const columns: ExportColumn[] = [];
+  for (const [sqlName, column] of Object.entries(map.columns)) {
+    if (!exported(column)) continue;
+    const treatment: Treatment = sqlName === def.customerColumn ? 'customer'
+      : column.personal ? (column.identifying ? 'pseudonym' : 'null')
+      : 'value';
+    columns.push({ name: toCamel(sqlName), label: `${map.entity}.${sqlName}`, treatment });
+    // Deleted customers stay in the customers export (so counts are right), flagged.
+    if (dataset === 'customers' && sqlName === 'deleted_at') {
+      columns.push({ name: 'deleted', label: 'customer.deleted', treatment: 'value', derive: (row) => row.deletedAt != null });
+    }
+  }
+  return columns;
+}
+
+/**
+ * A keyed pseudonym for one field of one deleted customer: HMAC-SHA256 with the export key over the
+ * field's label and the customer's stored reference (itself an HMAC of the customer's id with the
+ * pseudonym key). Stable per customer and field across exports, the same in every dataset for
+ * `customer.id`, never derived from the field's value, not reversible without the server's secret.
+ */
+export function exportPseudonym(exportKey: Buffer, ref: string, label: string): string {
+  return `psn_${hmacHex(exportKey, `${label}\n${ref}`).slice(0, 32)}`;
+}
+
+/** Exports always put the customer's id under this label, so pseudonymous ids join across datasets. */
+const CUSTOMER_ID_LABEL = 'customer.id';
+
+export function createExportsService(ctx: Ctx) {
+  const { db, secrets, log } = ctx;
+
+  /** One row → its values in column order, pseudonymized when it belongs to a deleted customer. */
+  function project(def: DatasetDef, columns: ExportColumn[], row: repo.Row): unknown[] {
+    const ref = def.deletedRef(row, secrets.pseudonymKey);
+    return columns.map((c) => {
+      if (c.derive) return c.derive(row);
+      const value = row[c.name] ?? null;
+      if (ref === null || c.treatment === 'value') return value;
+      if (c.treatment === 'customer') return exportPseudonym(secrets.exportKey, ref, CUSTOMER_ID_LABEL);
+      if (c.treatment === 'pseudonym') return value === null ? null : exportPseudonym(secrets.exportKey, ref, c.label);
+      return null;
+    });
+  }
+
+  async function* generate(dataset: Dataset, format: Format): AsyncGenerator<Buffer> {
+    const def = DEFS[dataset];
+    const columns = exportColumns(dataset);
+    const started = Date.now();
+    let rows = 0;
+    try {
+      if (format === 'csv') yield Buffer.from(csvLine(columns.map((c) => c.name)));
+      let after: repo.Position | null = null;
+      for (;;) {
+        const batch = await def.read(db, after, BATCH_SIZE);
+        if (batch.length === 0) break;
+        let out = '';
+        for (const row of batch) {
+          const values = project(def, columns, row);
+          if (format === 'csv') out += csvLine(values);
+          else {
+            const obj: Record<string, unknown> = {};
+            columns.forEach((c, i) => { obj[c.name] = values[i]; });
+            out += JSON.stringify(obj) + '\n';
+          }
+        }
+        rows += batch.length;
+        // Waits here until the consumer has read what was yielded before (stream backpressure).
+        yield Buffer.from(out, 'utf8');
+        if (batch.length < BATCH_SIZE) break;
+        after = def.position(batch[batch.length - 1]!);
+      }
+      log.info({ dataset, format, rows, ms: Date.now() - started }, 'export finished');
+    } catch (error) {
+      log.warn({ dataset, format, rows, err: (error as Error).message }, 'export failed part-way');
+      throw error;
+    }
+  }
+
+  return {
+    /**
+     * Opens an export: records who exported what in the audit log, then returns a stream that
+     * reads the dataset batch by batch as the client consumes it.
+     */
+    async open(datasetName: string, format: Format, actorKeyId: string | null) {
+      if (!(DATASETS as readonly string[]).includes(datasetName)) {
+        throw notFound(`Dataset "${datasetName}" (one of ${DATASETS.join(', ')})`);
+      }
+      const dataset = datasetName as Dataset;
+      await db.transaction().execute((trx) => appendAudit(trx, {
+        type: 'export.created', actorKeyId, subjectType: 'export', subjectId: null, at: ctx.clock.now(),
+        data: { dataset, format },
+      }));
+      const stream = Readable.from(generate(dataset, format), { objectMode: false, highWaterMark: 64 * 1024 });
+      return { stream, contentType: CONTENT_TYPES[format], filename: `${dataset}.${format}` };
+    },
+  };
+}
+
+export type ExportsService = ReturnType<typeof createExportsService>;
