@@ -193,6 +193,27 @@ describe('database backups', () => {
     expect((await api.del(`/v1/customers/${other.id}`)).status).toBe(204);
   });
 
+  it('at start, a deletion journaled outside the database that the database lacks is re-applied (a restore by other means)', async () => {
+    const c = await createCustomer(api);
+    expect((await api.del(`/v1/customers/${c.id}`)).status).toBe(204);
+    const entry = readJournalFile(env.config).find((e) => e.customerId === c.id && e.kind === 'deletion')!;
+    expect(entry).toMatchObject({ customerId: c.id, at: env.clock.now().toISOString() });
+    // As if an older dump had been loaded with another tool: the customer lives, the database forgot the deletion.
+    await env.ctx.db.deleteFrom('deletions').where('customerId', '=', c.id).execute();
+    await env.ctx.db.deleteFrom('erasureJournal').where('id', '=', entry.id).execute();
+    await env.ctx.db.updateTable('customers').set({ deletedAt: null }).where('id', '=', c.id).execute();
+    expect((await api.get(`/v1/customers/${c.id}`)).status).toBe(200);
+
+    const { replayAtStart } = await import('../src/backups/restore.ts');
+    const r = await replayAtStart(env.ctx, () => env.services);
+    expect(r).toMatchObject({ deletionsReplayed: 1 });
+    expect((await api.get(`/v1/customers/${c.id}`)).status).toBe(404);
+    expect((await api.get(`/v1/deletions/${c.id}`)).body.deletedAt).toBe(entry.at);
+    const row = await env.ctx.db.selectFrom('erasureJournal').selectAll().where('customerId', '=', c.id).execute();
+    expect(row.map((x) => x.id)).toEqual([entry.id]);
+    expect(await replayAtStart(env.ctx, () => env.services)).toBeNull();
+  });
+
   it('a backup altered by one byte (or truncated) is refused with a clear error and nothing changes', async () => {
     const backup = await cli('create');
     expect(backup.code).toBe(0);

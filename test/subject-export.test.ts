@@ -61,6 +61,14 @@ describe('GET /v1/customers/{id}/export', () => {
     // The shared function returns the same document.
     const shared = env.services.shared.subjectExport as SubjectExport;
     expect(await shared(env.ctx.db, c.id)).toEqual(doc);
+
+    // Further customer-linked tables (deletion cases) are walked from the data map.
+    if (env.services.shared.cases) {
+      const lic = doc.collections.licenses[0];
+      expect((await api.post(`/v1/licenses/${lic.id}/cancel`)).status).toBe(200);
+      const again = await api.get(`/v1/customers/${c.id}/export`);
+      expect(again.body.deletionCases).toEqual([expect.objectContaining({ customerId: c.id, applicationId: app.id, status: 'grace' })]);
+    }
   });
 
   it('404 for an unknown customer and once deleted; 400 for a malformed id; operator only', async () => {

@@ -3,6 +3,7 @@ import { appendAudit } from '../audit/audit.repo.ts';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
+import { AppError } from '../http/errors.ts';
 import { createDeletionService } from '../erasure/deletion.service.ts';
 import { customerRef } from '../erasure/pseudonym.ts';
 import type { ServicesCore } from '../services.ts';
@@ -59,12 +60,15 @@ export async function replayErasures(ctx: Ctx, services: ServicesCore, entries: 
         journal.replaying.set(e.customerId, e.id);
         try {
           await deletion.delete(principal, e.customerId);
+          result.deletionsReplayed++;
+          replayedCustomers.push(e.customerId);
+          continue;
+        } catch (error) {
+          // Another instance replaying the same journal got there first: the customer is deleted.
+          if (!(error instanceof AppError && error.code === 'not_found')) throw error;
         } finally {
           journal.replaying.delete(e.customerId);
         }
-        result.deletionsReplayed++;
-        replayedCustomers.push(e.customerId);
-        continue;
       }
     } else {
       const reapply = services.shared.reapplyConfirmation as ReapplyConfirmation | undefined;
