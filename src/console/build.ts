@@ -28,7 +28,15 @@ export function consoleIsStale(): boolean {
 export async function buildConsole(options: { ifStale?: boolean; quiet?: boolean } = {}): Promise<boolean> {
   if (options.ifStale && !consoleIsStale()) return false;
   const { build } = await import('vite');
-  await build({ configFile: path.join(webDir, 'vite.config.ts'), logLevel: options.quiet ? 'warn' : 'info' });
+  // Always the production bundle, also when a test run (NODE_ENV=test) triggers the build.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ configFile: path.join(webDir, 'vite.config.ts'), logLevel: options.quiet ? 'warn' : 'info', mode: 'production' });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
   return true;
 }
 

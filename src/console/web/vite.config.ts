@@ -5,8 +5,10 @@ import react from '@vitejs/plugin-react';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-export default defineConfig({
+export default defineConfig(({ command }) => ({
   root: here,
+  // A build is always the production bundle (build.ts also sets NODE_ENV=production around it).
+  ...(command === 'build' ? { define: { 'process.env.NODE_ENV': JSON.stringify('production') } } : {}),
   base: '/console/',
   plugins: [react()],
   build: {
@@ -16,4 +18,4 @@ export default defineConfig({
     chunkSizeWarningLimit: 1000,
   },
   server: { proxy: { '/v1': 'http://localhost:8080' } },
-});
+}));

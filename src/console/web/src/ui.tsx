@@ -165,6 +165,7 @@ export function StatusBadge({ value }: { value: string }) {
 }
 
 export function Pager({ hasPrev, hasNext, onPrev, onNext, label }: { hasPrev: boolean; hasNext: boolean; onPrev: () => void; onNext: () => void; label: string }) {
+  if (!hasPrev && !hasNext) return null;
   return (
     <nav className="pager" aria-label={label}>
       <button type="button" onClick={onPrev} disabled={!hasPrev}>← Previous</button>

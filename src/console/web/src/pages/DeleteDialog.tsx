@@ -27,8 +27,11 @@ async function loadDialog(id: string): Promise<DialogData> {
   return { preview, settings, settingsError, pending };
 }
 
+// Preview fields rendered in their own sections; any other field (a domain's step) is listed as it comes.
 const KNOWN = new Set(['customerId', 'deletable', 'blockers', 'softDeleted', 'cancelled', 'preservedTransactions',
-  'activityEntries', 'profilePhoto', 'applicationsToNotify']);
+  'activityEntries', 'profilePhoto', 'applicationsToNotify', 'backup', 'redaction', 'deletionCases']);
+
+type CasePlan = { applicationId: string; status: string | null; becomes?: string | null };
 
 function policyGroups(settings: Record<string, unknown> | null): Record<string, string[]> | null {
   const policy = settings?.redactionPolicy;
@@ -53,7 +56,11 @@ function Body({ customer, apps, onClose }: { customer: Customer; apps: Applicati
   if (state.error) return <div className="dialog-body"><ErrorMessage error={state.error} what="The deletion preview" /></div>;
   if (!state.data) return <div className="dialog-body"><Loading what="Loading the deletion preview" /></div>;
   const { preview, settings, pending } = state.data;
-  const auto = settings ? settings.automaticPersonalDataDeletion !== false : null;
+  const redaction = (preview.redaction ?? null) as { automatic?: boolean; policyVersion?: number } | null;
+  const backup = (preview.backup ?? null) as { sealedArchive?: boolean; retentionDays?: number } | null;
+  const casePlans = ((preview.deletionCases as { cases?: CasePlan[] } | undefined)?.cases ?? []);
+  const auto = typeof redaction?.automatic === 'boolean' ? redaction.automatic
+    : settings ? settings.automaticPersonalDataDeletion !== false : null;
   const groups = policyGroups(settings);
   const matches = typed.trim().toLowerCase() === expected.toLowerCase();
   const canDelete = preview.deletable && matches && !del.busy;
@@ -111,7 +118,7 @@ function Body({ customer, apps, onClose }: { customer: Customer; apps: Applicati
       </section>
 
       <section aria-labelledby="h-redacted">
-        <h3 id="h-redacted">Redacted</h3>
+        <h3 id="h-redacted">Redacted{redaction?.policyVersion ? <span className="muted small"> (policy version {redaction.policyVersion})</span> : null}</h3>
         {auto === false ? <p>Automatic personal data deletion is <strong>off</strong>: records are soft deleted, personal fields are kept.</p>
           : groups ? (
             <ul>
@@ -128,7 +135,8 @@ function Body({ customer, apps, onClose }: { customer: Customer; apps: Applicati
         <ul>
           <li>{preview.preservedTransactions} transaction record(s), unlinked from the customer (pseudonymous reference)</li>
           <li>An audit event and a deletion receipt (ids and counts only)</li>
-          {settings && typeof settings.backupRetentionDays === 'number' && <li>A sealed pre-deletion backup, purged after {settings.backupRetentionDays} days</li>}
+          {backup?.sealedArchive ? <li>A sealed pre-deletion backup of the customer's records, purged after {backup.retentionDays ?? '?'} days</li>
+            : settings && typeof settings.backupRetentionDays === 'number' && <li>A sealed pre-deletion backup, purged after {settings.backupRetentionDays} days</li>}
         </ul>
         {extras.length > 0 && (
           <dl className="fields">{extras.map(([k, v]) => <div key={k}><dt>{humanize(k)}</dt><dd>{formatValue(k, v)}</dd></div>)}</dl>
@@ -139,7 +147,14 @@ function Body({ customer, apps, onClose }: { customer: Customer; apps: Applicati
         <h3 id="h-apps">Applications to be told</h3>
         {preview.applicationsToNotify.length === 0 ? <p>None: the customer never held a license.</p> : (
           <ul aria-label="Applications to be told">
-            {preview.applicationsToNotify.map((a) => <li key={a}>{nameOf(apps, a)} <span className="muted small">({a})</span></li>)}
+            {preview.applicationsToNotify.map((a) => {
+              const plan = casePlans.find((p) => p.applicationId === a);
+              return (
+                <li key={a}>{nameOf(apps, a)} <span className="muted small">({a})</span>
+                  {plan ? <span className="small"> — deletion case: {plan.status ?? 'none'}{plan.becomes && plan.becomes !== plan.status ? ` → ${plan.becomes}` : ''}</span> : null}
+                </li>
+              );
+            })}
           </ul>
         )}
       </section>

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api } from '../api.ts';
-import { ErrorMessage, Show, humanize, useAction, useLoad } from '../ui.tsx';
+import { ErrorMessage, Show, formatValue, humanize, useAction, useLoad } from '../ui.tsx';
 
 type SettingsBody = Record<string, unknown>;
 const ACTIONS = ['nullify', 'mask', 'keep'];
@@ -40,7 +40,7 @@ function Editor({ initial, onSaved }: { initial: SettingsBody; onSaved: (s: Sett
   const overrides = (initial.redactionPolicyOverrides ?? {}) as Record<string, string>;
   const [resets, setResets] = useState<string[]>([]);
   const save = useAction();
-  useEffect(() => { setDraft(initial); setPolicy(policyRows(initial.redactionPolicy)); }, [initial]);
+  useEffect(() => { setDraft(initial); setPolicy(policyRows(initial.redactionPolicy)); setResets([]); }, [initial]);
 
   const scalarKeys = Object.keys(initial).filter((k) => k !== 'redactionPolicy' && !READ_ONLY.includes(k) && !/At$/.test(k) && typeof initial[k] !== 'object');
   const readOnly = Object.keys(initial).filter((k) => READ_ONLY.includes(k) && k !== 'redactionPolicyOverrides');
@@ -97,7 +97,7 @@ function Editor({ initial, onSaved }: { initial: SettingsBody; onSaved: (s: Sett
               </div>
             );
           })}
-          {readOnly.map((k) => <div key={k}><span className="muted small">{humanize(k)}</span><span>{String(typeof initial[k] === 'object' ? JSON.stringify(initial[k]) : initial[k])}</span></div>)}
+          {readOnly.map((k) => <div key={k}><span className="muted small">{humanize(k)}</span><span>{formatValue(k, initial[k])}</span></div>)}
         </div>
       </section>
       <section className="card" aria-labelledby="h-policy">
