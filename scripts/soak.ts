@@ -243,7 +243,7 @@ Soak summary (${MINUTES} min, ${CONCURRENCY} workers, ${os.cpus().length} cores,
   customers created        ${counts.customers_created ?? 0}
   customers deleted        ${counts.customers_deleted ?? 0}
   licenses added/cancelled ${counts.licenses_added ?? 0}/${counts.licenses_cancelled ?? 0}
-  confirmations            ${counts.confirmations ?? 0}
+  confirmation calls (200) ${counts.confirmations ?? 0} (repeats of one case included)
   notification passes      ${counts.notification_passes ?? 0}
   receiver calls           ${receiverCalls} (failed on purpose: ${receiverFailures}; webhook-ids delivered twice: ${duplicates})
   outbox by status         ${outboxStates.map((r) => `${r.status}=${r.n}`).join(' ')}
