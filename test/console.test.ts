@@ -185,6 +185,15 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     await dialog.getByRole('list', { name: 'Applications to be told' }).getByText(appName).waitFor();
     expect(await dialog.getByRole('heading', { name: 'Redacted' }).isVisible()).toBe(true);
 
+    // Back up first: the data-subject export downloads as a file named by id only.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      dialog.getByRole('button', { name: 'Download export (JSON)' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe(`customer-${customerId}.json`);
+    const exported = fs.readFileSync(await download.path(), 'utf8');
+    expect(exported).toContain(body.email);
+
     const confirm = dialog.getByLabel(/Type the customer's e-mail address/);
     const final = dialog.getByRole('button', { name: 'Delete permanently' });
     expect(await final.isDisabled()).toBe(true);
@@ -209,6 +218,7 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     await heading('Deletion receipt').waitFor();
     expect(page.url()).toBe(`${base}/console/deletions/${customerId}`);
     expect((await api.get(`/v1/customers/${customerId}`)).status).toBe(404);
+    await page.getByText(/Verified: GET \/v1\/customers\/.* now answers 404/).waitFor();
     const receipt = page.getByRole('region', { name: 'Receipt' });
     await receipt.getByRole('link', { name: appName }).waitFor();
     expect(await receipt.textContent()).not.toContain(body.email);

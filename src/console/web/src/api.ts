@@ -79,6 +79,28 @@ export async function api<T = unknown>(method: string, path: string, options: Re
 
 export interface Page<T> { data: T[]; nextCursor: string | null }
 
+/** Downloads an API response as a file (the key goes in a header, so a plain link cannot do it). */
+export async function download(path: string, filename: string, query?: Record<string, string>): Promise<void> {
+  const key = getKey();
+  const url = query ? `${path}?${new URLSearchParams(query)}` : path;
+  const res = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {}, cache: 'no-store' });
+  if (!res.ok) {
+    let p: Record<string, unknown> = {};
+    try { p = await res.json() as Record<string, unknown>; } catch { /* not problem+json */ }
+    throw new ApiError(res.status, typeof p.title === 'string' ? p.title : `${res.status} ${res.statusText}`,
+      typeof p.detail === 'string' ? p.detail : '', typeof p.code === 'string' ? p.code : 'error', res.headers.get('x-request-id'));
+  }
+  const blob = await res.blob();
+  const href = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = href;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10_000);
+}
+
 /** Walks every page of a list (bounded), for counts on the overview. */
 export async function countAll(path: string, query: Record<string, string> = {}, maxPages = 20,
   keep?: (row: Record<string, unknown>) => boolean): Promise<{ count: number; capped: boolean }> {

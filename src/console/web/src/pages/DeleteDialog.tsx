@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { api, ApiError, type Application, type Customer, type Preview } from '../api.ts';
+import { api, ApiError, download, type Application, type Customer, type Preview } from '../api.ts';
 import { nameOf } from '../apps.ts';
 import { navigate } from '../router.tsx';
 import { Dialog, ErrorMessage, Loading, formatValue, humanize, useAction, useLoad } from '../ui.tsx';
@@ -50,6 +50,7 @@ function Body({ customer, apps, onClose }: { customer: Customer; apps: Applicati
   const [typed, setTyped] = useState('');
   const settle = useAction();
   const del = useAction();
+  const exporting = useAction();
   const expected = customer.email ?? customer.id;
   const what = customer.email ? 'e-mail address' : 'customer id';
 
@@ -157,6 +158,16 @@ function Body({ customer, apps, onClose }: { customer: Customer; apps: Applicati
             })}
           </ul>
         )}
+      </section>
+
+      <section aria-labelledby="h-backup">
+        <h3 id="h-backup">Back up first</h3>
+        <p>Download everything held about the customer (the data-subject export) before deleting.</p>
+        <button type="button" className="secondary" disabled={exporting.busy}
+          onClick={() => void exporting.run(() => download(`/v1/customers/${customer.id}/export`, `customer-${customer.id}.json`))}>
+          {exporting.busy ? 'Exporting…' : 'Download export (JSON)'}
+        </button>
+        <ErrorMessage error={exporting.error} what="The customer export" />
       </section>
 
       <form onSubmit={(e) => { e.preventDefault(); if (canDelete) void doDelete(); }}>

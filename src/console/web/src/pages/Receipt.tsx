@@ -1,4 +1,4 @@
-import { api, type DeletionCase, type Page, type Receipt } from '../api.ts';
+import { api, ApiError, type DeletionCase, type Page, type Receipt } from '../api.ts';
 import { loadApplications, nameOf } from '../apps.ts';
 import { Link } from '../router.tsx';
 import { ErrorMessage, Fields, Show, humanize, useLoad } from '../ui.tsx';
@@ -15,6 +15,16 @@ export function ReceiptPage({ id }: { id: string }) {
   const receipt = useLoad(() => api<Receipt>('GET', `/v1/deletions/${id}`), [id]);
   const cases = useLoad(() => api<Page<DeletionCase>>('GET', '/v1/data-deletions', { query: { subscriptionId: id, limit: 500 } }), [id]);
   const apps = useLoad(loadApplications, []);
+  // The workflow's last step: verify that the customer can no longer be fetched.
+  const verify = useLoad(async () => {
+    try {
+      await api('GET', `/v1/customers/${id}`);
+      return 'still-there' as const;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return 'gone' as const;
+      throw e;
+    }
+  }, [id]);
   return (
     <>
       <p className="small"><Link to="/customers">← Customers</Link></p>
@@ -23,6 +33,8 @@ export function ReceiptPage({ id }: { id: string }) {
         {(r) => (
           <>
             <p className="success" role="status">Customer <code>{r.customerId}</code> was deleted at {new Date(r.deletedAt).toISOString().replace('T', ' ').slice(0, 19)} UTC.</p>
+            {verify.data === 'gone' && <p className="success" role="status">Verified: <code>GET /v1/customers/{r.customerId}</code> now answers 404.</p>}
+            {verify.data === 'still-there' && <p className="error" role="alert">The customer can still be fetched.</p>}
             <section className="card" aria-labelledby="h-receipt">
               <h2 id="h-receipt">Receipt</h2>
               <Fields label="Receipt" value={r as unknown as Record<string, unknown>} omit={['softDeleted', 'cancelled', 'applicationsNotified', 'redaction']} />
