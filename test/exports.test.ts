@@ -7,7 +7,8 @@ import { sql } from 'kysely';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
 import { add, createAppKey, createApplication, createCustomer, customerBody, populate } from './helpers/fixtures.ts';
-import { csvCell } from '../src/exports/csv.ts';
+import fc from 'fast-check';
+import { csvCell, csvLine } from '../src/exports/csv.ts';
 import { exportColumns } from '../src/exports/exports.service.ts';
 
 type Rec = Record<string, any>;
@@ -213,11 +214,14 @@ describe('dataset exports', () => {
     expect((await client(env.app, appKey).get('/v1/exports/customers')).status).toBe(403);
   });
 
-  it('records who exported what in the audit log, ids only', async () => {
+  it('records who exported what in the audit log (ids only) and counts exports', async () => {
     await exportOf('transactions', 'csv');
     const audit = await api.get('/v1/audit-events?type=export.created&limit=500');
     const events = (audit.body.data as Rec[]).filter((e) => e.type === 'export.created');
     expect(events.at(-1)).toMatchObject({ data: { dataset: 'transactions', format: 'csv' } });
+    const counted = (await env.ctx.metrics.registry.getSingleMetric('lethe_exports_total')!.get()).values
+      .find((v) => v.labels.dataset === 'transactions' && v.labels.format === 'csv' && v.labels.outcome === 'completed');
+    expect(counted?.value).toBeGreaterThanOrEqual(1);
   });
 
   it('shows a record added after the deletion only under the living customer', async () => {
@@ -297,4 +301,42 @@ describe('a 100,000-row export', () => {
     const late = Math.max(...samples.slice(-third));
     expect(late - early).toBeLessThan(10 * 1024 * 1024);
   }, 300_000);
+
+  it('stops reading when the client goes away', async () => {
+    const metric = (name: string) => env.ctx.metrics.registry.getSingleMetric(name)!.get();
+    const rowsBefore = (await metric('lethe_export_rows_total')).values.find((v) => v.labels.dataset === 'customers')?.value ?? 0;
+    const { port } = env.app.server.address() as AddressInfo;
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/v1/exports/customers', headers: { authorization: `Bearer ${env.operatorKey}` } }, (res) => {
+        res.once('data', () => { req.destroy(); resolve(); });
+      });
+      req.on('error', (e) => { if (!req.destroyed) reject(e); });
+    });
+    // The server notices the closed socket and ends the export; wait for that event (not for a time).
+    let aborted = 0;
+    for (let i = 0; i < 400 && aborted === 0; i++) {
+      aborted = (await metric('lethe_exports_total')).values.find((v) => v.labels.outcome === 'aborted')?.value ?? 0;
+      if (aborted === 0) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(aborted).toBe(1);
+    const read = ((await metric('lethe_export_rows_total')).values.find((v) => v.labels.dataset === 'customers')?.value ?? 0) - rowsBefore;
+    // A few batches were read ahead into socket buffers; nowhere near the 100,000 rows.
+    expect(read).toBeGreaterThan(0);
+    expect(read).toBeLessThan(20_000);
+  }, 60_000);
+});
+
+describe('CSV writer', () => {
+  it('round-trips any text through a CSV parser, formula starts neutralised', () => {
+    const char = fc.constantFrom('a', 'Z', '0', ' ', ',', '"', '\n', '\r', '=', '+', '-', '@', '\t', "'", 'é', '😀');
+    fc.assert(fc.property(fc.array(fc.string({ unit: char, maxLength: 12 }), { minLength: 2, maxLength: 6 }), (cells) => {
+      const parsed = parseCsv(csvLine(cells), { relax_column_count: false }) as string[][];
+      expect(parsed).toEqual([cells.map((c) => (/^[=+\-@\t\r]/.test(c) ? `'${c}` : c))]);
+    }), { numRuns: 500 });
+  });
+
+  it('writes numbers, booleans, dates, null and objects as such', () => {
+    expect(csvLine([-500, true, null, undefined, new Date('2026-01-02T03:04:05Z'), { a: '1,2' }, 'x']))
+      .toBe('-500,true,,,2026-01-02T03:04:05.000Z,"{""a"":""1,2""}",x\r\n');
+  });
 });

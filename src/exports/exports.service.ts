@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { Counter, type Registry } from 'prom-client';
 import { appendAudit } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
@@ -115,8 +116,20 @@ export function exportPseudonym(exportKey: Buffer, ref: string, label: string): 
 /** Exports always put the customer's id under this label, so pseudonymous ids join across datasets. */
 const CUSTOMER_ID_LABEL = 'customer.id';
 
+/** Export counters on the process's registry (registered once even if services are built twice). */
+function exportMetrics(registry: Registry) {
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
+  return {
+    exports: counter('lethe_exports_total', 'Dataset exports by dataset, format and outcome (completed, aborted by the client, failed)',
+      ['dataset', 'format', 'outcome']),
+    rows: counter('lethe_export_rows_total', 'Rows written by dataset exports', ['dataset']),
+  };
+}
+
 export function createExportsService(ctx: Ctx) {
   const { db, secrets, log } = ctx;
+  const metrics = exportMetrics(ctx.metrics.registry);
 
   /** One row → its values in column order, pseudonymized when it belongs to a deleted customer. */
   function project(def: DatasetDef, columns: ExportColumn[], row: repo.Row): unknown[] {
@@ -136,6 +149,7 @@ export function createExportsService(ctx: Ctx) {
     const columns = exportColumns(dataset);
     const started = Date.now();
     let rows = 0;
+    let outcome: 'completed' | 'aborted' | 'failed' = 'aborted';
     try {
       if (format === 'csv') yield Buffer.from(csvLine(columns.map((c) => c.name)));
       let after: repo.Position | null = null;
@@ -153,15 +167,22 @@ export function createExportsService(ctx: Ctx) {
           }
         }
         rows += batch.length;
-        // Waits here until the consumer has read what was yielded before (stream backpressure).
+        metrics.rows.inc({ dataset }, batch.length);
+        // Waits here until the consumer has read what was yielded before (stream backpressure). A client
+        // that disconnects destroys the stream, which returns from this yield: no further batch is read.
         yield Buffer.from(out, 'utf8');
         if (batch.length < BATCH_SIZE) break;
         after = def.position(batch[batch.length - 1]!);
       }
+      outcome = 'completed';
       log.info({ dataset, format, rows, ms: Date.now() - started }, 'export finished');
     } catch (error) {
+      outcome = 'failed';
       log.warn({ dataset, format, rows, err: (error as Error).message }, 'export failed part-way');
       throw error;
+    } finally {
+      metrics.exports.inc({ dataset, format, outcome });
+      if (outcome === 'aborted') log.info({ dataset, format, rows }, 'export stopped: the client went away');
     }
   }
 
