@@ -62,8 +62,10 @@ describe('sealed pre-deletion archives', () => {
     const opened = await openArchive(archive.id);
     expect(opened.code).toBe(0);
     expect(JSON.parse(opened.out.join('\n'))).toEqual(exported.body);
-    const audit = await env.ctx.db.selectFrom('auditEvents').select(['type', 'data']).where('subjectId', '=', c.id).execute();
+    const audit = await env.ctx.db.selectFrom('auditEvents').select(['type', 'data'])
+      .where((eb) => eb.or([eb('subjectId', '=', c.id), eb('subjectId', '=', archive.id)])).execute();
     expect(audit.map((a) => a.type).sort()).toEqual(['backup.archive_created', 'backup.archive_opened', 'customer.deleted']);
+    expect(audit.find((a) => a.type === 'backup.archive_created')!.data).toMatchObject({ customerId: c.id });
     expect(JSON.stringify(audit)).not.toContain(c.email);
 
     // Paginated listing over all archives.
@@ -149,9 +151,9 @@ describe('sealed pre-deletion archives', () => {
     expect(gone.err.join('\n')).toContain('destroyed');
     expect((await openArchive(youngArchive.id)).code).toBe(0);
     const destroyed = await env.ctx.db.selectFrom('auditEvents').selectAll().where('type', '=', 'backup.archive_destroyed')
-      .where('subjectId', '=', old.id).execute();
+      .where('subjectId', '=', oldArchive.id).execute();
     expect(destroyed).toHaveLength(1);
-    expect(destroyed[0]!.data).toMatchObject({ archiveId: oldArchive.id, reason: 'retention' });
+    expect(destroyed[0]!.data).toMatchObject({ customerId: old.id, reason: 'retention' });
     expect((await api.get('/v1/audit-events/verify')).body.valid).toBe(true);
   });
 });

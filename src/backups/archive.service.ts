@@ -56,8 +56,8 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
         sizeBytes: sealed.length, keyFingerprint: ctx.secrets.fingerprint, destroyedAt: null,
       }).execute();
       await appendAudit(trx, {
-        type: 'backup.archive_created', actorKeyId: c.actorKeyId, subjectType: 'customer', subjectId: c.customer.id,
-        at: c.at, data: { archiveId: id, expiresAt: expiresAt.toISOString() },
+        type: 'backup.archive_created', actorKeyId: c.actorKeyId, subjectType: 'backup_archive', subjectId: id,
+        at: c.at, data: { customerId: c.customer.id, expiresAt: expiresAt.toISOString() },
       });
       return { id, expiresAt: expiresAt.toISOString() };
     },
@@ -99,8 +99,8 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
       if (!sealed) throw new AppError('not_found', `Archive ${id}: the sealed file is missing from the blob store`);
       const doc = JSON.parse(open(ctx.secrets.backupKey, sealed, archiveContext(id)).toString('utf8')) as Record<string, unknown>;
       await db.transaction().execute((trx) => appendAudit(trx, {
-        type: 'backup.archive_opened', actorKeyId, subjectType: 'customer', subjectId: row.customerId,
-        at: ctx.clock.now(), data: { archiveId: id, via: 'cli' },
+        type: 'backup.archive_opened', actorKeyId, subjectType: 'backup_archive', subjectId: id,
+        at: ctx.clock.now(), data: { customerId: row.customerId, via: 'cli' },
       }));
       return doc;
     },
@@ -125,8 +125,8 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
           if (Number(u.numUpdatedRows) === 0) return; // another instance got there first
           destroyed++;
           await appendAudit(trx, {
-            type: 'backup.archive_destroyed', actorKeyId, subjectType: 'customer', subjectId: r.customerId, at,
-            data: { archiveId: r.id, reason: 'retention', retentionDays: days },
+            type: 'backup.archive_destroyed', actorKeyId, subjectType: 'backup_archive', subjectId: r.id, at,
+            data: { customerId: r.customerId, reason: 'retention', retentionDays: days },
           });
         });
       }

@@ -151,21 +151,21 @@ export async function syncConfirmations(db: Db): Promise<JournalEntry[]> {
  * moved to confirmed. The case is found by (customer, application): a replayed deletion may have
  * re-created it under a new id.
  */
-export async function reapplyConfirmation(trx: Db, e: JournalEntry): Promise<'applied' | 'present' | 'no_case'> {
-  if (!await tableExists(trx, 'deletion_confirmations')) return 'no_case';
+export async function reapplyConfirmation(trx: Db, e: JournalEntry): Promise<{ outcome: 'applied' | 'present' | 'no_case'; caseId: string | null }> {
+  if (!await tableExists(trx, 'deletion_confirmations')) return { outcome: 'no_case', caseId: null };
   const present = await sql`SELECT 1 FROM deletion_confirmations WHERE id = ${e.id}`.execute(trx);
-  if (present.rows.length) return 'present';
+  if (present.rows.length) return { outcome: 'present', caseId: e.caseId };
   const cases = await sql<{ id: string; status: string; reason: string | null; requiredSince: Date | null }>`
     SELECT id, status, reason, required_since FROM deletion_cases
     WHERE customer_id = ${e.customerId} AND application_id = ${e.applicationId}
     FOR UPDATE`.execute(trx);
   const c = cases.rows[0];
-  if (!c) return 'no_case';
+  if (!c) return { outcome: 'no_case', caseId: null };
   await sql`INSERT INTO deletion_confirmations (id, case_id, customer_id, application_id, key_id, reason, required_since, confirmed_at)
     VALUES (${e.id}, ${c.id}, ${e.customerId}, ${e.applicationId}, ${e.actorKeyId}, ${c.reason}, ${c.requiredSince}, ${e.at})`.execute(trx);
   if (c.status !== 'confirmed') {
     await sql`UPDATE deletion_cases SET status = 'confirmed', confirmed_at = ${e.at}, confirmed_by_key_id = ${e.actorKeyId},
       updated_at = ${e.at} WHERE id = ${c.id}`.execute(trx);
   }
-  return 'applied';
+  return { outcome: 'applied', caseId: c.id };
 }

@@ -77,10 +77,10 @@ export async function replayErasures(ctx: Ctx, services: ServicesCore, entries: 
         result.confirmationsReplayed++;
       } else {
         const outcome = await ctx.db.transaction().execute(async (trx) => {
-          const o = await journal.reapplyConfirmation(trx, e);
+          const { outcome: o, caseId } = await journal.reapplyConfirmation(trx, e);
           if (o === 'applied') {
             await appendAudit(trx, {
-              type: 'deletion_case.confirmed', actorKeyId: e.actorKeyId, subjectType: 'deletion_case', subjectId: e.caseId, at,
+              type: 'deletion_case.confirmed', actorKeyId: e.actorKeyId, subjectType: 'deletion_case', subjectId: caseId, at,
               data: { confirmationId: e.id, applicationId: e.applicationId, customerId: e.customerId, replayed: true },
             });
           }
