@@ -343,6 +343,20 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     await shot('settings');
   });
 
+  it('downloads a dataset export with the key in a header, deleted customers pseudonymized', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Exports' }).click();
+    await heading('Exports').waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download Customers as CSV' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('customers.csv');
+    const csv = fs.readFileSync(await download.path(), 'utf8');
+    expect(csv.split('\n')[0]).toContain('email');
+    expect(csv).not.toContain(body.email);
+    expect(csv).not.toContain(customerId);
+  });
+
   it('signs out, forgets the key, and never put personal data in a URL', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await heading('Sign in to the Lethe console').waitFor();

@@ -12,6 +12,7 @@ import { Applications } from './pages/Applications.tsx';
 import { ApplicationPage } from './pages/Application.tsx';
 import { AuditLog } from './pages/Audit.tsx';
 import { Settings } from './pages/Settings.tsx';
+import { Exports } from './pages/Exports.tsx';
 
 const NAV = [
   { to: '/', label: 'Overview' },
@@ -19,6 +20,7 @@ const NAV = [
   { to: '/cases', label: 'Deletion cases' },
   { to: '/applications', label: 'Applications' },
   { to: '/audit', label: 'Audit log' },
+  { to: '/exports', label: 'Exports' },
   { to: '/settings', label: 'Settings' },
 ];
 
@@ -34,6 +36,7 @@ function Page({ path, query }: { path: string; query: URLSearchParams }) {
   if ((m = match('/applications/:id', path))) return <ApplicationPage id={m.id!} />;
   if (path === '/audit') return <AuditLog />;
   if (path === '/settings') return <Settings />;
+  if (path === '/exports') return <Exports />;
   return (
     <section>
       <h1>Page not found</h1>
