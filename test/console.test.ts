@@ -310,8 +310,12 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
   it('pages through the audit log and shows the chain verification', async () => {
     // Enough audited events for a second page (each issued key is audited).
     for (let i = 0; i < 55; i++) await api.post('/v1/api-keys', { kind: 'operator' });
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+    // Keyboard: a focused navigation link opens its page with Enter, and focus lands on the page heading.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).focus();
+    await page.keyboard.press('Enter');
     await heading('Audit log').waitFor();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    expect(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).getAttribute('aria-current')).toBe('page');
     await page.getByText(/The hash chain is intact: \d+ event\(s\) verified/).waitFor();
     await page.getByRole('table', { name: 'Audit events' }).waitFor();
     await shot('audit');
