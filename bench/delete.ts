@@ -1,5 +1,6 @@
 // Issue 2 figures: DELETE over HTTP vs the pgbench floor on PostgreSQL, DELETE on the embedded
 // database, and one DELETE of a large customer.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,7 +77,12 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
     // The floor, on the same database with the server still up (idle), like a second client.
     const actor = String((await exec(`SELECT id FROM api_keys ORDER BY created_at LIMIT 1`)).rows[0].id);
     await exec(`CREATE SEQUENCE bench_floor_seq START ${floorLo}`);
-    const script = floorScript();
+    // The server seals the pre-deletion archive with AES-256-GCM in Node; the floor seals it in
+    // the database with pgcrypto (AES), or stores it unsealed when pgcrypto is missing.
+    const pgcrypto = await exec(`CREATE EXTENSION IF NOT EXISTS pgcrypto`).then(() => true, () => false);
+    const key = crypto.randomBytes(32).toString('hex');
+    const script = floorScript({ seal: (x) => (pgcrypto ? `encrypt(${x}, '\\x${key}'::bytea, 'aes')` : x) });
+    if (!pgcrypto) log('delete: pgcrypto is not available: the floor stores its archive unsealed');
     runPgbench(db.url, script, { transactionsPerClient: warm / CONCURRENCY, defines: { actor } });
     const floor = runPgbench(db.url, script, { transactionsPerClient: n / CONCURRENCY, defines: { actor } });
     if (floor.failed > 0 || floor.count !== n) throw new Error(`pgbench: ${floor.failed} failed, ${floor.count} of ${n} logged`);
@@ -127,6 +133,7 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
   }
 
   // ---- Embedded database (PGlite in the server process).
+  if (o.embeddedCustomers === 0) return { rows, numbers, commands };
   const embedded = await benchEmbedded(o);
   numbers.delete_embedded_per_s = round(embedded.perS);
   rows.push({

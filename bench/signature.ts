@@ -8,7 +8,7 @@ export async function deletionShape(exec: Exec, customerId: string, ref: string)
   const tables = await exec(`
     SELECT table_name, string_agg(column_name, ',') AS columns FROM information_schema.columns
     WHERE table_schema = current_schema() AND table_name <> 'bench_feed'
-      AND column_name IN ('customer_id', 'customer_ref', 'subject_id', 'status')
+      AND column_name IN ('customer_id', 'customer_ref', 'subject_id', 'status', 'payload')
     GROUP BY table_name ORDER BY table_name`);
   const shape: Record<string, string[]> = {};
   const cust = await exec(`SELECT * FROM customers WHERE id = '${customerId}'`);
@@ -19,6 +19,9 @@ export async function deletionShape(exec: Exec, customerId: string, ref: string)
     if (cols.includes('customer_id')) where.push(`customer_id = '${customerId}'`);
     if (cols.includes('customer_ref')) where.push(`customer_ref = '${ref}'`);
     if (cols.includes('subject_id')) where.push(`subject_id = '${customerId}'`);
+    // Evidence and messages that name the customer only inside their JSON.
+    if (t.table_name === 'audit_events') where.push(`data::text LIKE '%${customerId}%'`);
+    if (t.table_name === 'webhook_outbox') where.push(`payload::text LIKE '%${customerId}%'`);
     if (where.length === 0) continue;
     const r = await exec(`SELECT * FROM ${t.table_name} WHERE ${where.join(' OR ')}`);
     shape[t.table_name] = r.rows.map(rowShape).sort();
