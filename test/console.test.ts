@@ -254,12 +254,22 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     await page.goBack();
     await heading('Deletion cases').waitFor();
 
+    // Weeks later, still unconfirmed: the case is overdue on the overview, and the number links to it.
+    env.clock.advance(40 * 24 * 3600 * 1000);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+    await page.getByRole('link', { name: /^Overdue cases: 1\. Open the list/ }).click();
+    await heading('Deletion cases: overdue').waitFor();
+    await page.getByRole('table', { name: 'Deletion cases' }).getByText('overdue', { exact: true }).waitFor();
+    await page.getByRole('table', { name: 'Deletion cases' }).getByText(customerId).waitFor();
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+
     const appKey = await createAppKey(api, [appId]);
     const partner = client(env.app, appKey);
     const confirmed = await partner.post('/v1/data-deletions/confirmations', { subscriptionId: customerId });
     expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(200);
 
     await page.getByLabel('State').selectOption('confirmed');
+    expect(page.url()).toContain('status=confirmed');
     await page.getByRole('table', { name: 'Deletion cases' }).getByText(customerId).waitFor();
     await page.getByRole('link', { name: /^Case confirmed for customer/ }).click();
     await heading('Deletion case').waitFor();

@@ -21,7 +21,9 @@ export function CasesTable({ rows, apps, caption, empty }: { rows: DeletionCase[
         { key: 'reason', label: 'Reason' },
         { key: 'graceEndsAt', label: 'Grace ends' },
         { key: 'requiredSince', label: 'Required since' },
+        { key: 'lastNotifiedDay', label: 'Last notified' },
         { key: 'confirmedAt', label: 'Confirmed' },
+        { key: 'overdue', label: 'Overdue', render: (c) => (c.overdue ? <StatusBadge value="overdue" /> : <span className="muted">no</span>) },
       ]} />
   );
 }
