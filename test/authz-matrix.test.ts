@@ -1,0 +1,183 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routeTableOf, type Access, type RouteEntry } from '../src/http/auth.ts';
+import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
+import { createApplication, createAppKey, createCustomer, populate } from './helpers/fixtures.ts';
+
+/**
+ * The authorization matrix (issue 7), generated from the live route table: every route the app
+ * registered, whoever registered it, is called with every kind of credential. What each kind may
+ * do is decided by the route's declared access level (`config.access`), never by a list of routes
+ * here, so a route added later is covered the day it is registered.
+ */
+
+type Cred = 'none' | 'bad' | 'operator' | 'own' | 'other' | 'multi';
+/** allowed: the call gets past authorization (status documented for the route, never 401/403/5xx);
+ *  scoped: an application looking at a customer it holds no license for → 404, elsewhere allowed but filtered. */
+type Expectation = 401 | 403 | 'allowed' | 'scoped';
+
+// SPEC "Actors and credentials": missing/unknown key 401; a key of the wrong kind or scope 403.
+const RULES: Record<Access, Record<Cred, Expectation>> = {
+  public: { none: 'allowed', bad: 'allowed', operator: 'allowed', own: 'allowed', other: 'allowed', multi: 'allowed' },
+  operator: { none: 401, bad: 401, operator: 'allowed', own: 403, other: 403, multi: 403 },
+  application: { none: 401, bad: 401, operator: 403, own: 'allowed', other: 'scoped', multi: 'allowed' },
+  any: { none: 401, bad: 401, operator: 'allowed', own: 'allowed', other: 'scoped', multi: 'allowed' },
+};
+// Operators last: their calls may delete the world's customer.
+const ORDER: Cred[] = ['none', 'bad', 'other', 'own', 'multi', 'operator'];
+
+let env: TestEnv;
+let api: Client;
+let apps: { own: string; other: string; third: string };
+let keys: Record<Cred, string | null>;
+let doc: { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+
+/** The records one matrix row works on: the owning application's customer and another application's. */
+interface World {
+  customer: string; subscription: string; license: string; transaction: string; deleted: string;
+  /** Never to be seen by the owning application's keys. */
+  foreign: string[];
+  /** Never to be seen by the other application's key. */
+  owned: string[];
+}
+
+async function makeWorld(): Promise<World> {
+  const owned = await createCustomer(api);
+  const ids = await populate(api, owned.id, [apps.own]);
+  await api.put(`/v1/customers/${owned.id}/profile-photo`, Buffer.from('89504e470d0a1a0a', 'hex'), { 'content-type': 'image/png' });
+  const foreign = await createCustomer(api);
+  const fIds = await populate(api, foreign.id, [apps.other]);
+  const thirdOnly = await createCustomer(api);
+  const tIds = await populate(api, thirdOnly.id, [apps.third]);
+  // Deleted customers make deletion cases due at once: one for each side.
+  const deletedOwn = await createCustomer(api);
+  const dIds = await populate(api, deletedOwn.id, [apps.own]);
+  const deletedForeign = await createCustomer(api);
+  const dfIds = await populate(api, deletedForeign.id, [apps.other]);
+  // A cancelled license opens a grace-period case for the other application.
+  const graceForeign = await createCustomer(api);
+  const gIds = await populate(api, graceForeign.id, [apps.other]);
+  await api.post(`/v1/licenses/${gIds.licenseIds[0]}/cancel`);
+  for (const id of [deletedOwn.id, deletedForeign.id]) expect((await api.del(`/v1/customers/${id}`)).status).toBe(204);
+  return {
+    customer: owned.id, subscription: ids.subscriptionId, license: ids.licenseIds[0]!, transaction: ids.transactionId, deleted: deletedOwn.id,
+    foreign: [foreign.id, ...fIds.licenseIds, deletedForeign.id, ...dfIds.licenseIds, graceForeign.id, ...gIds.licenseIds, foreign.email, apps.other],
+    // The third application is the multi-application key's second one: its data is not "foreign" to that key.
+    owned: [owned.id, ...ids.licenseIds, deletedOwn.id, ...dIds.licenseIds, owned.email, apps.own, thirdOnly.id, ...tIds.licenseIds],
+  };
+}
+
+/** A concrete URL for a route template; unknown parameters fail loudly so a new one gets a fixture. */
+function fill(route: RouteEntry, w: World): string {
+  const byCollection: Record<string, string> = {
+    customers: w.customer, subscriptions: w.subscription, licenses: w.license, transactions: w.transaction,
+    applications: apps.own, deletions: w.deleted,
+  };
+  const byName: Record<string, string> = { job: 'retention', dataset: 'customers' };
+  const parts = route.url.split('/');
+  return parts.map((part, i) => {
+    if (part === '*') return '';
+    if (!part.startsWith(':')) return part;
+    const name = part.slice(1);
+    const value = byName[name] ?? (name === 'id' ? byCollection[parts[i - 1]!] : undefined);
+    if (!value) throw new Error(`authz matrix: no fixture for ${part} in ${route.method} ${route.url}; add one to fill()`);
+    return value;
+  }).join('/');
+}
+
+/** Like the test client, but parses only JSON documents (an export may be JSON lines or CSV). */
+async function call(key: string | null, method: string, url: string, body?: unknown) {
+  const res = await env.app.inject({
+    method: method as 'GET', url,
+    headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
+  });
+  const type = String(res.headers['content-type'] ?? '');
+  const parsed = /^application\/(problem\+)?json/.test(type) && res.body ? JSON.parse(res.body) as Record<string, unknown> : null;
+  return { status: res.statusCode, body: parsed, raw: res.body };
+}
+
+const toOpenApi = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  api = client(env.app, env.operatorKey);
+  apps = { own: (await createApplication(api)).id, other: (await createApplication(api)).id, third: (await createApplication(api)).id };
+  keys = {
+    none: null,
+    bad: 'lethe_op_this_key_was_never_issued_0123456789',
+    operator: env.operatorKey,
+    own: await createAppKey(api, [apps.own]),
+    other: await createAppKey(api, [apps.other]),
+    multi: await createAppKey(api, [apps.own, apps.third]),
+  };
+  doc = (await api.get('/openapi.json')).body;
+});
+afterAll(async () => env?.close());
+
+describe('authorization matrix (generated from the route table)', () => {
+  it('the route table is the live one and every access level has a rule', () => {
+    const table = routeTableOf(env.app);
+    expect(table.length).toBeGreaterThan(40);
+    for (const r of table) expect(RULES[r.access], `${r.method} ${r.url}: access ${r.access}`).toBeDefined();
+    const levels = new Set(table.map((r) => r.access));
+    for (const level of ['public', 'operator', 'any'] as const) expect(levels.has(level)).toBe(true);
+  });
+
+  it('every route × every credential answers exactly as SPEC says, and never leaks another application\'s data', async () => {
+    const table = routeTableOf(env.app);
+    const shared = await makeWorld();
+    const failures: string[] = [];
+    let calls = 0;
+    for (const route of table) {
+      // A route that changes state gets a world of its own, so rows never depend on each other.
+      const w = route.method === 'GET' ? shared : await makeWorld();
+      const url = fill(route, w);
+      const isCustomerPath = /^\/v1\/customers\/:id(\/|$)/.test(route.url);
+      const documented = doc.paths[toOpenApi(route.url)]?.[route.method.toLowerCase()];
+      for (const cred of ORDER) {
+        const expectation = RULES[route.access][cred];
+        const body = ['POST', 'PUT', 'PATCH'].includes(route.method) ? {} : undefined;
+        const r = await call(keys[cred], route.method, url, body);
+        calls++;
+        const where = `${route.method} ${route.url} [${route.access}] as ${cred}: ${r.status} ${r.raw.slice(0, 160)}`;
+        const fail = (why: string) => failures.push(`${where} — ${why}`);
+        if (r.status >= 500) { fail('5xx'); continue; }
+        if (typeof expectation === 'number') {
+          if (r.status !== expectation) fail(`expected ${expectation}`);
+          else if (r.body?.code !== (expectation === 401 ? 'unauthorized' : 'forbidden')) fail('wrong problem code');
+        } else if (expectation === 'scoped' && isCustomerPath) {
+          if (r.status !== 404) fail('expected 404: the customer is not this application\'s');
+        } else {
+          if (r.status === 401 || r.status === 403) fail('refused a caller the route admits');
+          if (documented && !(String(r.status) in documented.responses)) fail('status not documented for this route');
+          // A read by an admitted caller on the world's own records succeeds.
+          if (route.method === 'GET' && route.access !== 'public' && !(r.status >= 200 && r.status < 300)) fail('GET did not succeed');
+        }
+        // Isolation between applications: the body never names the other side's customers, licenses or cases.
+        const forbidden = cred === 'own' || cred === 'multi' ? w.foreign : cred === 'other' ? w.owned : [];
+        for (const value of forbidden) if (r.raw.includes(value)) fail(`body contains ${value}`);
+      }
+    }
+    expect(calls).toBe(table.length * ORDER.length);
+    expect(failures).toEqual([]);
+  }, 600_000);
+
+  it('an application key lists only its own deletion cases', async () => {
+    const table = routeTableOf(env.app);
+    if (!table.some((r) => r.method === 'GET' && r.url === '/v1/data-deletions')) return;
+    await makeWorld();
+    const all = (await api.get('/v1/data-deletions?limit=500')).body.data as Array<{ applicationId: string }>;
+    expect(all.some((c) => c.applicationId === apps.own)).toBe(true);
+    expect(all.some((c) => c.applicationId === apps.other)).toBe(true);
+    for (const [cred, allowed] of [['own', [apps.own]], ['other', [apps.other]], ['multi', [apps.own, apps.third]]] as const) {
+      const r = await client(env.app, keys[cred]).get('/v1/data-deletions?limit=500');
+      expect(r.status).toBe(200);
+      expect(r.body.data.length).toBeGreaterThan(0);
+      for (const c of r.body.data as Array<{ applicationId: string }>) expect(allowed as readonly string[]).toContain(c.applicationId);
+      // Asking for another application's cases by filter yields nothing of theirs.
+      const sneaky = await client(env.app, keys[cred]).get(`/v1/data-deletions?applicationId=${cred === 'other' ? apps.own : apps.other}`);
+      expect([200, 403]).toContain(sneaky.status);
+      if (sneaky.status === 200) expect(sneaky.body.data).toEqual([]);
+    }
+  }, 120_000);
+});
