@@ -14,14 +14,14 @@ import { benchNotify, notifyUnavailable } from './notify.ts';
 import { log, PG_ADMIN_URL, pgClient, type GroupResult, type Row } from './lib.ts';
 
 const FULL = {
-  'delete-customers': 10_000, 'embedded-customers': 2_000, 'large-customers': 3, 'large-activity': 10_000,
-  'large-transactions': 1_000, warmup: 320,
+  'delete-customers': 2_000, 'embedded-customers': 300, 'large-customers': 3, 'large-activity': 10_000,
+  'large-transactions': 1_000, warmup: 160,
   'export-rows': 1_000_000, 'redact-customers': 100_000,
-  'notify-cases': 1_000_000, 'dispatch-rows': 20_000,
+  'notify-cases': 1_000_000, 'dispatch-rows': 5_000,
 };
 const QUICK: typeof FULL = {
-  'delete-customers': 800, 'embedded-customers': 200, 'large-customers': 1, 'large-activity': 2_000,
-  'large-transactions': 200, warmup: 64,
+  'delete-customers': 320, 'embedded-customers': 48, 'large-customers': 1, 'large-activity': 2_000,
+  'large-transactions': 200, warmup: 32,
   'export-rows': 20_000, 'redact-customers': 2_000,
   'notify-cases': 20_000, 'dispatch-rows': 1_000,
 };
