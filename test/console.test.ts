@@ -28,6 +28,8 @@ let context: BrowserContext;
 let page: Page;
 let base: string;
 const visited: string[] = [];
+// Uncaught exceptions and CSP violations in the page: none allowed.
+const pageErrors: string[] = [];
 // The partner application's webhook endpoint: a real HTTP receiver on loopback.
 let receiver: http.Server;
 const received: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
@@ -66,6 +68,8 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     page.on('framenavigated', (f) => { if (f === page.mainFrame()) visited.push(f.url()); });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => { if (m.type() === 'error' && /Refused to|Content Security Policy/i.test(m.text())) pageErrors.push(m.text()); });
   });
 
   afterAll(async () => {
@@ -376,6 +380,7 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     await heading('Sign in to the Lethe console').waitFor();
     expect(await page.evaluate(() => sessionStorage.getItem('lethe.operatorKey'))).toBeNull();
     expect(visited.length).toBeGreaterThan(0);
+    expect(pageErrors).toEqual([]);
     const history = await page.evaluate(() => window.location.href);
     for (const url of [...visited, history]) {
       expect(url).not.toContain(encodeURIComponent(body.email));
