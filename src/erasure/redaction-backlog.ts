@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
-import { appendAudit } from '../audit/audit.repo.ts';
+import crypto from 'node:crypto';
+import { appendAudit, hashEvent } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
+import type { Db } from '../db/database.ts';
 import type { RetentionTask } from '../jobs/jobs.ts';
 import { processPendingBlobDeletions, removeBlobs } from './photo-cleanup.ts';
 import { purgeStoredResponses, redactCustomers } from './redaction.ts';
@@ -9,6 +11,27 @@ import type { RedactionRecord } from './redaction.step.ts';
 import { getSettings } from './settings.repo.ts';
 
 export const BACKLOG_BATCH = 500;
+
+/**
+ * One `customer.redacted` audit event per customer, chained as appendAudit chains them: the first
+ * goes through appendAudit, which takes the chain's transaction-scoped lock; holding it, the rest
+ * are hashed here and inserted in one statement (a batch of 500 costs one round trip, not 1,500).
+ */
+async function auditEach(trx: Db, ids: string[], data: Record<string, unknown>, actorKeyId: string | null, at: Date) {
+  const [first, ...rest] = ids;
+  if (!first) return;
+  let prev = await appendAudit(trx, { type: 'customer.redacted', actorKeyId, subjectType: 'customer', subjectId: first, at, data });
+  const rows = [];
+  for (const id of rest) {
+    const event = {
+      seq: Number(prev.seq) + 1, id: crypto.randomUUID(), type: 'customer.redacted', actorKeyId,
+      subjectType: 'customer', subjectId: id, data, createdAt: at, prevHash: prev.hash,
+    };
+    prev = { ...event, hash: hashEvent(event) };
+    rows.push({ ...prev, data: JSON.stringify(data) });
+  }
+  for (let i = 0; i < rows.length; i += 1000) await trx.insertInto('auditEvents').values(rows.slice(i, i + 1000)).execute();
+}
 
 /**
  * Part of the daily retention job: with automatic personal data deletion on, redacts every
@@ -39,12 +62,7 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
           const s = await getSettings(trx);
           const policy = effectivePolicy(s.redactionOverrides);
           const outcome = await redactCustomers(trx, ids, policy, at);
-          for (const id of ids) {
-            await appendAudit(trx, {
-              type: 'customer.redacted', actorKeyId, subjectType: 'customer', subjectId: id, at,
-              data: { via: 'backlog', policyVersion: s.policyVersion },
-            });
-          }
+          await auditEach(trx, ids, { via: 'backlog', policyVersion: s.policyVersion }, actorKeyId, at);
           const record: RedactionRecord = { ran: true, via: 'backlog', redactedAt: at.toISOString(), policyVersion: s.policyVersion, policy };
           await trx.updateTable('deletions').set({ redaction: JSON.stringify(record) }).where('customerId', 'in', ids).execute();
           return { ids, blobKeys: outcome.blobKeys };
