@@ -162,6 +162,30 @@ describe('authorization matrix (generated from the route table)', () => {
     expect(failures).toEqual([]);
   }, 600_000);
 
+  it('every path id: an unknown id is 404 for every admitted caller, another application\'s customer 404 for an application', async () => {
+    const table = routeTableOf(env.app).filter((r) => /\/:id(\/|$)/.test(r.url) && (r.method === 'GET' || r.method === 'DELETE'));
+    expect(table.length).toBeGreaterThan(10);
+    const w = await makeWorld();
+    const foreignCustomer = w.foreign[0]!;
+    const failures: string[] = [];
+    for (const route of table) {
+      const unknown = fill(route, w).replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/, '00000000-0000-4000-8000-000000000000');
+      for (const cred of ORDER) {
+        const expectation = RULES[route.access][cred];
+        if (typeof expectation === 'number') continue; // refused before the id is looked at (matrix above)
+        const r = await call(keys[cred], route.method, unknown);
+        if (r.status !== 404 || r.body?.code !== 'not_found') failures.push(`${route.method} ${unknown} as ${cred}: ${r.status}`);
+        if (/^\/v1\/customers\/:id/.test(route.url) && (cred === 'own' || cred === 'multi')) {
+          const url = route.url.replace(':id', foreignCustomer);
+          const f = await call(keys[cred], route.method, url);
+          if (f.status !== 404) failures.push(`${route.method} ${url} (another application's customer) as ${cred}: ${f.status}`);
+          if (f.raw.includes(foreignCustomer)) failures.push(`${route.method} ${url} as ${cred}: body names the customer`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 300_000);
+
   it('an application key lists only its own deletion cases', async () => {
     const table = routeTableOf(env.app);
     if (!table.some((r) => r.method === 'GET' && r.url === '/v1/data-deletions')) return;
