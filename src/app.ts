@@ -82,7 +82,10 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
   registerAuth(app, ctx.db);
   registerIdempotency(app, ctx.db, ctx.clock);
   registerHealthRoutes(app, ctx, services.refreshGauges);
-  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', {
+    config: { access: 'public' },
+    schema: { tags: ['ops'], summary: 'This OpenAPI 3.1 document', response: { 200: { type: 'object', additionalProperties: true } } },
+  }, async () => app.swagger());
 
   registerApplicationRoutes(app, services.applications);
   registerCustomerRoutes(app, services.customers);
