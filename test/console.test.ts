@@ -375,6 +375,25 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     expect(csv).not.toContain(customerId);
   });
 
+  it('reads "not available" where the server lacks an API, and keeps the rest of the page working', async () => {
+    // An older server without the cases API: its 404 problem for an unknown route.
+    const noRoute = async (route: import('playwright-core').Route) => route.fulfill({
+      status: 404, contentType: 'application/problem+json',
+      body: JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404, code: 'not_found', detail: 'No route GET /v1/data-deletions', requestId: 'x' }),
+    });
+    await page.route('**/v1/data-deletions*', noRoute);
+    try {
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+      await page.getByText('Deletion cases is not available on this server yet').waitFor();
+      await page.getByRole('link', { name: /^Customers: \d+/ }).waitFor();
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Deletion cases' }).click();
+      await page.getByText('not available on this server yet').waitFor();
+      expect(await page.getByRole('alert').count()).toBe(0);
+    } finally {
+      await page.unroute('**/v1/data-deletions*', noRoute);
+    }
+  });
+
   it('signs out, forgets the key, and never put personal data in a URL', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await heading('Sign in to the Lethe console').waitFor();
