@@ -4,6 +4,8 @@ import { runDdl } from '../ddl.ts';
 // Deletion cases: one row per (customer, application), reused across grace periods. Ids and
 // times only. No foreign key to customers: a case and its confirmations are evidence that must
 // outlive everything else about the customer (the customer row is only soft deleted anyway).
+// fillfactor 50: the daily pass rewrites last_notified_day of every due case; with room on each
+// page those updates are HOT (no index writes), about ten times cheaper than a full update.
 export async function up(db: Kysely<unknown>): Promise<void> {
   await runDdl(db, `
     CREATE TABLE deletion_cases (
@@ -23,7 +25,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       created_at timestamptz NOT NULL,
       updated_at timestamptz NOT NULL,
       UNIQUE (customer_id, application_id)
-    );
+    ) WITH (fillfactor = 50);
     CREATE INDEX deletion_cases_page_idx ON deletion_cases (created_at, id);
     CREATE INDEX deletion_cases_app_idx ON deletion_cases (application_id, created_at, id);
     CREATE INDEX deletion_cases_grace_idx ON deletion_cases (grace_ends_at) WHERE status = 'grace';
