@@ -178,6 +178,39 @@ describe('the daily notification pass', () => {
     expect(await sent(kase.id)).toHaveLength(1);
   });
 
+  it('start() ticks at once (catch-up) from the background; stop() waits for the tick', async () => {
+    await settings({ notificationTime: '00:00', notificationTimeZone: 'UTC' });
+    env.clock.set('2026-11-02T12:00:00Z');
+    const { kase } = await requiredCase();
+    env.clock.set('2026-11-03T08:00:00Z');
+    const s = scheduler();
+    s.start();
+    await s.stop();
+    expect(await sent(kase.id)).toHaveLength(2);
+  });
+
+  it('a failed pass is retried at the next tick the same day; a failed sweep does not hold up the pass', async () => {
+    await settings({ notificationTime: '00:00', notificationTimeZone: 'UTC' });
+    env.clock.set('2026-11-03T09:00:00Z');
+    let failPass = true;
+    const calls: string[] = [];
+    const s = createScheduler(env.ctx, {
+      expireGracePeriods: async () => { calls.push('sweep'); throw new Error('sweep down'); },
+      notifyDue: async (opts) => {
+        calls.push(`pass ${opts.day}`);
+        if (failPass) throw new Error('database down');
+        return cases.notifyDue(opts);
+      },
+    });
+    await expect(s.tick()).rejects.toThrow('database down');
+    failPass = false;
+    env.clock.set('2026-11-03T09:00:15Z');
+    expect(await s.tick()).toEqual({ swept: false, passDay: '2026-11-03' });
+    env.clock.set('2026-11-03T09:00:30Z');
+    expect((await s.tick()).passDay).toBeNull();
+    expect(calls).toEqual(['sweep', 'pass 2026-11-03', 'pass 2026-11-03']);
+  });
+
   it('a disabled endpoint or an application without a URL still gets its notification enqueued (nothing is lost)', async () => {
     await settings({ notificationTime: '00:00', notificationTimeZone: 'UTC' });
     env.clock.set('2026-11-03T10:00:00Z');

@@ -37,16 +37,20 @@ export function createScheduler(ctx: Ctx, jobs: SchedulerJobs, options: Schedule
     let passDay: string | null = null;
     if (lastSweepAt === null || now.getTime() - lastSweepAt >= sweepEveryMs) {
       lastSweepAt = now.getTime();
-      await jobs.expireGracePeriods();
-      swept = true;
+      // A failed sweep is retried at the next sweep time; it does not hold up the daily pass.
+      swept = await jobs.expireGracePeriods().then(() => true, (error: Error) => {
+        ctx.log.error({ job: 'grace-periods', err: error.message }, 'grace-period sweep failed');
+        return false;
+      });
     }
     const settings = await readSettings(ctx.db);
     const zone = notificationZone(ctx, settings.notificationTimeZone);
     const time = isValidTime(settings.notificationTime) ? settings.notificationTime : '00:00';
     const today = localDay(now, zone);
     if (lastPassDay !== today && now.getTime() >= instantOf(today, time, zone).getTime()) {
-      lastPassDay = today;
+      // Marked done only once it succeeded: a failed pass is retried at the next tick.
       await jobs.notifyDue({ day: today });
+      lastPassDay = today;
       passDay = today;
     }
     return { swept, passDay };
