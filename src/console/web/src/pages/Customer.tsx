@@ -1,5 +1,5 @@
-import { useState } from 'react';
-import { api, type Customer, type Page } from '../api.ts';
+import { useEffect, useState } from 'react';
+import { api, getKey, type Customer, type Page } from '../api.ts';
 import { loadApplications, nameOf } from '../apps.ts';
 import { Link } from '../router.tsx';
 import { ErrorMessage, Fields, Show, StatusBadge, Table, autoColumns, useAction, useLoad, type Column } from '../ui.tsx';
@@ -82,6 +82,25 @@ function Collection({ customerId, path, title, apps, onChange, version }: {
   );
 }
 
+/** The profile photo, fetched with the key (an <img src> cannot send it) and shown from a blob URL. */
+function Photo({ id, version }: { id: string; version: number }) {
+  const [url, setUrl] = useState<string | null>(null);
+  useEffect(() => {
+    let href: string | null = null;
+    let live = true;
+    const key = getKey();
+    fetch(`/v1/customers/${id}/profile-photo`, { headers: key ? { authorization: `Bearer ${key}` } : {}, cache: 'no-store' })
+      .then(async (res) => {
+        if (!res.ok || !live) return;
+        href = URL.createObjectURL(await res.blob());
+        setUrl(href);
+      })
+      .catch(() => undefined);
+    return () => { live = false; if (href) URL.revokeObjectURL(href); };
+  }, [id, version]);
+  return url ? <img src={url} alt="Profile photo" className="photo" /> : null;
+}
+
 export function CustomerPage({ id }: { id: string }) {
   const [version, setVersion] = useState(0);
   const customer = useLoad(() => api<Customer>('GET', `/v1/customers/${id}`), [id, version]);
@@ -116,6 +135,7 @@ export function CustomerPage({ id }: { id: string }) {
       <h1>{customerName(c)}</h1>
       <section className="card" aria-labelledby="h-profile">
         <h2 id="h-profile">Profile</h2>
+        {c.profilePhotoUrl && <Photo id={id} version={version} />}
         <Fields label="Profile" value={c as unknown as Record<string, unknown>} omit={['legalHold']} />
         <div className="actions">
           <span className="switch" id="hold-label">Legal hold</span>
