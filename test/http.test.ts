@@ -49,6 +49,9 @@ describe('errors are problem+json', () => {
     expectProblem(await api.get('/nothing-here'), 404, 'not_found');
     expectProblem(await api.put('/v1/customers', {}), 404, 'not_found');
     expectProblem(await api.get(`/v1/customers/${MISSING}`), 404, 'not_found');
+    // An unknown route is 404 with or without a key (the route list is public anyway).
+    expectProblem(await anon.get('/v1/nothing-here'), 404, 'not_found');
+    expectProblem(await anon.post('/v1/customers/x/y/z', {}), 404, 'not_found');
   });
 
   it('request ids differ per request', async () => {
@@ -112,6 +115,8 @@ describe('body limits and parsing', () => {
       ['POST', '/v1/customers', { metadata: { tier: 3 } }, 'metadata'],
       ['POST', '/v1/customers', { lastLoginSuccessIp: '999.1.1.1' }, 'lastLoginSuccessIp'],
       ['POST', '/v1/customers', { shoeSize: 42 }, 'shoeSize'],
+      ['POST', '/v1/customers', { metadata: { ['k'.repeat(41)]: 'v' } }, 'metadata'],
+      ['POST', '/v1/customers', { metadata: { '': 'v' } }, 'metadata'],
       ['POST', '/v1/customers', [], 'body'],
       ['PATCH', `/v1/customers/${c.id}`, {}, 'body'],
       ['POST', `/v1/customers/${c.id}/invoices`, { number: 'I-1', amountMinor: '5', currency: 'EUR' }, 'amountMinor'],

@@ -3,7 +3,8 @@ import { NullableString, Timestamp, Uuid } from '../http/schemas.ts';
 
 const ip = Type.Union([Type.String({ format: 'ipv4' }), Type.String({ format: 'ipv6' }), Type.Null()]);
 export const Metadata = Type.Record(Type.String({ maxLength: 40 }), Type.String({ maxLength: 500 }), {
-  maxProperties: 50, description: 'String keys to string values',
+  maxProperties: 50, description: 'String keys (1 to 40 characters) to string values',
+  propertyNames: { minLength: 1, maxLength: 40 },
 });
 
 export const customerWritable = {

@@ -41,6 +41,8 @@ export function registerAuth(app: FastifyInstance, db: Db) {
     }
   });
   app.addHook('onRequest', async (request) => {
+    // No route matched: the not-found handler answers 404 whoever asks (the route list is public).
+    if (request.routeOptions.url === undefined) return;
     const access: Access = accessOf(request.routeOptions.config, request.url);
     if (access === 'public') return;
     const header = request.headers.authorization;
