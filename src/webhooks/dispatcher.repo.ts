@@ -3,8 +3,8 @@ import type { Db } from '../db/database.ts';
 import type { WebhookPayload } from './webhooks.tables.ts';
 import type { Outcome } from './sender.ts';
 
-// Serializes claim statements across instances, so each endpoint's in-flight count (its leased
-// rows) is exact when the next claim reads it. Held for one short statement.
+// Serializes claim statements across instances, so two instances never both take up one endpoint
+// (each sees the other's committed leases). Held for one short statement.
 const CLAIM_LOCK = 0x4c455457; // "LETW"
 
 export interface ClaimedRow {
@@ -12,72 +12,107 @@ export interface ClaimedRow {
   applicationId: string;
   payload: WebhookPayload;
   attempts: number;
+  /** The endpoint, read in the same statement. */
+  webhookUrl: string | null;
+  webhookSecret: string;
+  previousWebhookSecret: string | null;
+  previousSecretExpiresAt: Date | null;
 }
 
 /**
- * Leases due rows of enabled endpoints that have a webhook URL: at most `perEndpoint` leased
- * rows per endpoint at any time (counting other instances' live leases), at most `max` in all,
- * oldest due first. A lease that expired (its instance died) is claimable again.
+ * Leases due rows of enabled endpoints that have a webhook URL, oldest due first, at most `max`
+ * in all. An endpoint is served by one instance at a time: rows of an endpoint on which another
+ * instance holds a live lease are not claimed, so the caller's in-memory cap on concurrent
+ * requests per endpoint holds across instances. This instance keeps at most `perEndpoint` rows
+ * of an endpoint leased (in flight, queued or awaiting settlement). A lease that expired (its
+ * instance died) is claimable again.
  */
-export async function claimDue(db: Db, o: { owner: string; now: Date; leaseUntil: Date; perEndpoint: number; max: number }): Promise<ClaimedRow[]> {
-  if (o.max <= 0) return [];
-  return db.transaction().execute(async (trx) => {
-    await sql`SELECT pg_advisory_xact_lock(${CLAIM_LOCK})`.execute(trx);
-    const r = await sql<ClaimedRow>`
-      WITH cand AS (
-        SELECT c.id, c.next_attempt_at, busy.n,
-               row_number() OVER (PARTITION BY a.id ORDER BY c.next_attempt_at, c.id) AS rn
-        FROM applications a
-        CROSS JOIN LATERAL (
-          SELECT count(*)::int AS n FROM webhook_outbox b
-          WHERE b.application_id = a.id AND b.lease_until IS NOT NULL AND b.lease_until > ${o.now} AND b.status = 'pending'
-        ) busy
-        CROSS JOIN LATERAL (
-          SELECT w.id, w.next_attempt_at FROM webhook_outbox w
-          WHERE w.application_id = a.id AND w.status = 'pending' AND w.next_attempt_at <= ${o.now}
-            AND (w.lease_until IS NULL OR w.lease_until <= ${o.now})
-          ORDER BY w.next_attempt_at, w.id
-          LIMIT ${o.perEndpoint}
-          FOR UPDATE OF w SKIP LOCKED
-        ) c
-        WHERE a.enabled AND a.webhook_url IS NOT NULL AND busy.n < ${o.perEndpoint}
-      ), picked AS (
-        SELECT id FROM cand WHERE rn <= ${o.perEndpoint} - n ORDER BY next_attempt_at, id LIMIT ${o.max}
-      )
-      UPDATE webhook_outbox SET lease_owner = ${o.owner}, lease_until = ${o.leaseUntil}
-      FROM picked WHERE webhook_outbox.id = picked.id
-      RETURNING webhook_outbox.id, webhook_outbox.application_id, webhook_outbox.payload, webhook_outbox.attempts`.execute(trx);
-    return r.rows.map((row) => ({
-      ...row,
-      attempts: Number(row.attempts),
-      payload: typeof row.payload === 'string' ? JSON.parse(row.payload) as WebhookPayload : row.payload,
-    }));
-  });
+/**
+ * Takes the claim lock. The dispatcher's transactions also skip waiting for the WAL flush
+ * (synchronous_commit off): losing one in a database crash only means a lease or a settlement
+ * is forgotten, so a webhook is sent again with the same webhook-id — never lost.
+ */
+export async function lockClaims(trx: Db) {
+  await sql`SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(${CLAIM_LOCK})`.execute(trx);
 }
 
-export const endpointsById = async (db: Db, ids: string[]) => {
-  if (ids.length === 0) return new Map();
-  const rows = await db.selectFrom('applications')
-    .select(['id', 'webhookUrl', 'webhookSecret', 'previousWebhookSecret', 'previousSecretExpiresAt', 'enabled'])
-    .where('id', 'in', ids).execute();
-  return new Map(rows.map((r) => [r.id, r]));
-};
+/** Must run inside a transaction that called lockClaims first. */
+export async function claimDue(trx: Db, o: { owner: string; now: Date; leaseUntil: Date; perEndpoint: number; max: number }): Promise<ClaimedRow[]> {
+  if (o.max <= 0) return [];
+  const r = await sql<ClaimedRow>`
+    WITH cand AS (
+      SELECT c.id, c.next_attempt_at, busy.mine,
+             row_number() OVER (PARTITION BY a.id ORDER BY c.next_attempt_at, c.id) AS rn
+      FROM applications a
+      CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE b.lease_owner = ${o.owner})::int AS mine,
+               count(*) FILTER (WHERE b.lease_owner <> ${o.owner})::int AS others
+        FROM webhook_outbox b
+        WHERE b.application_id = a.id AND b.lease_until IS NOT NULL AND b.lease_until > ${o.now} AND b.status = 'pending'
+      ) busy
+      CROSS JOIN LATERAL (
+        SELECT w.id, w.next_attempt_at FROM webhook_outbox w
+        WHERE w.application_id = a.id AND w.status = 'pending' AND w.next_attempt_at <= ${o.now}
+          AND (w.lease_until IS NULL OR w.lease_until <= ${o.now})
+        ORDER BY w.next_attempt_at, w.id
+        LIMIT ${o.perEndpoint}
+        FOR UPDATE OF w SKIP LOCKED
+      ) c
+      WHERE a.enabled AND a.webhook_url IS NOT NULL AND busy.others = 0 AND busy.mine < ${o.perEndpoint}
+    ), picked AS (
+      SELECT id FROM cand WHERE rn <= ${o.perEndpoint} - mine ORDER BY next_attempt_at, id LIMIT ${o.max}
+    )
+    UPDATE webhook_outbox SET lease_owner = ${o.owner}, lease_until = ${o.leaseUntil}
+    FROM picked JOIN applications ap ON true
+    WHERE webhook_outbox.id = picked.id AND ap.id = webhook_outbox.application_id
+    RETURNING webhook_outbox.id, webhook_outbox.application_id, webhook_outbox.payload, webhook_outbox.attempts,
+      ap.webhook_url, ap.webhook_secret, ap.previous_webhook_secret, ap.previous_secret_expires_at`.execute(trx);
+  return r.rows.map((row) => ({
+    ...row,
+    attempts: Number(row.attempts),
+    previousSecretExpiresAt: row.previousSecretExpiresAt ? new Date(row.previousSecretExpiresAt) : null,
+    payload: typeof row.payload === 'string' ? JSON.parse(row.payload) as WebhookPayload : row.payload,
+  }));
+}
 
-export type Endpoint = Awaited<ReturnType<typeof endpointsById>> extends Map<string, infer E> ? E : never;
+export interface AttemptRecord {
+  outboxId: string; applicationId: string; attempt: number; at: Date; durationMs: number;
+  statusCode: number | null; outcome: Outcome; error: string | null;
+}
+
+export async function recordAttempts(trx: Db, list: AttemptRecord[]) {
+  if (list.length === 0) return;
+  await trx.insertInto('webhookDeliveries').values(list.map((a) => ({
+    outboxId: a.outboxId, applicationId: a.applicationId, attempt: a.attempt, attemptedAt: a.at,
+    durationMs: a.durationMs, statusCode: a.statusCode, outcome: a.outcome, error: a.error,
+  }))).execute();
+}
+
+/**
+ * Settles delivered rows in one statement (the hot path): records the attempts, marks the rows
+ * delivered (unless their lease was lost to another instance) and ends the endpoints' failing streaks.
+ */
+export async function settleDelivered(trx: Db, owner: string, list: AttemptRecord[], at: Date) {
+  if (list.length === 0) return;
+  const values = sql.join(list.map((d) => sql`(${d.outboxId}::text, ${d.applicationId}::uuid, ${d.attempt}::int, ${d.at}::timestamptz, ${d.durationMs}::int, ${d.statusCode}::int)`));
+  await sql`
+    WITH v(id, application_id, attempt, attempted_at, duration_ms, status_code) AS (VALUES ${values}),
+    ins AS (
+      INSERT INTO webhook_deliveries (outbox_id, application_id, attempt, attempted_at, duration_ms, status_code, outcome)
+      SELECT id, application_id, attempt, attempted_at, duration_ms, status_code, 'delivered' FROM v
+    ),
+    upd AS (
+      UPDATE webhook_outbox o SET status = 'delivered', attempts = v.attempt, lease_owner = NULL, lease_until = NULL,
+        last_status_code = v.status_code, last_error = NULL, delivered_at = ${at}
+      FROM v WHERE o.id = v.id AND o.lease_owner = ${owner}
+    )
+    UPDATE applications SET failing_since = NULL
+    WHERE id IN (SELECT application_id FROM v) AND failing_since IS NOT NULL`.execute(trx);
+}
 
 export async function releaseLease(db: Db, id: string, owner: string) {
   await db.updateTable('webhookOutbox').set({ leaseOwner: null, leaseUntil: null })
     .where('id', '=', id).where('leaseOwner', '=', owner).execute();
-}
-
-export async function recordAttempt(trx: Db, a: {
-  outboxId: string; applicationId: string; attempt: number; at: Date; durationMs: number;
-  statusCode: number | null; outcome: Outcome; error: string | null;
-}) {
-  await trx.insertInto('webhookDeliveries').values({
-    outboxId: a.outboxId, applicationId: a.applicationId, attempt: a.attempt, attemptedAt: a.at,
-    durationMs: a.durationMs, statusCode: a.statusCode, outcome: a.outcome, error: a.error,
-  }).execute();
 }
 
 /** Ends this instance's lease on a row with its new state. False when the lease was lost. */
@@ -92,11 +127,6 @@ export async function settleRow(trx: Db, id: string, owner: string, v: {
     ...(v.deliveredAt ? { deliveredAt: v.deliveredAt } : {}),
   }).where('id', '=', id).where('leaseOwner', '=', owner).executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
-}
-
-export async function markEndpointHealthy(trx: Db, applicationId: string) {
-  await trx.updateTable('applications').set({ failingSince: null })
-    .where('id', '=', applicationId).where('failingSince', 'is not', null).execute();
 }
 
 /** Starts (or continues) the endpoint's failing streak; returns when it began. */

@@ -1,11 +1,14 @@
 import { appendAudit } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
+import type { Db } from '../db/database.ts';
 import { DAY_MS } from '../clock.ts';
 import * as repo from './dispatcher.repo.ts';
 import { createSender, signatureHeaders, type Outcome, type SendResult } from './sender.ts';
 import { createSsrfGuard, type Resolver } from './ssrf.ts';
 
 export const LEASE_MS = 60_000;
+/** Rows leased per endpoint, as a multiple of its concurrency cap (queued to start the moment a slot frees). */
+const PREFETCH = 4;
 /** An endpoint failing continuously this long is disabled. */
 export const DISABLE_AFTER_MS = 5 * DAY_MS;
 
@@ -38,18 +41,29 @@ export function createDispatcher(ctx: Ctx, options: DispatcherOptions = {}) {
   const guard = createSsrfGuard({ allowPrivate: config.webhookAllowPrivate, ...(options.resolve ? { resolve: options.resolve } : {}) });
   const sender = createSender({ timeoutMs: config.webhookTimeoutMs, lookup: guard.lookup, maxSockets: maxInFlight });
   const schedule = config.webhookRetrySchedule;
+  const cap = config.webhookConcurrencyPerEndpoint;
 
-  async function claim(max: number) {
+  interface Finished { row: repo.ClaimedRow; attempt: number; at: Date; result: SendResult }
+
+  /**
+   * One short transaction: settle what finished (releasing those leases), then lease what is
+   * due into the freed slots. Settling and claiming share one commit, which is what bounds
+   * throughput; the claim lock makes every endpoint's in-flight count exact across instances.
+   */
+  async function cycle(finished: Finished[], max: number, perEndpoint: number) {
     const now = clock.now();
-    const rows = await repo.claimDue(db, {
-      owner, now, leaseUntil: new Date(now.getTime() + LEASE_MS), perEndpoint: config.webhookConcurrencyPerEndpoint, max,
+    const leaseUntil = new Date(now.getTime() + LEASE_MS);
+    const rows = await db.transaction().execute(async (trx) => {
+      if (finished.length > 0) await settle(trx, finished);
+      await repo.lockClaims(trx);
+      return repo.claimDue(trx, { owner, now, leaseUntil, perEndpoint, max });
     });
-    const endpoints = await repo.endpointsById(db, [...new Set(rows.map((r) => r.applicationId))]);
-    return rows.map((row) => ({ row, endpoint: endpoints.get(row.applicationId) as repo.Endpoint | undefined }));
+    return { rows, leaseUntil };
   }
 
-  async function deliver(row: repo.ClaimedRow, endpoint: repo.Endpoint | undefined): Promise<Outcome | null> {
-    if (!endpoint?.webhookUrl || !endpoint.enabled) { await repo.releaseLease(db, row.id, owner); return null; }
+  async function deliver(row: repo.ClaimedRow): Promise<Finished | null> {
+    const endpoint = row;
+    if (!endpoint.webhookUrl) { await repo.releaseLease(db, row.id, owner); return null; }
     const at = clock.now();
     const attempt = row.attempts + 1;
     // The exact bytes signed and sent; the same on every retry of this row.
@@ -68,60 +82,60 @@ export function createDispatcher(ctx: Ctx, options: DispatcherOptions = {}) {
       result = await sender.send(url, body, signatureHeaders(row.id, at, body, secrets), at);
     }
     metrics.webhookDeliveries.inc({ outcome: result.outcome });
-    await settle(row, attempt, at, result);
-    return result.outcome;
+    return { row, attempt, at, result };
   }
 
-  async function settle(row: repo.ClaimedRow, attempt: number, at: Date, r: SendResult) {
+  async function settle(trx: Db, finished: Finished[]) {
     const done = clock.now();
-    await db.transaction().execute(async (trx) => {
-      await repo.recordAttempt(trx, {
-        outboxId: row.id, applicationId: row.applicationId, attempt, at, durationMs: r.durationMs,
-        statusCode: r.statusCode, outcome: r.outcome, error: r.error,
-      });
-      const base = { attempts: attempt, statusCode: r.statusCode, error: r.error };
-      if (r.outcome === 'delivered') {
-        await repo.settleRow(trx, row.id, owner, { ...base, status: 'delivered', deliveredAt: done });
-        await repo.markEndpointHealthy(trx, row.applicationId);
-        return;
-      }
-      let disableReason: string | null = null;
-      if (r.outcome === 'gone') disableReason = 'gone';
-      else {
-        const since = await repo.markEndpointFailing(trx, row.applicationId, at);
-        if (since && done.getTime() - since.getTime() >= DISABLE_AFTER_MS) disableReason = 'failing';
-      }
-      if (disableReason) {
-        // The row is not lost: it stays pending (not counted against its retries beyond this
-        // attempt) and goes out once the endpoint is re-enabled.
-        await repo.settleRow(trx, row.id, owner, { ...base, status: 'pending', nextAttemptAt: done });
-        if (await repo.disableEndpoint(trx, row.applicationId, disableReason, done)) {
-          await appendAudit(trx, {
-            type: 'application.disabled', actorKeyId: null, subjectType: 'application', subjectId: row.applicationId, at: done,
-            data: { reason: disableReason, webhookId: row.id, statusCode: r.statusCode },
-          });
-          log.warn({ applicationId: row.applicationId, reason: disableReason }, 'webhook endpoint disabled');
-        }
-        return;
-      }
-      if (attempt > schedule.length) {
-        await repo.settleRow(trx, row.id, owner, { ...base, status: 'failed' });
-        return;
-      }
-      const delay = Math.max(schedule[attempt - 1]!, r.retryAfterMs ?? 0);
-      await repo.settleRow(trx, row.id, owner, { ...base, status: 'pending', nextAttemptAt: new Date(done.getTime() + delay) });
-    });
+    const records = finished.map((f): repo.AttemptRecord => ({
+      outboxId: f.row.id, applicationId: f.row.applicationId, attempt: f.attempt, at: f.at, durationMs: f.result.durationMs,
+      statusCode: f.result.statusCode, outcome: f.result.outcome, error: f.result.error,
+    }));
+    await repo.settleDelivered(trx, owner, records.filter((r) => r.outcome === 'delivered'), done);
+    await repo.recordAttempts(trx, records.filter((r) => r.outcome !== 'delivered'));
+    for (const f of finished) if (f.result.outcome !== 'delivered') await settleFailure(trx, f, done);
   }
+
+  async function settleFailure(trx: Db, { row, attempt, at, result: r }: Finished, done: Date) {
+    const base = { attempts: attempt, statusCode: r.statusCode, error: r.error };
+    let disableReason: string | null = null;
+    if (r.outcome === 'gone') disableReason = 'gone';
+    else {
+      const since = await repo.markEndpointFailing(trx, row.applicationId, at);
+      if (since && done.getTime() - since.getTime() >= DISABLE_AFTER_MS) disableReason = 'failing';
+    }
+    if (disableReason) {
+      // The row is not lost: it stays pending and goes out once the endpoint is re-enabled.
+      await repo.settleRow(trx, row.id, owner, { ...base, status: 'pending', nextAttemptAt: done });
+      if (await repo.disableEndpoint(trx, row.applicationId, disableReason, done)) {
+        await appendAudit(trx, {
+          type: 'application.disabled', actorKeyId: null, subjectType: 'application', subjectId: row.applicationId, at: done,
+          data: { reason: disableReason, webhookId: row.id, statusCode: r.statusCode },
+        });
+        log.warn({ applicationId: row.applicationId, reason: disableReason }, 'webhook endpoint disabled');
+      }
+      return;
+    }
+    if (attempt > schedule.length) {
+      await repo.settleRow(trx, row.id, owner, { ...base, status: 'failed' });
+      return;
+    }
+    const delay = Math.max(schedule[attempt - 1]!, r.retryAfterMs ?? 0);
+    await repo.settleRow(trx, row.id, owner, { ...base, status: 'pending', nextAttemptAt: new Date(done.getTime() + delay) });
+  }
+
+  const summarize = (claimed: number, finished: Finished[]): DispatchSummary => {
+    const outcomes: Partial<Record<Outcome, number>> = {};
+    for (const f of finished) outcomes[f.result.outcome] = (outcomes[f.result.outcome] ?? 0) + 1;
+    return { claimed, outcomes };
+  };
 
   /** Claims what is due now and delivers it; resolves when every claimed row is settled (tests, jobs). */
   async function dispatchOnce(max = maxInFlight): Promise<DispatchSummary> {
-    const claimed = await claim(max);
-    const outcomes: Partial<Record<Outcome, number>> = {};
-    await Promise.all(claimed.map(async ({ row, endpoint }) => {
-      const o = await deliver(row, endpoint);
-      if (o) outcomes[o] = (outcomes[o] ?? 0) + 1;
-    }));
-    return { claimed: claimed.length, outcomes };
+    const { rows: claimed } = await cycle([], max, cap);
+    const finished = (await Promise.all(claimed.map((row) => deliver(row)))).filter((f): f is Finished => f !== null);
+    if (finished.length > 0) await db.transaction().execute((trx) => settle(trx, finished));
+    return summarize(claimed.length, finished);
   }
 
   /** Drains everything due now (a row rescheduled into the future is left for later). */
@@ -135,37 +149,78 @@ export function createDispatcher(ctx: Ctx, options: DispatcherOptions = {}) {
     }
   }
 
-  // The background loop keeps up to maxInFlight deliveries running and claims again as soon as
-  // one finishes (its endpoint's slot frees), or after pollMs when nothing was due.
+  // The background loop. Each endpoint has a queue of leased rows and at most `cap` requests in
+  // flight; a finished request starts the next queued row at once (no database round trip) and
+  // wakes the loop, whose next cycle settles what finished and refills the queues. Rows are
+  // leased up to PREFETCH x cap per endpoint, so a queue rarely runs dry between cycles.
   let running = false;
   let loopDone: Promise<void> = Promise.resolve();
   const inFlight = new Set<Promise<unknown>>();
+  const queues = new Map<string, Array<{ row: repo.ClaimedRow; leaseUntil: Date }>>();
+  const active = new Map<string, number>();
+  let queued = 0;
+  let finishedQueue: Finished[] = [];
   let wakeUp: (() => void) | null = null;
-  const wake = () => { const w = wakeUp; wakeUp = null; w?.(); };
+  // A wake that arrives while the loop is busy is remembered, so the next sleep is skipped.
+  let woken = false;
+  const wake = () => { woken = true; const w = wakeUp; wakeUp = null; w?.(); };
   const sleep = (ms: number) => new Promise<void>((resolve) => {
+    if (woken) { woken = false; resolve(); return; }
     const t = setTimeout(() => { wakeUp = null; resolve(); }, ms);
-    wakeUp = () => { clearTimeout(t); resolve(); };
+    wakeUp = () => { clearTimeout(t); woken = false; resolve(); };
   });
+
+  function pump(applicationId: string) {
+    const q = queues.get(applicationId);
+    while (q && q.length > 0 && (active.get(applicationId) ?? 0) < cap && inFlight.size < maxInFlight) {
+      const { row, leaseUntil } = q.shift()!;
+      queued--;
+      // Never start a request that could outlive the lease: leave the row to the next claim.
+      if (!running || clock.now().getTime() + config.webhookTimeoutMs >= leaseUntil.getTime()) {
+        repo.releaseLease(db, row.id, owner).catch(() => { /* the lease expires on its own */ });
+        continue;
+      }
+      active.set(applicationId, (active.get(applicationId) ?? 0) + 1);
+      const p: Promise<void> = deliver(row)
+        .then((f) => { if (f) finishedQueue.push(f); })
+        .catch((error: Error) => log.error({ err: { message: error.message }, webhookId: row.id }, 'webhook delivery failed'))
+        .finally(() => {
+          inFlight.delete(p);
+          active.set(applicationId, (active.get(applicationId) ?? 1) - 1);
+          pump(applicationId);
+          wake();
+        });
+      inFlight.add(p);
+    }
+    if (q && q.length === 0 && (active.get(applicationId) ?? 0) === 0) { queues.delete(applicationId); active.delete(applicationId); }
+  }
 
   async function loop() {
     while (running) {
-      let claimedNow = 0;
-      const free = maxInFlight - inFlight.size;
-      if (free > 0) {
-        try {
-          const claimed = await claim(free);
-          claimedNow = claimed.length;
-          for (const { row, endpoint } of claimed) {
-            const p = deliver(row, endpoint)
-              .catch((error: Error) => log.error({ err: { message: error.message }, webhookId: row.id }, 'webhook delivery failed to settle'))
-              .finally(() => { inFlight.delete(p); wake(); });
-            inFlight.add(p);
-          }
-        } catch (error) {
-          log.error({ err: { message: (error as Error).message } }, 'webhook claim failed');
+      woken = false;
+      const batch = finishedQueue;
+      finishedQueue = [];
+      try {
+        const room = PREFETCH * maxInFlight - inFlight.size - queued;
+        const { rows, leaseUntil } = await cycle(batch, room, PREFETCH * cap);
+        const touched = new Set<string>();
+        for (const row of rows) {
+          let q = queues.get(row.applicationId);
+          if (!q) { q = []; queues.set(row.applicationId, q); }
+          q.push({ row, leaseUntil });
+          queued++;
+          touched.add(row.applicationId);
         }
+        for (const id of touched) pump(id);
+      } catch (error) {
+        // Settle them next time; if this process dies first, their leases expire and they are sent again.
+        finishedQueue.unshift(...batch);
+        log.error({ err: { message: (error as Error).message } }, 'webhook dispatch cycle failed');
       }
-      if (running && claimedNow === 0) await sleep(pollMs);
+      // Sleep until a delivery finishes or pollMs passes; while the queues still hold work, let
+      // finished deliveries gather a little so one cycle settles many.
+      if (running && queued > 0) await new Promise((resolve) => setTimeout(resolve, 25));
+      if (running) await sleep(pollMs);
     }
   }
 
@@ -184,6 +239,21 @@ export function createDispatcher(ctx: Ctx, options: DispatcherOptions = {}) {
       wake();
       await loopDone;
       await Promise.allSettled([...inFlight]);
+      // Leased rows not yet sent go back at once rather than when their leases expire.
+      const unsent = [...queues.values()].flat().map(({ row }) => row.id);
+      queues.clear();
+      queued = 0;
+      if (unsent.length > 0) {
+        await db.updateTable('webhookOutbox').set({ leaseOwner: null, leaseUntil: null })
+          .where('id', 'in', unsent).where('leaseOwner', '=', owner).execute()
+          .catch((error: Error) => log.error({ err: { message: error.message } }, 'webhook lease release at stop failed'));
+      }
+      const rest = finishedQueue;
+      finishedQueue = [];
+      if (rest.length > 0) {
+        await db.transaction().execute((trx) => settle(trx, rest))
+          .catch((error: Error) => log.error({ err: { message: error.message } }, 'webhook settle at stop failed'));
+      }
       sender.close();
     },
   };

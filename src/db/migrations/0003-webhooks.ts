@@ -22,9 +22,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       created_at timestamptz NOT NULL,
       delivered_at timestamptz
     );
-    CREATE INDEX webhook_outbox_due_idx ON webhook_outbox (next_attempt_at) WHERE status = 'pending';
-    CREATE INDEX webhook_outbox_app_idx ON webhook_outbox (application_id, created_at);
-    -- The dispatcher claims per endpoint (oldest due first) and counts each endpoint's leased rows.
+    -- The dispatcher claims per endpoint (oldest due first) and counts each endpoint's leased rows;
+    -- no other index, so a notification pass enqueues fast.
     CREATE INDEX webhook_outbox_app_due_idx ON webhook_outbox (application_id, next_attempt_at, id) WHERE status = 'pending';
     CREATE INDEX webhook_outbox_leased_idx ON webhook_outbox (application_id, lease_until) WHERE lease_until IS NOT NULL;
     CREATE INDEX webhook_outbox_case_idx ON webhook_outbox (case_id);
