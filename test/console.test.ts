@@ -7,7 +7,10 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import Fastify from 'fastify';
+import os from 'node:os';
 import { buildConsole } from '../src/console/build.ts';
+import { registerConsole } from '../src/console/console.plugin.ts';
 import { client, createTestEnv, TEST_DB, type Client, type TestEnv } from './helpers/runtime.ts';
 import { add, createAppKey, createApplication, createCustomer, customerBody } from './helpers/fixtures.ts';
 
@@ -413,6 +416,47 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
       expect(url).not.toContain(encodeURIComponent(body.email));
       expect(url).not.toContain(body.email);
       expect(url).not.toContain(body.lastName);
+    }
+  });
+});
+
+describe('console static serving (no browser, no database)', () => {
+  it('serves files and the SPA fallback, never a file outside its root, and says when it is not built', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-console-'));
+    const app = Fastify();
+    await registerConsole(app, { root });
+    try {
+      const unbuilt = await app.inject({ url: '/console/' });
+      expect(unbuilt.statusCode).toBe(503);
+      expect(unbuilt.body).toContain('not built');
+
+      fs.mkdirSync(path.join(root, 'assets'));
+      fs.writeFileSync(path.join(root, 'index.html'), '<!doctype html><title>t</title>');
+      fs.writeFileSync(path.join(root, 'assets', 'app-1234.js'), 'console.log(1)');
+      fs.writeFileSync(path.join(os.tmpdir(), 'lethe-console-secret.txt'), 'TOP-SECRET-CONTENT-42');
+      const index = await app.inject({ url: '/console' });
+      expect(index.statusCode).toBe(200);
+      expect(index.headers['cache-control']).toBe('no-cache');
+      const asset = await app.inject({ url: '/console/assets/app-1234.js' });
+      expect(asset.statusCode).toBe(200);
+      expect(asset.headers['cache-control']).toContain('immutable');
+      expect(asset.headers['content-type']).toContain('javascript');
+      for (const url of ['/console/customers/123', '/console/assets/missing.js']) {
+        const r = await app.inject({ url });
+        expect(r.statusCode, url).toBe(200);
+        expect(r.body, url).toContain('<title>t</title>');
+      }
+      for (const url of ['/console/../lethe-console-secret.txt', '/console/%2e%2e/lethe-console-secret.txt', '/console/..%2flethe-console-secret.txt']) {
+        const r = await app.inject({ url });
+        expect(r.body, url).not.toContain('TOP-SECRET-CONTENT-42');
+      }
+      const root302 = await app.inject({ url: '/' });
+      expect(root302.statusCode).toBe(302);
+      expect(root302.headers.location).toBe('/console/');
+    } finally {
+      await app.close();
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(path.join(os.tmpdir(), 'lethe-console-secret.txt'), { force: true });
     }
   });
 });
