@@ -19,7 +19,7 @@ const cleanup: Array<() => Promise<unknown>> = [];
 beforeAll(async () => {
   // The clock starts at real time so standardwebhooks' 5-minute timestamp tolerance holds in the
   // first tests; later tests move it on.
-  env = await createTestEnv({ clockStart: new Date().toISOString(), env: { LETHE_WEBHOOK_TIMEOUT_MS: '1500' } });
+  env = await createTestEnv({ clockStart: new Date().toISOString(), env: { LETHE_WEBHOOK_TIMEOUT_MS: '3000' } });
   api = client(env.app, env.operatorKey);
   rx = await startReceiver();
   dispatcher = createDispatcher(env.ctx, { owner: 'test-a' });
@@ -209,7 +209,7 @@ describe('retries', () => {
     await dispatcher.drain();
     expect(rx.to(a.path)).toHaveLength(1);
     expect(await row(id!)).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: null });
-    expect((await attempts(id!))[0]).toMatchObject({ outcome: 'timeout', statusCode: null, error: 'no response within 1500 ms' });
+    expect((await attempts(id!))[0]).toMatchObject({ outcome: 'timeout', statusCode: null, error: 'no response within 3000 ms' });
   });
 });
 
