@@ -204,3 +204,34 @@ describe('401 and 403', () => {
     }
   });
 });
+
+describe('applications', () => {
+  it('POST returns a whsec_ secret once; GET never shows it', async () => {
+    const r = await api.post('/v1/applications', { name: 'Partner One' });
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ name: 'Partner One', webhookUrl: null, createdAt: env.clock.now().toISOString() });
+    expect(r.body.webhookSecret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
+    expect(Buffer.from(r.body.webhookSecret.slice('whsec_'.length), 'base64').length).toBeGreaterThanOrEqual(24);
+    const other = await api.post('/v1/applications', { name: 'Partner Two' });
+    expect(other.body.webhookSecret).not.toBe(r.body.webhookSecret);
+    const one = await api.get(`/v1/applications/${r.body.id}`);
+    expect(one.status).toBe(200);
+    expect(one.body).toMatchObject({ id: r.body.id, name: 'Partner One' });
+    expect(one.raw).not.toContain(r.body.webhookSecret.slice('whsec_'.length));
+    const list = await api.get('/v1/applications?limit=500');
+    expect(list.body.data.map((a: { id: string }) => a.id)).toContain(r.body.id);
+    expect(list.raw).not.toContain('whsec_');
+    expect((await api.get('/v1/applications/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+  });
+
+  it('a webhook URL is stored; names and URLs are validated', async () => {
+    const r = await api.post('/v1/applications', { name: 'Hooked', webhookUrl: 'http://127.0.0.1:9/hook' });
+    expect(r.status, r.raw).toBe(201);
+    expect(r.body.webhookUrl).toBe('http://127.0.0.1:9/hook');
+    for (const body of [{}, { name: '' }, { name: 'x'.repeat(201) }, { name: 'x', webhookUrl: 'not a url' }, { name: 'x', webhookUrl: 'ftp://example.com/' }, { name: 'x', secret: 'mine' }]) {
+      const e = await api.post('/v1/applications', body);
+      expect(e.status, JSON.stringify(body)).toBe(400);
+      expect(['validation_failed', 'unsafe_webhook_url']).toContain(e.body.code);
+    }
+  });
+});

@@ -91,4 +91,18 @@ describe('health, readiness and metrics', () => {
     expect(text).not.toContain('metrics.person');
     expect(sample(text, 'lethe_http_requests_total', { route: 'unmatched', status: '404' })).toBeGreaterThanOrEqual(1);
   });
+
+  it('/readyz is 503 when the database cannot be reached (and /healthz stays 200)', async () => {
+    const down = await createTestEnv();
+    try {
+      await down.ctx.db.destroy();
+      const r = await client(down.app, null).get('/readyz');
+      expect(r.status).toBe(503);
+      expect(r.body).toMatchObject({ code: 'unavailable' });
+      expect(r.body.detail).toContain('Database');
+      expect((await client(down.app, null).get('/healthz')).status).toBe(200);
+    } finally {
+      await down.close().catch(() => undefined);
+    }
+  });
 });
