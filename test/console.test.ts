@@ -293,6 +293,16 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     expect(await timeline.textContent()).toContain(confirmed.body.keyId);
     expect(await timeline.textContent()).toMatch(/Deletion required \(customer_deleted\)/);
     await shot('case');
+
+    // A case in its grace period: the last license ended, the grace end is on the timeline.
+    const other = await createCustomer(api, customerBody(`${tag}g`));
+    const lic = await add(api, other.id, 'licenses', { applicationId: appId });
+    expect((await api.post(`/v1/licenses/${lic.id}/cancel`)).status).toBe(200);
+    await page.goto(`${base}/console/cases?status=grace`);
+    await page.getByRole('link', { name: /^Case grace for customer/ }).click();
+    await heading('Deletion case').waitFor();
+    await page.getByRole('list', { name: 'Case timeline' }).getByText('Grace period ends').waitFor();
+    expect(page.url()).not.toContain(other.email);
   });
 
   it('creates an application, edits its webhook, disables it, rotates its secret', async () => {
