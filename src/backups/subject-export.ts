@@ -43,7 +43,15 @@ const EXPECTED_EXTRA = ['deletion_cases'];
 /** JSON round trip: Dates become ISO strings, so the API, the archive and a comparison see one document. */
 const plain = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
-async function extraTables(db: Db): Promise<Array<{ table: string; columns: string[] }>> {
+// The schema only changes when migrations run (at start), so the walk is done once per process.
+let extraTablesCache: Promise<Array<{ table: string; columns: string[] }>> | null = null;
+
+function extraTables(db: Db): Promise<Array<{ table: string; columns: string[] }>> {
+  extraTablesCache ??= findExtraTables(db).catch((error: unknown) => { extraTablesCache = null; throw error; });
+  return extraTablesCache;
+}
+
+async function findExtraTables(db: Db): Promise<Array<{ table: string; columns: string[] }>> {
   const candidates = new Set<string>(EXPECTED_EXTRA);
   for (const [table, map] of Object.entries(DATA_MAP)) if ('customer_id' in map.columns) candidates.add(table);
   for (const t of NOT_RECORDS) candidates.delete(t);
