@@ -27,7 +27,14 @@ export function consoleIsStale(): boolean {
 
 export async function buildConsole(options: { ifStale?: boolean; quiet?: boolean } = {}): Promise<boolean> {
   if (options.ifStale && !consoleIsStale()) return false;
-  const { build } = await import('vite');
+  let build: typeof import('vite').build;
+  try {
+    ({ build } = await import('vite'));
+  } catch {
+    // A production install without devDependencies: serve what is there (503 page if nothing).
+    console.warn('console build skipped: vite is not installed (devDependencies omitted?)');
+    return false;
+  }
   // Always the production bundle, also when a test run (NODE_ENV=test) triggers the build.
   const nodeEnv = process.env.NODE_ENV;
   process.env.NODE_ENV = 'production';
