@@ -152,10 +152,19 @@ export function createExportsService(ctx: Ctx) {
     let outcome: 'completed' | 'aborted' | 'failed' = 'aborted';
     try {
       if (format === 'csv') yield Buffer.from(csvLine(columns.map((c) => c.name)));
-      let after: repo.Position | null = null;
+      // The next batch is read while this one is formatted and written (one query in flight at most),
+      // so the database and the formatting overlap. Memory: two batches.
+      const read = (after: repo.Position | null) => {
+        const p = def.read(db, after, BATCH_SIZE);
+        p.catch(() => {}); // awaited below; this only keeps an abandoned prefetch (client gone) from being unhandled
+        return p;
+      };
+      let pending = read(null);
       for (;;) {
-        const batch = await def.read(db, after, BATCH_SIZE);
+        const batch = await pending;
         if (batch.length === 0) break;
+        const more = batch.length === BATCH_SIZE;
+        if (more) pending = read(def.position(batch[batch.length - 1]!));
         let out = '';
         for (const row of batch) {
           const values = project(def, columns, row);
@@ -171,8 +180,7 @@ export function createExportsService(ctx: Ctx) {
         // Waits here until the consumer has read what was yielded before (stream backpressure). A client
         // that disconnects destroys the stream, which returns from this yield: no further batch is read.
         yield Buffer.from(out, 'utf8');
-        if (batch.length < BATCH_SIZE) break;
-        after = def.position(batch[batch.length - 1]!);
+        if (!more) break;
       }
       outcome = 'completed';
       log.info({ dataset, format, rows, ms: Date.now() - started }, 'export finished');
