@@ -153,6 +153,12 @@ describe('authorization matrix (generated from the route table)', () => {
           // A read by an admitted caller on the world's own records succeeds.
           if (route.method === 'GET' && route.access !== 'public' && !(r.status >= 200 && r.status < 300)) fail('GET did not succeed');
         }
+        // HEAD (served for every GET) is authorized exactly like the GET and sends no body.
+        if (route.method === 'GET') {
+          const head = await call(keys[cred], 'HEAD', url);
+          if (head.status !== r.status) fail(`HEAD answered ${head.status}`);
+          if (head.raw !== '') fail('HEAD sent a body');
+        }
         // Isolation between applications: the body never names the other side's customers, licenses or cases.
         const forbidden = cred === 'own' || cred === 'multi' ? w.foreign : cred === 'other' ? w.owned : [];
         for (const value of forbidden) if (r.raw.includes(value)) fail(`body contains ${value}`);
