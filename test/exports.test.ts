@@ -128,6 +128,15 @@ describe('dataset exports', () => {
       expect(row[field], field).toBeNull();
     }
     expect(row.legalHold).toBe(false);
+
+    // The same, driven by the data map: any column classified later is covered too.
+    for (const c of exportColumns('customers')) {
+      if (c.treatment === 'customer') expect(row[c.name], c.name).toMatch(PSN);
+      if (c.treatment === 'pseudonym') expect(row[c.name] === null || PSN.test(String(row[c.name])), c.name).toBe(true);
+      if (c.treatment === 'null') expect(row[c.name], c.name).toBeNull();
+    }
+    const identifying = exportColumns('customers').filter((c) => c.treatment === 'pseudonym').map((c) => c.name);
+    expect(identifying).toEqual(expect.arrayContaining(['firstName', 'lastName', 'displayName', 'email', 'tin']));
   });
 
   it('keeps pseudonyms stable across exports and equal between customers, transactions and activity', async () => {
