@@ -6,6 +6,8 @@ import { ErrorMessage, Loading, Pager, useCursorPages, useLoad } from '../ui.tsx
 import { CasesTable } from './CasesTable.tsx';
 import { CASE_STATES } from './Overview.tsx';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function Cases({ query }: { query: URLSearchParams }) {
   const status = query.get('status') ?? '';
   const applicationId = query.get('applicationId') ?? '';
@@ -27,7 +29,15 @@ export function Cases({ query }: { query: URLSearchParams }) {
     const s = next.toString();
     navigate(`/cases${s ? `?${s}` : ''}`);
   };
-  const submitCustomer = (e: FormEvent) => { e.preventDefault(); setFilter({ subscriptionId: customerInput.trim() }); };
+  const [inputError, setInputError] = useState('');
+  const submitCustomer = (e: FormEvent) => {
+    e.preventDefault();
+    const v = customerInput.trim();
+    // Only an id goes into the URL: anything else (an e-mail, a name) is refused here.
+    if (v && !UUID.test(v)) { setInputError('Enter a customer id (UUID). To find a customer by e-mail, use Customers.'); return; }
+    setInputError('');
+    setFilter({ subscriptionId: v.toLowerCase() });
+  };
 
   return (
     <>
@@ -50,13 +60,15 @@ export function Cases({ query }: { query: URLSearchParams }) {
         <div>
           <label htmlFor="f-customer">Customer id</label>
           <input id="f-customer" value={customerInput} onChange={(e) => setCustomerInput(e.target.value)} size={38}
-            placeholder="customer id (UUID)" spellCheck={false} autoComplete="off" />
+            placeholder="customer id (UUID)" spellCheck={false} autoComplete="off"
+            aria-invalid={inputError ? true : undefined} aria-describedby={inputError ? 'f-customer-error' : undefined} />
         </div>
         <button type="submit">Filter</button>
         {(status || applicationId || subscriptionId || overdue) && (
           <button type="button" className="secondary" onClick={() => { setCustomerInput(''); pages.reset(); navigate('/cases'); }}>Clear filters</button>
         )}
       </form>
+      {inputError && <p id="f-customer-error" className="error" role="alert">{inputError}</p>}
       <section aria-live="polite" aria-busy={cases.loading}>
         {cases.error ? <ErrorMessage error={cases.error} what="Deletion cases" /> : !cases.data ? <Loading what="Loading cases" /> : (
           <>
