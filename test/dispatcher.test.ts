@@ -157,6 +157,8 @@ describe('retries', () => {
     expect(listed.status).toBe(200);
     expect(listed.body.data.map((d: { attempt: number }) => d.attempt)).toEqual([7, 6, 5, 4, 3]);
     expect(listed.raw).not.toContain('SECRET-RECEIVER-BODY');
+    const metrics = await api.get('/metrics');
+    expect(metrics.raw).toMatch(/lethe_webhook_deliveries_total\{outcome="failed"\} ([7-9]|\d\d+)/);
     const next = await api.get(`/v1/applications/${a.id}/deliveries?limit=5&cursor=${listed.body.nextCursor}`);
     expect(next.body.data.map((d: { attempt: number }) => d.attempt)).toEqual([2, 1]);
     expect(next.body.nextCursor).toBeNull();
