@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
-import { createDispatcher, type Dispatcher } from '../src/webhooks/dispatcher.ts';
+import { createDispatcher, LEASE_MS, type Dispatcher } from '../src/webhooks/dispatcher.ts';
+import { claimDue, lockClaims } from '../src/webhooks/dispatcher.repo.ts';
 import { enqueueWebhook } from '../src/webhooks/outbox.repo.ts';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
 import { createApplication } from './helpers/fixtures.ts';
@@ -331,6 +332,27 @@ describe('concurrency and recovery', () => {
     expect(rx.peak(a.path)).toBe(10);
     expect(rx.peak(b.path)).toBe(10);
     expect(rx.to(a.path)).toHaveLength(60);
+  });
+
+  it("takes over a dead instance's rows once its leases expire, within a minute", async () => {
+    const a = await endpoint();
+    const ids = await enqueue(a.id, 5);
+    // An instance leases the rows and dies before sending anything.
+    const now = env.clock.now();
+    const leased = await env.ctx.db.transaction().execute(async (trx) => {
+      await lockClaims(trx);
+      return claimDue(trx, { owner: 'dead', now, leaseUntil: new Date(now.getTime() + LEASE_MS), perEndpoint: 10, max: 100 });
+    });
+    expect(leased.map((r) => r.id).sort()).toEqual([...ids].sort());
+    expect(LEASE_MS).toBeLessThanOrEqual(60_000);
+    // While its lease lives, nobody else sends to that endpoint.
+    expect((await dispatcher.drain()).claimed).toBe(0);
+    env.clock.advance(LEASE_MS - 1);
+    expect((await dispatcher.drain()).claimed).toBe(0);
+    env.clock.advance(1);
+    expect((await dispatcher.drain()).claimed).toBe(5);
+    for (const id of ids) expect(await row(id)).toMatchObject({ status: 'delivered', attempts: 1, leaseOwner: null });
+    expect(rx.to(a.path)).toHaveLength(5);
   });
 
   it('a receiver that is down for a while then up gets everything', async () => {

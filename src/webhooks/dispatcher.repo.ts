@@ -110,9 +110,12 @@ export async function settleDelivered(trx: Db, owner: string, list: AttemptRecor
     WHERE id IN (SELECT application_id FROM v) AND failing_since IS NOT NULL`.execute(trx);
 }
 
-export async function releaseLease(db: Db, id: string, owner: string) {
-  await db.updateTable('webhookOutbox').set({ leaseOwner: null, leaseUntil: null })
-    .where('id', '=', id).where('leaseOwner', '=', owner).execute();
+/** Gives back one lease (only that lease: a later claim of the same row by this owner is kept). */
+export async function releaseLease(db: Db, id: string, owner: string, leaseUntil?: Date) {
+  let q = db.updateTable('webhookOutbox').set({ leaseOwner: null, leaseUntil: null })
+    .where('id', '=', id).where('leaseOwner', '=', owner);
+  if (leaseUntil) q = q.where('leaseUntil', '=', leaseUntil);
+  await q.execute();
 }
 
 /** Ends this instance's lease on a row with its new state. False when the lease was lost. */

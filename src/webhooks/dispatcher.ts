@@ -177,7 +177,7 @@ export function createDispatcher(ctx: Ctx, options: DispatcherOptions = {}) {
       queued--;
       // Never start a request that could outlive the lease: leave the row to the next claim.
       if (!running || clock.now().getTime() + config.webhookTimeoutMs >= leaseUntil.getTime()) {
-        repo.releaseLease(db, row.id, owner).catch(() => { /* the lease expires on its own */ });
+        repo.releaseLease(db, row.id, owner, leaseUntil).catch(() => { /* the lease expires on its own */ });
         continue;
       }
       active.set(applicationId, (active.get(applicationId) ?? 0) + 1);
@@ -203,15 +203,14 @@ export function createDispatcher(ctx: Ctx, options: DispatcherOptions = {}) {
       try {
         const room = PREFETCH * maxInFlight - inFlight.size - queued;
         const { rows, leaseUntil } = await cycle(batch, room, PREFETCH * cap);
-        const touched = new Set<string>();
         for (const row of rows) {
           let q = queues.get(row.applicationId);
           if (!q) { q = []; queues.set(row.applicationId, q); }
           q.push({ row, leaseUntil });
           queued++;
-          touched.add(row.applicationId);
         }
-        for (const id of touched) pump(id);
+        // Every queue, not only those that just grew: one may have waited for a global slot.
+        for (const id of [...queues.keys()]) pump(id);
       } catch (error) {
         // Settle them next time; if this process dies first, their leases expire and they are sent again.
         finishedQueue.unshift(...batch);
