@@ -59,6 +59,8 @@ describe('operator bootstrap', () => {
         expect(no.status).toBe(401);
         // The key is printed once, never logged again (e.g. by the request it authenticated).
         expect(first.output().split(key).length - 1).toBe(1);
+        // SIGTERM is a clean shutdown.
+        expect(await first.stop()).toBe(0);
       } finally {
         await first.stop();
       }
@@ -74,11 +76,13 @@ describe('operator bootstrap', () => {
         await handle.close();
       }
 
-      const second = await startServer(processEnv);
+      // The restart runs the default configuration: scheduler and dispatcher in the process too.
+      const second = await startServer({ LETHE_DATA_DIR: dataDir, ...(pgDb ? { DATABASE_URL: pgDb.url } : {}) });
       try {
         expect(second.output()).not.toMatch(/lethe_op_/);
         const ok = await fetch(`${second.url}/v1/customers`, { headers: { authorization: `Bearer ${key}` } });
         expect(ok.status).toBe(200);
+        expect(await second.stop()).toBe(0);
       } finally {
         await second.stop();
       }
