@@ -70,7 +70,9 @@ class CreateCustomer implements fc.AsyncCommand<Model, Real> {
 }
 
 class AddLicense implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly ci: number, readonly app: number) {}
+  readonly ci: number;
+  readonly app: number;
+  constructor(ci: number, app: number) { this.ci = ci; this.app = app; }
   check = (m: Readonly<Model>) => m.customers.length > 0;
   async run(m: Model) {
     const c = m.customers[this.ci % m.customers.length]!;
@@ -87,7 +89,9 @@ class AddLicense implements fc.AsyncCommand<Model, Real> {
 }
 
 class CancelLicense implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly ci: number, readonly li: number) {}
+  readonly ci: number;
+  readonly li: number;
+  constructor(ci: number, li: number) { this.ci = ci; this.li = li; }
   check = (m: Readonly<Model>) => m.customers.some((c) => c.licenses.some((l) => l.active));
   async run(m: Model) {
     const c = m.customers[this.ci % m.customers.length]!;
@@ -110,7 +114,8 @@ class CancelLicense implements fc.AsyncCommand<Model, Real> {
 }
 
 class AddPendingTransaction implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly ci: number) {}
+  readonly ci: number;
+  constructor(ci: number) { this.ci = ci; }
   check = (m: Readonly<Model>) => m.customers.length > 0;
   async run(m: Model) {
     const c = m.customers[this.ci % m.customers.length]!;
@@ -123,7 +128,8 @@ class AddPendingTransaction implements fc.AsyncCommand<Model, Real> {
 }
 
 class Settle implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly ci: number) {}
+  readonly ci: number;
+  constructor(ci: number) { this.ci = ci; }
   check = (m: Readonly<Model>) => m.customers.some((c) => c.pendingTx.length > 0);
   async run(m: Model) {
     const c = m.customers[this.ci % m.customers.length]!;
@@ -136,7 +142,8 @@ class Settle implements fc.AsyncCommand<Model, Real> {
 }
 
 class Delete implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly ci: number) {}
+  readonly ci: number;
+  constructor(ci: number) { this.ci = ci; }
   check = (m: Readonly<Model>) => m.customers.length > 0;
   async run(m: Model) {
     const c = m.customers[this.ci % m.customers.length]!;
@@ -163,7 +170,9 @@ class Delete implements fc.AsyncCommand<Model, Real> {
 }
 
 class Confirm implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly ci: number, readonly app: number) {}
+  readonly ci: number;
+  readonly app: number;
+  constructor(ci: number, app: number) { this.ci = ci; this.app = app; }
   check = (m: Readonly<Model>) => m.customers.length > 0;
   async run(m: Model) {
     const c = m.customers[this.ci % m.customers.length]!;
@@ -188,7 +197,8 @@ class Confirm implements fc.AsyncCommand<Model, Real> {
 }
 
 class TimePasses implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly days: number) {}
+  readonly days: number;
+  constructor(days: number) { this.days = days; }
   check = () => true;
   async run(m: Model) {
     env.clock.advance(this.days * DAY);
