@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { ensureFeed, insertApplications, insertCustomers, insertFeed, type Exec } from './fixtures.ts';
+import { ensureFeed, insertApplications, insertCustomers, insertFeed, withIndexesDeferred, type Exec } from './fixtures.ts';
 import { floorScript } from './floor.ts';
 import {
   CONCURRENCY, createDatabase, log, migrateDatabase, pgbenchAvailable, request, round, runLoad, runPgbench,
@@ -49,10 +49,12 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
     const largeLo = floorHi + 1, largeHi = largeLo + o.largeCustomers - 1;
     const ids = await insertFeed(exec, 1, largeHi);
     const fx = await timed(async () => {
-      for (let lo = 1; lo <= floorHi; lo += 10_000) await insertCustomers(exec, lo, Math.min(floorHi, lo + 9_999), apps);
-      if (o.largeCustomers > 0) {
-        await insertCustomers(exec, largeLo, largeHi, apps, { activity: o.largeActivity, transactions: o.largeTransactions });
-      }
+      await withIndexesDeferred(exec, async () => {
+        for (let lo = 1; lo <= floorHi; lo += 10_000) await insertCustomers(exec, lo, Math.min(floorHi, lo + 9_999), apps);
+        if (o.largeCustomers > 0) {
+          await insertCustomers(exec, largeLo, largeHi, apps, { activity: o.largeActivity, transactions: o.largeTransactions });
+        }
+      });
       await exec('VACUUM ANALYZE');
     });
     log(`delete: ${floorHi} standard + ${o.largeCustomers} large customers inserted in ${round(fx.ms / 1000)} s`);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import pg from 'pg';
-import { ensureFeed, insertApplications, insertCustomers, insertFeed, type Exec } from './fixtures.ts';
+import { ensureFeed, insertApplications, insertCustomers, insertFeed, withIndexesDeferred, type Exec } from './fixtures.ts';
 import {
   ADMIN_KEY, createDatabase, log, migrateDatabase, readVmHwmMb, request, ROOT, round, startServer, timed,
   type GroupResult, type Row,
@@ -114,7 +114,9 @@ export async function benchExports(o: ExportOptions): Promise<GroupResult> {
       const n = o.redactCustomers;
       await insertFeed(exec, 1, n);
       const fx = await timed(async () => {
-        for (let lo = 1; lo <= n; lo += 20_000) await insertCustomers(exec, lo, Math.min(n, lo + 19_999), apps, { softDeleted: true });
+        await withIndexesDeferred(exec, async () => {
+          for (let lo = 1; lo <= n; lo += 20_000) await insertCustomers(exec, lo, Math.min(n, lo + 19_999), apps, { softDeleted: true });
+        });
         await exec('VACUUM ANALYZE');
       });
       log(`exports: ${n} soft-deleted customers (setting off) inserted in ${round(fx.ms / 1000)} s`);

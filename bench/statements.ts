@@ -1,0 +1,61 @@
+// `node bench/statements.ts`: the SQL statements one DELETE /v1/customers/{id} issues (a standard
+// customer, default settings, PostgreSQL), and how many of them run while the audit chain's lock
+// is held — the serialized part that bounds deletions per second. Prints them in order.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import pino from 'pino';
+import { findPrincipal } from '../src/auth/api-keys.ts';
+import { loadConfig } from '../src/config.ts';
+import { startRuntime } from '../src/runtime.ts';
+import { createServices } from '../src/services.ts';
+import { ensureFeed, insertApplications, insertCustomers, insertFeed } from './fixtures.ts';
+import { ADMIN_KEY, createDatabase, MASTER_KEY, migrateDatabase } from './lib.ts';
+
+const AUDIT_LOCK = String(0x4c455448);
+const db = await createDatabase('statements');
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-statements-'));
+try {
+  await migrateDatabase({ databaseUrl: db.url });
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  const exec = async (t: string) => c.query(t);
+  await ensureFeed(exec);
+  const ids = await insertFeed(exec, 1, 2);
+  await insertCustomers(exec, 1, 2, await insertApplications(exec));
+  await c.end();
+  const config = loadConfig({
+    DATABASE_URL: db.url, LETHE_DATA_DIR: dataDir, LETHE_ADMIN_KEY: ADMIN_KEY, LETHE_MASTER_KEY: MASTER_KEY,
+    LOG_LEVEL: 'silent', LETHE_SCHEDULER: 'false', LETHE_DISPATCHER: 'false',
+  });
+  const rt = await startRuntime(config, { log: pino({ level: 'silent' }) });
+  try {
+    const services = createServices(rt.ctx);
+    const principal = (await findPrincipal(rt.ctx.db, ADMIN_KEY))!;
+    await services.deletion.delete(principal, ids[0]!); // warm-up
+    const seen: Array<{ text: string; lock: boolean }> = [];
+    const original = pg.Client.prototype.query;
+    (pg.Client.prototype as any).query = function (this: pg.Client, ...args: any[]) {
+      const text = String(typeof args[0] === 'string' ? args[0] : args[0]?.text ?? '');
+      const values = (typeof args[0] === 'string' ? args[1] : args[0]?.values) as unknown[] | undefined;
+      seen.push({ text: text.replace(/\s+/g, ' ').trim(), lock: /pg_advisory_xact_lock\(\$1\)/.test(text) && String(values?.[0]) === AUDIT_LOCK });
+      return (original as any).apply(this, args);
+    };
+    try {
+      await services.deletion.delete(principal, ids[1]!);
+    } finally {
+      (pg.Client.prototype as any).query = original;
+    }
+    const first = seen.findIndex((s) => s.lock);
+    const commit = seen.findIndex((s) => /^commit$/i.test(s.text));
+    seen.forEach((s, i) => console.log(`${String(i).padStart(3)} ${first >= 0 && i >= first && i <= commit ? 'L' : ' '} ${s.text.slice(0, 110)}`));
+    console.log(`\n${seen.length} statements (+1 API key lookup per HTTP request); ${first >= 0 ? commit - first + 1 : 0} of them`
+      + ' from the first audit-chain lock to COMMIT (L), serialized across all deletions');
+  } finally {
+    await rt.close();
+  }
+} finally {
+  await db.drop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+}
