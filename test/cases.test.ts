@@ -221,6 +221,37 @@ describe('deletion cases', () => {
     }
   });
 
+  it('racing cancellations of the last two licenses open exactly one grace case', async () => {
+    await setGrace(90);
+    const app = await createApplication(api);
+    const c = await createCustomer(api);
+    const l1 = await add(api, c.id, 'licenses', { applicationId: app.id });
+    const l2 = await add(api, c.id, 'licenses', { applicationId: app.id });
+    const [a, b] = await Promise.all([api.post(`/v1/licenses/${l1.id}/cancel`), api.post(`/v1/licenses/${l2.id}/cancel`)]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const kase = await caseOf(c.id, app.id);
+    expect(kase?.status).toBe('grace');
+    expect(await auditTypes(kase!.id)).toEqual(['deletion_case.grace_started']);
+  });
+
+  it('the DELETE step commits or rolls back with the deletion', async () => {
+    const app = await createApplication(api);
+    const c = await createCustomer(api);
+    await add(api, c.id, 'licenses', { applicationId: app.id });
+    const failing = { name: 'failingForTest', phase: 'after' as const, run: async () => { throw new Error('boom'); } };
+    env.services.deletionSteps.push(failing);
+    try {
+      expect((await api.del(`/v1/customers/${c.id}`)).status).toBe(500);
+    } finally {
+      env.services.deletionSteps.splice(env.services.deletionSteps.indexOf(failing), 1);
+    }
+    expect(await caseOf(c.id, app.id)).toBeUndefined();
+    expect((await api.get(`/v1/customers/${c.id}`)).status).toBe(200);
+    expect((await api.del(`/v1/customers/${c.id}`)).status).toBe(204);
+    expect(await caseOf(c.id, app.id)).toMatchObject({ status: 'required', reason: 'customer_deleted' });
+    expect(await outboxOf(c.id, app.id)).toHaveLength(1);
+  });
+
   it('a blocked DELETE changes no case and enqueues nothing', async () => {
     const app = await createApplication(api);
     const c = await createCustomer(api);
