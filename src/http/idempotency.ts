@@ -104,9 +104,12 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
     if (typeof payload === 'string' && payload.length > 0) {
       try { body = JSON.parse(payload); } catch { body = null; }
     }
-    // A newly issued API key is shown once and stored only as a hash: never in a stored response.
-    if (body && typeof body === 'object' && typeof (body as { key?: unknown }).key === 'string') {
-      body = { ...(body as Record<string, unknown>), key: null };
+    // A newly issued API key or webhook secret is shown once: never kept in a stored response
+    // (a replay answers null in its place).
+    if (body && typeof body === 'object') {
+      for (const secret of ['key', 'webhookSecret']) {
+        if (typeof (body as Record<string, unknown>)[secret] === 'string') body = { ...(body as Record<string, unknown>), [secret]: null };
+      }
     }
     await db.updateTable('idempotencyKeys')
       .set({ statusCode: reply.statusCode, responseBody: JSON.stringify(body), customerId: customerIdOf(request, body) })
