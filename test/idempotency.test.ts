@@ -150,4 +150,23 @@ describe('Idempotency-Key on POST', () => {
     expect(rows).toHaveLength(3);
     for (const row of rows) expect(row.customerId, row.key).toBe(c.body.id);
   });
+
+  it('after the customer is deleted, no replay reveals their data', async () => {
+    const body = customerBody();
+    const createKey = newKey();
+    const c = await api.post('/v1/customers', body, { 'idempotency-key': createKey });
+    const gift = `gift.after.${n}@example.org`;
+    const sub = await add(api, c.body.id, 'subscriptions', { plan: 'pro', giftRecipientEmail: gift });
+    const cancelKey = newKey();
+    expect((await api.post(`/v1/subscriptions/${sub.id}/cancel`, {}, { 'idempotency-key': cancelKey })).status).toBe(200);
+    expect((await api.del(`/v1/customers/${c.body.id}`)).status).toBe(204);
+    const created = await api.post('/v1/customers', body, { 'idempotency-key': createKey });
+    const cancelled = await api.post(`/v1/subscriptions/${sub.id}/cancel`, {}, { 'idempotency-key': cancelKey });
+    for (const r of [created, cancelled]) {
+      expect(r.status).toBeLessThan(500);
+      for (const value of [body.email, body.firstName, body.lastName, gift]) expect(r.raw).not.toContain(value);
+    }
+    const stored = JSON.stringify(await env.ctx.db.selectFrom('idempotencyKeys').selectAll().where('key', 'in', [createKey, cancelKey]).execute());
+    for (const value of [body.email, body.firstName, gift]) expect(stored).not.toContain(value);
+  });
 });
