@@ -77,8 +77,9 @@ afterAll(async () => env?.close());
 function pathValue(path: string, name: string, schema: JsonSchema): fc.Arbitrary<string> {
   const resource = path.split('/')[2] ?? '';
   const real = idPool[resource] ?? idPool.customers ?? [];
-  // An empty segment is another URL (the list route), not a path id; lone surrogates cannot be URL-encoded.
-  const segment = (s: string) => s.length > 0 && s.isWellFormed();
+  // An empty segment or a dot segment ("." / "..") is another URL (the list route), not a path id;
+  // lone surrogates cannot be URL-encoded.
+  const segment = (s: string) => s.length > 0 && s !== '.' && s !== '..' && s.isWellFormed();
   const arbs: fc.Arbitrary<string>[] = [
     fc.uuid(), fc.constantFrom(...HOSTILE_STRINGS.filter(segment)), fc.string({ minLength: 1, maxLength: 20 }).filter(segment),
   ];
