@@ -96,6 +96,42 @@ async function call(key: string | null, method: string, url: string, body?: unkn
   return { status: res.statusCode, body: parsed, raw: res.body };
 }
 
+type JsonSchema = { type?: string | string[]; const?: unknown; enum?: unknown[]; anyOf?: JsonSchema[]; oneOf?: JsonSchema[];
+  properties?: Record<string, JsonSchema>; required?: string[]; items?: JsonSchema; minItems?: number; format?: string;
+  pattern?: string; minLength?: number; minimum?: number; maximum?: number };
+
+/**
+ * A minimal valid body for a route, from its documented request schema, naming the world's own
+ * records: so admitted callers reach the handler (not just validation), and the other application
+ * must be refused by the handler itself when it names records that are not its own.
+ */
+function minimalBody(schema: JsonSchema | undefined, w: World, name = '', all = false): unknown {
+  if (!schema) return undefined;
+  if ('const' in schema) return schema.const;
+  if (schema.enum) return schema.enum[0];
+  const alts = schema.anyOf ?? schema.oneOf;
+  if (alts) return minimalBody(alts.find((a) => a.type !== 'null') ?? alts[0], w, name, all);
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== 'null') : schema.type;
+  switch (type) {
+    case 'object': {
+      const out: Record<string, unknown> = {};
+      const keys = all ? Object.keys(schema.properties ?? {}) : schema.required ?? [];
+      for (const key of keys) out[key] = minimalBody(schema.properties?.[key], w, key, all);
+      return out;
+    }
+    case 'array': return schema.minItems || all ? [minimalBody(schema.items, w, name, all)] : [];
+    case 'integer': case 'number': return Math.max(schema.minimum ?? 1, Math.min(schema.maximum ?? 1, 1));
+    case 'boolean': return false;
+    case 'string':
+      if (schema.format === 'uuid') return /application/i.test(name) ? apps.own : /subscription|customer/i.test(name) ? w.deleted : w.customer;
+      if (schema.format === 'email') return 'matrix@example.com';
+      if (schema.format === 'date-time') return env.clock.now().toISOString();
+      if (schema.pattern === '^[A-Z]{3}$') return 'EUR';
+      return 'x'.repeat(Math.max(1, schema.minLength ?? 1));
+    default: return {};
+  }
+}
+
 const toOpenApi = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 
 beforeAll(async () => {
@@ -136,7 +172,9 @@ describe('authorization matrix (generated from the route table)', () => {
       const documented = doc.paths[toOpenApi(route.url)]?.[route.method.toLowerCase()];
       for (const cred of ORDER) {
         const expectation = RULES[route.access][cred];
-        const body = ['POST', 'PUT', 'PATCH'].includes(route.method) ? {} : undefined;
+        const requestSchema = (documented as { requestBody?: { content?: Record<string, { schema?: JsonSchema }> } } | undefined)
+          ?.requestBody?.content?.['application/json']?.schema;
+        const body = ['POST', 'PUT', 'PATCH'].includes(route.method) ? (minimalBody(requestSchema, w) ?? {}) : undefined;
         const r = await call(keys[cred], route.method, url, body);
         calls++;
         const where = `${route.method} ${route.url} [${route.access}] as ${cred}: ${r.status} ${r.raw.slice(0, 160)}`;
@@ -147,6 +185,13 @@ describe('authorization matrix (generated from the route table)', () => {
           else if (r.body?.code !== (expectation === 401 ? 'unauthorized' : 'forbidden')) fail('wrong problem code');
         } else if (expectation === 'scoped' && isCustomerPath) {
           if (r.status !== 404) fail('expected 404: the customer is not this application\'s');
+        } else if (expectation === 'scoped' && requestSchema && body && Object.keys(body).length > 0) {
+          // The body names the owning application's records: another application is refused by the handler.
+          if (r.status !== 403 && r.status !== 404) fail('expected 403 or 404: the body names another application\'s records');
+          // Also with every optional field filled (e.g. naming the owning application explicitly).
+          const full = await call(keys[cred], route.method, url, minimalBody(requestSchema, w, '', true));
+          if (full.status !== 403 && full.status !== 404) fail(`with every field: expected 403 or 404, got ${full.status}`);
+          for (const value of w.owned) if (full.raw.includes(value)) fail(`body contains ${value}`);
         } else {
           if (r.status === 401 || r.status === 403) fail('refused a caller the route admits');
           // A read by an admitted caller on the world's own records succeeds.
