@@ -38,8 +38,52 @@ export function hashEvent(e: Omit<AuditEvent, 'hash'>): string {
   return crypto.createHash('sha256').update(e.prevHash).update('\n').update(body).digest('hex');
 }
 
+// Transactions whose audit events are collected and appended together at the end (see deferAudit).
+const deferred = new WeakMap<object, Array<{ id: string; input: AuditInput }>>();
+
+/**
+ * From now on in `trx`, appendAudit only collects events; flushAudit appends them, in order, as
+ * the transaction's last statements. The chain's lock is then held from the flush to the commit
+ * instead of from the first event on, so long transactions (a customer deletion) no longer
+ * serialize each other. Only the `id` of an event returned while deferred is final.
+ */
+export function deferAudit(trx: Db): void {
+  deferred.set(trx, []);
+}
+
+/** Appends the collected events of `trx` and then `more`, and ends deferral; returns all of them. */
+export async function flushAudit(trx: Db, ...more: AuditInput[]): Promise<AuditEvent[]> {
+  const pending = [...(deferred.get(trx) ?? []), ...more.map((input) => ({ id: crypto.randomUUID(), input }))];
+  deferred.delete(trx);
+  if (pending.length === 0) return [];
+  await sql`SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`.execute(trx);
+  const last = await trx.selectFrom('auditEvents').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  let seq = last ? Number(last.seq) : 0;
+  let prevHash = last?.hash ?? GENESIS_HASH;
+  const events: AuditEvent[] = pending.map(({ id, input }) => {
+    const event: Omit<AuditEvent, 'hash'> = {
+      seq: ++seq, id, type: input.type, actorKeyId: input.actorKeyId, subjectType: input.subjectType ?? null,
+      subjectId: input.subjectId ?? null, data: input.data ?? {}, createdAt: input.at, prevHash,
+    };
+    const full = { ...event, hash: hashEvent(event) };
+    prevHash = full.hash;
+    return full;
+  });
+  await trx.insertInto('auditEvents').values(events.map((e) => ({ ...e, data: JSON.stringify(e.data) }))).execute();
+  return events;
+}
+
 /** Appends one event to the chain. Must run inside the transaction that makes the change. */
 export async function appendAudit(trx: Db, input: AuditInput): Promise<AuditEvent> {
+  const collected = deferred.get(trx);
+  if (collected) {
+    const id = crypto.randomUUID();
+    collected.push({ id, input });
+    return {
+      seq: 0, id, type: input.type, actorKeyId: input.actorKeyId, subjectType: input.subjectType ?? null,
+      subjectId: input.subjectId ?? null, data: input.data ?? {}, createdAt: input.at, prevHash: '', hash: '',
+    };
+  }
   await sql`SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`.execute(trx);
   const last = await trx.selectFrom('auditEvents').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
   const event: Omit<AuditEvent, 'hash'> = {

@@ -1,9 +1,10 @@
-import { appendAudit } from '../audit/audit.repo.ts';
+import { deferAudit, flushAudit } from '../audit/audit.repo.ts';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
 import { appendActivity } from '../customers/activity.repo.ts';
 import { findLiveCustomer } from '../customers/customers.repo.ts';
 import type { Db } from '../db/database.ts';
+import { retryTransaction } from '../db/retry.ts';
 import type { Customer } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import * as repo from './deletion.repo.ts';
@@ -82,7 +83,8 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
       const results = new Map<DeletionStep, unknown>();
       let context: DeletionContext | undefined;
       try {
-        await db.transaction().execute(async (trx) => {
+        await retryTransaction(() => db.transaction().execute(async (trx) => {
+          results.clear();
           // FOR UPDATE serializes against a concurrent DELETE and against child writes (FOR SHARE).
           const customer = await findLiveCustomer(trx, customerId, 'update');
           if (!customer) throw notFound('Customer');
@@ -90,6 +92,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
           const [blocker] = blockersOf(customer, extra.pending);
           if (blocker) throw new AppError(blocker.code, blocker.detail);
 
+          deferAudit(trx);
           const at = clock.now();
           const c: DeletionContext = {
             customer, at, actorKeyId: principal.keyId,
@@ -116,10 +119,12 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
           for (const step of steps.filter((s) => s.phase === 'after')) results.set(step, await step.run(trx, c));
 
           const applicationsNotified = [...c.applicationIds].sort();
-          const audit = await appendAudit(trx, {
+          // Every event of the deletion (steps' and this one) is appended here, at the end.
+          const events = await flushAudit(trx, {
             type: 'customer.deleted', actorKeyId: principal.keyId, subjectType: 'customer', subjectId: customerId, at,
             data: { counts, cancelled, preservedTransactions: preserved, applicationsNotified },
           });
+          const audit = events[events.length - 1]!;
           const stepData: Record<string, unknown> = {};
           for (const [step, result] of results) stepData[step.name] = result ?? null;
           await trx.insertInto('deletions').values({
@@ -131,7 +136,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
             redaction: stepData.redaction === undefined ? null : JSON.stringify(stepData.redaction),
             backupId: (stepData.backup as { id?: string } | undefined)?.id ?? null,
           }).execute();
-        });
+        }));
       } catch (error) {
         ctx.metrics.deletions.inc({ outcome: error instanceof AppError ? error.code : 'error' });
         throw error;
