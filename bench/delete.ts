@@ -64,7 +64,9 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
     const del = (id: string) => request(srv.baseUrl, 'DELETE', `/v1/customers/${id}`);
     const httpIds = ids.slice(httpLo - 1, httpHi);
     await runLoad(httpIds.slice(0, warm), del, 204);
+    const cpu0 = srv.cpuMs();
     const http = await runLoad(httpIds.slice(warm), del, 204);
+    const serverCpuMs = (srv.cpuMs() - cpu0) / n;
     if (http.errors > 0) throw new Error(`DELETE over HTTP: ${http.errors} errors, first: ${http.firstError}`);
     log(`delete: HTTP ${round(http.perS)}/s p99 ${round(http.p99Ms, 2)} ms`);
 
@@ -111,7 +113,7 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
       figure: 'delete_http_per_s', value: numbers.delete_http_per_s, unit: '/s',
       peer: { figure: 'delete_floor_per_s', value: numbers.delete_floor_per_s },
       ratio: { value: round(perRatio, 2), goal: '>= 0.7', met: perRatio >= 0.7 },
-      note: `${n} customers, p50 ${round(http.p50Ms, 2)} ms${sameWork}`,
+      note: `${n} customers, p50 ${round(http.p50Ms, 2)} ms, server CPU ${round(serverCpuMs, 1)} ms per DELETE${sameWork}`,
     });
     rows.push({
       figure: 'delete_http_p99_ms', value: numbers.delete_http_p99_ms, unit: 'ms',

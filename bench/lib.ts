@@ -99,6 +99,8 @@ export interface Server {
   child: ChildProcess;
   /** Peak resident set size so far (VmHWM), in MiB. */
   peakRssMb(): number;
+  /** CPU time (user + system) the server process used so far, in ms. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -111,6 +113,19 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+export function readCpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after "pid (comm) ".
+    return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1000;
+  } catch {
+    return NaN;
+  }
 }
 
 export function readVmHwmMb(pid: number): number {
@@ -166,6 +181,7 @@ export async function startServer(options: {
   return {
     port, pid: child.pid!, baseUrl, child,
     peakRssMb: () => readVmHwmMb(child.pid!),
+    cpuMs: () => readCpuMs(child.pid!),
     stop: async () => {
       if (exited !== null) return;
       const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
