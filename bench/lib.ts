@@ -272,12 +272,15 @@ export interface PgbenchResult { tps: number; p99Ms: number; p50Ms: number; coun
  * Runs a pgbench script (-M prepared, -c 16 -j 2, a fixed number of transactions per client)
  * and reads per-transaction latencies from its log files.
  */
-export function runPgbench(dbUrl: string, script: string, options: { transactionsPerClient: number; defines?: Record<string, string> }): PgbenchResult {
+export function runPgbench(dbUrl: string, script: string, options: {
+  transactionsPerClient: number; defines?: Record<string, string>; clients?: number;
+}): PgbenchResult {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-pgbench-'));
   const scriptFile = path.join(dir, 'script.sql');
   fs.writeFileSync(scriptFile, script);
   const args = [
-    '-n', '-M', 'prepared', '-c', String(CONCURRENCY), '-j', '2', '-t', String(options.transactionsPerClient),
+    '-n', '-M', 'prepared', '-c', String(options.clients ?? CONCURRENCY), '-j', String(Math.min(2, options.clients ?? CONCURRENCY)),
+    '-t', String(options.transactionsPerClient),
     '-f', scriptFile, '-l', '--log-prefix', path.join(dir, 'log'),
     ...Object.entries(options.defines ?? {}).flatMap(([k, v]) => ['-D', `${k}=${v}`]),
     dbUrl,
