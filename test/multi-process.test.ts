@@ -1,0 +1,92 @@
+import http from 'node:http';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPgDatabase, TEST_DB } from './helpers/runtime.ts';
+import { startServer, type ServerProcess } from './helpers/process.ts';
+
+// Two real `node src/main.ts` processes on one PostgreSQL database, each with its scheduler and
+// dispatcher running. PGlite is an embedded single-process database: no second process can share it.
+describe.skipIf(TEST_DB !== 'postgres')('two server processes on one PostgreSQL (skipped on PGlite: single process)', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterAll(async () => { for (const c of cleanup.reverse()) await c().catch(() => undefined); });
+
+  it('a notification pass over 1,000 due cases run by both at once: one webhook per case, each delivered once', async () => {
+    const db = await createPgDatabase();
+    cleanup.push(() => db.drop());
+    // A receiver that counts deliveries per case and per webhook-id.
+    const perCase = new Map<string, number>();
+    const perId = new Map<string, number>();
+    const receiver = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        const k = `${body.data.subscriptionId}:${body.data.applicationId}`;
+        perCase.set(k, (perCase.get(k) ?? 0) + 1);
+        const id = String(req.headers['webhook-id']);
+        perId.set(id, (perId.get(id) ?? 0) + 1);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise((r) => receiver.close(r)));
+    const hook = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
+
+    const adminKey = `lethe_op_${crypto.randomBytes(16).toString('hex')}`;
+    const env = (name: string) => {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `lethe-mp-${name}-`));
+      cleanup.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+      return {
+        DATABASE_URL: db.url, LETHE_DATA_DIR: dataDir, LETHE_ADMIN_KEY: adminKey,
+        LETHE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'), LETHE_WEBHOOK_ALLOW_PRIVATE: 'true',
+        LETHE_INSTANCE_ID: name, LETHE_RATE_LIMIT_PER_MINUTE: '1000000',
+      };
+    };
+    const servers: ServerProcess[] = [];
+    servers.push(await startServer(env('a')));
+    cleanup.push(() => servers[0]!.stop());
+    const call = async (s: ServerProcess, method: string, url: string, body?: unknown) => {
+      const r = await fetch(`${s.url}${url}`, {
+        method, body: body === undefined ? undefined : JSON.stringify(body),
+        headers: { authorization: `Bearer ${adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      });
+      return { status: r.status, body: await r.json().catch(() => null) };
+    };
+    const app = await call(servers[0]!, 'POST', '/v1/applications', { name: 'partner', webhookUrl: hook });
+    expect(app.status).toBe(201);
+
+    // 1,000 cases due, last notified yesterday (UTC, the default zone).
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    cleanup.push(() => c.end());
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    await c.query(`
+      INSERT INTO deletion_cases (customer_id, application_id, status, reason, required_since, last_notified_day, created_at, updated_at)
+      SELECT gen_random_uuid(), $1, 'required', 'customer_deleted', now() - interval '3 days', $2, now(), now()
+      FROM generate_series(1, 1000)`, [app.body.id, yesterday]);
+
+    servers.push(await startServer(env('b')));
+    cleanup.push(() => servers[1]!.stop());
+    // Both schedulers catch up on start; on top, both are asked to run the pass at once, twice.
+    const runs = await Promise.all([...servers, ...servers].map((s) => call(s, 'POST', '/v1/jobs/deletion-notifications/run')));
+    expect(runs.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+
+    const { rows } = await c.query(`SELECT case_id, count(*)::int AS n FROM webhook_outbox GROUP BY case_id`);
+    expect(rows).toHaveLength(1000);
+    expect(rows.every((r) => r.n === 1)).toBe(true);
+
+    // Both dispatchers deliver; no row is sent by both.
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline && [...perCase.values()].reduce((a, b) => a + b, 0) < 1000) await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(perCase.size).toBe(1000);
+    expect([...perCase.values()].every((n) => n === 1)).toBe(true);
+    expect([...perId.values()].every((n) => n === 1)).toBe(true);
+    const { rows: states } = await c.query(`SELECT status, count(*)::int AS n FROM webhook_outbox GROUP BY status`);
+    expect(states).toEqual([{ status: 'delivered', n: 1000 }]);
+  }, 240_000);
+});
