@@ -209,3 +209,14 @@ describe('hostile raw bodies', () => {
     expect(res.json().detail).toMatch(/duplicate/i);
   });
 });
+
+describe('content types', () => {
+  it('an image body sent to a JSON route is 415, not a confusing 400', async () => {
+    const res = await env.app.inject({
+      method: 'POST', url: '/v1/customers', payload: Buffer.from([0x89, 0x50, 0x4e, 0x47]),
+      headers: { authorization: `Bearer ${env.operatorKey}`, 'content-type': 'image/png' },
+    });
+    expect(res.statusCode).toBe(415);
+    expect(res.json().code).toBe('unsupported_media_type');
+  });
+});

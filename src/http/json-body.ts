@@ -77,6 +77,10 @@ export function registerJsonBody(app: FastifyInstance, bodyLimit: number) {
   });
   // Query strings and path parameters are decoded text: the same characters are refused there.
   app.addHook('preValidation', async (request: FastifyRequest) => {
+    // Raw image bodies are parsed for every route; a route that declares a JSON body refuses them.
+    if (Buffer.isBuffer(request.body) && request.routeOptions.schema?.body) {
+      throw new AppError('unsupported_media_type', `This route takes application/json, not ${request.headers['content-type'] ?? 'no content type'}`);
+    }
     for (const [part, obj] of [['querystring', request.query], ['params', request.params]] as const) {
       if (!obj || typeof obj !== 'object') continue;
       for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
