@@ -65,6 +65,7 @@ describe('the daily notification pass', () => {
       data: { subscriptionId: customer.id, applicationId: app.id, reason: 'grace_expired', requiredSince: kase.requiredSince!.toISOString() },
     });
     expect(day2[0]!.id).not.toBe(day2[1]!.id);
+    expect(day2[1]!.id).toMatch(/^msg_[0-9a-f]{32}$/); // enqueueWebhook's shape, time-ordered in the pass
     await run();
     await run();
     expect(await sent(kase.id)).toHaveLength(2);
