@@ -54,7 +54,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
     const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
     ctx.metrics.httpRequests.inc(labels);
     ctx.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
-    request.log.info({ reqId: request.id, method: request.method, route: labels.route, status: reply.statusCode,
+    request.log.info({ method: request.method, route: labels.route, status: reply.statusCode,
       ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
