@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
 import { canonicalJson } from '../audit/canonical-json.ts';
@@ -13,6 +14,7 @@ declare module 'fastify' {
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
 // A row still without a response after this long belongs to a crashed request: it may be taken over.
 const ABANDONED_MS = 60_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const WAIT_MS = 5_000;
 
 function bodyHash(request: FastifyRequest): string {
@@ -111,9 +113,20 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
         if (typeof (body as Record<string, unknown>)[secret] === 'string') body = { ...(body as Record<string, unknown>), [secret]: null };
       }
     }
-    await db.updateTable('idempotencyKeys')
-      .set({ statusCode: reply.statusCode, responseBody: JSON.stringify(body), customerId: customerIdOf(request, body) })
-      .where('apiKeyId', '=', claim.keyId).where('key', '=', claim.key).execute();
+    const customerId = customerIdOf(request, body);
+    await db.transaction().execute(async (trx) => {
+      // The response is stored after the handler committed, so a DELETE of its customer may have
+      // committed in between, after purging the responses it could see. Holding the customer row
+      // FOR SHARE orders the two: a DELETE in progress finishes first and the body is not kept;
+      // a DELETE starting now waits, then purges this row.
+      if (customerId && UUID.test(customerId) && reply.statusCode < 300) {
+        const live = await sql`SELECT 1 FROM customers WHERE id = ${customerId} AND deleted_at IS NULL FOR SHARE`.execute(trx);
+        if (live.rows.length === 0) body = null;
+      }
+      await trx.updateTable('idempotencyKeys')
+        .set({ statusCode: reply.statusCode, responseBody: JSON.stringify(body), customerId })
+        .where('apiKeyId', '=', claim.keyId).where('key', '=', claim.key).execute();
+    });
     return payload;
   });
 }
