@@ -80,6 +80,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
         200: ListOf(Type.Object({
           id: Uuid,
           webhookId: Type.String({ description: 'The webhook-id header: the same on every attempt of one webhook' }),
+          caseId: Type.Union([Uuid, Type.Null()], { description: 'The deletion case the webhook was about' }),
           eventType: Type.String(),
           attempt: Type.Integer({ minimum: 1 }),
           attemptedAt: Timestamp,

@@ -5,6 +5,8 @@ import { DEFAULT_LIMIT, MAX_LIMIT, decodeCursor, encodeCursor, type Page } from 
 export interface DeliveryView {
   id: string;
   webhookId: string;
+  /** The deletion case the webhook was about (null for other events). */
+  caseId: string | null;
   eventType: string;
   attempt: number;
   attemptedAt: Date;
@@ -19,7 +21,7 @@ export async function listDeliveries(db: Db, applicationId: string, q: { limit?:
   const limit = Math.min(q.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
   let query = db.selectFrom('webhookDeliveries as d')
     .innerJoin('webhookOutbox as o', 'o.id', 'd.outboxId')
-    .select(['d.id', 'd.outboxId as webhookId', 'o.eventType', 'd.attempt', 'd.attemptedAt', 'd.durationMs', 'd.statusCode', 'd.outcome', 'd.error'])
+    .select(['d.id', 'd.outboxId as webhookId', 'o.caseId', 'o.eventType', 'd.attempt', 'd.attemptedAt', 'd.durationMs', 'd.statusCode', 'd.outcome', 'd.error'])
     .where('d.applicationId', '=', applicationId);
   if (q.webhookId) query = query.where('d.outboxId', '=', q.webhookId);
   if (q.outcome) query = query.where('d.outcome', '=', q.outcome);
