@@ -15,6 +15,9 @@ import { HOSTILE_STRINGS, invalid, valid, type JsonSchema } from './helpers/sche
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 const RUNS = Number(process.env.LETHE_FUZZ_RUNS ?? 100);
+// `npm test` is a gate: a fixed seed, so a failure comes from the change, not from luck.
+// LETHE_FUZZ_SEED=random (as `npm run fuzz:deep` sets) explores new inputs each run.
+const SEED = process.env.LETHE_FUZZ_SEED === 'random' ? undefined : Number(process.env.LETHE_FUZZ_SEED ?? 20261125);
 
 interface Operation {
   method: string;
@@ -155,7 +158,7 @@ describe('fuzzing every operation of /openapi.json', () => {
           const v = validatorFor(op, res.statusCode);
           if (v) expect(v(JSON.parse(res.body)), `${where}\n${JSON.stringify(v.errors)}`).toBe(true);
         }
-      }), { numRuns: RUNS });
+      }), { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) });
     }
   }, 600_000);
 });
@@ -193,6 +196,17 @@ describe('hostile raw bodies', () => {
     expect(res.statusCode).toBe(400);
     const after = await env.ctx.db.selectFrom('customers').select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     expect(after.n).toBe(before.n);
+  });
+
+  it('a value starting with a byte-order mark is 400 (found by the fuzzer: PGlite read it back without the mark)', async () => {
+    const c = (await post('/v1/customers', '{"firstName":"bom"}')).json().id as string;
+    const res = await post(`/v1/customers/${c}/social-identities`, '{"provider":"\uFEFF","externalId":" "}');
+    expect(res.statusCode).toBe(400);
+    expect(res.json().detail).toContain('provider');
+    // Inside a value it is an ordinary character and is kept.
+    const ok = await post(`/v1/customers/${c}/social-identities`, '{"provider":"a\uFEFFb","externalId":"x"}');
+    expect(ok.statusCode).toBe(201);
+    expect(ok.json().provider).toBe('a\uFEFFb');
   });
 
   it('integers beyond 2^53 are 400, never silently rounded', async () => {

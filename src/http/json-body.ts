@@ -5,7 +5,9 @@ import { AppError } from './errors.ts';
 const MAX_DEPTH = 32;
 // NUL cannot be stored in PostgreSQL text; a lone surrogate has no UTF-8 form and would be
 // silently replaced. Both are refused rather than altered.
-const BAD_CHAR = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// A leading byte-order mark is dropped by the embedded database's text decoding, so such a
+// value would not read back as written: refused too.
+const BAD_CHAR = /\u0000|^\uFEFF|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 const bad = (detail: string) => new AppError('validation_failed', detail);
 
@@ -20,7 +22,7 @@ export function checkJsonValue(root: unknown, where = 'body'): void {
     const { value, path } = stack.pop()!;
     if (path.length > MAX_DEPTH) throw bad(`${where}: nesting deeper than ${MAX_DEPTH} levels`);
     if (typeof value === 'string') {
-      if (BAD_CHAR.test(value)) throw bad(`${describePath(path)}: contains a NUL character or an unpaired surrogate`);
+      if (BAD_CHAR.test(value)) throw bad(`${describePath(path)}: contains a NUL character, an unpaired surrogate or a leading byte-order mark`);
     } else if (Array.isArray(value)) {
       value.forEach((v, i) => stack.push({ value: v, path: [...path, i] }));
     } else if (value && typeof value === 'object') {
