@@ -51,12 +51,15 @@ export function deferAudit(trx: Db): void {
   deferred.set(trx, []);
 }
 
-/** Appends the collected events of `trx` and then `more`, and ends deferral; returns all of them. */
-export async function flushAudit(trx: Db, ...more: AuditInput[]): Promise<AuditEvent[]> {
-  const pending = [...(deferred.get(trx) ?? []), ...more.map((input) => ({ id: crypto.randomUUID(), input }))];
-  deferred.delete(trx);
-  if (pending.length === 0) return [];
+/** Takes the chain's lock until commit (batch jobs take it before their rows, to keep one lock order). */
+export async function lockAuditChain(trx: Db): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`.execute(trx);
+}
+
+/** Appends events in order under one lock and one read of the chain's end; ids may be given. */
+async function appendChained(trx: Db, pending: Array<{ id: string; input: AuditInput }>): Promise<AuditEvent[]> {
+  if (pending.length === 0) return [];
+  await lockAuditChain(trx);
   const last = await trx.selectFrom('auditEvents').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
   let seq = last ? Number(last.seq) : 0;
   let prevHash = last?.hash ?? GENESIS_HASH;
@@ -69,37 +72,36 @@ export async function flushAudit(trx: Db, ...more: AuditInput[]): Promise<AuditE
     prevHash = full.hash;
     return full;
   });
-  await trx.insertInto('auditEvents').values(events.map((e) => ({ ...e, data: JSON.stringify(e.data) }))).execute();
+  const rows = events.map((e) => ({ ...e, data: JSON.stringify(e.data) }));
+  for (let i = 0; i < rows.length; i += 1000) await trx.insertInto('auditEvents').values(rows.slice(i, i + 1000)).execute();
   return events;
+}
+
+/** Appends several events at once (one round trip per 1,000), chained in the given order. */
+export function appendAuditBatch(trx: Db, inputs: AuditInput[]): Promise<AuditEvent[]> {
+  return appendChained(trx, inputs.map((input) => ({ id: crypto.randomUUID(), input })));
+}
+
+/** Appends the collected events of `trx` and then `more`, and ends deferral; returns all of them. */
+export async function flushAudit(trx: Db, ...more: AuditInput[]): Promise<AuditEvent[]> {
+  const pending = [...(deferred.get(trx) ?? []), ...more.map((input) => ({ id: crypto.randomUUID(), input }))];
+  deferred.delete(trx);
+  return appendChained(trx, pending);
 }
 
 /** Appends one event to the chain. Must run inside the transaction that makes the change. */
 export async function appendAudit(trx: Db, input: AuditInput): Promise<AuditEvent> {
+  const id = crypto.randomUUID();
   const collected = deferred.get(trx);
   if (collected) {
-    const id = crypto.randomUUID();
     collected.push({ id, input });
     return {
       seq: 0, id, type: input.type, actorKeyId: input.actorKeyId, subjectType: input.subjectType ?? null,
       subjectId: input.subjectId ?? null, data: input.data ?? {}, createdAt: input.at, prevHash: '', hash: '',
     };
   }
-  await sql`SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`.execute(trx);
-  const last = await trx.selectFrom('auditEvents').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-  const event: Omit<AuditEvent, 'hash'> = {
-    seq: last ? Number(last.seq) + 1 : 1,
-    id: crypto.randomUUID(),
-    type: input.type,
-    actorKeyId: input.actorKeyId,
-    subjectType: input.subjectType ?? null,
-    subjectId: input.subjectId ?? null,
-    data: input.data ?? {},
-    createdAt: input.at,
-    prevHash: last?.hash ?? GENESIS_HASH,
-  };
-  const full = { ...event, hash: hashEvent(event) };
-  await trx.insertInto('auditEvents').values({ ...full, data: JSON.stringify(full.data) }).execute();
-  return full;
+  const [event] = await appendChained(trx, [{ id, input }]);
+  return event!;
 }
 
 export async function listAudit(db: Db, opts: { afterSeq: number; limit: number; subjectId?: string; type?: string }) {

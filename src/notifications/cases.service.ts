@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { appendAudit } from '../audit/audit.repo.ts';
+import { appendAudit, lockAuditChain } from '../audit/audit.repo.ts';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
 import type { LicenseObserver } from '../customers/customers.service.ts';
@@ -14,8 +14,6 @@ import type { CaseReason, CaseStatus } from './notifications.tables.ts';
 import { isValidTimeZone, localDay } from './schedule.ts';
 
 const DAY_MS = 86_400_000;
-/** Audit lock of src/audit/audit.repo.ts; taken first by batch jobs so they never wait for it while holding case rows. */
-const AUDIT_LOCK = 0x4c455448;
 
 export interface CaseView {
   id: string;
@@ -203,7 +201,8 @@ export function createCasesService(ctx: Ctx) {
     let total = 0;
     for (;;) {
       const n = await db.transaction().execute(async (trx) => {
-        await sql`SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`.execute(trx);
+        // The chain's lock first, so this batch never waits for it while holding case rows.
+        await lockAuditChain(trx);
         const rows = await repo.expireGraceBatch(trx, day, at, opts.batchSize ?? 500);
         for (const r of rows) {
           await appendAudit(trx, {
