@@ -23,15 +23,16 @@ function bodyHash(request: FastifyRequest): string {
 }
 
 function customerIdOf(request: FastifyRequest, payload: unknown): string | null {
-  // A record's response names its customer (e.g. a cancelled subscription): purged with that customer.
-  const owner = payload && typeof payload === 'object' ? (payload as { customerId?: unknown }).customerId : undefined;
-  if (typeof owner === 'string' && /^[0-9a-f-]{36}$/i.test(owner)) return owner;
-  const params = request.params as { id?: string } | undefined;
-  if (request.url.startsWith('/v1/customers/') && params?.id) return params.id;
-  if (request.url.split('?')[0] === '/v1/customers' && payload && typeof payload === 'object') {
-    return String((payload as { id?: unknown }).id ?? '') || null;
-  }
-  return null;
+  const body = payload && typeof payload === 'object' ? payload as { customerId?: unknown; id?: unknown } : {};
+  const path = request.url.split('?')[0] ?? '';
+  const candidates = [
+    // A record's response names its customer (e.g. a cancelled subscription): purged with that customer.
+    body.customerId,
+    path.startsWith('/v1/customers/') ? (request.params as { id?: unknown } | undefined)?.id : undefined,
+    path === '/v1/customers' ? body.id : undefined,
+  ];
+  // Only a well-formed id names a customer (a refused request may carry any text in its path).
+  return (candidates.find((c) => typeof c === 'string' && UUID.test(c)) as string | undefined) ?? null;
 }
 
 function replay(reply: FastifyReply, statusCode: number, body: unknown) {
@@ -119,7 +120,7 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
       // committed in between, after purging the responses it could see. Holding the customer row
       // FOR SHARE orders the two: a DELETE in progress finishes first and the body is not kept;
       // a DELETE starting now waits, then purges this row.
-      if (customerId && UUID.test(customerId) && reply.statusCode < 300) {
+      if (customerId && reply.statusCode < 300) {
         const live = await sql`SELECT 1 FROM customers WHERE id = ${customerId} AND deleted_at IS NULL FOR SHARE`.execute(trx);
         if (live.rows.length === 0) body = null;
       }
