@@ -5,6 +5,7 @@ import type { Ctx } from './context.ts';
 import { registerApplicationRoutes } from './applications/applications.routes.ts';
 import { registerCustomerRoutes } from './customers/customers.routes.ts';
 import { registerAuditRoutes } from './audit/audit.routes.ts';
+import { registerApiKeyRoutes } from './auth/api-keys.routes.ts';
 import { registerDeletionRoutes } from './erasure/deletion.routes.ts';
 import { registerAuth } from './http/auth.ts';
 import { registerJobRoutes } from './jobs/jobs.ts';
@@ -79,7 +80,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
   });
 
   await registerRateLimit(app, ctx.config.rateLimitPerMinute);
-  registerAuth(app, ctx.db);
+  registerAuth(app, ctx.db, services.apiKeys);
   registerIdempotency(app, ctx.db, ctx.clock);
   registerHealthRoutes(app, ctx, services.refreshGauges);
   app.get('/openapi.json', {
@@ -88,6 +89,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
   }, async () => app.swagger());
 
   registerApplicationRoutes(app, services.applications);
+  registerApiKeyRoutes(app, services.apiKeys);
   registerCustomerRoutes(app, services.customers);
   registerDeletionRoutes(app, services.deletion);
   registerAuditRoutes(app, ctx);

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from './context.ts';
 import { createApplicationsService } from './applications/applications.service.ts';
+import { createApiKeysService } from './auth/api-keys.service.ts';
 import { createCustomersService, type LicenseObserver } from './customers/customers.service.ts';
 import { createDeletionService, type DeletionStep } from './erasure/deletion.service.ts';
+import { createRecordErasure, type RecordErasureStep } from './erasure/record-erasure.ts';
 import { checkWebhookUrlBasic } from './applications/webhook-url.ts';
 import type { JobRegistry, RetentionTask } from './jobs/jobs.ts';
 import { idempotencyPurgeTask, retentionScheduler } from './jobs/retention-schedule.ts';
@@ -20,6 +22,7 @@ export interface BackgroundTask { name: string; start(): void; stop(): Promise<v
  */
 export function createServices(ctx: Ctx) {
   const steps: DeletionStep[] = [];
+  const recordErasureSteps: RecordErasureStep[] = [];
   const licenseObservers: LicenseObserver[] = [];
   // Observers are called in order inside the license's transaction.
   const observer: LicenseObserver = {
@@ -35,8 +38,12 @@ export function createServices(ctx: Ctx) {
   const core = {
     customers: createCustomersService(ctx, observer),
     applications: createApplicationsService(ctx, (url) => webhookUrlCheck(url)),
+    apiKeys: createApiKeysService(ctx),
     deletion: createDeletionService(ctx, steps),
     deletionSteps: steps,
+    /** One record removed on its own (DELETE /v1/customers/{id}/{collection}/{itemId}) and its steps. */
+    recordErasure: createRecordErasure(ctx, recordErasureSteps),
+    recordErasureSteps,
     licenseObservers,
     setWebhookUrlCheck(check: (url: string) => Promise<void>) { webhookUrlCheck = check; },
     extraRoutes: [] as Array<(app: FastifyInstance) => void>,

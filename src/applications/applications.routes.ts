@@ -101,14 +101,17 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
       body: Type.Object({
         kind: Type.Union([Type.Literal('operator'), Type.Literal('application')]),
         applicationIds: Type.Optional(Type.Array(Uuid, { maxItems: 100 })),
+        label: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()], { description: 'A note for operators, e.g. "CI deploy"' })),
+        expiresAt: Type.Optional(Type.Union([Timestamp, Type.Null()], { description: 'After this time the key answers 401' })),
       }, { additionalProperties: false }),
       response: {
         201: Type.Object({
           id: Uuid, kind: Type.String(), applicationIds: Type.Array(Uuid), key: Type.String(), createdAt: Timestamp,
+          label: Type.Union([Type.String(), Type.Null()]), expiresAt: Type.Union([Timestamp, Type.Null()]),
         }),
         ...errors(),
       },
     },
   }, async (request, reply) => reply.code(201).send(
-    await applications.createKey(principalOf(request), request.body as { kind: 'operator' | 'application'; applicationIds?: string[] })));
+    await applications.createKey(principalOf(request), request.body as { kind: 'operator' | 'application'; applicationIds?: string[]; label?: string | null; expiresAt?: string | null })));
 }

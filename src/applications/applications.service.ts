@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { insertKey, type KeyKind, type Principal } from '../auth/api-keys.ts';
+import { setKeyDetails } from '../auth/api-keys.repo.ts';
 import type { Ctx } from '../context.ts';
 import type { Application } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
@@ -115,7 +116,7 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
       return listDeliveries(db, id, query);
     },
 
-    async createKey(principal: Principal, input: { kind: KeyKind; applicationIds?: string[] }) {
+    async createKey(principal: Principal, input: { kind: KeyKind; applicationIds?: string[]; label?: string | null; expiresAt?: string | null }) {
       const applicationIds = [...new Set(input.applicationIds ?? [])];
       if (input.kind === 'operator' && applicationIds.length > 0) {
         throw new AppError('validation_failed', 'body.applicationIds is only for application keys');
@@ -128,12 +129,16 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
         const unknown = applicationIds.filter((id) => !known.has(id));
         if (unknown.length > 0) throw new AppError('validation_failed', `body.applicationIds: unknown application ${unknown.join(', ')}`);
         const at = clock.now();
+        const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null;
+        if (expiresAt && expiresAt.getTime() <= at.getTime()) throw new AppError('validation_failed', 'body.expiresAt must be in the future');
+        const label = input.label ?? null;
         const created = await insertKey(trx, { kind: input.kind, applicationIds, createdByKeyId: principal.keyId, at });
+        await setKeyDetails(trx, created.id, { label, expiresAt });
         await appendAudit(trx, {
           type: 'api_key.created', actorKeyId: principal.keyId, subjectType: 'api_key', subjectId: created.id, at,
-          data: { kind: input.kind, applicationIds },
+          data: { kind: input.kind, applicationIds, expiresAt: expiresAt?.toISOString() ?? null },
         });
-        return { id: created.id, kind: input.kind, applicationIds, key: created.key, createdAt: at };
+        return { id: created.id, kind: input.kind, applicationIds, key: created.key, createdAt: at, label, expiresAt };
       });
     },
   };

@@ -48,6 +48,20 @@ export function plugBackups(ctx: Ctx, s: ServicesCore): void {
     },
   };
   s.deletionSteps.push(journalStep);
+  // A record removed on its own (a card, an address) is journaled too, so a restore removes it again.
+  s.recordErasureSteps.push({
+    name: 'erasure-journal',
+    async run(trx, c) {
+      const entry = journal.newEntry({
+        kind: 'record', customerId: c.customerId, caseId: null, applicationId: null, actorKeyId: c.actorKeyId, at: c.at,
+        recordTable: c.def.sqlTable, recordId: c.recordId,
+        ...(journal.replaying.has(c.recordId) ? { id: journal.replaying.get(c.recordId)! } : {}),
+      });
+      await journal.insertEntry(trx, entry, ctx.clock.now());
+      return entry;
+    },
+    afterCommit(_c, entry) { journal.appendToFile(ctx.config, [entry as journal.JournalEntry]); },
+  });
 
   const api: ErasureJournalApi = {
     async recordConfirmation(trx, input) {

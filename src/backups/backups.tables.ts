@@ -16,13 +16,16 @@ export interface BackupArchivesTable {
 export interface ErasureJournalTable {
   seq: Generated<number>;
   id: string;
-  kind: 'deletion' | 'confirmation';
+  kind: 'deletion' | 'confirmation' | 'record';
   customerId: string;
   caseId: string | null;
   applicationId: string | null;
   actorKeyId: string | null;
   at: Timestamp;
   recordedAt: Timestamp;
+  /** kind 'record': the SQL table and id of the record removed one by one. */
+  recordTable: Generated<string | null>;
+  recordId: Generated<string | null>;
 }
 
 /** Kysely types of the tables this domain adds (joined into Database in src/db/schema.ts). */

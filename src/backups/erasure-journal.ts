@@ -13,13 +13,16 @@ import type { Db } from '../db/database.ts';
  */
 export interface JournalEntry {
   id: string;
-  kind: 'deletion' | 'confirmation';
+  kind: 'deletion' | 'confirmation' | 'record';
   customerId: string;
   caseId: string | null;
   applicationId: string | null;
   actorKeyId: string | null;
   /** When the deletion or confirmation happened (ISO-8601). */
   at: string;
+  /** kind 'record' (one record removed on its own): its SQL table and id. */
+  recordTable?: string | null;
+  recordId?: string | null;
 }
 
 export const journalPath = (config: Pick<Config, 'backupDir'>) => path.join(config.backupDir, 'erasure-journal.jsonl');
@@ -32,6 +35,7 @@ export function newEntry(input: Omit<JournalEntry, 'id' | 'at'> & { at: Date; id
     id: input.id ?? crypto.randomUUID(), kind: input.kind, customerId: input.customerId,
     caseId: input.caseId ?? null, applicationId: input.applicationId ?? null, actorKeyId: input.actorKeyId ?? null,
     at: input.at.toISOString(),
+    ...(input.kind === 'record' ? { recordTable: input.recordTable ?? null, recordId: input.recordId ?? null } : {}),
   };
 }
 
@@ -39,6 +43,7 @@ export async function insertEntry(trx: Db, e: JournalEntry, recordedAt: Date): P
   await trx.insertInto('erasureJournal').values({
     id: e.id, kind: e.kind, customerId: e.customerId, caseId: e.caseId, applicationId: e.applicationId,
     actorKeyId: e.actorKeyId, at: e.at, recordedAt,
+    ...(e.kind === 'record' ? { recordTable: e.recordTable ?? null, recordId: e.recordId ?? null } : {}),
   }).onConflict((oc) => oc.column('id').doNothing()).execute();
 }
 
@@ -84,6 +89,7 @@ export async function readTable(db: Db): Promise<JournalEntry[]> {
   return rows.map((r) => ({
     id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
     actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(),
+    ...(r.kind === 'record' ? { recordTable: r.recordTable, recordId: r.recordId } : {}),
   }));
 }
 

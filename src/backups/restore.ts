@@ -6,6 +6,8 @@ import type { Db } from '../db/database.ts';
 import { AppError } from '../http/errors.ts';
 import { createDeletionService } from '../erasure/deletion.service.ts';
 import { customerRef } from '../erasure/pseudonym.ts';
+import { createRecordErasure } from '../erasure/record-erasure.ts';
+import { COLLECTIONS } from '../customers/collections.ts';
 import type { ServicesCore } from '../services.ts';
 import { createArchiveService } from './archive.service.ts';
 import { BackupIntegrityError } from './crypto.ts';
@@ -24,7 +26,7 @@ export type ReapplyConfirmation = (input: {
   caseId: string | null; applicationId: string | null; customerId: string; actorKeyId: string | null; at: Date;
 }) => Promise<unknown>;
 
-export interface ReplayResult { deletionsReplayed: number; confirmationsReplayed: number; confirmationsUnapplied: number; journalled: number }
+export interface ReplayResult { deletionsReplayed: number; recordsReplayed: number; confirmationsReplayed: number; confirmationsUnapplied: number; journalled: number }
 
 /**
  * Re-applies every journaled erasure the database does not know about (its id is missing from
@@ -33,17 +35,34 @@ export interface ReplayResult { deletionsReplayed: number; confirmationsReplayed
  * original deletion time; confirmations through the notifications domain. Audited.
  */
 export async function replayErasures(ctx: Ctx, services: ServicesCore, entries: journal.JournalEntry[], actorKeyId: string | null = null): Promise<ReplayResult> {
-  const result: ReplayResult = { deletionsReplayed: 0, confirmationsReplayed: 0, confirmationsUnapplied: 0, journalled: 0 };
+  const result: ReplayResult = { deletionsReplayed: 0, recordsReplayed: 0, confirmationsReplayed: 0, confirmationsUnapplied: 0, journalled: 0 };
   const byId = new Map(entries.map((e) => [e.id, e]));
   const present = await journal.presentIds(ctx.db, [...byId.keys()]);
   const todo = [...byId.values()].filter((e) => !present.has(e.id))
     // Deletions before confirmations of the same instant; otherwise in time order.
-    .sort((a, b) => a.at.localeCompare(b.at) || (a.kind === b.kind ? 0 : a.kind === 'deletion' ? -1 : 1));
+    .sort((a, b) => a.at.localeCompare(b.at) || (a.kind === b.kind ? 0 : a.kind === 'deletion' ? -1 : b.kind === 'deletion' ? 1 : 0));
   if (todo.length === 0) return result;
   const replayedCustomers: string[] = [];
   for (const e of todo) {
     const at = new Date(e.at);
-    if (e.kind === 'deletion') {
+    if (e.kind === 'record') {
+      // One record removed on its own: removed again through the same code (soft delete, redaction,
+      // stored responses, journal entry with the original id). Gone already (customer deleted): nothing to do.
+      const def = COLLECTIONS.find((c) => c.sqlTable === e.recordTable);
+      if (def && e.recordId) {
+        const erasure = createRecordErasure({ ...ctx, clock: { now: () => at } }, services.recordErasureSteps);
+        journal.replaying.set(e.recordId, e.id);
+        try {
+          await erasure.erase(e.actorKeyId, def, e.customerId, e.recordId);
+          result.recordsReplayed++;
+          continue;
+        } catch (error) {
+          if (!(error instanceof AppError && error.code === 'not_found')) throw error;
+        } finally {
+          journal.replaying.delete(e.recordId);
+        }
+      }
+    } else if (e.kind === 'deletion') {
       const alive = await ctx.db.selectFrom('customers').select('id').where('id', '=', e.customerId)
         .where('deletedAt', 'is', null).executeTakeFirst();
       if (alive) {

@@ -18,6 +18,7 @@ export interface SettingsTable {
   overdueAfterDays: number;
   redactionOverrides: Json<Record<string, string>>;
   policyVersion: number;
+  deleteCustomerWhenGraceEnds: Generated<boolean>;
   updatedAt: Timestamp;
 }
 
@@ -43,6 +44,9 @@ export interface ApiKeysTable {
   createdByKeyId: string | null;
   createdAt: Timestamp;
   revokedAt: Timestamp | null;
+  label: string | null;
+  expiresAt: Timestamp | null;
+  lastUsedAt: Timestamp | null;
 }
 
 export interface ApiKeyApplicationsTable {
@@ -52,6 +56,7 @@ export interface ApiKeyApplicationsTable {
 
 export interface CustomersTable {
   id: Generated<string>;
+  externalId: string | null;
   salutation: string | null;
   firstName: string | null;
   lastName: string | null;

@@ -52,6 +52,8 @@ export const DATA_MAP: Record<string, TableMap> = {
     entity: 'customer',
     columns: {
       id, created_at: ts, updated_at: ts, deleted_at: ts, redacted_at: ts,
+      // The platform's own id for the customer: identifying, nullified at redaction.
+      external_id: nullify('account', true, 'token'),
       salutation: nullify('name', false, 'text'),
       first_name: mask('name', 'name', true),
       last_name: mask('name', 'name', true),
@@ -169,6 +171,7 @@ export const DATA_MAP: Record<string, TableMap> = {
     entity: 'erasure_journal',
     columns: {
       seq: id, id, kind: state, customer_id: ref, case_id: ref, application_id: ref, actor_key_id: ref, at: ts, recorded_at: ts,
+      record_table: state, record_id: ref,
     },
   },
   settings: {
@@ -176,7 +179,7 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       id, automatic_personal_data_deletion: state, grace_period_days: state, notification_time: state,
       notification_time_zone: state, backup_retention_days: state, overdue_after_days: state,
-      redaction_overrides: state, policy_version: state, updated_at: ts,
+      redaction_overrides: state, policy_version: state, updated_at: ts, delete_customer_when_grace_ends: state,
     },
   },
   applications: {
@@ -192,6 +195,8 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       id, kind: state, key_hash: { personal: false, category: 'secret', action: 'keep' }, key_prefix: tech,
       created_by_key_id: ref, created_at: ts, revoked_at: ts,
+      // An operator's note about the key ("CI deploy"); operators are not data subjects.
+      label: tech, expires_at: ts, last_used_at: ts,
     },
   },
   api_key_applications: { entity: 'api_key_application', columns: { api_key_id: ref, application_id: ref } },

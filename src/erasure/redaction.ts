@@ -26,34 +26,10 @@ export async function redactCustomers(trx: Db, ids: string[], policy: Policy, at
   const blobKeys: string[] = [];
   if (ids.length === 0) return { blobKeys, counts };
 
-  for (const [table, fields] of byTable) {
-    const sets: RawBuilder<unknown>[] = [];
-    for (const f of fields) {
-      const action = policy[f.key];
-      if (f.column.category === 'file') {
-        if (action !== 'delete') continue;
-        // The file goes after commit; its key is recorded now so a crash in between is repaired at start.
-        const rows = await sql<{ k: string }>`SELECT ${sql.ref(f.sqlColumn)} AS k FROM ${sql.table(table)}
-          WHERE id IN (${list(ids)}) AND ${sql.ref(f.sqlColumn)} IS NOT NULL`.execute(trx);
-        for (const r of rows.rows) {
-          blobKeys.push(r.k);
-          await trx.insertInto('blobDeletions').values({ blobKey: r.k, requestedAt: at })
-            .onConflict((oc) => oc.column('blobKey').doNothing()).execute();
-        }
-        sets.push(sql`${sql.ref(f.sqlColumn)} = NULL`);
-        if (table === 'customers') sets.push(sql`profile_photo_content_type = NULL`);
-      } else if (action === 'nullify') {
-        sets.push(sql`${sql.ref(f.sqlColumn)} = ${nullifySql(f.column.mask)}`);
-      } else if (action === 'mask' && f.column.mask) {
-        sets.push(sql`${sql.ref(f.sqlColumn)} = ${maskSql(f.column.mask, f.sqlColumn)}`);
-      }
-    }
-    if (table === 'customers') sets.push(sql`redacted_at = ${at}`);
-    if (sets.length === 0) continue;
-    sets.push(sql`updated_at = ${at}`);
+  for (const table of byTable.keys()) {
     const where = table === 'customers' ? sql`id IN (${list(ids)})` : sql`customer_id IN (${list(ids)})`;
-    const r = await sql`UPDATE ${sql.table(table)} SET ${sql.join(sets)} WHERE ${where}`.execute(trx);
-    counts[table] = Number(r.numAffectedRows ?? 0);
+    const n = await redactRows(trx, table, where, policy, at, blobKeys);
+    if (n !== null) counts[table] = n;
   }
 
   // The activity log goes, except one customer.deleted entry per customer with its details masked.
@@ -69,6 +45,59 @@ export async function redactCustomers(trx: Db, ids: string[], policy: Policy, at
   counts.activityMasked = kept.length;
 
   counts.storedResponses = await purgeStoredResponses(trx, ids);
+  return { blobKeys, counts };
+}
+
+/**
+ * THE redaction of rows of one table per the policy: every personal field of the data map gets
+ * its action (nullify, mask, delete the file). Used for whole customers (redactCustomers) and for
+ * one record removed on its own (redactRecord): one implementation. Returns the rows changed, or
+ * null when the policy changes nothing in this table.
+ */
+async function redactRows(trx: Db, table: string, where: RawBuilder<unknown>, policy: Policy, at: Date, blobKeys: string[]): Promise<number | null> {
+  const fields = byTable.get(table) ?? [];
+  const sets: RawBuilder<unknown>[] = [];
+  for (const f of fields) {
+    const action = policy[f.key];
+    if (f.column.category === 'file') {
+      if (action !== 'delete') continue;
+      // The file goes after commit; its key is recorded now so a crash in between is repaired at start.
+      const rows = await sql<{ k: string }>`SELECT ${sql.ref(f.sqlColumn)} AS k FROM ${sql.table(table)}
+        WHERE ${where} AND ${sql.ref(f.sqlColumn)} IS NOT NULL`.execute(trx);
+      for (const r of rows.rows) {
+        blobKeys.push(r.k);
+        await trx.insertInto('blobDeletions').values({ blobKey: r.k, requestedAt: at })
+          .onConflict((oc) => oc.column('blobKey').doNothing()).execute();
+      }
+      sets.push(sql`${sql.ref(f.sqlColumn)} = NULL`);
+      if (table === 'customers') sets.push(sql`profile_photo_content_type = NULL`);
+    } else if (action === 'nullify') {
+      sets.push(sql`${sql.ref(f.sqlColumn)} = ${nullifySql(f.column.mask)}`);
+    } else if (action === 'mask' && f.column.mask) {
+      sets.push(sql`${sql.ref(f.sqlColumn)} = ${maskSql(f.column.mask, f.sqlColumn)}`);
+    }
+  }
+  if (table === 'customers') sets.push(sql`redacted_at = ${at}`);
+  if (sets.length === 0) return null;
+  sets.push(sql`updated_at = ${at}`);
+  const r = await sql`UPDATE ${sql.table(table)} SET ${sql.join(sets)} WHERE ${where}`.execute(trx);
+  return Number(r.numAffectedRows ?? 0);
+}
+
+/**
+ * Redacts one (soft-deleted) record of a customer's collection per the policy, through the same
+ * code as a customer's redaction, and purges the stored request responses that repeat it.
+ */
+export async function redactRecord(trx: Db, sqlTable: string, customerId: string, recordId: string, policy: Policy, at: Date): Promise<RedactionOutcome> {
+  const blobKeys: string[] = [];
+  const counts: Record<string, number> = {};
+  const n = await redactRows(trx, sqlTable, sql`id = ${recordId} AND customer_id = ${customerId}`, policy, at, blobKeys);
+  if (n !== null) counts[sqlTable] = n;
+  // Responses naming the record (its creation, a cancellation) carry its id and its customer's.
+  const r = await sql`UPDATE idempotency_keys SET response_body = NULL
+    WHERE customer_id = ${customerId} AND response_body IS NOT NULL AND response_body <> 'null'::jsonb
+      AND response_body->>'id' = ${recordId}`.execute(trx);
+  counts.storedResponses = Number(r.numAffectedRows ?? 0);
   return { blobKeys, counts };
 }
 

@@ -29,7 +29,10 @@ export const routeTableOf = (app: FastifyInstance): RouteEntry[] => routeTables.
  * Bearer authentication for every /v1 route. Missing or unknown key: 401. Wrong kind: 403.
  * Routes declare who may call them in `config.access` (operator by default).
  */
-export function registerAuth(app: FastifyInstance, db: Db) {
+/** Per-request checks on a known key beyond revocation (expiry, last use): the key lifecycle service. */
+export interface KeyAdmission { admit(principal: Principal): Promise<void> }
+
+export function registerAuth(app: FastifyInstance, db: Db, keys?: KeyAdmission) {
   app.decorateRequest('principal', null);
   const table: RouteEntry[] = [];
   routeTables.set(app, table);
@@ -53,6 +56,7 @@ export function registerAuth(app: FastifyInstance, db: Db) {
     }
     const principal = await findPrincipal(db, match[1]);
     if (!principal) throw new AppError('unauthorized', 'Unknown or revoked API key', undefined, { 'www-authenticate': 'Bearer' });
+    if (keys) await keys.admit(principal);
     request.principal = principal;
     if (access !== 'any' && principal.kind !== access) {
       throw new AppError('forbidden', `This call needs an ${access} key; this is an ${principal.kind} key`);
