@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger';
 import type { Ctx } from './context.ts';
 import { registerApplicationRoutes } from './applications/applications.routes.ts';
 import { registerCustomerRoutes } from './customers/customers.routes.ts';
+import { registerRecordRoutes } from './customers/records.routes.ts';
 import { registerAuditRoutes } from './audit/audit.routes.ts';
 import { registerApiKeyRoutes } from './auth/api-keys.routes.ts';
 import { registerDeletionRoutes } from './erasure/deletion.routes.ts';
@@ -91,6 +92,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
   registerApplicationRoutes(app, services.applications);
   registerApiKeyRoutes(app, services.apiKeys);
   registerCustomerRoutes(app, services.customers);
+  registerRecordRoutes(app, services.customers, services.recordErasure);
   registerDeletionRoutes(app, services.deletion);
   registerAuditRoutes(app, ctx);
   registerJobRoutes(app, services.jobs);

@@ -8,6 +8,7 @@ export const Metadata = Type.Record(Type.String({ maxLength: 40 }), Type.String(
 });
 
 export const customerWritable = {
+  externalId: NullableString({ minLength: 1, maxLength: 200, description: "The platform's own id for the customer: unique among living customers" }),
   salutation: NullableString({ maxLength: 50 }),
   firstName: NullableString({ maxLength: 200 }),
   lastName: NullableString({ maxLength: 200 }),

@@ -6,7 +6,7 @@ import type { CollectionDef } from './collections.ts';
 import { recordColumns } from './collections.ts';
 
 export type CustomerFields = Partial<Pick<Customer,
-  'salutation' | 'firstName' | 'lastName' | 'displayName' | 'email' | 'organization' | 'tin'
+  'externalId' | 'salutation' | 'firstName' | 'lastName' | 'displayName' | 'email' | 'organization' | 'tin'
   | 'lastLoginSuccessIp' | 'lastLoginFailureIp' | 'sdkRegisterIp' | 'legalHold'>> & { metadata?: Record<string, string> };
 
 export async function insertCustomer(db: Db, fields: CustomerFields, at: Date): Promise<Customer> {
@@ -39,9 +39,10 @@ export async function updateCustomer(db: Db, id: string, fields: CustomerFields 
     .where('id', '=', id).returningAll().executeTakeFirstOrThrow();
 }
 
-export function listCustomers(db: Db, filter: { email?: string }, page: PageQuery) {
+export function listCustomers(db: Db, filter: { email?: string; externalId?: string }, page: PageQuery) {
   let q = db.selectFrom('customers').selectAll().where('deletedAt', 'is', null);
   if (filter.email) q = q.where(sql<string>`lower(email)`, '=', filter.email.toLowerCase());
+  if (filter.externalId) q = q.where('externalId', '=', filter.externalId);
   return paginate(q, 'customers', page);
 }
 
@@ -74,4 +75,15 @@ export async function updateRecord(db: Db, def: CollectionDef, id: string, value
   return (db as unknown as AnyDb).updateTable(def.table).set({ ...values, updatedAt: at })
     .where('id', '=', id)
     .returning(recordColumns(def)).executeTakeFirstOrThrow() as Promise<Record<string, unknown>>;
+}
+
+/** Columns PATCH never changes: ids, the application, amounts, currency, status (SPEC "Operator API"). */
+export const IMMUTABLE_FIELDS = new Set(['id', 'customerId', 'applicationId', 'amountMinor', 'currency', 'status', 'invoiceId']);
+
+/** One record of a customer (not removed), optionally row-locked. */
+export async function findCustomerRecord(db: Db, def: CollectionDef, customerId: string, id: string, lock = false) {
+  let q = (db as unknown as AnyDb).selectFrom(def.table).select(recordColumns(def)).where('id', '=', id).where('customerId', '=', customerId);
+  if (def.softDelete) q = q.where('deletedAt', 'is', null);
+  if (lock) q = q.forUpdate();
+  return q.executeTakeFirst() as Promise<Record<string, unknown> | undefined>;
 }

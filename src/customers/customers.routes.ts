@@ -18,12 +18,16 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
   app.get('/v1/customers', {
     schema: {
       tags, summary: 'List living customers',
-      querystring: Type.Object({ email: Type.Optional(Type.String({ maxLength: 320 })), ...PageQuerySchema }, { additionalProperties: false }),
+      querystring: Type.Object({
+        email: Type.Optional(Type.String({ maxLength: 320 })),
+        externalId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        ...PageQuerySchema,
+      }, { additionalProperties: false }),
       response: { 200: ListOf(CustomerSchema), ...errors() },
     },
   }, async (request) => {
-    const q = request.query as { email?: string; limit?: number; cursor?: string };
-    return customers.list(q.email ? { email: q.email } : {}, q);
+    const q = request.query as { email?: string; externalId?: string; limit?: number; cursor?: string };
+    return customers.list({ ...(q.email ? { email: q.email } : {}), ...(q.externalId ? { externalId: q.externalId } : {}) }, q);
   });
 
   app.get('/v1/customers/:id', {

@@ -21,6 +21,7 @@ export const noLicenseObserver: LicenseObserver = {
 export function toCustomerView(row: Customer) {
   return {
     id: row.id,
+    externalId: row.externalId,
     salutation: row.salutation,
     firstName: row.firstName,
     lastName: row.lastName,
@@ -47,6 +48,19 @@ const identifying = (c: Customer) => ({ email: c.email, displayName: c.displayNa
 const PHOTO_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
 export const MAX_PHOTO_BYTES = 1024 * 1024;
 
+/** externalId is unique among living customers: a clash is 409, never a 500. */
+async function uniqueExternalId<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const e = error as { code?: string; constraint?: string; message?: string };
+    if (e.code === '23505' && String(e.constraint ?? e.message).includes('external_id')) {
+      throw new AppError('conflict', 'externalId is already held by another living customer');
+    }
+    throw error;
+  }
+}
+
 export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noLicenseObserver) {
   const { db, clock } = ctx;
 
@@ -60,25 +74,25 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
     requireLive,
 
     async create(fields: repo.CustomerFields): Promise<CustomerView> {
-      return db.transaction().execute(async (trx) => {
+      return uniqueExternalId(() => db.transaction().execute(async (trx) => {
         const at = clock.now();
         const c = await repo.insertCustomer(trx, fields, at);
         await appendActivity(trx, { customerId: c.id, type: 'customer.created', details: identifying(c), at });
         return toCustomerView(c);
-      });
+      }));
     },
 
     async get(id: string): Promise<CustomerView> {
       return toCustomerView(await requireLive(db, id));
     },
 
-    async list(filter: { email?: string }, page: PageQuery) {
+    async list(filter: { email?: string; externalId?: string }, page: PageQuery) {
       const result = await repo.listCustomers(db, filter, page);
       return { data: result.data.map(toCustomerView), nextCursor: result.nextCursor };
     },
 
     async update(id: string, fields: repo.CustomerFields): Promise<CustomerView> {
-      return db.transaction().execute(async (trx) => {
+      return uniqueExternalId(() => db.transaction().execute(async (trx) => {
         await requireLive(trx, id, 'update');
         const at = clock.now();
         const c = await repo.updateCustomer(trx, id, fields, at);
@@ -87,7 +101,7 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
           details: { ...identifying(c), fields: Object.keys(fields).sort() },
         });
         return toCustomerView(c);
-      });
+      }));
     },
 
     async putPhoto(id: string, data: Buffer, contentType: string): Promise<void> {
@@ -160,6 +174,33 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
         if (!own) throw notFound('Customer');
       }
       return repo.listRecords(db, def, customerId, page, applicationIds ? { applicationIds } : undefined);
+    },
+
+    /** One record of the customer's collection (404 when removed or another customer's). */
+    async getRecord(def: CollectionDef, customerId: string, id: string) {
+      await requireLive(db, customerId);
+      const record = await repo.findCustomerRecord(db, def, customerId, id);
+      if (!record) throw notFound(def.entity);
+      return record;
+    },
+
+    /** Changes descriptive fields of one record; ids, applicationId, amounts, currency and status never change. */
+    async updateRecord(def: CollectionDef, customerId: string, id: string, body: Record<string, unknown>) {
+      if (def.table === 'licenses') {
+        throw new AppError('method_not_allowed', 'Licenses have no descriptive fields: cancel one with POST /v1/licenses/{id}/cancel',
+          undefined, { allow: 'GET' });
+      }
+      const values = Object.fromEntries(Object.entries(body).filter(([k]) => !repo.IMMUTABLE_FIELDS.has(k)));
+      return db.transaction().execute(async (trx) => {
+        await requireLive(trx, customerId, 'share');
+        const record = await repo.findCustomerRecord(trx, def, customerId, id, true);
+        if (!record) throw notFound(def.entity);
+        if (Object.keys(values).length === 0) return record;
+        const at = clock.now();
+        const updated = await repo.updateRecord(trx, def, id, values, at);
+        await appendActivity(trx, { customerId, type: `${def.entity}.updated`, recordId: id, at, details: { fields: Object.keys(values).sort() } });
+        return updated;
+      });
     },
 
     /** Cancels an active subscription or license; cancelling a cancelled one returns it unchanged. */
