@@ -2,9 +2,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'kysely';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
 import { add, createApplication } from './helpers/fixtures.ts';
+import { scanColumns } from './helpers/canary-scan.ts';
 import { POLICY_FIELDS, effectivePolicy } from '../src/erasure/redaction-policy.ts';
 
 let env: TestEnv;
@@ -22,33 +22,7 @@ let i = 0;
 const canary = () => `${PREFIX}x${(i++).toString(36)}`;
 const ipv6 = () => `fd00:${crypto.randomBytes(2).toString('hex')}:${crypto.randomBytes(2).toString('hex')}::${crypto.randomBytes(2).toString('hex')}`;
 
-interface Hit { table: string; column: string; needle: string; rows: number }
-
-/**
- * Every text, varchar, char, JSON, JSONB, array and bytea column of every base table, found
- * through information_schema (not the data map), searched for each needle.
- */
-async function scan(needles: string[]): Promise<{ hits: Hit[]; columnsScanned: number }> {
-  const r = await sql<Record<string, string>>`
-    SELECT c.table_name, c.column_name, c.data_type
-    FROM information_schema.columns c
-    JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
-    WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
-      AND c.data_type IN ('text', 'character varying', 'character', 'json', 'jsonb', 'bytea', 'ARRAY')`.execute(env.ctx.db);
-  const cols = r.rows.map((x) => ({ table: x.tableName ?? x.table_name!, column: x.columnName ?? x.column_name!, type: x.dataType ?? x.data_type! }));
-  const hits: Hit[] = [];
-  for (const c of cols) {
-    for (const needle of needles) {
-      const cond = c.type === 'bytea'
-        ? sql`position(convert_to(${needle}, 'UTF8') in ${sql.ref(c.column)}) > 0`
-        : sql`${sql.ref(c.column)}::text ILIKE ${`%${needle}%`}`;
-      const q = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(c.table)} WHERE ${cond}`.execute(env.ctx.db);
-      const rows = Number(q.rows[0]!.n);
-      if (rows > 0) hits.push({ table: c.table, column: c.column, needle, rows });
-    }
-  }
-  return { hits, columnsScanned: cols.length };
-}
+const scan = (needles: string[]) => scanColumns(env.ctx.db, needles);
 
 function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
@@ -66,7 +40,7 @@ describe('canary: no personal value of a deleted customer survives anywhere in t
     const ips = [ipv6(), ipv6(), ipv6()];
     const email = `${canary()}@example.com`;
     const customerBody = {
-      salutation: canary(), firstName: canary(), lastName: canary(), displayName: canary(), email,
+      externalId: canary(), salutation: canary(), firstName: canary(), lastName: canary(), displayName: canary(), email,
       organization: canary(), tin: canary(), lastLoginSuccessIp: ips[0], lastLoginFailureIp: ips[1], sdkRegisterIp: ips[2],
       metadata: { a: canary(), b: canary() },
     };
