@@ -154,6 +154,8 @@ export interface DeletionsTable {
   auditHash: string;
   redaction: Json<Record<string, unknown>> | null;
   backupId: string | null;
+  /** The system actor of a deletion Lethe did itself ("system:grace-periods"); null when a key deleted. */
+  actor: Generated<string | null>;
 }
 
 export interface IdempotencyKeysTable {

@@ -145,7 +145,7 @@ export const DATA_MAP: Record<string, TableMap> = {
     entity: 'deletion',
     columns: {
       customer_id: ref, deleted_at: ts, actor_key_id: ref, counts: tech, preserved_transactions: tech,
-      applications_notified: tech, audit_event_id: ref, audit_hash: tech, redaction: tech, backup_id: ref,
+      applications_notified: tech, audit_event_id: ref, audit_hash: tech, redaction: tech, backup_id: ref, actor: state,
     },
   },
   idempotency_keys: {

@@ -25,6 +25,9 @@ export const DeletionReceiptSchema = Type.Object({
   customerId: Uuid,
   deletedAt: Timestamp,
   deletedByKeyId: Type.Union([Uuid, Type.Null()]),
+  deletedBy: Type.Union([Type.String(), Type.Null()], {
+    description: 'The system actor when Lethe deleted the customer itself (e.g. "system:grace-periods"); null when an API key did',
+  }),
   softDeleted: Counts,
   cancelled: Type.Object({ subscriptions: Type.Integer(), licenses: Type.Integer() }),
   preservedTransactions: Type.Integer(),

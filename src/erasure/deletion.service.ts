@@ -79,7 +79,11 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
       };
     },
 
-    async delete(principal: Principal, customerId: string) {
+    /**
+     * Deletes a customer. `options.actor` names a system actor (the grace-period job) when Lethe
+     * deletes on its own; it is recorded in the audit event and on the receipt.
+     */
+    async delete(principal: Principal, customerId: string, options: { actor?: string } = {}) {
       const results = new Map<DeletionStep, unknown>();
       let context: DeletionContext | undefined;
       try {
@@ -122,7 +126,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
           // Every event of the deletion (steps' and this one) is appended here, at the end.
           const events = await flushAudit(trx, {
             type: 'customer.deleted', actorKeyId: principal.keyId, subjectType: 'customer', subjectId: customerId, at,
-            data: { counts, cancelled, preservedTransactions: preserved, applicationsNotified },
+            data: { counts, cancelled, preservedTransactions: preserved, applicationsNotified, ...(options.actor ? { actor: options.actor } : {}) },
           });
           const audit = events[events.length - 1]!;
           const stepData: Record<string, unknown> = {};
@@ -135,6 +139,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
             auditEventId: audit.id, auditHash: audit.hash,
             redaction: stepData.redaction === undefined ? null : JSON.stringify(stepData.redaction),
             backupId: (stepData.backup as { id?: string } | undefined)?.id ?? null,
+            ...(options.actor ? { actor: options.actor } : {}),
           }).execute();
         }));
       } catch (error) {
@@ -160,6 +165,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
         customerId: r.customerId,
         deletedAt: r.deletedAt,
         deletedByKeyId: r.actorKeyId,
+        deletedBy: r.actor ?? null,
         softDeleted,
         cancelled: { subscriptions: cancelledSubscriptions ?? 0, licenses: cancelledLicenses ?? 0 },
         preservedTransactions: r.preservedTransactions,

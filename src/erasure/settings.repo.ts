@@ -15,6 +15,7 @@ export interface SettingsUpdate {
   notificationTimeZone?: string;
   backupRetentionDays?: number;
   overdueAfterDays?: number;
+  deleteCustomerWhenGraceEnds?: boolean;
   redactionOverrides?: Record<string, string>;
   policyVersion?: number;
 }

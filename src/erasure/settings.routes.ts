@@ -19,6 +19,7 @@ export const SettingsSchema = Type.Object({
   notificationTimeZone: Type.String(),
   backupRetentionDays: Type.Integer(),
   overdueAfterDays: Type.Integer(),
+  deleteCustomerWhenGraceEnds: Type.Boolean({ description: 'When true, the grace-period job deletes customers who no longer hold any license once every case left its grace period' }),
   redactionPolicy: PolicyMap,
   redactionPolicyOverrides: PolicyMap,
   policyVersion: Type.Integer(),
@@ -32,6 +33,7 @@ export const SettingsPatchSchema = Type.Object({
   notificationTimeZone: Type.Optional(Zone),
   backupRetentionDays: Type.Optional(Days),
   overdueAfterDays: Type.Optional(Days),
+  deleteCustomerWhenGraceEnds: Type.Optional(Type.Boolean()),
   redactionPolicy: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), Type.Union([Type.String({ maxLength: 20 }), Type.Null()]), {
     maxProperties: 200,
     description: 'Overrides per field, e.g. {"customer.organization": "mask"}; null restores the default',

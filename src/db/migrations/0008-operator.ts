@@ -6,7 +6,7 @@ import { runDdl } from '../ddl.ts';
  * - API keys gain a label, an expiry and a last-used time (written at most once a minute per key);
  * - customers gain externalId, unique among living customers;
  * - the erasure journal records records removed one by one (kind 'record', the record's table and id);
- * - settings gain deleteCustomerWhenGraceEnds (default false).
+ * - settings gain deleteCustomerWhenGraceEnds (default false); deletions name a system actor.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await runDdl(db, `
@@ -24,5 +24,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ALTER TABLE erasure_journal ADD COLUMN record_id uuid;
 
     ALTER TABLE settings ADD COLUMN delete_customer_when_grace_ends boolean NOT NULL DEFAULT false;
+    -- A deletion done by Lethe itself (the grace-period job) names its system actor; null for a key's.
+    ALTER TABLE deletions ADD COLUMN actor text;
   `);
 }
