@@ -42,3 +42,17 @@ export async function activityAfter(db: Db, after: Position | null, limit: numbe
   if (after) q = q.where(sql<boolean>`(a.created_at, a.id) > (${after.ts}::timestamptz, ${after.id}::uuid)`);
   return await q.orderBy('a.createdAt').orderBy('a.id').limit(limit).execute() as Row[];
 }
+
+/**
+ * Any customer collection by primary key (every batch an index range scan), with whether its
+ * customer is deleted. Records removed one by one carry their own deleted_at.
+ */
+export function collectionAfter(sqlTable: string) {
+  return async (db: Db, after: Position | null, limit: number): Promise<Row[]> => {
+    const r = await sql<Row>`SELECT r.*, c.deleted_at AS customer_deleted_at FROM ${sql.table(sqlTable)} r
+      LEFT JOIN customers c ON c.id = r.customer_id
+      ${after ? sql`WHERE r.id > ${after.id}::uuid` : sql``}
+      ORDER BY r.id LIMIT ${limit}`.execute(db);
+    return r.rows;
+  };
+}

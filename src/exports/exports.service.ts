@@ -3,6 +3,7 @@ import { Counter, type Registry } from 'prom-client';
 import { appendAudit } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
+import { COLLECTIONS } from '../customers/collections.ts';
 import { DATA_MAP, toCamel, type Column } from '../erasure/data-map.ts';
 import { customerRef } from '../erasure/pseudonym.ts';
 import { notFound } from '../http/errors.ts';
@@ -10,8 +11,10 @@ import { hmacHex } from '../secrets.ts';
 import { csvLine } from './csv.ts';
 import * as repo from './exports.repo.ts';
 
-export const DATASETS = ['customers', 'transactions', 'activity'] as const;
-export type Dataset = typeof DATASETS[number];
+/** Every collection with a soft delete (all but transactions, which have their own dataset) is a dataset too. */
+const COLLECTION_DATASETS = COLLECTIONS.filter((c) => c.softDelete);
+export const DATASETS: readonly string[] = ['customers', 'transactions', 'activity', ...COLLECTION_DATASETS.map((c) => c.path)];
+export type Dataset = string;
 export const FORMATS = ['jsonl', 'csv'] as const;
 export type Format = typeof FORMATS[number];
 
@@ -51,13 +54,32 @@ interface DatasetDef {
   position(row: repo.Row): repo.Position;
   /** The customer's stored pseudonymous reference when the row belongs to a deleted customer, else null. */
   deletedRef(row: repo.Row, pseudonymKey: Buffer): string | null;
+  /**
+   * A record removed one by one while its customer lives: its personal fields are treated as a
+   * deleted customer's (deletedRef gives the reference), its customer id stays as stored.
+   */
+  customerLives?(row: repo.Row): boolean;
+  /** Adds the `deleted` flag after this column (customers: deleted_at; collections: deleted_at). */
+  deletedFlag?: boolean;
 }
 
 const byTimestamp = (row: repo.Row): repo.Position => ({ ts: row.positionTs as string, id: row.id });
 
+/** A collection's dataset, generated from its declaration (collections.ts) and the data map. */
+function collectionDataset(sqlTable: string): DatasetDef {
+  return {
+    table: sqlTable, customerColumn: 'customer_id', read: repo.collectionAfter(sqlTable),
+    position: (row) => ({ id: row.id }),
+    deletedRef: (row, key) => (row.customerDeletedAt || row.deletedAt ? customerRef(key, row.customerId as string) : null),
+    customerLives: (row) => !row.customerDeletedAt,
+    deletedFlag: true,
+  };
+}
+
 const DEFS: Record<Dataset, DatasetDef> = {
+  ...Object.fromEntries(COLLECTION_DATASETS.map((c) => [c.path, collectionDataset(c.sqlTable)])),
   customers: {
-    table: 'customers', customerColumn: 'id', read: repo.customersAfter,
+    table: 'customers', customerColumn: 'id', read: repo.customersAfter, deletedFlag: true,
     position: (row) => ({ id: row.id }),
     deletedRef: (row, key) => (row.deletedAt ? customerRef(key, row.id) : null),
   },
@@ -78,6 +100,12 @@ const DEFS: Record<Dataset, DatasetDef> = {
   },
 };
 
+function defOf(dataset: Dataset): DatasetDef {
+  const def = DEFS[dataset];
+  if (!def) throw notFound(`Dataset "${dataset}" (one of ${DATASETS.join(', ')})`);
+  return def;
+}
+
 /** Internal columns no export carries: stored file keys, secrets, and the database's own pseudonym column. */
 function exported(column: Column): boolean {
   return column.category !== 'file' && column.category !== 'secret' && column.action !== 'hash';
@@ -85,7 +113,7 @@ function exported(column: Column): boolean {
 
 /** The columns of a dataset and their treatment, derived from THE DATA MAP. */
 export function exportColumns(dataset: Dataset): ExportColumn[] {
-  const def = DEFS[dataset];
+  const def = defOf(dataset);
   const map = DATA_MAP[def.table];
   if (!map) throw new Error(`data map has no table ${def.table}`);
   const columns: ExportColumn[] = [];
@@ -95,9 +123,9 @@ export function exportColumns(dataset: Dataset): ExportColumn[] {
       : column.personal ? (column.identifying ? 'pseudonym' : 'null')
       : 'value';
     columns.push({ name: toCamel(sqlName), label: `${map.entity}.${sqlName}`, treatment });
-    // Deleted customers stay in the customers export (so counts are right), flagged.
-    if (dataset === 'customers' && sqlName === 'deleted_at') {
-      columns.push({ name: 'deleted', label: 'customer.deleted', treatment: 'value', derive: (row) => row.deletedAt != null });
+    // Deleted customers (and removed records) stay in the export (so counts are right), flagged.
+    if (def.deletedFlag && sqlName === 'deleted_at') {
+      columns.push({ name: 'deleted', label: `${map.entity}.deleted`, treatment: 'value', derive: (row) => row.deletedAt != null });
     }
   }
   return columns;
@@ -138,14 +166,14 @@ export function createExportsService(ctx: Ctx) {
       if (c.derive) return c.derive(row);
       const value = row[c.name] ?? null;
       if (ref === null || c.treatment === 'value') return value;
-      if (c.treatment === 'customer') return exportPseudonym(secrets.exportKey, ref, CUSTOMER_ID_LABEL);
+      if (c.treatment === 'customer') return def.customerLives?.(row) ? value : exportPseudonym(secrets.exportKey, ref, CUSTOMER_ID_LABEL);
       if (c.treatment === 'pseudonym') return value === null ? null : exportPseudonym(secrets.exportKey, ref, c.label);
       return null;
     });
   }
 
   async function* generate(dataset: Dataset, format: Format): AsyncGenerator<Buffer> {
-    const def = DEFS[dataset];
+    const def = defOf(dataset);
     const columns = exportColumns(dataset);
     const started = Date.now();
     let rows = 0;
@@ -200,7 +228,7 @@ export function createExportsService(ctx: Ctx) {
      * reads the dataset batch by batch as the client consumes it.
      */
     async open(datasetName: string, format: Format, actorKeyId: string | null) {
-      if (!(DATASETS as readonly string[]).includes(datasetName)) {
+      if (!DATASETS.includes(datasetName)) {
         throw notFound(`Dataset "${datasetName}" (one of ${DATASETS.join(', ')})`);
       }
       const dataset = datasetName as Dataset;
