@@ -87,3 +87,22 @@ describe('GET /v1/customers/{id}/export', () => {
     expect((await client(env.app, key).get(`/v1/customers/${live.id}/export`)).status).toBe(403);
   });
 });
+
+describe('the data-subject export is audited', () => {
+  it('appends customer.exported with ids only and who asked; a 404 appends nothing', async () => {
+    const c = await createCustomer(api, customerBody('audited'));
+    const keyRes = await api.post('/v1/api-keys', { kind: 'operator', label: 'dpo' });
+    const dpo = client(env.app, keyRes.body.key as string);
+    expect((await dpo.get(`/v1/customers/${c.id}/export`)).status).toBe(200);
+    const events = await env.ctx.db.selectFrom('auditEvents').selectAll().where('type', '=', 'customer.exported')
+      .where('subjectId', '=', c.id).execute();
+    expect(events).toHaveLength(1);
+    expect(events[0]!.actorKeyId).toBe(keyRes.body.id);
+    expect(events[0]!.data).toEqual({ customerId: c.id, includePhoto: false });
+    expect(JSON.stringify(events[0])).not.toContain(c.email);
+    const before = await env.ctx.db.selectFrom('auditEvents').select('id').where('type', '=', 'customer.exported').execute();
+    expect((await api.get('/v1/customers/00000000-0000-4000-8000-000000000000/export')).status).toBe(404);
+    const after = await env.ctx.db.selectFrom('auditEvents').select('id').where('type', '=', 'customer.exported').execute();
+    expect(after).toHaveLength(before.length);
+  });
+});

@@ -1,4 +1,6 @@
 import { type Kysely, sql } from 'kysely';
+import { appendAudit } from '../audit/audit.repo.ts';
+import { principalOf } from '../http/auth.ts';
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../context.ts';
@@ -148,6 +150,11 @@ export function registerSubjectExportRoute(app: FastifyInstance, ctx: Ctx, subje
     // One snapshot: the document is consistent even while the customer is being edited.
     const doc = await ctx.db.transaction().setIsolationLevel('repeatable read')
       .execute((trx) => subjectExport(trx, id, { includePhotoData: includePhoto === true }));
+    // Who exported whom, and when: ids only.
+    await ctx.db.transaction().execute((trx) => appendAudit(trx, {
+      type: 'customer.exported', actorKeyId: principalOf(request).keyId, subjectType: 'customer', subjectId: id, at: ctx.clock.now(),
+      data: { customerId: id, includePhoto: includePhoto === true },
+    }));
     return reply.header('cache-control', 'no-store')
       .header('content-disposition', `attachment; filename="customer-${id}.json"`).send(doc);
   });
