@@ -2,6 +2,7 @@ import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { startRuntime } from './runtime.ts';
 import { createServices } from './services.ts';
+import { removeServerInfo, writeServerInfo } from './auth/keys.cli.ts';
 
 /** `npm start`: serve the API and console, and run the scheduler and dispatcher in this process. */
 export async function serve(): Promise<void> {
@@ -23,7 +24,13 @@ export async function serve(): Promise<void> {
   }
   const services = createServices(ctx);
   const app = await buildApp(ctx, services);
-  await app.listen({ port: config.port, host: config.host });
+  const address = await app.listen({ port: config.port, host: config.host });
+  // Tells the CLI (lethe keys …) that this process holds the data directory, and where to reach it.
+  if (!config.databaseUrl) {
+    const url = new URL(address);
+    if (url.hostname === '0.0.0.0' || url.hostname === '[::]') url.hostname = '127.0.0.1';
+    writeServerInfo(config, { pid: process.pid, url: url.origin, startedAt: new Date().toISOString() });
+  }
   ctx.log.info({ port: config.port, database: ctx.dbKind }, 'lethe listening');
   for (const job of services.background) job.start();
 
@@ -34,6 +41,7 @@ export async function serve(): Promise<void> {
     ctx.log.info({ signal }, 'shutting down');
     await Promise.all(services.background.map((job) => job.stop()));
     await app.close();
+    if (!config.databaseUrl) removeServerInfo(config);
     await runtime.close();
     process.exit(0);
   };

@@ -8,6 +8,7 @@ import { systemClock } from '../clock.ts';
 import { serve } from '../main.ts';
 import { cliCommands } from './commands.ts';
 import '../backups/backups.cli.ts'; // registers `lethe backup …`
+import '../auth/keys.cli.ts'; // registers `lethe keys list|revoke`
 
 const USAGE = `lethe — trustworthy customer deletion
 
