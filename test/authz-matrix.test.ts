@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COLLECTIONS } from '../src/customers/collections.ts';
 import { routeTableOf, type Access, type RouteEntry } from '../src/http/auth.ts';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
 import { createApplication, createAppKey, createCustomer, populate } from './helpers/fixtures.ts';
@@ -34,6 +35,10 @@ let doc: { paths: Record<string, Record<string, { responses: Record<string, unkn
 /** The records one matrix row works on: the owning application's customer and another application's. */
 interface World {
   customer: string; subscription: string; license: string; transaction: string; deleted: string;
+  /** An application key of the world's own (revoked by the DELETE row). */
+  apiKey: string;
+  /** One record of the customer per collection path, for /v1/customers/{id}/{collection}/{itemId}. */
+  items: Record<string, string>;
   /** Never to be seen by the owning application's keys. */
   foreign: string[];
   /** Never to be seen by the other application's key. */
@@ -58,8 +63,15 @@ async function makeWorld(): Promise<World> {
   const gIds = await populate(api, graceForeign.id, [apps.other]);
   await api.post(`/v1/licenses/${gIds.licenseIds[0]}/cancel`);
   for (const id of [deletedOwn.id, deletedForeign.id]) expect((await api.del(`/v1/customers/${id}`)).status).toBe(204);
+  const apiKey = (await api.post('/v1/api-keys', { kind: 'application', applicationIds: [apps.own] })).body.id as string;
+  const items: Record<string, string> = {};
+  for (const def of COLLECTIONS) {
+    const r = await api.get(`/v1/customers/${owned.id}/${def.path}`);
+    items[def.path] = r.body.data[0].id;
+  }
   return {
     customer: owned.id, subscription: ids.subscriptionId, license: ids.licenseIds[0]!, transaction: ids.transactionId, deleted: deletedOwn.id,
+    apiKey, items,
     foreign: [foreign.id, ...fIds.licenseIds, deletedForeign.id, ...dfIds.licenseIds, graceForeign.id, ...gIds.licenseIds, foreign.email, apps.other],
     // The third application is the multi-application key's second one: its data is not "foreign" to that key.
     owned: [owned.id, ...ids.licenseIds, deletedOwn.id, ...dIds.licenseIds, owned.email, apps.own, thirdOnly.id, ...tIds.licenseIds],
@@ -70,7 +82,7 @@ async function makeWorld(): Promise<World> {
 function fill(route: RouteEntry, w: World): string {
   const byCollection: Record<string, string> = {
     customers: w.customer, subscriptions: w.subscription, licenses: w.license, transactions: w.transaction,
-    applications: apps.own, deletions: w.deleted,
+    applications: apps.own, deletions: w.deleted, 'api-keys': w.apiKey,
   };
   const byName: Record<string, string> = { job: 'retention', dataset: 'customers' };
   const parts = route.url.split('/');
@@ -78,7 +90,7 @@ function fill(route: RouteEntry, w: World): string {
     if (part === '*') return '';
     if (!part.startsWith(':')) return part;
     const name = part.slice(1);
-    const value = byName[name] ?? (name === 'id' ? byCollection[parts[i - 1]!] : undefined);
+    const value = byName[name] ?? (name === 'id' ? byCollection[parts[i - 1]!] : name === 'itemId' ? w.items[parts[i - 1]!] : undefined);
     if (!value) throw new Error(`authz matrix: no fixture for ${part} in ${route.method} ${route.url}; add one to fill()`);
     return value;
   }).join('/');

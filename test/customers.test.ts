@@ -16,7 +16,7 @@ afterAll(async () => env?.close());
 const MISSING = '00000000-0000-4000-8000-000000000000';
 
 // SPEC "Customer fields" and the collections' fields, verbatim.
-const CUSTOMER_FIELDS = ['id', 'salutation', 'firstName', 'lastName', 'displayName', 'email', 'organization', 'tin',
+const CUSTOMER_FIELDS = ['id', 'externalId', 'salutation', 'firstName', 'lastName', 'displayName', 'email', 'organization', 'tin',
   'lastLoginSuccessIp', 'lastLoginFailureIp', 'sdkRegisterIp', 'metadata', 'legalHold', 'profilePhotoUrl', 'createdAt', 'updatedAt'];
 const RECORD = ['id', 'customerId', 'createdAt', 'updatedAt'];
 const SPEC_COLLECTIONS: Record<string, { fields: string[]; body: (ctx: { applicationId: string }) => Record<string, unknown>; entity: string }> = {

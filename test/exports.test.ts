@@ -206,7 +206,7 @@ describe('dataset exports', () => {
   });
 
   it('answers problem+json for an unknown dataset or format, and refuses non-operators', async () => {
-    const unknown = await api.get('/v1/exports/invoices');
+    const unknown = await api.get('/v1/exports/nonexistent');
     expect(unknown.status).toBe(404);
     expect(unknown.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(unknown.body).toMatchObject({ code: 'not_found', status: 404 });

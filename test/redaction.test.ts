@@ -28,7 +28,7 @@ let n = 0;
 async function fullCustomer() {
   const t = `${Date.now().toString(36)}${n++}`;
   const c = await createCustomer(api, {
-    salutation: 'Dr.', firstName: `Ada${t}`, lastName: `Lovelace${t}`, displayName: `Ada L ${t}`,
+    externalId: `ext-${t}`, salutation: 'Dr.', firstName: `Ada${t}`, lastName: `Lovelace${t}`, displayName: `Ada L ${t}`,
     email: `ada.${t}@example.com`, organization: `Analytical ${t}`, tin: `DE${t}`,
     lastLoginSuccessIp: '203.0.113.7', lastLoginFailureIp: '198.51.100.23', sdkRegisterIp: '2001:db8:1::1',
     metadata: { favouriteColour: `blue-${t}`, tier: 'gold' },
@@ -69,6 +69,8 @@ type Expect = 'null' | 'name' | 'email' | 'phone' | 'text' | 'token' | 'digits4'
 /** SPEC's default redaction table, row by row, with the exact expectation per field. */
 const SPEC_TABLE: Record<keyof Rows, Record<string, Expect>> = {
   customer: {
+    // SPEC "Customer fields": externalId is identifying and nullified when the customer is redacted.
+    externalId: 'null',
     salutation: 'null', organization: 'null', lastLoginSuccessIp: 'null', lastLoginFailureIp: 'null', tin: 'null', sdkRegisterIp: 'null',
     firstName: 'name', lastName: 'name', displayName: 'name', email: 'email', metadata: 'metadata', profilePhoto: 'photo',
   },

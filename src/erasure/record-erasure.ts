@@ -39,15 +39,16 @@ export function createRecordErasure(ctx: Ctx, steps: RecordErasureStep[]) {
   const { db, clock } = ctx;
   return {
     async erase(actorKeyId: string | null, def: CollectionDef, customerId: string, recordId: string): Promise<void> {
-      if (!ERASABLE.has(def.path)) {
-        throw new AppError('method_not_allowed', `Records of ${def.path} cannot be deleted one by one`, undefined, { allow: 'GET, PATCH' });
-      }
       const results = new Map<RecordErasureStep, unknown>();
       let context: RecordErasureContext | undefined;
       let blobKeys: string[] = [];
       await db.transaction().execute(async (trx) => {
         results.clear();
         if (!await findLiveCustomer(trx, customerId, 'share')) throw notFound('Customer');
+        if (!ERASABLE.has(def.path)) {
+          throw new AppError('method_not_allowed', `Records of ${def.path} cannot be deleted one by one; they go with the customer`,
+            undefined, { allow: def.table === 'licenses' ? 'GET' : 'GET, PATCH' });
+        }
         const found = await sql<{ id: string }>`SELECT id FROM ${sql.table(def.sqlTable)}
           WHERE id = ${recordId} AND customer_id = ${customerId} AND deleted_at IS NULL FOR UPDATE`.execute(trx);
         if (found.rows.length === 0) throw notFound(def.entity);
