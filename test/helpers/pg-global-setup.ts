@@ -18,7 +18,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('lethePg', { kind: server.kind, url: server.url, version, major });
   } catch (e) {
     await server.stop();
-    throw e;
+    const where = server.kind === 'url' ? 'the server LETHE_TEST_PG_URL names' : `the ${server.kind} PostgreSQL`;
+    throw new Error(`${where} does not answer (${(e as Error).message}); unset LETHE_TEST_PG_URL to fall back to 127.0.0.1:5432 or the embedded server`);
   }
   return async () => { await server.stop(); };
 }
