@@ -64,7 +64,7 @@ describe('sealed pre-deletion archives', () => {
     expect(JSON.parse(opened.out.join('\n'))).toEqual(exported.body);
     const audit = await env.ctx.db.selectFrom('auditEvents').select(['type', 'data'])
       .where((eb) => eb.or([eb('subjectId', '=', c.id), eb('subjectId', '=', archive.id)])).execute();
-    expect(audit.map((a) => a.type).sort()).toEqual(['backup.archive_created', 'backup.archive_opened', 'customer.deleted']);
+    expect(audit.map((a) => a.type).sort()).toEqual(['backup.archive_created', 'backup.archive_opened', 'customer.deleted', 'customer.exported']);
     expect(audit.find((a) => a.type === 'backup.archive_created')!.data).toMatchObject({ customerId: c.id });
     expect(JSON.stringify(audit)).not.toContain(c.email);
 
