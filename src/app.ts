@@ -2,14 +2,9 @@ import crypto from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Ctx } from './context.ts';
-import { registerApplicationRoutes } from './applications/applications.routes.ts';
-import { registerCustomerRoutes } from './customers/customers.routes.ts';
-import { registerAuditRoutes } from './audit/audit.routes.ts';
-import { registerDeletionRoutes } from './erasure/deletion.routes.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { registerAuth } from './http/auth.ts';
-import { registerJobRoutes } from './jobs/jobs.ts';
 import { errorHandler, sendProblem } from './http/errors.ts';
-import { registerHealthRoutes } from './http/health.routes.ts';
 import { registerIdempotency } from './http/idempotency.ts';
 import { registerJsonBody } from './http/json-body.ts';
 import { registerRateLimit } from './http/rate-limit.ts';
@@ -81,19 +76,9 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
   await registerRateLimit(app, ctx.config.rateLimitPerMinute);
   registerAuth(app, ctx.db);
   registerIdempotency(app, ctx.db, ctx.clock);
-  registerHealthRoutes(app, ctx, services.refreshGauges);
-  app.get('/openapi.json', {
-    config: { access: 'public' },
-    schema: { tags: ['ops'], summary: 'This OpenAPI 3.1 document', response: { 200: { type: 'object', additionalProperties: true } } },
-  }, async () => app.swagger());
-
-  registerApplicationRoutes(app, services.applications);
-  registerCustomerRoutes(app, services.customers);
-  registerDeletionRoutes(app, services.deletion);
-  registerAuditRoutes(app, ctx);
-  registerJobRoutes(app, services.jobs);
-  for (const register of services.extraRoutes) register(app);
-  await (await import('./console/console.plugin.ts')).registerConsole(app); // the operator console at /console/
+  // Every domain's routes, in src/domains.ts order; handlers get typed params, query and body.
+  const typed = app.withTypeProvider<TypeBoxTypeProvider>();
+  for (const { module } of services.registry.routes) await module(typed);
 
   await app.ready();
   return app;

@@ -238,7 +238,7 @@ describe('deletion cases', () => {
     const app = await createApplication(api);
     const c = await createCustomer(api);
     await add(api, c.id, 'licenses', { applicationId: app.id });
-    const failing = { name: 'failingForTest', phase: 'after' as const, run: async () => { throw new Error('boom'); } };
+    const failing = { name: 'failingForTest', phase: 'after' as const, order: 99, run: async () => { throw new Error('boom'); } };
     env.services.deletionSteps.push(failing);
     try {
       expect((await api.del(`/v1/customers/${c.id}`)).status).toBe(500);

@@ -5,12 +5,12 @@ import { appendAudit } from '../audit/audit.repo.ts';
 import { DAY_MS } from '../clock.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import type { DeletionStep } from '../erasure/deletion.service.ts';
+import type { DeletionStep } from '../plugin/registry.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import { paginate, type PageQuery } from '../http/pagination.ts';
 import { ListOf, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
 import { open, seal } from './crypto.ts';
-import type { SubjectExport } from './subject-export.ts';
+import type { SubjectExport } from '../customers/subject-export.ts';
 
 /**
  * Sealed pre-deletion archives. At DELETE, inside the deletion's transaction and before the
@@ -28,7 +28,7 @@ export async function retentionDays(db: Db): Promise<number> {
   return s?.backupRetentionDays ?? 30;
 }
 
-export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
+export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExport) {
   const { db, blobs } = ctx;
 
   /** Moves a committed archive's ciphertext from its row to the blob store (idempotent, race-safe). */
@@ -42,12 +42,14 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
     return true;
   }
 
-  const step: DeletionStep = {
-    // The deletion service records `backup.id` on the receipt (deletions.backup_id).
+  const step: DeletionStep<{ id: string; expiresAt: string }> = {
     name: 'backup',
+    // First of all steps: the archive must see the records before any other step touches them.
     phase: 'before',
+    order: 10,
+    receipt: (archive) => ({ backupId: archive.id }),
     async run(trx, c) {
-      const doc = await subjectExport(trx, c.customer.id, { includePhotoData: true, at: c.at });
+      const doc = await subjectExport()(trx, c.customer.id, { includePhotoData: true, at: c.at });
       const id = crypto.randomUUID();
       const sealed = seal(ctx.secrets.backupKey, Buffer.from(JSON.stringify(doc)), archiveContext(id));
       const expiresAt = new Date(c.at.getTime() + (await retentionDays(trx)) * DAY_MS);
@@ -62,7 +64,7 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
       return { id, expiresAt: expiresAt.toISOString() };
     },
     async afterCommit(_c, result) {
-      await moveToBlob((result as { id: string }).id);
+      await moveToBlob(result.id);
     },
     async preview(pdb) {
       return { sealedArchive: true, retentionDays: await retentionDays(pdb) };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { DomainPlugin } from '../plugin/registry.ts';
 
 /** Where `vite build` writes the console (src/console/dist, gitignored; built by `npm install`). */
 export const CONSOLE_DIST = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dist');
@@ -51,3 +52,11 @@ export async function registerConsole(app: FastifyInstance, options: { root?: st
   app.get('/console', hidden, serve);
   app.get('/console/*', hidden, serve);
 }
+
+/** The operator console (static files; the API is its only backend). */
+export const consolePlugin: DomainPlugin = {
+  name: 'console',
+  plug(_ctx, r) {
+    r.routes((app) => registerConsole(app));
+  },
+};

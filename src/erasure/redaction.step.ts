@@ -22,11 +22,13 @@ export interface RedactionRecord {
  * activity entry is written). With automatic personal data deletion off it records that it did
  * not run; the redaction backlog job catches up once the setting is turned on.
  */
-export function createRedactionStep(ctx: Ctx): DeletionStep {
+export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
   const pendingFiles = new WeakMap<DeletionContext, string[]>();
   return {
     name: 'redaction',
     phase: 'after',
+    order: 10,
+    receipt: (record) => ({ redaction: { ...record } }),
     async run(trx, c): Promise<RedactionRecord> {
       const s = await getSettings(trx);
       if (!s.automaticPersonalDataDeletion) {

@@ -1,12 +1,20 @@
 import { sql } from 'kysely';
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
+import type { Migration } from 'kysely/migration';
+import type { TypedApp } from '../plugin/registry.ts';
 import { pendingMigrations } from '../db/database.ts';
 import type { Ctx } from '../context.ts';
 import { sendProblem } from './errors.ts';
 import { ProblemRef } from './schemas.ts';
 
-export function registerHealthRoutes(app: FastifyInstance, ctx: Ctx, refreshGauges: () => Promise<void>) {
+export interface HealthDeps {
+  /** Refreshes gauges computed from the database (every domain's), before a scrape. */
+  refreshGauges(): Promise<void>;
+  /** Every domain's migrations: /readyz is not ready while one is pending. */
+  migrations(): Record<string, Migration>;
+}
+
+export function registerHealthRoutes(app: TypedApp, ctx: Ctx, deps: HealthDeps) {
   const publicRoute = { access: 'public' as const };
   app.get('/healthz', {
     config: publicRoute,
@@ -22,7 +30,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: Ctx, refreshGaug
   }, async (_request, reply) => {
     try {
       await sql`SELECT 1`.execute(ctx.db);
-      const pending = await pendingMigrations(ctx.db);
+      const pending = await pendingMigrations(ctx.db, deps.migrations());
       if (pending > 0) return sendProblem(reply, 'unavailable', `${pending} migration(s) not applied`);
     } catch {
       return sendProblem(reply, 'unavailable', 'Database not reachable');
@@ -37,7 +45,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: Ctx, refreshGaug
       response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
     },
   }, async (_request, reply) => {
-    await refreshGauges().catch(() => undefined);
+    await deps.refreshGauges().catch(() => undefined);
     reply.type(ctx.metrics.registry.contentType);
     return ctx.metrics.registry.metrics();
   });

@@ -2,10 +2,9 @@ import { sql } from 'kysely';
 import { appendAudit, lockAuditChain } from '../audit/audit.repo.ts';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
-import type { LicenseObserver } from '../customers/customers.service.ts';
 import type { Db } from '../db/database.ts';
 import type { Customer } from '../db/schema.ts';
-import type { DeletionContext, DeletionStep } from '../erasure/deletion.service.ts';
+import type { DeletionContext, DeletionStep, LicenseObserver, Ports } from '../plugin/registry.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import { type Page, type PageQuery, paginate } from '../http/pagination.ts';
 import { enqueueWebhook } from '../webhooks/outbox.repo.ts';
@@ -58,7 +57,12 @@ export function notificationZone(ctx: Pick<Ctx, 'log'>, zone: string): string {
   return 'UTC';
 }
 
-export function createCasesService(ctx: Ctx) {
+export interface CasesDeps {
+  /** The erasure journal (backups domain): records each confirmation inside its transaction. */
+  journal: () => Ports['erasureJournal'];
+}
+
+export function createCasesService(ctx: Ctx, deps: CasesDeps) {
   const { db, clock } = ctx;
 
   const overdueCutoff = (at: Date, overdueAfterDays: number) => new Date(at.getTime() - overdueAfterDays * DAY_MS);
@@ -152,6 +156,7 @@ export function createCasesService(ctx: Ctx) {
   const deletionStep: DeletionStep = {
     name: 'deletionCases',
     phase: 'after',
+    order: 20,
     async run(trx: Db, c: DeletionContext) {
       const customerId = c.customer.id;
       const applicationIds = [...c.applicationIds].sort();
@@ -293,7 +298,8 @@ export function createCasesService(ctx: Ctx) {
       throw new AppError('forbidden', 'applicationId is not associated with this key');
     }
     const appId = applicationId;
-    return db.transaction().execute(async (trx) => {
+    let journalAfterCommit: (() => void) | null = null;
+    const view = await db.transaction().execute(async (trx) => {
       const row = await repo.findCase(trx, body.subscriptionId, appId, true);
       if (!row) throw notFound('Deletion case for this subscriptionId and applicationId');
       if (row.status === 'confirmed') {
@@ -313,8 +319,20 @@ export function createCasesService(ctx: Ctx) {
       }).returningAll().executeTakeFirstOrThrow();
       const updated = await repo.updateCase(trx, row.id, { status: 'confirmed', confirmedAt: at, confirmedByKeyId: principal.keyId }, at);
       await audit(trx, 'deletion_case.confirmed', updated, at, principal.keyId, { confirmationId: conf.id });
+      // Journaled in this transaction, so a confirmation is never committed without its journal row.
+      journalAfterCommit = await deps.journal().recordConfirmation(trx, {
+        confirmationId: conf.id, caseId: row.id, applicationId: row.applicationId, customerId: row.customerId,
+        actorKeyId: principal.keyId, at,
+      });
       return confirmationView(conf);
     });
+    try {
+      (journalAfterCommit as (() => void) | null)?.();
+    } catch (err) {
+      // The row is committed; the retention job copies it to the journal file (reconcileFile).
+      ctx.log.warn({ err: (err as Error).message }, 'confirmation not appended to the journal file yet');
+    }
+    return view;
   }
 
   async function refreshGauges() {
