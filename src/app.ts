@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Ctx } from './context.ts';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { registerAuth } from './http/auth.ts';
 import { errorHandler, sendProblem } from './http/errors.ts';
 import { registerIdempotency } from './http/idempotency.ts';
@@ -10,6 +9,7 @@ import { registerJsonBody } from './http/json-body.ts';
 import { registerRateLimit } from './http/rate-limit.ts';
 import { ProblemSchema } from './http/schemas.ts';
 import { createValidatorCompiler } from './http/validation.ts';
+import type { RequestTypeProvider } from './plugin/registry.ts';
 import { createServices, type Services } from './services.ts';
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -77,7 +77,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
   registerAuth(app, ctx.db);
   registerIdempotency(app, ctx.db, ctx.clock);
   // Every domain's routes, in src/domains.ts order; handlers get typed params, query and body.
-  const typed = app.withTypeProvider<TypeBoxTypeProvider>();
+  const typed = app.withTypeProvider<RequestTypeProvider>();
   for (const { module } of services.registry.routes) await module(typed);
 
   await app.ready();

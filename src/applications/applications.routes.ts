@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth.ts';
 import { IdParams, ListOf, NullableTimestamp, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
-import type { ApplicationPatch, ApplicationsService } from './applications.service.ts';
+import type { ApplicationsService } from './applications.service.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['applications'];
 
@@ -20,7 +20,7 @@ export const ApplicationSchema = Type.Object({
 
 const WebhookUrl = Type.String({ minLength: 1, maxLength: 2000, description: 'http(s) URL receiving data_deletion.required events' });
 
-export function registerApplicationRoutes(app: FastifyInstance, applications: ApplicationsService) {
+export function registerApplicationRoutes(app: TypedApp, applications: ApplicationsService) {
   app.post('/v1/applications', {
     schema: {
       tags, summary: 'Register a partner application (the webhook secret is shown only here)',
@@ -31,18 +31,18 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
       response: { 201: Type.Object({ ...ApplicationSchema.properties, webhookSecret: Type.String({ pattern: '^whsec_' }) }), ...errors() },
     },
   }, async (request, reply) => reply.code(201).send(
-    await applications.create(principalOf(request), request.body as { name: string; webhookUrl?: string | null })));
+    await applications.create(principalOf(request), request.body)));
 
   app.get('/v1/applications', {
     schema: {
       tags, summary: 'List applications', querystring: Type.Object(PageQuerySchema, { additionalProperties: false }),
       response: { 200: ListOf(ApplicationSchema), ...errors() },
     },
-  }, async (request) => applications.list(request.query as { limit?: number; cursor?: string }));
+  }, async (request) => applications.list(request.query));
 
   app.get('/v1/applications/:id', {
     schema: { tags, summary: 'Get an application', params: IdParams, response: { 200: ApplicationSchema, ...errors(404) } },
-  }, async (request) => applications.get((request.params as { id: string }).id));
+  }, async (request) => applications.get(request.params.id));
 
   app.patch('/v1/applications/:id', {
     schema: {
@@ -57,7 +57,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
       }, { additionalProperties: false, minProperties: 1 }),
       response: { 200: ApplicationSchema, ...errors(404) },
     },
-  }, async (request) => applications.update(principalOf(request), (request.params as { id: string }).id, request.body as ApplicationPatch));
+  }, async (request) => applications.update(principalOf(request), request.params.id, request.body));
 
   app.post('/v1/applications/:id/rotate-secret', {
     schema: {
@@ -65,7 +65,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
       params: IdParams,
       response: { 200: Type.Object({ ...ApplicationSchema.properties, webhookSecret: Type.String({ pattern: '^whsec_' }) }), ...errors(404) },
     },
-  }, async (request) => applications.rotateSecret(principalOf(request), (request.params as { id: string }).id));
+  }, async (request) => applications.rotateSecret(principalOf(request), request.params.id));
 
   app.get('/v1/applications/:id/deliveries', {
     schema: {
@@ -92,8 +92,8 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
         ...errors(404),
       },
     },
-  }, async (request) => applications.deliveries((request.params as { id: string }).id,
-    request.query as { limit?: number; cursor?: string; webhookId?: string; outcome?: string }));
+  }, async (request) => applications.deliveries(request.params.id,
+    request.query));
 
   app.post('/v1/api-keys', {
     schema: {
@@ -110,5 +110,5 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
       },
     },
   }, async (request, reply) => reply.code(201).send(
-    await applications.createKey(principalOf(request), request.body as { kind: 'operator' | 'application'; applicationIds?: string[] })));
+    await applications.createKey(principalOf(request), request.body)));
 }

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { DAY_MS } from '../clock.ts';
 import type { Ctx } from '../context.ts';
@@ -11,6 +10,7 @@ import { paginate, type PageQuery } from '../http/pagination.ts';
 import { ListOf, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
 import { open, seal } from './crypto.ts';
 import type { SubjectExport } from '../customers/subject-export.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 /**
  * Sealed pre-deletion archives. At DELETE, inside the deletion's transaction and before the
@@ -157,7 +157,7 @@ const ArchiveSchema = Type.Object({
   id: Uuid, customerId: Uuid, createdAt: Timestamp, expiresAt: Timestamp,
 }, { additionalProperties: false });
 
-export function registerArchiveRoutes(app: FastifyInstance, archives: ArchiveService) {
+export function registerArchiveRoutes(app: TypedApp, archives: ArchiveService) {
   app.get('/v1/backups', {
     schema: {
       tags: ['backups'],
@@ -166,7 +166,7 @@ export function registerArchiveRoutes(app: FastifyInstance, archives: ArchiveSer
       response: { 200: ListOf(ArchiveSchema), ...errors() },
     },
   }, async (request) => {
-    const q = request.query as { customerId?: string; limit?: number; cursor?: string };
+    const q = request.query;
     return archives.list(q.customerId ? { customerId: q.customerId } : {}, q);
   });
 }

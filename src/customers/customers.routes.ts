@@ -1,19 +1,18 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth.ts';
 import { AppError } from '../http/errors.ts';
 import { IdParams, ListOf, PageQuerySchema, errors } from '../http/schemas.ts';
 import { COLLECTIONS, createSchema, recordSchema } from './collections.ts';
 import { ActivitySchema, CustomerCreate, CustomerPatch, CustomerSchema } from './customer.schemas.ts';
 import { type CustomersService, MAX_PHOTO_BYTES } from './customers.service.ts';
-import type { CustomerFields } from './customers.repo.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['customers'];
 
-export function registerCustomerRoutes(app: FastifyInstance, customers: CustomersService) {
+export function registerCustomerRoutes(app: TypedApp, customers: CustomersService) {
   app.post('/v1/customers', {
     schema: { tags, summary: 'Create a customer', body: CustomerCreate, response: { 201: CustomerSchema, ...errors(409) } },
-  }, async (request, reply) => reply.code(201).send(await customers.create(request.body as CustomerFields)));
+  }, async (request, reply) => reply.code(201).send(await customers.create(request.body)));
 
   app.get('/v1/customers', {
     schema: {
@@ -22,17 +21,17 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
       response: { 200: ListOf(CustomerSchema), ...errors() },
     },
   }, async (request) => {
-    const q = request.query as { email?: string; limit?: number; cursor?: string };
+    const q = request.query;
     return customers.list(q.email ? { email: q.email } : {}, q);
   });
 
   app.get('/v1/customers/:id', {
     schema: { tags, summary: 'Get a customer', params: IdParams, response: { 200: CustomerSchema, ...errors(404) } },
-  }, async (request) => customers.get((request.params as { id: string }).id));
+  }, async (request) => customers.get(request.params.id));
 
   app.patch('/v1/customers/:id', {
     schema: { tags, summary: 'Update a customer', params: IdParams, body: CustomerPatch, response: { 200: CustomerSchema, ...errors(404) } },
-  }, async (request) => customers.update((request.params as { id: string }).id, request.body as CustomerFields));
+  }, async (request) => customers.update(request.params.id, request.body));
 
   app.put('/v1/customers/:id/profile-photo', {
     bodyLimit: MAX_PHOTO_BYTES,
@@ -43,7 +42,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
   }, async (request, reply) => {
     if (!Buffer.isBuffer(request.body)) throw new AppError('unsupported_media_type', 'Send the image as the raw request body');
     const contentType = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    await customers.putPhoto((request.params as { id: string }).id, request.body, contentType);
+    await customers.putPhoto(request.params.id, request.body, contentType);
     return reply.code(204).send();
   });
 
@@ -53,7 +52,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
       response: { 200: Type.Unsafe({ description: 'The image', type: 'string', format: 'binary' }), ...errors(404) },
     },
   }, async (request, reply) => {
-    const photo = await customers.getPhoto((request.params as { id: string }).id);
+    const photo = await customers.getPhoto(request.params.id);
     return reply.type(photo.contentType).header('cache-control', 'no-store').send(photo.data);
   });
 
@@ -63,7 +62,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
       querystring: Type.Object(PageQuerySchema, { additionalProperties: false }),
       response: { 200: ListOf(ActivitySchema), ...errors(404) },
     },
-  }, async (request) => customers.activity((request.params as { id: string }).id, request.query as { limit?: number }));
+  }, async (request) => customers.activity(request.params.id, request.query));
 
   for (const def of COLLECTIONS) {
     const schema = recordSchema(def);
@@ -75,7 +74,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
         response: { 201: schema, ...errors(404) },
       },
     }, async (request, reply) => reply.code(201).send(
-      await customers.createRecord(def, (request.params as { id: string }).id, request.body as Record<string, unknown>)));
+      await customers.createRecord(def, request.params.id, request.body)));
 
     app.get(`/v1/customers/:id/${def.path}`, {
       config: { access: isLicenses ? 'any' : 'operator' },
@@ -89,7 +88,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
     }, async (request) => {
       const principal = principalOf(request);
       const appIds = principal.kind === 'application' ? principal.applicationIds : undefined;
-      return customers.listRecords(def, (request.params as { id: string }).id, request.query as { limit?: number }, appIds);
+      return customers.listRecords(def, request.params.id, request.query, appIds);
     });
   }
 
@@ -99,11 +98,11 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
 
   app.post('/v1/subscriptions/:id/cancel', {
     schema: { tags, summary: 'Cancel a subscription', params: IdParams, response: { 200: recordSchema(subscription), ...errors(404) } },
-  }, async (request) => customers.cancel('subscriptions', (request.params as { id: string }).id));
+  }, async (request) => customers.cancel('subscriptions', request.params.id));
 
   app.post('/v1/licenses/:id/cancel', {
     schema: { tags, summary: 'Cancel a license', params: IdParams, response: { 200: recordSchema(license), ...errors(404) } },
-  }, async (request) => customers.cancel('licenses', (request.params as { id: string }).id));
+  }, async (request) => customers.cancel('licenses', request.params.id));
 
   app.patch('/v1/transactions/:id', {
     schema: {
@@ -113,5 +112,5 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
       response: { 200: recordSchema(transaction), ...errors(404, 409) },
     },
   }, async (request) => customers.updateTransactionStatus(
-    (request.params as { id: string }).id, (request.body as { status: 'pending' | 'succeeded' | 'failed' }).status));
+    request.params.id, request.body.status));
 }

@@ -1,6 +1,5 @@
 import { type Kysely, sql } from 'kysely';
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import { COLLECTIONS, recordColumns } from './collections.ts';
@@ -10,6 +9,7 @@ import { DATA_MAP, toCamel } from '../erasure/data-map.ts';
 import { notFound } from '../http/errors.ts';
 import { IdParams, errors } from '../http/schemas.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 /**
  * The data-subject export: every record Lethe holds about a living customer, as one JSON
@@ -131,7 +131,7 @@ export const SubjectExportSchema = Type.Object({
   activity: Type.Array(Type.Record(Type.String(), Type.Unknown())),
 }, { additionalProperties: true, description: 'Every record held about the customer; further customer-linked tables (e.g. deletionCases) appear as extra arrays' });
 
-export function registerSubjectExportRoute(app: FastifyInstance, ctx: Ctx, subjectExport: SubjectExport) {
+export function registerSubjectExportRoute(app: TypedApp, ctx: Ctx, subjectExport: SubjectExport) {
   app.get('/v1/customers/:id/export', {
     schema: {
       tags: ['customers'],
@@ -143,8 +143,8 @@ export function registerSubjectExportRoute(app: FastifyInstance, ctx: Ctx, subje
       response: { 200: SubjectExportSchema, ...errors(404) },
     },
   }, async (request, reply) => {
-    const { id } = request.params as { id: string };
-    const { includePhoto } = request.query as { includePhoto?: boolean };
+    const { id } = request.params;
+    const { includePhoto } = request.query;
     // One snapshot: the document is consistent even while the customer is being edited.
     const doc = await ctx.db.transaction().setIsolationLevel('repeatable read')
       .execute((trx) => subjectExport(trx, id, { includePhotoData: includePhoto === true }));

@@ -3,7 +3,6 @@ import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
 import { appendActivity } from '../customers/activity.repo.ts';
 import { findLiveCustomer } from '../customers/customers.repo.ts';
-import type { Db } from '../db/database.ts';
 import { retryTransaction } from '../db/retry.ts';
 import type { Customer } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';

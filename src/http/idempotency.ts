@@ -25,10 +25,11 @@ function bodyHash(request: FastifyRequest): string {
 function customerIdOf(request: FastifyRequest, payload: unknown): string | null {
   const body = payload && typeof payload === 'object' ? payload as { customerId?: unknown; id?: unknown } : {};
   const path = request.url.split('?')[0] ?? '';
+  const params: unknown = request.params;
   const candidates = [
     // A record's response names its customer (e.g. a cancelled subscription): purged with that customer.
     body.customerId,
-    path.startsWith('/v1/customers/') ? (request.params as { id?: unknown } | undefined)?.id : undefined,
+    path.startsWith('/v1/customers/') && params && typeof params === 'object' && 'id' in params ? params.id : undefined,
     path === '/v1/customers' ? body.id : undefined,
   ];
   // Only a well-formed id names a customer (a refused request may carry any text in its path).

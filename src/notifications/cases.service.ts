@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { appendAudit, lockAuditChain } from '../audit/audit.repo.ts';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';

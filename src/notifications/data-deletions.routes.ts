@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth.ts';
 import { ListOf, NullableTimestamp, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
-import type { CaseFilter, CasesService } from './cases.service.ts';
+import type { CasesService } from './cases.service.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['data-deletions'];
 const Status = Type.Union([Type.Literal('grace'), Type.Literal('required'), Type.Literal('confirmed'), Type.Literal('revoked')]);
@@ -35,7 +35,7 @@ const ConfirmationSchema = Type.Object({
   keyId: Type.String({ description: 'The API key that made the confirmation' }),
 });
 
-export function registerDataDeletionRoutes(app: FastifyInstance, cases: CasesService) {
+export function registerDataDeletionRoutes(app: TypedApp, cases: CasesService) {
   app.get('/v1/data-deletions', {
     config: { access: 'any' },
     schema: {
@@ -50,7 +50,7 @@ export function registerDataDeletionRoutes(app: FastifyInstance, cases: CasesSer
       response: { 200: ListOf(CaseSchema), ...errors() },
     },
   }, async (request) => {
-    const q = request.query as CaseFilter & { limit?: number; cursor?: string };
+    const q = request.query;
     const { limit, cursor, ...filter } = q;
     return cases.list(principalOf(request), filter, { ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) });
   });
@@ -62,5 +62,5 @@ export function registerDataDeletionRoutes(app: FastifyInstance, cases: CasesSer
       body: Type.Object({ subscriptionId: Uuid, applicationId: Type.Optional(Uuid) }, { additionalProperties: false }),
       response: { 200: ConfirmationSchema, ...errors(404, 409) },
     },
-  }, async (request) => cases.confirm(principalOf(request), request.body as { subscriptionId: string; applicationId?: string }));
+  }, async (request) => cases.confirm(principalOf(request), request.body));
 }

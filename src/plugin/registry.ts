@@ -1,6 +1,6 @@
-import type { FastifyInstance, FastifyBaseLogger, RawReplyDefaultExpression, RawRequestDefaultExpression,
-  RawServerDefault } from 'fastify';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyBaseLogger, FastifyTypeProvider, RawReplyDefaultExpression,
+  RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { Static, TSchema } from 'typebox';
 import type { Migration } from 'kysely/migration';
 import type { Config } from '../config.ts';
 import type { Ctx } from '../context.ts';
@@ -24,9 +24,20 @@ import type { Customer } from '../db/schema.ts';
  */
 export type Access = 'operator' | 'application' | 'any' | 'public';
 
+/**
+ * Types a handler's `params`, `querystring`, `body` and `headers` from the route's TypeBox schemas
+ * (as @fastify/type-provider-typebox's validator side does). Replies are not typed from the
+ * response schema: handlers return `Date`s, which the app's preSerialization hook turns into the
+ * ISO strings the schema declares.
+ */
+export interface RequestTypeProvider extends FastifyTypeProvider {
+  validator: this['schema'] extends TSchema ? Static<this['schema']> : unknown;
+  serializer: unknown;
+}
+
 /** The Fastify instance a domain's routes are registered on: handlers get typed params, query and body. */
 export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression,
-  FastifyBaseLogger, TypeBoxTypeProvider>;
+  FastifyBaseLogger, RequestTypeProvider>;
 
 /** A function registering one domain's routes (`app.get(url, { config: { access }, schema }, handler)`). */
 export type RouteModule = (app: TypedApp) => void | Promise<void>;
