@@ -20,6 +20,10 @@ describe.skipIf(TEST_DB !== 'postgres')('two server processes on one PostgreSQL 
     // A receiver that counts deliveries per case and per webhook-id.
     const perCase = new Map<string, number>();
     const perId = new Map<string, number>();
+    // Which process sent each webhook: while a delivery is in flight its row is leased by the
+    // sending instance (lease_owner = LETHE_INSTANCE_ID), so the receiver asks the database.
+    const perSender = new Map<string, number>();
+    let lookups: pg.Pool | null = null;
     const receiver = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -29,7 +33,14 @@ describe.skipIf(TEST_DB !== 'postgres')('two server processes on one PostgreSQL 
         perCase.set(k, (perCase.get(k) ?? 0) + 1);
         const id = String(req.headers['webhook-id']);
         perId.set(id, (perId.get(id) ?? 0) + 1);
-        res.writeHead(204).end();
+        void (async () => {
+          // Each answer takes half a second, so one process's deliveries in flight (at most 256)
+          // cannot finish the 1,000 before the other's dispatcher polls (every second).
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          const r = await lookups!.query<{ lease_owner: string | null }>('SELECT lease_owner FROM webhook_outbox WHERE id = $1', [id]);
+          const sender = r.rows[0]?.lease_owner ?? 'unknown';
+          perSender.set(sender, (perSender.get(sender) ?? 0) + 1);
+        })().catch(() => perSender.set('error', (perSender.get('error') ?? 0) + 1)).finally(() => res.writeHead(204).end());
       });
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
@@ -44,6 +55,8 @@ describe.skipIf(TEST_DB !== 'postgres')('two server processes on one PostgreSQL 
         DATABASE_URL: db.url, LETHE_DATA_DIR: dataDir, LETHE_ADMIN_KEY: adminKey,
         LETHE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'), LETHE_WEBHOOK_ALLOW_PRIVATE: 'true',
         LETHE_INSTANCE_ID: name, LETHE_RATE_LIMIT_PER_MINUTE: '1000000',
+        // The per-endpoint cap is shared by all instances; above one process's 256 in flight, both get work.
+        LETHE_WEBHOOK_CONCURRENCY_PER_ENDPOINT: '1000',
       };
     };
     const servers: ServerProcess[] = [];
@@ -63,6 +76,8 @@ describe.skipIf(TEST_DB !== 'postgres')('two server processes on one PostgreSQL 
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     cleanup.push(() => c.end());
+    lookups = new pg.Pool({ connectionString: db.url, max: 4 });
+    cleanup.push(() => lookups!.end());
     const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
     await c.query(`
       INSERT INTO deletion_cases (customer_id, application_id, status, reason, required_since, last_notified_day, created_at, updated_at)
@@ -86,6 +101,9 @@ describe.skipIf(TEST_DB !== 'postgres')('two server processes on one PostgreSQL 
     expect(perCase.size).toBe(1000);
     expect([...perCase.values()].every((n) => n === 1)).toBe(true);
     expect([...perId.values()].every((n) => n === 1)).toBe(true);
+    // Both dispatchers delivered part of the work, and every delivery came from one of them.
+    expect([...perSender.keys()].sort(), JSON.stringify([...perSender])).toEqual(['a', 'b']);
+    expect(perSender.get('a')! + perSender.get('b')!).toBe(1000);
     const { rows: states } = await c.query(`SELECT status, count(*)::int AS n FROM webhook_outbox GROUP BY status`);
     expect(states).toEqual([{ status: 'delivered', n: 1000 }]);
   }, 240_000);
