@@ -8,6 +8,7 @@ import type { DeletionStep } from '../plugin/registry.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import { paginate, type PageQuery } from '../http/pagination.ts';
 import { ListOf, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
 import { open, seal } from './crypto.ts';
 import type { SubjectExport } from '../customers/subject-export.ts';
 import type { TypedApp } from '../plugin/registry.ts';
@@ -23,9 +24,9 @@ import type { TypedApp } from '../plugin/registry.ts';
 export const ARCHIVE_PREFIX = 'archives';
 const archiveContext = (id: string) => `lethe-archive:${id}`;
 
+/** The backups section of the settings (settings/settings.repo.ts): how long archives and backup files are kept. */
 export async function retentionDays(db: Db): Promise<number> {
-  const s = await db.selectFrom('settings').select('backupRetentionDays').where('id', '=', 1).executeTakeFirst();
-  return s?.backupRetentionDays ?? 30;
+  return (await readSettingsSection(db, 'backups')).backupRetentionDays;
 }
 
 export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExport) {

@@ -1,6 +1,7 @@
 import type { Db } from '../db/database.ts';
 import * as m0005 from '../db/migrations/0005-backups.ts';
 import type { DeletionStep, DomainPlugin } from '../plugin/registry.ts';
+import { SETTINGS_SECTIONS } from '../settings/settings.repo.ts';
 import { backupCli } from './backups.cli.ts';
 import { createArchiveService, registerArchiveRoutes, type ArchiveService } from './archive.service.ts';
 import { pruneDatabaseBackups } from './database-backup.ts';
@@ -31,6 +32,7 @@ export const backupsPlugin: DomainPlugin = {
   migrations: { '0005-backups': m0005 },
   cli: [backupCli],
   plug(ctx, r) {
+    r.settingsSection({ fields: SETTINGS_SECTIONS.backups });
     const archives = createArchiveService(ctx, r.port('subjectExport'));
     r.provide('archives', archives);
     r.deletionStep(archives.step);

@@ -24,7 +24,8 @@ export const erasurePlugin: DomainPlugin = {
     r.routes((app) => registerDeletionRoutes(app, deletion));
     r.deletionStep(createRedactionStep(ctx));
 
-    const settings = createSettingsService(ctx);
+    r.settingsSection({ fields: ['automaticPersonalDataDeletion', 'redactionPolicy', 'confirmKeepIdentifying'] });
+    const settings = createSettingsService(ctx, () => r.registry().settingsSections);
     r.routes((app) => registerSettingsRoutes(app, settings));
     r.retentionTask(createRedactionBacklogTask(ctx));
   },

@@ -7,7 +7,7 @@ import { processPendingBlobDeletions, removeBlobs } from './photo-cleanup.ts';
 import { purgeStoredResponses, redactCustomers } from './redaction.ts';
 import { effectivePolicy } from './redaction-policy.ts';
 import type { RedactionRecord } from './redaction.step.ts';
-import { getSettings } from './settings.repo.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
 
 export const BACKLOG_BATCH = 500;
 
@@ -31,7 +31,7 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
     async run(at, actorKeyId) {
       const result = { enabled: 0, redacted: 0, batches: 0, filesRemoved: 0, storedResponsesPurged: 0 };
       result.filesRemoved += await processPendingBlobDeletions(db, ctx.blobs, ctx.log);
-      const settings = await getSettings(db);
+      const settings = await readSettingsSection(db, 'erasure');
       if (!settings.automaticPersonalDataDeletion) return result;
       result.enabled = 1;
       for (;;) {
@@ -42,7 +42,7 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
           const ids = rows.rows.map((r) => r.id);
           if (ids.length === 0) return { ids, blobKeys: [] as string[] };
           // Read in the batch's transaction: a policy change between batches applies from the next batch on.
-          const s = await getSettings(trx);
+          const s = await readSettingsSection(trx, 'erasure');
           const policy = effectivePolicy(s.redactionOverrides);
           const outcome = await redactCustomers(trx, ids, policy, at);
           await auditEach(trx, ids, { via: 'backlog', policyVersion: s.policyVersion }, actorKeyId, at);

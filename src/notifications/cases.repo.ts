@@ -3,6 +3,7 @@ import { DAY_MS } from '../clock.ts';
 import type { Db } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
 import { type Page, type PageQuery, paginate } from '../http/pagination.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
 import { enqueueWebhooksFrom } from '../webhooks/outbox.repo.ts';
 import type { CaseReason, CaseStatus } from './notifications.tables.ts';
 
@@ -33,12 +34,8 @@ export interface NotificationSettings {
   overdueAfterDays: number;
 }
 
-export async function readSettings(db: Db): Promise<NotificationSettings> {
-  const s = await db.selectFrom('settings')
-    .select(['gracePeriodDays', 'notificationTime', 'notificationTimeZone', 'overdueAfterDays'])
-    .where('id', '=', 1).executeTakeFirstOrThrow();
-  return s;
-}
+/** The notifications section of the settings (settings/settings.repo.ts). */
+export const readSettings = (db: Db): Promise<NotificationSettings> => readSettingsSection(db, 'notifications');
 
 /** The start of the overdue window: a case required before this instant is overdue. */
 export const overdueCutoff = (at: Date, overdueAfterDays: number) => new Date(at.getTime() - overdueAfterDays * DAY_MS);

@@ -2,7 +2,10 @@ import * as m0004 from '../db/migrations/0004-notifications.ts';
 import type { DomainPlugin } from '../plugin/registry.ts';
 import { createCasesService, type CasesService } from './cases.service.ts';
 import { registerDataDeletionRoutes } from './data-deletions.routes.ts';
+import { canonicalTimeZone } from './schedule.ts';
 import { createScheduler } from './scheduler.ts';
+import { validation } from '../http/errors.ts';
+import { SETTINGS_SECTIONS } from '../settings/settings.repo.ts';
 
 declare module '../plugin/registry.ts' {
   interface Ports {
@@ -18,6 +21,15 @@ export const notificationsPlugin: DomainPlugin = {
   plug(ctx, r) {
     const cases = createCasesService(ctx, { journal: r.port('erasureJournal') });
     r.provide('deletionCases', cases);
+    r.settingsSection({
+      fields: SETTINGS_SECTIONS.notifications,
+      normalize(patch) {
+        if (typeof patch.notificationTimeZone !== 'string') return patch;
+        const tz = canonicalTimeZone(patch.notificationTimeZone);
+        if (!tz) throw validation(`body.notificationTimeZone: "${patch.notificationTimeZone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`);
+        return { ...patch, notificationTimeZone: tz };
+      },
+    });
     r.licenseObserver(cases.observer);
     r.deletionStep(cases.deletionStep);
     r.job({ name: 'grace-periods', run: async () => cases.expireGracePeriods() });

@@ -118,12 +118,18 @@ export interface CliCommand {
   run(argv: string[], config: Config): Promise<number>;
 }
 
-/** The settings columns one domain owns, and the checks a PATCH of them must pass (see settings/). */
+/**
+ * The settings one domain owns (its section of the settings row, settings/settings.repo.ts) and
+ * the checks a `PATCH /v1/settings` of them must pass. A field is owned by one domain only.
+ */
 export interface SettingsSection {
-  /** Columns of the settings row, as named in the API and in `SettingsTable`. */
+  /** Fields of the settings API / columns of `SettingsTable`. */
   fields: readonly string[];
-  /** Throws a validation error (http/errors.ts) for a bad value; gets only this section's fields. */
-  validate?(patch: Record<string, unknown>): void;
+  /**
+   * Checks and canonicalizes this section's part of a PATCH (only the fields the patch sets);
+   * throws a validation error (http/errors.ts) for a bad value.
+   */
+  normalize?(patch: Record<string, unknown>): Record<string, unknown>;
 }
 
 // ---------------------------------------------------------------------------------------------
