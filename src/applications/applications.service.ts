@@ -65,7 +65,7 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
     async update(principal: Principal, id: string, patch: ApplicationPatch) {
       if (patch.webhookUrl) await checkWebhookUrl(patch.webhookUrl);
       return db.transaction().execute(async (trx) => {
-        const a = await trx.selectFrom('applications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+        const a = await repo.findForUpdate(trx, id);
         if (!a) throw notFound('Application');
         const at = clock.now();
         const values: Partial<Omit<Application, 'id' | 'createdAt'>> = { updatedAt: at };
@@ -97,7 +97,7 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
     /** A new whsec_ secret, shown once; the old one keeps signing (second signature) for 24 h. */
     async rotateSecret(principal: Principal, id: string) {
       return db.transaction().execute(async (trx) => {
-        const a = await trx.selectFrom('applications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+        const a = await repo.findForUpdate(trx, id);
         if (!a) throw notFound('Application');
         const at = clock.now();
         const expires = new Date(at.getTime() + SECRET_OVERLAP_MS);

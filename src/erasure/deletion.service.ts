@@ -93,7 +93,7 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
             if (def.table === 'licenses') cancelled.licenses = r.cancelled;
           }
           const preserved = await repo.unlinkTransactions(trx, customerId, customerRef(ctx.secrets.pseudonymKey, customerId), at);
-          await trx.updateTable('customers').set({ deletedAt: at, updatedAt: at }).where('id', '=', customerId).execute();
+          await repo.markCustomerDeleted(trx, customerId, at);
           await appendActivity(trx, {
             customerId, type: 'customer.deleted', at,
             details: { email: customer.email, displayName: customer.displayName, counts },
@@ -111,15 +111,11 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           // Receipt columns other domains fill, each from its own step's result.
           const receipt: DeletionReceiptFields = { redaction: null, backupId: null };
           for (const [step, result] of results) if (step.receipt) Object.assign(receipt, step.receipt(result));
-          await trx.insertInto('deletions').values({
+          await repo.insertReceipt(trx, {
             customerId, deletedAt: at, actorKeyId: principal.keyId,
-            counts: JSON.stringify({ ...counts, cancelledSubscriptions: cancelled.subscriptions, cancelledLicenses: cancelled.licenses }),
-            preservedTransactions: preserved,
-            applicationsNotified: JSON.stringify(applicationsNotified),
-            auditEventId: audit.id, auditHash: audit.hash,
-            redaction: receipt.redaction === null ? null : JSON.stringify(receipt.redaction),
-            backupId: receipt.backupId,
-          }).execute();
+            counts: { ...counts, cancelledSubscriptions: cancelled.subscriptions, cancelledLicenses: cancelled.licenses },
+            preservedTransactions: preserved, applicationsNotified, auditEventId: audit.id, auditHash: audit.hash, ...receipt,
+          });
         }));
       } catch (error) {
         ctx.metrics.deletions.inc({ outcome: error instanceof AppError ? error.code : 'error' });
@@ -136,7 +132,7 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
     },
 
     async receipt(customerId: string) {
-      const r = await db.selectFrom('deletions').selectAll().where('customerId', '=', customerId).executeTakeFirst();
+      const r = await repo.findReceipt(db, customerId);
       if (!r) throw notFound('Deletion receipt');
       const counts = r.counts as Record<string, number>;
       const { cancelledSubscriptions, cancelledLicenses, ...softDeleted } = counts;

@@ -4,7 +4,8 @@ import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import type { RetentionTask } from '../jobs/jobs.ts';
 import { processPendingBlobDeletions, removeBlobs } from './photo-cleanup.ts';
-import { purgeStoredResponses, redactCustomers } from './redaction.ts';
+import { setRedactionRecord } from './deletion.repo.ts';
+import { purgeStoredResponses, redactCustomers } from './redaction.repo.ts';
 import { effectivePolicy } from './redaction-policy.ts';
 import type { RedactionRecord } from './redaction.step.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
@@ -47,7 +48,7 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
           const outcome = await redactCustomers(trx, ids, policy, at);
           await auditEach(trx, ids, { via: 'backlog', policyVersion: s.policyVersion }, actorKeyId, at);
           const record: RedactionRecord = { ran: true, via: 'backlog', redactedAt: at.toISOString(), policyVersion: s.policyVersion, policy };
-          await trx.updateTable('deletions').set({ redaction: JSON.stringify(record) }).where('customerId', 'in', ids).execute();
+          await setRedactionRecord(trx, ids, { ...record });
           return { ids, blobKeys: outcome.blobKeys };
         });
         if (batch.ids.length === 0) break;

@@ -1,7 +1,7 @@
 import type { Ctx } from '../context.ts';
 import type { DeletionContext, DeletionStep } from './deletion.service.ts';
 import { removeBlobs } from './photo-cleanup.ts';
-import { redactCustomers } from './redaction.ts';
+import { redactCustomers } from './redaction.repo.ts';
 import { effectivePolicy } from './redaction-policy.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
 
