@@ -13,7 +13,7 @@ import { registerHealthRoutes } from './http/health.routes.ts';
 import { registerIdempotency } from './http/idempotency.ts';
 import { registerJsonBody } from './http/json-body.ts';
 import { registerRateLimit } from './http/rate-limit.ts';
-import { ProblemSchema } from './http/schemas.ts';
+import { NoQuery, ProblemRef, ProblemSchema } from './http/schemas.ts';
 import { createValidatorCompiler } from './http/validation.ts';
 import { createServices, type Services } from './services.ts';
 
@@ -62,6 +62,8 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Lethe', version: '1.0.0', description: 'Trustworthy customer deletion' },
+      // Relative to the address the document is served from, so a generated client works against any deployment.
+      servers: [{ url: '/', description: 'This Lethe server' }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -84,7 +86,10 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
   registerHealthRoutes(app, ctx, services.refreshGauges);
   app.get('/openapi.json', {
     config: { access: 'public' },
-    schema: { tags: ['ops'], summary: 'This OpenAPI 3.1 document', response: { 200: { type: 'object', additionalProperties: true } } },
+    schema: {
+      operationId: 'getOpenApiDocument', tags: ['ops'], summary: 'This OpenAPI 3.1 document', querystring: NoQuery,
+      response: { 200: { type: 'object', additionalProperties: true }, 400: ProblemRef },
+    },
   }, async () => app.swagger());
 
   registerApplicationRoutes(app, services.applications);

@@ -22,7 +22,7 @@ const WebhookUrl = Type.String({ minLength: 1, maxLength: 2000, description: 'ht
 
 export function registerApplicationRoutes(app: FastifyInstance, applications: ApplicationsService) {
   app.post('/v1/applications', {
-    schema: {
+    schema: { operationId: 'createApplication',
       tags, summary: 'Register a partner application (the webhook secret is shown only here)',
       body: Type.Object({
         name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -34,18 +34,18 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
     await applications.create(principalOf(request), request.body as { name: string; webhookUrl?: string | null })));
 
   app.get('/v1/applications', {
-    schema: {
+    schema: { operationId: 'listApplications',
       tags, summary: 'List applications', querystring: Type.Object(PageQuerySchema, { additionalProperties: false }),
       response: { 200: ListOf(ApplicationSchema), ...errors() },
     },
   }, async (request) => applications.list(request.query as { limit?: number; cursor?: string }));
 
   app.get('/v1/applications/:id', {
-    schema: { tags, summary: 'Get an application', params: IdParams, response: { 200: ApplicationSchema, ...errors(404) } },
+    schema: { operationId: 'getApplication', tags, summary: 'Get an application', params: IdParams, response: { 200: ApplicationSchema, ...errors(404) } },
   }, async (request) => applications.get((request.params as { id: string }).id));
 
   app.patch('/v1/applications/:id', {
-    schema: {
+    schema: { operationId: 'updateApplication',
       tags, summary: 'Change an application: name, webhook URL (SSRF-checked), enable/disable delivery',
       description: 'Re-enabling (enabled: true) clears disabledReason and failingSince and sends every webhook that waited. '
         + 'Disabling keeps pending webhooks; nothing is lost.',
@@ -60,7 +60,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
   }, async (request) => applications.update(principalOf(request), (request.params as { id: string }).id, request.body as ApplicationPatch));
 
   app.post('/v1/applications/:id/rotate-secret', {
-    schema: {
+    schema: { operationId: 'rotateApplicationSecret',
       tags, summary: 'Rotate the webhook secret (the new one is shown only here; the old one also signs for 24 h)',
       params: IdParams,
       response: { 200: Type.Object({ ...ApplicationSchema.properties, webhookSecret: Type.String({ pattern: '^whsec_' }) }), ...errors(404) },
@@ -68,7 +68,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
   }, async (request) => applications.rotateSecret(principalOf(request), (request.params as { id: string }).id));
 
   app.get('/v1/applications/:id/deliveries', {
-    schema: {
+    schema: { operationId: 'listApplicationDeliveries',
       tags, summary: 'Webhook delivery attempts of an application, newest first',
       params: IdParams,
       querystring: Type.Object({
@@ -96,7 +96,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
     request.query as { limit?: number; cursor?: string; webhookId?: string; outcome?: string }));
 
   app.post('/v1/api-keys', {
-    schema: {
+    schema: { operationId: 'createApiKey',
       tags: ['keys'], summary: 'Issue an API key (the key is shown only here)',
       body: Type.Object({
         kind: Type.Union([Type.Literal('operator'), Type.Literal('application')]),

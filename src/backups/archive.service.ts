@@ -157,7 +157,7 @@ const ArchiveSchema = Type.Object({
 
 export function registerArchiveRoutes(app: FastifyInstance, archives: ArchiveService) {
   app.get('/v1/backups', {
-    schema: {
+    schema: { operationId: 'listBackups',
       tags: ['backups'],
       summary: 'Sealed pre-deletion archives (metadata only; open one with `lethe backup open <id>`)',
       querystring: Type.Object({ customerId: Type.Optional(Uuid), ...PageQuerySchema }, { additionalProperties: false }),

@@ -10,13 +10,16 @@ import type { CustomerFields } from './customers.repo.ts';
 
 const tags = ['customers'];
 
+/** `payment_method` / `paymentMethods` → `PaymentMethod` / `PaymentMethods`: operationId parts. */
+const pascal = (name: string) => name.replace(/(^|_)(\w)/g, (_m, _u, c: string) => c.toUpperCase()).replace(/^\w/, (c) => c.toUpperCase());
+
 export function registerCustomerRoutes(app: FastifyInstance, customers: CustomersService) {
   app.post('/v1/customers', {
-    schema: { tags, summary: 'Create a customer', body: CustomerCreate, response: { 201: CustomerSchema, ...errors(409) } },
+    schema: { operationId: 'createCustomer', tags, summary: 'Create a customer', body: CustomerCreate, response: { 201: CustomerSchema, ...errors(409) } },
   }, async (request, reply) => reply.code(201).send(await customers.create(request.body as CustomerFields)));
 
   app.get('/v1/customers', {
-    schema: {
+    schema: { operationId: 'listCustomers',
       tags, summary: 'List living customers',
       querystring: Type.Object({ email: Type.Optional(Type.String({ maxLength: 320 })), ...PageQuerySchema }, { additionalProperties: false }),
       response: { 200: ListOf(CustomerSchema), ...errors() },
@@ -27,16 +30,16 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
   });
 
   app.get('/v1/customers/:id', {
-    schema: { tags, summary: 'Get a customer', params: IdParams, response: { 200: CustomerSchema, ...errors(404) } },
+    schema: { operationId: 'getCustomer', tags, summary: 'Get a customer', params: IdParams, response: { 200: CustomerSchema, ...errors(404) } },
   }, async (request) => customers.get((request.params as { id: string }).id));
 
   app.patch('/v1/customers/:id', {
-    schema: { tags, summary: 'Update a customer', params: IdParams, body: CustomerPatch, response: { 200: CustomerSchema, ...errors(404) } },
+    schema: { operationId: 'updateCustomer', tags, summary: 'Update a customer', params: IdParams, body: CustomerPatch, response: { 200: CustomerSchema, ...errors(404) } },
   }, async (request) => customers.update((request.params as { id: string }).id, request.body as CustomerFields));
 
   app.put('/v1/customers/:id/profile-photo', {
     bodyLimit: MAX_PHOTO_BYTES,
-    schema: {
+    schema: { operationId: 'putCustomerProfilePhoto',
       tags, summary: 'Upload the profile photo (raw image body: image/jpeg, png, gif or webp)', params: IdParams,
       response: { 204: Type.Null(), ...errors(404, 413, 415) },
     },
@@ -48,7 +51,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
   });
 
   app.get('/v1/customers/:id/profile-photo', {
-    schema: {
+    schema: { operationId: 'getCustomerProfilePhoto',
       tags, summary: 'Download the profile photo', params: IdParams,
       response: { 200: Type.Unsafe({ description: 'The image', type: 'string', format: 'binary' }), ...errors(404) },
     },
@@ -58,7 +61,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
   });
 
   app.get('/v1/customers/:id/activity', {
-    schema: {
+    schema: { operationId: 'listCustomerActivity',
       tags, summary: "The customer's activity log", params: IdParams,
       querystring: Type.Object(PageQuerySchema, { additionalProperties: false }),
       response: { 200: ListOf(ActivitySchema), ...errors(404) },
@@ -70,7 +73,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
     const isLicenses = def.table === 'licenses';
 
     app.post(`/v1/customers/:id/${def.path}`, {
-      schema: {
+      schema: { operationId: `createCustomer${pascal(def.entity)}`,
         tags, summary: `Add to the customer's ${def.path}`, params: IdParams, body: createSchema(def),
         response: { 201: schema, ...errors(404) },
       },
@@ -79,7 +82,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
 
     app.get(`/v1/customers/:id/${def.path}`, {
       config: { access: isLicenses ? 'any' : 'operator' },
-      schema: {
+      schema: { operationId: `listCustomer${pascal(def.table)}`,
         tags, summary: isLicenses
           ? "The customer's licenses (application keys see only their own applications' licenses)"
           : `List the customer's ${def.path}`,
@@ -98,15 +101,15 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
   const transaction = COLLECTIONS.find((c) => c.table === 'transactions')!;
 
   app.post('/v1/subscriptions/:id/cancel', {
-    schema: { tags, summary: 'Cancel a subscription', params: IdParams, response: { 200: recordSchema(subscription), ...errors(404) } },
+    schema: { operationId: 'cancelSubscription', tags, summary: 'Cancel a subscription', params: IdParams, response: { 200: recordSchema(subscription), ...errors(404) } },
   }, async (request) => customers.cancel('subscriptions', (request.params as { id: string }).id));
 
   app.post('/v1/licenses/:id/cancel', {
-    schema: { tags, summary: 'Cancel a license', params: IdParams, response: { 200: recordSchema(license), ...errors(404) } },
+    schema: { operationId: 'cancelLicense', tags, summary: 'Cancel a license', params: IdParams, response: { 200: recordSchema(license), ...errors(404) } },
   }, async (request) => customers.cancel('licenses', (request.params as { id: string }).id));
 
   app.patch('/v1/transactions/:id', {
-    schema: {
+    schema: { operationId: 'updateTransaction',
       tags, summary: 'Settle a pending transaction', params: IdParams,
       body: Type.Object({ status: Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')]) },
         { additionalProperties: false }),

@@ -38,7 +38,7 @@ const ConfirmationSchema = Type.Object({
 export function registerDataDeletionRoutes(app: FastifyInstance, cases: CasesService) {
   app.get('/v1/data-deletions', {
     config: { access: 'any' },
-    schema: {
+    schema: { operationId: 'listDataDeletions',
       tags, summary: "Deletion cases: an application key sees only its own applications' cases, an operator key all",
       querystring: Type.Object({
         status: Type.Optional(Status),
@@ -57,7 +57,7 @@ export function registerDataDeletionRoutes(app: FastifyInstance, cases: CasesSer
 
   app.post('/v1/data-deletions/confirmations', {
     config: { access: 'application' },
-    schema: {
+    schema: { operationId: 'confirmDataDeletion',
       tags, summary: 'Confirm that the application deleted its copy of a customer\'s data',
       body: Type.Object({ subscriptionId: Uuid, applicationId: Type.Optional(Uuid) }, { additionalProperties: false }),
       response: { 200: ConfirmationSchema, ...errors(404, 409) },
