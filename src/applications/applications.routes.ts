@@ -41,12 +41,14 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
   }, async (request) => applications.list(request.query as { limit?: number; cursor?: string }));
 
   app.get('/v1/applications/:id', {
-    schema: { operationId: 'getApplication', tags, summary: 'Get an application', params: IdParams, response: { 200: ApplicationSchema, ...errors(404) } },
-  }, async (request) => applications.get((request.params as { id: string }).id));
+    config: { access: 'any' },
+    schema: { operationId: 'getApplication', tags, summary: 'Get an application (an application key: only its own)', params: IdParams, response: { 200: ApplicationSchema, ...errors(404) } },
+  }, async (request) => applications.get((request.params as { id: string }).id, principalOf(request)));
 
   app.patch('/v1/applications/:id', {
+    config: { access: 'any' },
     schema: { operationId: 'updateApplication',
-      tags, summary: 'Change an application: name, webhook URL (SSRF-checked), enable/disable delivery',
+      tags, summary: 'Change an application: name, webhook URL (SSRF-checked), enable/disable delivery (an application key: only its own webhookUrl)',
       description: 'Re-enabling (enabled: true) clears disabledReason and failingSince and sends every webhook that waited. '
         + 'Disabling keeps pending webhooks; nothing is lost.',
       params: IdParams,
@@ -60,6 +62,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
   }, async (request) => applications.update(principalOf(request), (request.params as { id: string }).id, request.body as ApplicationPatch));
 
   app.post('/v1/applications/:id/rotate-secret', {
+    config: { access: 'any' },
     schema: { operationId: 'rotateApplicationSecret',
       tags, summary: 'Rotate the webhook secret (the new one is shown only here; the old one also signs for 24 h)',
       params: IdParams,
@@ -68,6 +71,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
   }, async (request) => applications.rotateSecret(principalOf(request), (request.params as { id: string }).id));
 
   app.get('/v1/applications/:id/deliveries', {
+    config: { access: 'any' },
     schema: { operationId: 'listApplicationDeliveries',
       tags, summary: 'Webhook delivery attempts of an application, newest first',
       params: IdParams,
@@ -93,7 +97,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
       },
     },
   }, async (request) => applications.deliveries((request.params as { id: string }).id,
-    request.query as { limit?: number; cursor?: string; webhookId?: string; outcome?: string }));
+    request.query as { limit?: number; cursor?: string; webhookId?: string; outcome?: string }, principalOf(request)));
 
   app.post('/v1/api-keys', {
     schema: { operationId: 'createApiKey',

@@ -7,10 +7,10 @@ import type { Db } from '../db/database.ts';
 import type { Customer } from '../db/schema.ts';
 import type { DeletionContext, DeletionStep } from '../erasure/deletion.service.ts';
 import { AppError, notFound } from '../http/errors.ts';
-import { type Page, type PageQuery, paginate } from '../http/pagination.ts';
+import { DEFAULT_LIMIT, MAX_LIMIT, decodeCursor, encodeCursor, type Page, type PageQuery, paginate } from '../http/pagination.ts';
 import { enqueueWebhook } from '../webhooks/outbox.repo.ts';
 import * as repo from './cases.repo.ts';
-import type { CaseReason, CaseStatus } from './notifications.tables.ts';
+import type { CaseReason, CaseStatus, ConfirmationOutcome } from './notifications.tables.ts';
 import { isValidTimeZone, localDay } from './schedule.ts';
 
 const DAY_MS = 86_400_000;
@@ -26,6 +26,8 @@ export interface CaseView {
   confirmedAt: Date | null;
   confirmedByKeyId: string | null;
   lastNotifiedDay: string | null;
+  /** The outcome of the confirmation that closed the case; null unless confirmed. */
+  outcome: ConfirmationOutcome | null;
   overdue: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -40,6 +42,7 @@ export interface ConfirmationView {
   requiredSince: Date | null;
   confirmedAt: Date;
   keyId: string;
+  outcome: ConfirmationOutcome;
 }
 
 export interface CaseFilter {
@@ -67,7 +70,7 @@ export function createCasesService(ctx: Ctx) {
     return {
       id: row.id, subscriptionId: row.customerId, applicationId: row.applicationId, status: row.status, reason: row.reason,
       graceEndsAt: row.graceEndsAt, requiredSince: row.requiredSince, confirmedAt: row.confirmedAt,
-      confirmedByKeyId: row.confirmedByKeyId, lastNotifiedDay: row.lastNotifiedDay,
+      confirmedByKeyId: row.confirmedByKeyId, lastNotifiedDay: row.lastNotifiedDay, outcome: row.outcome,
       overdue: row.status === 'required' && row.requiredSince !== null && row.requiredSince.getTime() < cutoff.getTime(),
       createdAt: row.createdAt, updatedAt: row.updatedAt,
     };
@@ -108,7 +111,7 @@ export function createCasesService(ctx: Ctx) {
       status: (immediate ? 'required' : 'grace') as CaseStatus,
       reason: (immediate ? 'grace_expired' : null) as CaseReason | null,
       graceStartedAt: at, graceEndsAt, requiredSince: immediate ? at : null,
-      revokedAt: null, confirmedAt: null, confirmedByKeyId: null, lastNotifiedDay: null, lastNotifiedAt: null,
+      revokedAt: null, confirmedAt: null, confirmedByKeyId: null, lastNotifiedDay: null, lastNotifiedAt: null, outcome: null,
     };
     // A revoked or confirmed case is reopened for a fresh grace period; its confirmations stay in deletion_confirmations.
     let row = existing
@@ -121,14 +124,21 @@ export function createCasesService(ctx: Ctx) {
     }
   }
 
-  /** Inside the license's transaction: a new active license for the pair. */
+  /**
+   * Inside the license's transaction: a new active license for the pair. The customer came back,
+   * so a case still in its grace period, or required because that grace period ended and not yet
+   * confirmed, is revoked: no further notices. A case made required by the customer's deletion
+   * stays required (a deleted customer gets no new license anyway).
+   */
   async function licenseActivated(trx: Db, customerId: string, applicationId: string, at: Date) {
     await repo.lockPair(trx, customerId, applicationId);
     const existing = await repo.findCase(trx, customerId, applicationId, true);
-    // Only a grace period still running is revoked; once required, deletion stays required.
-    if (!existing || existing.status !== 'grace' || !existing.graceEndsAt || existing.graceEndsAt.getTime() <= at.getTime()) return;
+    if (!existing) return;
+    const inGrace = existing.status === 'grace';
+    const graceExpired = existing.status === 'required' && existing.reason === 'grace_expired';
+    if (!inGrace && !graceExpired) return;
     const row = await repo.updateCase(trx, existing.id, { status: 'revoked', revokedAt: at }, at);
-    await audit(trx, 'deletion_case.revoked', row, at, null);
+    await audit(trx, 'deletion_case.revoked', row, at, null, { from: existing.status });
   }
 
   const observer: LicenseObserver = { licenseActivated, licenseCancelled };
@@ -166,13 +176,15 @@ export function createCasesService(ctx: Ctx) {
         if (p!.becomesRequired) {
           const fields = {
             status: 'required' as const, reason: 'customer_deleted' as const, requiredSince: c.at,
-            confirmedAt: null, confirmedByKeyId: null, revokedAt: null,
+            confirmedAt: null, confirmedByKeyId: null, revokedAt: null, outcome: null,
           };
           row = row ? await repo.updateCase(trx, row.id, fields, c.at) : await repo.insertCase(trx, customerId, applicationId, fields, c.at);
           await audit(trx, 'deletion_case.required', row, c.at, c.actorKeyId);
           required++;
         }
-        if (row && row.status === 'required' && row.lastNotifiedDay !== day) {
+        // A case this deletion made due is notified at once, even if it was notified earlier today
+        // (SPEC "Webhooks"); a case that was already required gets at most its one notice a day.
+        if (row && row.status === 'required' && (p!.becomesRequired || row.lastNotifiedDay !== day)) {
           await notifyNow(trx, row, c.at, day);
           notified++;
         }
@@ -272,16 +284,19 @@ export function createCasesService(ctx: Ctx) {
 
   function confirmationView(c: {
     id: string; caseId: string; customerId: string; applicationId: string; reason: CaseReason | null;
-    requiredSince: Date | null; confirmedAt: Date; keyId: string;
+    requiredSince: Date | null; confirmedAt: Date; keyId: string; outcome: ConfirmationOutcome;
   }): ConfirmationView {
     return {
       id: c.id, caseId: c.caseId, subscriptionId: c.customerId, applicationId: c.applicationId, reason: c.reason,
-      requiredSince: c.requiredSince, confirmedAt: c.confirmedAt, keyId: c.keyId,
+      requiredSince: c.requiredSince, confirmedAt: c.confirmedAt, keyId: c.keyId, outcome: c.outcome,
     };
   }
 
   /** An application confirms it deleted its copy of a customer's data. Rules: SPEC "Application API". */
-  async function confirm(principal: Principal, body: { subscriptionId: string; applicationId?: string }): Promise<ConfirmationView> {
+  async function confirm(
+    principal: Principal, body: { subscriptionId: string; applicationId?: string; outcome?: ConfirmationOutcome },
+  ): Promise<ConfirmationView> {
+    const outcome: ConfirmationOutcome = body.outcome ?? 'deleted';
     let applicationId = body.applicationId;
     if (applicationId === undefined) {
       if (principal.applicationIds.length > 1) {
@@ -309,12 +324,38 @@ export function createCasesService(ctx: Ctx) {
       const at = clock.now();
       const conf = await trx.insertInto('deletionConfirmations').values({
         caseId: row.id, customerId: row.customerId, applicationId: row.applicationId, keyId: principal.keyId,
-        reason: row.reason, requiredSince: row.requiredSince, confirmedAt: at,
+        reason: row.reason, requiredSince: row.requiredSince, confirmedAt: at, outcome,
       }).returningAll().executeTakeFirstOrThrow();
-      const updated = await repo.updateCase(trx, row.id, { status: 'confirmed', confirmedAt: at, confirmedByKeyId: principal.keyId }, at);
-      await audit(trx, 'deletion_case.confirmed', updated, at, principal.keyId, { confirmationId: conf.id });
+      const updated = await repo.updateCase(trx, row.id, { status: 'confirmed', confirmedAt: at, confirmedByKeyId: principal.keyId, outcome }, at);
+      await audit(trx, 'deletion_case.confirmed', updated, at, principal.keyId, { confirmationId: conf.id, outcome });
       return confirmationView(conf);
     });
+  }
+
+  /**
+   * The append-only confirmation history, oldest first: an application key sees only its own
+   * applications' confirmations, an operator key all. Confirmations of cases reopened since stay.
+   */
+  async function listConfirmations(
+    principal: Principal, filter: { applicationId?: string; subscriptionId?: string }, page: PageQuery,
+  ): Promise<Page<ConfirmationView>> {
+    const f: repo.ConfirmationFilter = { ...filter };
+    if (principal.kind === 'application') {
+      if (filter.applicationId && !principal.applicationIds.includes(filter.applicationId)) {
+        throw new AppError('forbidden', 'applicationId is not associated with this key');
+      }
+      if (principal.applicationIds.length === 0) return { data: [], nextCursor: null };
+      f.applicationIds = principal.applicationIds;
+    }
+    const limit = Math.min(page.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
+    const c = page.cursor ? decodeCursor(page.cursor) : null;
+    const rows = await repo.listConfirmations(db, f, limit + 1, c ? { t: new Date(c.t), id: c.id } : null);
+    const data = rows.slice(0, limit);
+    const last = data[data.length - 1];
+    return {
+      data: data.map(confirmationView),
+      nextCursor: rows.length > limit && last ? encodeCursor(last.confirmedAt, last.id) : null,
+    };
   }
 
   async function refreshGauges() {
@@ -331,7 +372,7 @@ export function createCasesService(ctx: Ctx) {
     ctx.metrics.overdueCases.set(Number(overdue.n));
   }
 
-  return { observer, deletionStep, expireGracePeriods, notifyDue, list, confirm, refreshGauges };
+  return { observer, deletionStep, expireGracePeriods, notifyDue, list, confirm, listConfirmations, refreshGauges };
 }
 
 export type CasesService = ReturnType<typeof createCasesService>;
