@@ -169,6 +169,8 @@ describe('authorization matrix (generated from the route table)', () => {
       const w = route.method === 'GET' ? shared : await makeWorld();
       const url = fill(route, w);
       const isCustomerPath = /^\/v1\/customers\/:id(\/|$)/.test(route.url);
+      // SPEC "Application API": an application reaches only its own applications; 403 for any other id.
+      const isApplicationPath = /^\/v1\/applications\/:id(\/|$)/.test(route.url);
       const documented = doc.paths[toOpenApi(route.url)]?.[route.method.toLowerCase()];
       for (const cred of ORDER) {
         const expectation = RULES[route.access][cred];
@@ -183,6 +185,8 @@ describe('authorization matrix (generated from the route table)', () => {
         if (typeof expectation === 'number') {
           if (r.status !== expectation) fail(`expected ${expectation}`);
           else if (r.body?.code !== (expectation === 401 ? 'unauthorized' : 'forbidden')) fail('wrong problem code');
+        } else if (expectation === 'scoped' && isApplicationPath) {
+          if (r.status !== 403 || r.body?.code !== 'forbidden') fail('expected 403: another application\'s id');
         } else if (expectation === 'scoped' && isCustomerPath) {
           if (r.status !== 404) fail('expected 404: the customer is not this application\'s');
         } else if (expectation === 'scoped' && requestSchema && body && Object.keys(body).length > 0) {
@@ -225,7 +229,9 @@ describe('authorization matrix (generated from the route table)', () => {
         const expectation = RULES[route.access][cred];
         if (typeof expectation === 'number') continue; // refused before the id is looked at (matrix above)
         const r = await call(keys[cred], route.method, unknown);
-        if (r.status !== 404 || r.body?.code !== 'not_found') failures.push(`${route.method} ${unknown} as ${cred}: ${r.status}`);
+        // An application key asking for an application id that is not its own: 403 whether it exists or not.
+        const want = /^\/v1\/applications\/:id/.test(route.url) && cred !== 'operator' ? ['forbidden', 403] : ['not_found', 404];
+        if (r.status !== want[1] || r.body?.code !== want[0]) failures.push(`${route.method} ${unknown} as ${cred}: ${r.status}`);
         if (/^\/v1\/customers\/:id/.test(route.url) && (cred === 'own' || cred === 'multi')) {
           const url = route.url.replace(':id', foreignCustomer);
           const f = await call(keys[cred], route.method, url);
