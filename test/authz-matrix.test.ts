@@ -186,7 +186,10 @@ describe('authorization matrix (generated from the route table)', () => {
           if (r.status !== expectation) fail(`expected ${expectation}`);
           else if (r.body?.code !== (expectation === 401 ? 'unauthorized' : 'forbidden')) fail('wrong problem code');
         } else if (expectation === 'scoped' && isApplicationPath) {
-          if (r.status !== 403 || r.body?.code !== 'forbidden') fail('expected 403: another application\'s id');
+          // A body that fails validation is 400 before the id is looked at; a valid one must be refused.
+          const valid = body === undefined ? r : await call(keys[cred], route.method, url, minimalBody(requestSchema, w, '', true));
+          if (valid.status !== 403 || valid.body?.code !== 'forbidden') fail(`expected 403: another application's id, got ${valid.status}`);
+          if (r.status !== 403 && r.status !== 400) fail('expected 403 (or 400 for an invalid body)');
         } else if (expectation === 'scoped' && isCustomerPath) {
           if (r.status !== 404) fail('expected 404: the customer is not this application\'s');
         } else if (expectation === 'scoped' && requestSchema && body && Object.keys(body).length > 0) {
