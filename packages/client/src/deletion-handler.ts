@@ -121,7 +121,7 @@ export function createDeletionHandler(options: DeletionHandlerOptions): Deletion
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
 
-  async function withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  async function withRetry<T>(fn: () => Promise<T>): Promise<T> {
     for (let i = 1; ; i++) {
       try {
         return await fn();
@@ -139,7 +139,7 @@ export function createDeletionHandler(options: DeletionHandlerOptions): Deletion
 
   /** The double-check the partner contract asks for: does the customer hold an active license for this application again? */
   async function holdsActiveLicense(event: DeletionEvent): Promise<boolean> {
-    return withRetry('licenses', async () => {
+    return withRetry(async () => {
       const { data, error, response } = await api.GET('/v1/customers/{id}/licenses', {
         params: { path: { id: event.subscriptionId }, query: { limit: 500 } },
       });
@@ -150,7 +150,7 @@ export function createDeletionHandler(options: DeletionHandlerOptions): Deletion
   }
 
   async function confirm(event: DeletionEvent, outcome: DeletionOutcome): Promise<Confirmation | 'not_required'> {
-    return withRetry('confirm', async () => {
+    return withRetry(async () => {
       const { data, error, response } = await api.POST('/v1/data-deletions/confirmations', {
         body: { subscriptionId: event.subscriptionId, applicationId: event.applicationId, outcome },
       });
@@ -224,7 +224,7 @@ export function createDeletionHandler(options: DeletionHandlerOptions): Deletion
     const summary: PullSummary = { processed: 0, deleted: 0, noDataHeld: 0, activeLicense: 0, notRequired: 0, failed: 0 };
     let cursor: string | undefined;
     do {
-      const page: CaseList = await withRetry('list', async () => {
+      const page: CaseList = await withRetry(async () => {
         const { data, error, response } = await api.GET('/v1/data-deletions', {
           params: { query: { status: 'required', limit: 100, ...(cursor ? { cursor } : {}) } },
         });
