@@ -207,3 +207,25 @@ describe('notices', () => {
     expect((await caseOf(d.id, p.id)).status).toBe('required');
   });
 });
+
+describe('erasure journal', () => {
+  it('records a confirmation\'s outcome, and a restore\'s replay keeps it', async () => {
+    const journal = await import('../src/backups/erasure-journal.ts');
+    const p = await partner(false);
+    const c = await dueCase(p.id);
+    const conf = (await p.api.post('/v1/data-deletions/confirmations', { subscriptionId: c.id, outcome: 'no_data_held' })).body;
+    const row = await env.ctx.db.selectFrom('erasureJournal').selectAll().where('id', '=', conf.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ kind: 'confirmation', outcome: 'no_data_held' });
+    const entry = journal.readFile(env.config).find((e) => e.id === conf.id);
+    expect(entry?.outcome).toBe('no_data_held');
+    // As after restoring a backup taken before the confirmation: the row is gone, the case required again.
+    await env.ctx.db.deleteFrom('deletionConfirmations').where('id', '=', conf.id).execute();
+    await env.ctx.db.updateTable('deletionCases').set({ status: 'required', confirmedAt: null, confirmedByKeyId: null, outcome: null })
+      .where('customerId', '=', c.id).where('applicationId', '=', p.id).execute();
+    const r = await env.ctx.db.transaction().execute((trx) => journal.reapplyConfirmation(trx, entry!));
+    expect(r.outcome).toBe('applied');
+    expect(await caseOf(c.id, p.id)).toMatchObject({ status: 'confirmed', outcome: 'no_data_held' });
+    const replayed = await env.ctx.db.selectFrom('deletionConfirmations').selectAll().where('id', '=', conf.id).executeTakeFirstOrThrow();
+    expect(replayed.outcome).toBe('no_data_held');
+  });
+});

@@ -20,6 +20,8 @@ export interface JournalEntry {
   actorKeyId: string | null;
   /** When the deletion or confirmation happened (ISO-8601). */
   at: string;
+  /** A confirmation's outcome; absent on deletions and on entries written before it existed (read: deleted). */
+  outcome?: 'deleted' | 'no_data_held';
 }
 
 export const journalPath = (config: Pick<Config, 'backupDir'>) => path.join(config.backupDir, 'erasure-journal.jsonl');
@@ -31,14 +33,14 @@ export function newEntry(input: Omit<JournalEntry, 'id' | 'at'> & { at: Date; id
   return {
     id: input.id ?? crypto.randomUUID(), kind: input.kind, customerId: input.customerId,
     caseId: input.caseId ?? null, applicationId: input.applicationId ?? null, actorKeyId: input.actorKeyId ?? null,
-    at: input.at.toISOString(),
+    at: input.at.toISOString(), ...(input.outcome ? { outcome: input.outcome } : {}),
   };
 }
 
 export async function insertEntry(trx: Db, e: JournalEntry, recordedAt: Date): Promise<void> {
   await trx.insertInto('erasureJournal').values({
     id: e.id, kind: e.kind, customerId: e.customerId, caseId: e.caseId, applicationId: e.applicationId,
-    actorKeyId: e.actorKeyId, at: e.at, recordedAt,
+    actorKeyId: e.actorKeyId, at: e.at, recordedAt, outcome: e.outcome ?? null,
   }).onConflict((oc) => oc.column('id').doNothing()).execute();
 }
 
@@ -83,7 +85,7 @@ export async function readTable(db: Db): Promise<JournalEntry[]> {
   const rows = await db.selectFrom('erasureJournal').selectAll().orderBy('seq').execute();
   return rows.map((r) => ({
     id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
-    actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(),
+    actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(), ...(r.outcome ? { outcome: r.outcome } : {}),
   }));
 }
 
@@ -117,12 +119,13 @@ export async function reconcileFile(db: Db, config: Pick<Config, 'backupDir'>, e
 /** The shape of a persisted confirmation (the notifications domain's ConfirmationView). */
 export interface ConfirmationLike {
   id: string; caseId: string; subscriptionId: string; applicationId: string; keyId: string; confirmedAt: Date | string;
+  outcome?: 'deleted' | 'no_data_held';
 }
 
 /** A confirmation's journal entry reuses the confirmation's id, so it is journaled once however often it is seen. */
 export const confirmationEntry = (c: ConfirmationLike): JournalEntry => ({
   id: c.id, kind: 'confirmation', customerId: c.subscriptionId, caseId: c.caseId, applicationId: c.applicationId,
-  actorKeyId: c.keyId, at: new Date(c.confirmedAt).toISOString(),
+  actorKeyId: c.keyId, at: new Date(c.confirmedAt).toISOString(), ...(c.outcome ? { outcome: c.outcome } : {}),
 });
 
 /** Journals confirmations not yet journaled (table, then file after commit); returns how many were new. */
@@ -139,8 +142,9 @@ const tableExists = async (db: Db, name: string) => (await sql<{ t: string | nul
 /** Every confirmation persisted by the notifications domain (guarded: its table may not exist). */
 export async function syncConfirmations(db: Db): Promise<JournalEntry[]> {
   if (!await tableExists(db, 'deletion_confirmations')) return [];
-  const r = await sql<{ id: string; caseId: string; customerId: string; applicationId: string; keyId: string; confirmedAt: Date }>`
-    SELECT c.id, c.case_id, c.customer_id, c.application_id, c.key_id, c.confirmed_at FROM deletion_confirmations c
+  const r = await sql<{ id: string; caseId: string; customerId: string; applicationId: string; keyId: string; confirmedAt: Date;
+    outcome: 'deleted' | 'no_data_held' }>`
+    SELECT c.id, c.case_id, c.customer_id, c.application_id, c.key_id, c.confirmed_at, c.outcome FROM deletion_confirmations c
     WHERE NOT EXISTS (SELECT 1 FROM erasure_journal j WHERE j.id = c.id)`.execute(db);
   return r.rows.map((c) => confirmationEntry({ ...c, subscriptionId: c.customerId }));
 }
@@ -161,11 +165,12 @@ export async function reapplyConfirmation(trx: Db, e: JournalEntry): Promise<{ o
     FOR UPDATE`.execute(trx);
   const c = cases.rows[0];
   if (!c) return { outcome: 'no_case', caseId: null };
-  await sql`INSERT INTO deletion_confirmations (id, case_id, customer_id, application_id, key_id, reason, required_since, confirmed_at)
-    VALUES (${e.id}, ${c.id}, ${e.customerId}, ${e.applicationId}, ${e.actorKeyId}, ${c.reason}, ${c.requiredSince}, ${e.at})`.execute(trx);
+  const outcome = e.outcome ?? 'deleted';
+  await sql`INSERT INTO deletion_confirmations (id, case_id, customer_id, application_id, key_id, reason, required_since, confirmed_at, outcome)
+    VALUES (${e.id}, ${c.id}, ${e.customerId}, ${e.applicationId}, ${e.actorKeyId}, ${c.reason}, ${c.requiredSince}, ${e.at}, ${outcome})`.execute(trx);
   if (c.status !== 'confirmed') {
     await sql`UPDATE deletion_cases SET status = 'confirmed', confirmed_at = ${e.at}, confirmed_by_key_id = ${e.actorKeyId},
-      updated_at = ${e.at} WHERE id = ${c.id}`.execute(trx);
+      outcome = ${outcome}, updated_at = ${e.at} WHERE id = ${c.id}`.execute(trx);
   }
   return { outcome: 'applied', caseId: c.id };
 }

@@ -169,6 +169,7 @@ export const DATA_MAP: Record<string, TableMap> = {
     entity: 'erasure_journal',
     columns: {
       seq: id, id, kind: state, customer_id: ref, case_id: ref, application_id: ref, actor_key_id: ref, at: ts, recorded_at: ts,
+      outcome: state,
     },
   },
   settings: {
