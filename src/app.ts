@@ -57,6 +57,8 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Lethe', version: '1.0.0', description: 'Trustworthy customer deletion' },
+      // Relative to the address the document is served from, so a generated client works against any deployment.
+      servers: [{ url: '/', description: 'This Lethe server' }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },

@@ -180,6 +180,8 @@ describe('authorization matrix (generated from the route table)', () => {
       const w = route.method === 'GET' ? shared : await makeWorld();
       const url = fill(route, w);
       const isCustomerPath = /^\/v1\/customers\/:id(\/|$)/.test(route.url);
+      // SPEC "Application API": an application reaches only its own applications; 403 for any other id.
+      const isApplicationPath = /^\/v1\/applications\/:id(\/|$)/.test(route.url);
       const documented = doc.paths[toOpenApi(route.url)]?.[route.method.toLowerCase()];
       for (const cred of ORDER) {
         const expectation = RULES[route.access][cred];
@@ -201,6 +203,11 @@ describe('authorization matrix (generated from the route table)', () => {
           else if (r.body?.code !== (expectation === 401 ? 'unauthorized' : 'forbidden')) fail('wrong problem code');
           // A refused DELETE changed nothing: the customer it named is still there.
           if (route.method === 'DELETE' && (await api.get(`/v1/customers/${w.customer}`)).status !== 200) fail('the customer is gone');
+        } else if (expectation === 'scoped' && isApplicationPath) {
+          // A body that fails validation is 400 before the id is looked at; a valid one must be refused.
+          const valid = body === undefined ? r : await call(keys[cred], route.method, url, minimalBody(requestSchema, w, '', true));
+          if (valid.status !== 403 || valid.body?.code !== 'forbidden') fail(`expected 403: another application's id, got ${valid.status}`);
+          if (r.status !== 403 && r.status !== 400) fail('expected 403 (or 400 for an invalid body)');
         } else if (expectation === 'scoped' && isCustomerPath) {
           if (r.status !== 404) fail('expected 404: the customer is not this application\'s');
         } else if (expectation === 'scoped' && requestSchema && body && Object.keys(body).length > 0) {
@@ -245,7 +252,9 @@ describe('authorization matrix (generated from the route table)', () => {
         const expectation = RULES[route.access][cred];
         if (typeof expectation === 'number') continue; // refused before the id is looked at (matrix above)
         const r = await call(keys[cred], route.method, unknown);
-        if (r.status !== 404 || r.body?.code !== 'not_found') failures.push(`${route.method} ${unknown} as ${cred}: ${r.status}`);
+        // An application key asking for an application id that is not its own: 403 whether it exists or not.
+        const want = /^\/v1\/applications\/:id/.test(route.url) && cred !== 'operator' ? ['forbidden', 403] : ['not_found', 404];
+        if (r.status !== want[1] || r.body?.code !== want[0]) failures.push(`${route.method} ${unknown} as ${cred}: ${r.status}`);
         if (/^\/v1\/customers\/:id/.test(route.url) && (cred === 'own' || cred === 'multi')) {
           const url = route.url.replace(':id', foreignCustomer);
           const f = await call(keys[cred], route.method, url);

@@ -204,8 +204,10 @@ describe('401 and 403', () => {
     const a = await createApplication(api);
     const appKey = (await api.post('/v1/api-keys', { kind: 'application', applicationIds: [a.id] })).body.key;
     const k = client(env.app, appKey);
+    // Its own application is self-service (SPEC "Application API"); another application's is 403.
+    const other = await createApplication(api);
     for (const [method, url] of [['GET', '/v1/customers'], ['POST', '/v1/customers'], ['GET', '/v1/applications'],
-      ['GET', `/v1/applications/${a.id}`], ['GET', '/v1/audit-events']] as const) {
+      ['GET', `/v1/applications/${other.id}`], ['GET', '/v1/audit-events']] as const) {
       const r = await k.call(method, url, method === 'POST' ? {} : undefined);
       expect(r.status, `${method} ${url}`).toBe(403);
       expect(r.body.code).toBe('forbidden');

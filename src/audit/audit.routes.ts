@@ -15,7 +15,7 @@ const AuditEventSchema = Type.Object({
 
 export function registerAuditRoutes(app: TypedApp, ctx: Ctx) {
   app.get('/v1/audit-events', {
-    schema: {
+    schema: { operationId: 'listAuditEvents',
       tags, summary: 'The audit log, oldest first (hash-chained; ids and counts only)',
       querystring: Type.Object({
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
@@ -42,7 +42,7 @@ export function registerAuditRoutes(app: TypedApp, ctx: Ctx) {
   });
 
   app.get('/v1/audit-events/verify', {
-    schema: {
+    schema: { operationId: 'verifyAuditEvents',
       tags, summary: 'Recompute the hash chain',
       response: { 200: Type.Object({ valid: Type.Boolean(), count: Type.Integer(), firstInvalidSeq: Type.Union([Type.Integer(), Type.Null()]) }), ...errors() },
     },

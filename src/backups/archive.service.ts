@@ -143,7 +143,7 @@ const ArchiveSchema = Type.Object({
 
 export function registerArchiveRoutes(app: TypedApp, archives: ArchiveService) {
   app.get('/v1/backups', {
-    schema: {
+    schema: { operationId: 'listBackups',
       tags: ['backups'],
       summary: 'Sealed pre-deletion archives (metadata only; open one with `lethe backup open <id>`)',
       querystring: Type.Object({ customerId: Type.Optional(Uuid), ...PageQuerySchema }, { additionalProperties: false }),

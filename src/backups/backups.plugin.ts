@@ -16,6 +16,8 @@ export interface ErasureJournalPort {
    */
   recordConfirmation(trx: Db, input: {
     confirmationId: string; caseId: string; applicationId: string; customerId: string; actorKeyId: string | null; at: Date;
+    /** What the application did (journaled so a restore's replay keeps it). */
+    outcome: 'deleted' | 'no_data_held';
   }): Promise<() => void>;
 }
 

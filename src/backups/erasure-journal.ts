@@ -22,6 +22,8 @@ export interface JournalEntry {
   actorKeyId: string | null;
   /** When the deletion or confirmation happened (ISO-8601). */
   at: string;
+  /** A confirmation's outcome; absent on deletions and on entries written before it existed (read: deleted). */
+  outcome?: 'deleted' | 'no_data_held';
 }
 
 export const journalPath = (config: Pick<Config, 'backupDir'>) => path.join(config.backupDir, 'erasure-journal.jsonl');
@@ -33,7 +35,7 @@ export function newEntry(input: Omit<JournalEntry, 'id' | 'at'> & { at: Date; id
   return {
     id: input.id ?? crypto.randomUUID(), kind: input.kind, customerId: input.customerId,
     caseId: input.caseId ?? null, applicationId: input.applicationId ?? null, actorKeyId: input.actorKeyId ?? null,
-    at: input.at.toISOString(),
+    at: input.at.toISOString(), ...(input.outcome ? { outcome: input.outcome } : {}),
   };
 }
 
@@ -86,12 +88,13 @@ export async function reconcileFile(db: Db, config: Pick<Config, 'backupDir'>, e
 /** The shape of a persisted confirmation (the notifications domain's ConfirmationView). */
 export interface ConfirmationLike {
   id: string; caseId: string; subscriptionId: string; applicationId: string; keyId: string; confirmedAt: Date | string;
+  outcome?: 'deleted' | 'no_data_held';
 }
 
 /** A confirmation's journal entry reuses the confirmation's id, so it is journaled once however often it is seen. */
 export const confirmationEntry = (c: ConfirmationLike): JournalEntry => ({
   id: c.id, kind: 'confirmation', customerId: c.subscriptionId, caseId: c.caseId, applicationId: c.applicationId,
-  actorKeyId: c.keyId, at: new Date(c.confirmedAt).toISOString(),
+  actorKeyId: c.keyId, at: new Date(c.confirmedAt).toISOString(), ...(c.outcome ? { outcome: c.outcome } : {}),
 });
 
 /** Journals confirmations not yet journaled (table, then file after commit); returns how many were new. */

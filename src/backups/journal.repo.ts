@@ -7,7 +7,7 @@ import { confirmationEntry, type JournalEntry } from './erasure-journal.ts';
 export async function insertEntry(trx: Db, e: JournalEntry, recordedAt: Date): Promise<void> {
   await trx.insertInto('erasureJournal').values({
     id: e.id, kind: e.kind, customerId: e.customerId, caseId: e.caseId, applicationId: e.applicationId,
-    actorKeyId: e.actorKeyId, at: e.at, recordedAt,
+    actorKeyId: e.actorKeyId, at: e.at, recordedAt, outcome: e.outcome ?? null,
   }).onConflict((oc) => oc.column('id').doNothing()).execute();
 }
 
@@ -15,7 +15,7 @@ export async function readTable(db: Db): Promise<JournalEntry[]> {
   const rows = await db.selectFrom('erasureJournal').selectAll().orderBy('seq').execute();
   return rows.map((r) => ({
     id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
-    actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(),
+    actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(), ...(r.outcome ? { outcome: r.outcome } : {}),
   }));
 }
 
@@ -42,8 +42,9 @@ const tableExists = async (db: Db, name: string) => (await sql<{ t: string | nul
 /** Every confirmation persisted by the notifications domain (guarded: its table may not exist). */
 export async function syncConfirmations(db: Db): Promise<JournalEntry[]> {
   if (!await tableExists(db, 'deletion_confirmations')) return [];
-  const r = await sql<{ id: string; caseId: string; customerId: string; applicationId: string; keyId: string; confirmedAt: Date }>`
-    SELECT c.id, c.case_id, c.customer_id, c.application_id, c.key_id, c.confirmed_at FROM deletion_confirmations c
+  const r = await sql<{ id: string; caseId: string; customerId: string; applicationId: string; keyId: string; confirmedAt: Date;
+    outcome: 'deleted' | 'no_data_held' }>`
+    SELECT c.id, c.case_id, c.customer_id, c.application_id, c.key_id, c.confirmed_at, c.outcome FROM deletion_confirmations c
     WHERE NOT EXISTS (SELECT 1 FROM erasure_journal j WHERE j.id = c.id)`.execute(db);
   return r.rows.map((c) => confirmationEntry({ ...c, subscriptionId: c.customerId }));
 }
@@ -64,11 +65,12 @@ export async function reapplyConfirmation(trx: Db, e: JournalEntry): Promise<{ o
     FOR UPDATE`.execute(trx);
   const c = cases.rows[0];
   if (!c) return { outcome: 'no_case', caseId: null };
-  await sql`INSERT INTO deletion_confirmations (id, case_id, customer_id, application_id, key_id, reason, required_since, confirmed_at)
-    VALUES (${e.id}, ${c.id}, ${e.customerId}, ${e.applicationId}, ${e.actorKeyId}, ${c.reason}, ${c.requiredSince}, ${e.at})`.execute(trx);
+  const outcome = e.outcome ?? 'deleted';
+  await sql`INSERT INTO deletion_confirmations (id, case_id, customer_id, application_id, key_id, reason, required_since, confirmed_at, outcome)
+    VALUES (${e.id}, ${c.id}, ${e.customerId}, ${e.applicationId}, ${e.actorKeyId}, ${c.reason}, ${c.requiredSince}, ${e.at}, ${outcome})`.execute(trx);
   if (c.status !== 'confirmed') {
     await sql`UPDATE deletion_cases SET status = 'confirmed', confirmed_at = ${e.at}, confirmed_by_key_id = ${e.actorKeyId},
-      updated_at = ${e.at} WHERE id = ${c.id}`.execute(trx);
+      outcome = ${outcome}, updated_at = ${e.at} WHERE id = ${c.id}`.execute(trx);
   }
   return { outcome: 'applied', caseId: c.id };
 }

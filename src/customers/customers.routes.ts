@@ -9,13 +9,16 @@ import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['customers'];
 
+/** `payment_method` / `paymentMethods` → `PaymentMethod` / `PaymentMethods`: operationId parts. */
+const pascal = (name: string) => name.replace(/(^|_)(\w)/g, (_m, _u, c: string) => c.toUpperCase()).replace(/^\w/, (c) => c.toUpperCase());
+
 export function registerCustomerRoutes(app: TypedApp, customers: CustomersService) {
   app.post('/v1/customers', {
-    schema: { tags, summary: 'Create a customer', body: CustomerCreate, response: { 201: CustomerSchema, ...errors(409) } },
+    schema: { operationId: 'createCustomer', tags, summary: 'Create a customer', body: CustomerCreate, response: { 201: CustomerSchema, ...errors(409) } },
   }, async (request, reply) => reply.code(201).send(await customers.create(request.body)));
 
   app.get('/v1/customers', {
-    schema: {
+    schema: { operationId: 'listCustomers',
       tags, summary: 'List living customers',
       querystring: Type.Object({ email: Type.Optional(Type.String({ maxLength: 320 })), ...PageQuerySchema }, { additionalProperties: false }),
       response: { 200: ListOf(CustomerSchema), ...errors() },
@@ -26,16 +29,16 @@ export function registerCustomerRoutes(app: TypedApp, customers: CustomersServic
   });
 
   app.get('/v1/customers/:id', {
-    schema: { tags, summary: 'Get a customer', params: IdParams, response: { 200: CustomerSchema, ...errors(404) } },
+    schema: { operationId: 'getCustomer', tags, summary: 'Get a customer', params: IdParams, response: { 200: CustomerSchema, ...errors(404) } },
   }, async (request) => customers.get(request.params.id));
 
   app.patch('/v1/customers/:id', {
-    schema: { tags, summary: 'Update a customer', params: IdParams, body: CustomerPatch, response: { 200: CustomerSchema, ...errors(404) } },
+    schema: { operationId: 'updateCustomer', tags, summary: 'Update a customer', params: IdParams, body: CustomerPatch, response: { 200: CustomerSchema, ...errors(404) } },
   }, async (request) => customers.update(request.params.id, request.body));
 
   app.put('/v1/customers/:id/profile-photo', {
     bodyLimit: MAX_PHOTO_BYTES,
-    schema: {
+    schema: { operationId: 'putCustomerProfilePhoto',
       tags, summary: 'Upload the profile photo (raw image body: image/jpeg, png, gif or webp)', params: IdParams,
       response: { 204: Type.Null(), ...errors(404, 413, 415) },
     },
@@ -47,7 +50,7 @@ export function registerCustomerRoutes(app: TypedApp, customers: CustomersServic
   });
 
   app.get('/v1/customers/:id/profile-photo', {
-    schema: {
+    schema: { operationId: 'getCustomerProfilePhoto',
       tags, summary: 'Download the profile photo', params: IdParams,
       response: { 200: Type.Unsafe({ description: 'The image', type: 'string', format: 'binary' }), ...errors(404) },
     },
@@ -57,7 +60,7 @@ export function registerCustomerRoutes(app: TypedApp, customers: CustomersServic
   });
 
   app.get('/v1/customers/:id/activity', {
-    schema: {
+    schema: { operationId: 'listCustomerActivity',
       tags, summary: "The customer's activity log", params: IdParams,
       querystring: Type.Object(PageQuerySchema, { additionalProperties: false }),
       response: { 200: ListOf(ActivitySchema), ...errors(404) },
@@ -69,7 +72,7 @@ export function registerCustomerRoutes(app: TypedApp, customers: CustomersServic
     const isLicenses = def.table === 'licenses';
 
     app.post(`/v1/customers/:id/${def.path}`, {
-      schema: {
+      schema: { operationId: `createCustomer${pascal(def.entity)}`,
         tags, summary: `Add to the customer's ${def.path}`, params: IdParams, body: createSchema(def),
         response: { 201: schema, ...errors(404) },
       },
@@ -78,7 +81,7 @@ export function registerCustomerRoutes(app: TypedApp, customers: CustomersServic
 
     app.get(`/v1/customers/:id/${def.path}`, {
       config: { access: isLicenses ? 'any' : 'operator' },
-      schema: {
+      schema: { operationId: `listCustomer${pascal(def.table)}`,
         tags, summary: isLicenses
           ? "The customer's licenses (application keys see only their own applications' licenses)"
           : `List the customer's ${def.path}`,
@@ -97,15 +100,15 @@ export function registerCustomerRoutes(app: TypedApp, customers: CustomersServic
   const transaction = COLLECTIONS.find((c) => c.table === 'transactions')!;
 
   app.post('/v1/subscriptions/:id/cancel', {
-    schema: { tags, summary: 'Cancel a subscription', params: IdParams, response: { 200: recordSchema(subscription), ...errors(404) } },
+    schema: { operationId: 'cancelSubscription', tags, summary: 'Cancel a subscription', params: IdParams, response: { 200: recordSchema(subscription), ...errors(404) } },
   }, async (request) => customers.cancel('subscriptions', request.params.id));
 
   app.post('/v1/licenses/:id/cancel', {
-    schema: { tags, summary: 'Cancel a license', params: IdParams, response: { 200: recordSchema(license), ...errors(404) } },
+    schema: { operationId: 'cancelLicense', tags, summary: 'Cancel a license', params: IdParams, response: { 200: recordSchema(license), ...errors(404) } },
   }, async (request) => customers.cancel('licenses', request.params.id));
 
   app.patch('/v1/transactions/:id', {
-    schema: {
+    schema: { operationId: 'updateTransaction',
       tags, summary: 'Settle a pending transaction', params: IdParams,
       body: Type.Object({ status: Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')]) },
         { additionalProperties: false }),

@@ -114,7 +114,7 @@ export const SubjectExportSchema = Type.Object({
 
 export function registerSubjectExportRoute(app: TypedApp, ctx: Ctx, subjectExport: SubjectExport) {
   app.get('/v1/customers/:id/export', {
-    schema: {
+    schema: { operationId: 'exportCustomer',
       tags: ['customers'],
       summary: 'Data-subject access export: every record held about a living customer, as one JSON document',
       params: IdParams,

@@ -46,12 +46,12 @@ export const DeletionReceiptSchema = Type.Object({
 
 export function registerDeletionRoutes(app: TypedApp, deletion: DeletionService) {
   app.get('/v1/customers/:id/deletion-preview', {
-    schema: { tags, summary: 'What DELETE would do now: blockers, cascade counts, notifications', params: IdParams,
+    schema: { operationId: 'previewCustomerDeletion', tags, summary: 'What DELETE would do now: blockers, cascade counts, notifications', params: IdParams,
       response: { 200: DeletionPreviewSchema, ...errors(404) } },
   }, async (request) => deletion.preview(request.params.id));
 
   app.delete('/v1/customers/:id', {
-    schema: {
+    schema: { operationId: 'deleteCustomer',
       tags, summary: 'Delete a customer and everything attached (one atomic step)', params: IdParams,
       response: { 204: Type.Null({ description: 'Deleted' }), ...errors(404, 409) },
     },
@@ -61,7 +61,7 @@ export function registerDeletionRoutes(app: TypedApp, deletion: DeletionService)
   });
 
   app.get('/v1/deletions/:id', {
-    schema: { tags, summary: 'The deletion receipt (ids and counts only)', params: IdParams,
+    schema: { operationId: 'getDeletionReceipt', tags, summary: 'The deletion receipt (ids and counts only)', params: IdParams,
       response: { 200: DeletionReceiptSchema, ...errors(404) } },
   }, async (request) => deletion.receipt(request.params.id));
 }

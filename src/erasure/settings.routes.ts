@@ -43,11 +43,11 @@ export const SettingsPatchSchema = Type.Object({
 
 export function registerSettingsRoutes(app: TypedApp, settings: SettingsService) {
   app.get('/v1/settings', {
-    schema: { tags, summary: 'Operator settings, with the effective redaction policy', response: { 200: SettingsSchema, ...errors() } },
+    schema: { operationId: 'getSettings', tags, summary: 'Operator settings, with the effective redaction policy', response: { 200: SettingsSchema, ...errors() } },
   }, async () => settings.get());
 
   app.patch('/v1/settings', {
-    schema: {
+    schema: { operationId: 'updateSettings',
       tags, summary: 'Change settings; redaction-policy changes bump policyVersion and are audited',
       body: SettingsPatchSchema, response: { 200: SettingsSchema, ...errors() },
     },

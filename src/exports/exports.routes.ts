@@ -9,7 +9,7 @@ const tags = ['exports'];
 export function registerExportRoutes(app: TypedApp, exports: ExportsService) {
   app.get('/v1/exports/:dataset', {
     config: { access: 'operator' },
-    schema: {
+    schema: { operationId: 'exportDataset',
       tags,
       summary: 'Stream a dataset export (deleted customers pseudonymized)',
       description: `Datasets: ${DATASETS.join(', ')}. JSON Lines (default) or CSV with a header row. `

@@ -5,7 +5,7 @@ import type { TypedApp } from '../plugin/registry.ts';
 import { pendingMigrations } from '../db/database.ts';
 import type { Ctx } from '../context.ts';
 import { sendProblem } from './errors.ts';
-import { ProblemRef } from './schemas.ts';
+import { NoQuery, ProblemRef } from './schemas.ts';
 
 export interface HealthDeps {
   /** Refreshes gauges computed from the database (every domain's), before a scrape. */
@@ -18,14 +18,15 @@ export function registerHealthRoutes(app: TypedApp, ctx: Ctx, deps: HealthDeps) 
   const publicRoute = { access: 'public' as const };
   app.get('/healthz', {
     config: publicRoute,
-    schema: { tags: ['ops'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+    schema: { operationId: 'getHealth', tags: ['ops'], summary: 'Liveness', querystring: NoQuery,
+      response: { 200: Type.Object({ status: Type.Literal('ok') }), 400: ProblemRef } },
   }, async () => ({ status: 'ok' as const }));
 
   app.get('/readyz', {
     config: publicRoute,
-    schema: {
-      tags: ['ops'], summary: 'Readiness: database reachable and migrations applied',
-      response: { 200: Type.Object({ status: Type.Literal('ready'), database: Type.String() }), 503: ProblemRef },
+    schema: { operationId: 'getReadiness',
+      tags: ['ops'], summary: 'Readiness: database reachable and migrations applied', querystring: NoQuery,
+      response: { 200: Type.Object({ status: Type.Literal('ready'), database: Type.String() }), 400: ProblemRef, 503: ProblemRef },
     },
   }, async (_request, reply) => {
     try {
@@ -40,9 +41,12 @@ export function registerHealthRoutes(app: TypedApp, ctx: Ctx, deps: HealthDeps) 
 
   app.get('/metrics', {
     config: publicRoute,
-    schema: {
-      tags: ['ops'], summary: 'Prometheus metrics',
-      response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    schema: { operationId: 'getMetrics',
+      tags: ['ops'], summary: 'Prometheus metrics', querystring: NoQuery,
+      response: {
+        200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
+        400: ProblemRef,
+      },
     },
   }, async (_request, reply) => {
     await deps.refreshGauges().catch(() => undefined);

@@ -13,7 +13,7 @@ export type { Job, RetentionTask } from '../plugin/registry.ts';
  */
 export function registerJobRoutes(app: TypedApp, jobsOf: () => ReadonlyMap<string, Job>) {
   app.post('/v1/jobs/:job/run', {
-    schema: {
+    schema: { operationId: 'runJob',
       tags: ['jobs'], summary: 'Run a scheduled job now: grace-periods, deletion-notifications or retention',
       params: Type.Object({ job: Type.String({ maxLength: 100 }) }, { additionalProperties: false }),
       response: { 200: Type.Object({ job: Type.String(), result: Type.Record(Type.String(), Type.Unknown()) }), ...errors(404) },

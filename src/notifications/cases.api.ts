@@ -1,11 +1,11 @@
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
 import { AppError, notFound } from '../http/errors.ts';
-import type { PageQuery, Page } from '../http/pagination.ts';
+import { DEFAULT_LIMIT, MAX_LIMIT, decodeCursor, encodeCursor, type Page, type PageQuery } from '../http/pagination.ts';
 import type { Ports } from '../plugin/registry.ts';
 import { auditCase } from './case-events.ts';
 import * as repo from './cases.repo.ts';
-import type { CaseReason, CaseStatus } from './notifications.tables.ts';
+import type { CaseReason, CaseStatus, ConfirmationOutcome } from './notifications.tables.ts';
 
 export interface CaseView {
   id: string;
@@ -18,6 +18,8 @@ export interface CaseView {
   confirmedAt: Date | null;
   confirmedByKeyId: string | null;
   lastNotifiedDay: string | null;
+  /** The outcome of the confirmation that closed the case; null unless confirmed. */
+  outcome: ConfirmationOutcome | null;
   overdue: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -32,6 +34,7 @@ export interface ConfirmationView {
   requiredSince: Date | null;
   confirmedAt: Date;
   keyId: string;
+  outcome: ConfirmationOutcome;
 }
 
 export type CaseFilter = repo.CaseFilter;
@@ -45,7 +48,7 @@ function toView(row: repo.CaseRow & { overdue: boolean }): CaseView {
   return {
     id: row.id, subscriptionId: row.customerId, applicationId: row.applicationId, status: row.status, reason: row.reason,
     graceEndsAt: row.graceEndsAt, requiredSince: row.requiredSince, confirmedAt: row.confirmedAt,
-    confirmedByKeyId: row.confirmedByKeyId, lastNotifiedDay: row.lastNotifiedDay, overdue: row.overdue,
+    confirmedByKeyId: row.confirmedByKeyId, lastNotifiedDay: row.lastNotifiedDay, outcome: row.outcome, overdue: row.overdue,
     createdAt: row.createdAt, updatedAt: row.updatedAt,
   };
 }
@@ -75,16 +78,19 @@ export function createCasesApi(ctx: Ctx, deps: CasesDeps) {
 
   function confirmationView(c: {
     id: string; caseId: string; customerId: string; applicationId: string; reason: CaseReason | null;
-    requiredSince: Date | null; confirmedAt: Date; keyId: string;
+    requiredSince: Date | null; confirmedAt: Date; keyId: string; outcome: ConfirmationOutcome;
   }): ConfirmationView {
     return {
       id: c.id, caseId: c.caseId, subscriptionId: c.customerId, applicationId: c.applicationId, reason: c.reason,
-      requiredSince: c.requiredSince, confirmedAt: c.confirmedAt, keyId: c.keyId,
+      requiredSince: c.requiredSince, confirmedAt: c.confirmedAt, keyId: c.keyId, outcome: c.outcome,
     };
   }
 
   /** An application confirms it deleted its copy of a customer's data. Rules: SPEC "Application API". */
-  async function confirm(principal: Principal, body: { subscriptionId: string; applicationId?: string }): Promise<ConfirmationView> {
+  async function confirm(
+    principal: Principal, body: { subscriptionId: string; applicationId?: string; outcome?: ConfirmationOutcome },
+  ): Promise<ConfirmationView> {
+    const outcome: ConfirmationOutcome = body.outcome ?? 'deleted';
     let applicationId = body.applicationId;
     if (applicationId === undefined) {
       if (principal.applicationIds.length > 1) {
@@ -111,13 +117,13 @@ export function createCasesApi(ctx: Ctx, deps: CasesDeps) {
         throw new AppError('deletion_not_required', 'The customer holds a license for this application again; deletion is not required');
       }
       const at = clock.now();
-      const conf = await repo.insertConfirmation(trx, row, principal.keyId, at);
-      const updated = await repo.updateCase(trx, row.id, { status: 'confirmed', confirmedAt: at, confirmedByKeyId: principal.keyId }, at);
-      await auditCase(trx, 'deletion_case.confirmed', updated, at, principal.keyId, { confirmationId: conf.id });
+      const conf = await repo.insertConfirmation(trx, row, principal.keyId, at, outcome);
+      const updated = await repo.updateCase(trx, row.id, { status: 'confirmed', confirmedAt: at, confirmedByKeyId: principal.keyId, outcome }, at);
+      await auditCase(trx, 'deletion_case.confirmed', updated, at, principal.keyId, { confirmationId: conf.id, outcome });
       // Journaled in this transaction, so a confirmation is never committed without its journal row.
       journalAfterCommit = await deps.journal().recordConfirmation(trx, {
         confirmationId: conf.id, caseId: row.id, applicationId: row.applicationId, customerId: row.customerId,
-        actorKeyId: principal.keyId, at,
+        actorKeyId: principal.keyId, at, outcome,
       });
       return confirmationView(conf);
     });
@@ -130,11 +136,37 @@ export function createCasesApi(ctx: Ctx, deps: CasesDeps) {
     return view;
   }
 
+  /**
+   * The append-only confirmation history, oldest first: an application key sees only its own
+   * applications' confirmations, an operator key all. Confirmations of cases reopened since stay.
+   */
+  async function listConfirmations(
+    principal: Principal, filter: { applicationId?: string; subscriptionId?: string }, page: PageQuery,
+  ): Promise<Page<ConfirmationView>> {
+    const f: repo.ConfirmationFilter = { ...filter };
+    if (principal.kind === 'application') {
+      if (filter.applicationId && !principal.applicationIds.includes(filter.applicationId)) {
+        throw new AppError('forbidden', 'applicationId is not associated with this key');
+      }
+      if (principal.applicationIds.length === 0) return { data: [], nextCursor: null };
+      f.applicationIds = principal.applicationIds;
+    }
+    const limit = Math.min(page.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
+    const c = page.cursor ? decodeCursor(page.cursor) : null;
+    const rows = await repo.listConfirmations(db, f, limit + 1, c ? { t: new Date(c.t), id: c.id } : null);
+    const data = rows.slice(0, limit);
+    const last = data[data.length - 1];
+    return {
+      data: data.map(confirmationView),
+      nextCursor: rows.length > limit && last ? encodeCursor(last.confirmedAt, last.id) : null,
+    };
+  }
+
   async function refreshGauges() {
     const { byStatus, overdue } = await repo.caseCounts(db, await cutoffNow());
     for (const s of ['grace', 'required', 'confirmed', 'revoked']) ctx.metrics.casesByState.set({ state: s }, byStatus[s] ?? 0);
     ctx.metrics.overdueCases.set(overdue);
   }
 
-  return { list, confirm, refreshGauges };
+  return { list, confirm, listConfirmations, refreshGauges };
 }

@@ -28,7 +28,7 @@ export function createCaseLifecycle(ctx: Ctx) {
       status: (immediate ? 'required' : 'grace') as CaseStatus,
       reason: (immediate ? 'grace_expired' : null) as CaseReason | null,
       graceStartedAt: at, graceEndsAt, requiredSince: immediate ? at : null,
-      revokedAt: null, confirmedAt: null, confirmedByKeyId: null, lastNotifiedDay: null, lastNotifiedAt: null,
+      revokedAt: null, confirmedAt: null, confirmedByKeyId: null, lastNotifiedDay: null, lastNotifiedAt: null, outcome: null,
     };
     // A revoked or confirmed case is reopened for a fresh grace period; its confirmations stay in deletion_confirmations.
     let row = existing
@@ -41,14 +41,21 @@ export function createCaseLifecycle(ctx: Ctx) {
     }
   }
 
-  /** Inside the license's transaction: a new active license for the pair. */
+  /**
+   * Inside the license's transaction: a new active license for the pair. The customer came back,
+   * so a case still in its grace period, or required because that grace period ended and not yet
+   * confirmed, is revoked: no further notices. A case made required by the customer's deletion
+   * stays required (a deleted customer gets no new license anyway).
+   */
   async function licenseActivated(trx: Db, customerId: string, applicationId: string, at: Date) {
     await repo.lockPair(trx, customerId, applicationId);
     const existing = await repo.findCase(trx, customerId, applicationId, true);
-    // Only a grace period still running is revoked; once required, deletion stays required.
-    if (!existing || existing.status !== 'grace' || !existing.graceEndsAt || existing.graceEndsAt.getTime() <= at.getTime()) return;
+    if (!existing) return;
+    const inGrace = existing.status === 'grace';
+    const graceExpired = existing.status === 'required' && existing.reason === 'grace_expired';
+    if (!inGrace && !graceExpired) return;
     const row = await repo.updateCase(trx, existing.id, { status: 'revoked', revokedAt: at }, at);
-    await auditCase(trx, 'deletion_case.revoked', row, at, null);
+    await auditCase(trx, 'deletion_case.revoked', row, at, null, { from: existing.status });
   }
 
   const observer: LicenseObserver = { licenseActivated, licenseCancelled };
@@ -87,13 +94,15 @@ export function createCaseLifecycle(ctx: Ctx) {
         if (p!.becomesRequired) {
           const fields = {
             status: 'required' as const, reason: 'customer_deleted' as const, requiredSince: c.at,
-            confirmedAt: null, confirmedByKeyId: null, revokedAt: null,
+            confirmedAt: null, confirmedByKeyId: null, revokedAt: null, outcome: null,
           };
           row = row ? await repo.updateCase(trx, row.id, fields, c.at) : await repo.insertCase(trx, customerId, applicationId, fields, c.at);
           await auditCase(trx, 'deletion_case.required', row, c.at, c.actorKeyId);
           required++;
         }
-        if (row && row.status === 'required' && row.lastNotifiedDay !== day) {
+        // A case this deletion made due is notified at once, even if it was notified earlier today
+        // (SPEC "Webhooks"); a case that was already required gets at most its one notice a day.
+        if (row && row.status === 'required' && (p!.becomesRequired || row.lastNotifiedDay !== day)) {
           await notifyNow(trx, row, c.at, day);
           notified++;
         }

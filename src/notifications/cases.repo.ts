@@ -5,7 +5,7 @@ import type { Database } from '../db/schema.ts';
 import { type Page, type PageQuery, paginate } from '../http/pagination.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
 import { enqueueWebhooksFrom } from '../webhooks/outbox.repo.ts';
-import type { CaseReason, CaseStatus } from './notifications.tables.ts';
+import type { CaseReason, CaseStatus, ConfirmationOutcome } from './notifications.tables.ts';
 
 export const EVENT_TYPE = 'data_deletion.required';
 
@@ -23,6 +23,7 @@ export interface CaseRow {
   confirmedByKeyId: string | null;
   lastNotifiedDay: string | null;
   lastNotifiedAt: Date | null;
+  outcome: ConfirmationOutcome | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -85,10 +86,10 @@ export async function licensedApplications(db: Db, customerId: string): Promise<
 }
 
 /** Records a confirmation (kept forever: ids and times only). */
-export async function insertConfirmation(trx: Db, row: CaseRow, keyId: string, at: Date) {
+export async function insertConfirmation(trx: Db, row: CaseRow, keyId: string, at: Date, outcome: ConfirmationOutcome) {
   return trx.insertInto('deletionConfirmations').values({
     caseId: row.id, customerId: row.customerId, applicationId: row.applicationId, keyId,
-    reason: row.reason, requiredSince: row.requiredSince, confirmedAt: at,
+    reason: row.reason, requiredSince: row.requiredSince, confirmedAt: at, outcome,
   }).returningAll().executeTakeFirstOrThrow();
 }
 
@@ -127,7 +128,7 @@ type CaseFields = Partial<Omit<CaseRow, 'id' | 'customerId' | 'applicationId' | 
 export async function insertCase(trx: Db, customerId: string, applicationId: string, fields: CaseFields & { status: CaseStatus }, at: Date): Promise<CaseRow> {
   return trx.insertInto('deletionCases').values({
     customerId, applicationId, reason: null, graceStartedAt: null, graceEndsAt: null, requiredSince: null, revokedAt: null,
-    confirmedAt: null, confirmedByKeyId: null, lastNotifiedDay: null, lastNotifiedAt: null,
+    confirmedAt: null, confirmedByKeyId: null, lastNotifiedDay: null, lastNotifiedAt: null, outcome: null,
     ...fields, createdAt: at, updatedAt: at,
   }).returningAll().executeTakeFirstOrThrow() as Promise<CaseRow>;
 }
@@ -141,6 +142,21 @@ export async function updateCase(trx: Db, id: string, fields: CaseFields, at: Da
 export async function latestConfirmation(trx: Db, caseId: string) {
   return trx.selectFrom('deletionConfirmations').selectAll().where('caseId', '=', caseId)
     .orderBy('confirmedAt', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+}
+
+export interface ConfirmationFilter { applicationIds?: string[]; applicationId?: string; subscriptionId?: string }
+
+/**
+ * The confirmation history, oldest first, keyset-paginated on (confirmed_at, id): rows are only
+ * ever appended, so a cursor never skips or repeats one.
+ */
+export async function listConfirmations(db: Db, filter: ConfirmationFilter, limit: number, after: { t: Date; id: string } | null) {
+  let q = db.selectFrom('deletionConfirmations').selectAll();
+  if (filter.applicationIds) q = q.where('applicationId', 'in', filter.applicationIds);
+  if (filter.applicationId) q = q.where('applicationId', '=', filter.applicationId);
+  if (filter.subscriptionId) q = q.where('customerId', '=', filter.subscriptionId);
+  if (after) q = q.where(sql<boolean>`(confirmed_at, id) > (${after.t}, ${after.id}::uuid)`);
+  return q.orderBy('confirmedAt').orderBy('id').limit(limit).execute();
 }
 
 /** ISO-8601 in UTC with milliseconds, exactly like Date.prototype.toISOString (and JSON.stringify). */

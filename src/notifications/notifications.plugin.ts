@@ -1,4 +1,5 @@
 import * as m0004 from '../db/migrations/0004-notifications.ts';
+import * as m0009 from '../db/migrations/0009-partners.ts';
 import type { DomainPlugin } from '../plugin/registry.ts';
 import { createCasesService, type CasesService } from './cases.service.ts';
 import { registerDataDeletionRoutes } from './data-deletions.routes.ts';
@@ -17,7 +18,8 @@ declare module '../plugin/registry.ts' {
 /** Deletion cases, grace periods, the daily notification pass, the application API. */
 export const notificationsPlugin: DomainPlugin = {
   name: 'notifications',
-  migrations: { '0004-notifications': m0004 },
+  // 0009 also adds erasure_journal.outcome (backups' table): the journal records each confirmation's outcome.
+  migrations: { '0004-notifications': m0004, '0009-partners': m0009 },
   plug(ctx, r) {
     const cases = createCasesService(ctx, { journal: r.port('erasureJournal') });
     r.provide('deletionCases', cases);
