@@ -112,8 +112,8 @@ describe.skipIf(TEST_DB !== 'postgres')('two instances run the grace-period job 
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) ids.push(await licensed(api, app.id));
     env.clock.advance(2 * DAY);
-    const jobA = env.services.jobs.get('grace-periods')!;
-    const jobB = createServices(second.ctx).jobs.get('grace-periods')!;
+    const jobA = env.services.registry.jobs.get('grace-periods')!;
+    const jobB = createServices(second.ctx).registry.jobs.get('grace-periods')!;
     const [a, b] = await Promise.all([jobA.run(null), jobB.run(null)]) as Array<{ customerDeletions: { deleted: number } }>;
     expect(a!.customerDeletions.deleted + b!.customerDeletions.deleted).toBe(12);
     const receipts = await sql<{ n: number }>`SELECT count(*)::int AS n FROM deletions WHERE customer_id = ANY(${ids}::uuid[])`.execute(env.ctx.db);

@@ -153,7 +153,7 @@ describe('one record: GET, PATCH, DELETE', () => {
     const backup = await createDatabaseBackup(env.ctx);
     env.clock.advance(60_000);
     expect((await api.del(`/v1/customers/${c.id}/payment-methods/${card.id}`)).status).toBe(204);
-    const r = await restoreDatabaseBackup(env.ctx, env.services, backup.path);
+    const r = await restoreDatabaseBackup(env.ctx, env.services.registry, backup.path);
     expect(r.replay.recordsReplayed).toBe(1);
     expect((await api.get(`/v1/customers/${c.id}/payment-methods/${card.id}`)).status).toBe(404);
     const row = await env.ctx.db.selectFrom('paymentMethods').selectAll().where('id', '=', card.id).executeTakeFirstOrThrow();

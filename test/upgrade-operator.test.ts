@@ -51,7 +51,7 @@ describe('upgrade from release 1: key lifecycle, externalId, record erasure, set
     env.clock.advance(60_000);
     expect((await op.del(`/v1/customers/${m.customers.living}/${path1}/${rec.id}`)).status).toBe(204);
     expect((await op.get(`/v1/customers/${m.customers.living}/${path1}/${rec.id}`)).status).toBe(404);
-    const r = await restoreDatabaseBackup(env.ctx, env.services, path.join(fx.backupDir, m.databaseBackup));
+    const r = await restoreDatabaseBackup(env.ctx, env.services.registry, path.join(fx.backupDir, m.databaseBackup));
     expect(r.replay.recordsReplayed).toBe(1);
     expect((await op.get(`/v1/customers/${m.customers.living}/${path1}/${rec.id}`)).status).toBe(404);
     expect((await op.get(`/v1/customers/${m.customers.living}`)).status).toBe(200);

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth.ts';
 import { IdParams, ListOf, NoContent, NullableTimestamp, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 import type { ApiKeysService } from './api-keys.service.ts';
 
 const tags = ['keys'];
@@ -18,30 +18,33 @@ export const ApiKeySchema = Type.Object({
 }, { additionalProperties: false });
 
 /** The key lifecycle (operator only). Issuing a key is POST /v1/api-keys (applications routes). */
-export function registerApiKeyRoutes(app: FastifyInstance, keys: ApiKeysService) {
+export function registerApiKeyRoutes(app: TypedApp, keys: ApiKeysService) {
   app.get('/v1/api-keys', {
+    config: { access: 'operator' },
     schema: {
       operationId: 'listApiKeys', tags, summary: 'List API keys (never the keys themselves)',
       querystring: Type.Object(PageQuerySchema, { additionalProperties: false }),
       response: { 200: ListOf(ApiKeySchema), ...errors() },
     },
-  }, async (request) => keys.list(request.query as { limit?: number; cursor?: string }));
+  }, async (request) => keys.list(request.query));
 
   app.get('/v1/api-keys/:id', {
+    config: { access: 'operator' },
     schema: {
       operationId: 'getApiKey', tags, summary: 'Get one API key (never the key itself)', params: IdParams,
       response: { 200: ApiKeySchema, ...errors(404) },
     },
-  }, async (request) => keys.get((request.params as { id: string }).id));
+  }, async (request) => keys.get(request.params.id));
 
   app.delete('/v1/api-keys/:id', {
+    config: { access: 'operator' },
     schema: {
       operationId: 'revokeApiKey', tags,
       summary: 'Revoke an API key: it answers 401 on every instance at once; 409 last_operator_key for the last active operator key',
       params: IdParams, response: { 204: NoContent, ...errors(404, 409) },
     },
   }, async (request, reply) => {
-    await keys.revoke(principalOf(request), (request.params as { id: string }).id);
+    await keys.revoke(principalOf(request), request.params.id);
     return reply.code(204).send();
   });
 }

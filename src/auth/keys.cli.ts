@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.ts';
-import { cliCommands } from '../cli/commands.ts';
 import { AppError } from '../http/errors.ts';
-import { startRuntime } from '../runtime.ts';
-import { createApiKeysService, type KeyView } from './api-keys.service.ts';
+import type { CliCommand } from '../plugin/registry.ts';
+import type { KeyView } from './api-keys.service.ts';
 
 /**
  * `lethe keys list|revoke <id>`. PGlite admits one process: while a server serves the embedded
@@ -63,6 +62,9 @@ async function viaServer(server: ServerInfo, key: string, argv: string[]): Promi
 
 async function direct(config: Config, argv: string[]): Promise<number> {
   const [, sub, id] = argv;
+  // Loaded on use: the runtime plugs every domain, this one included.
+  const { startRuntime } = await import('../runtime.ts');
+  const { createApiKeysService } = await import('./api-keys.service.ts');
   const runtime = await startRuntime(config);
   try {
     const keys = createApiKeysService(runtime.ctx);
@@ -88,10 +90,11 @@ async function direct(config: Config, argv: string[]): Promise<number> {
   }
 }
 
-cliCommands.push({
+/** `lethe keys list|revoke`, plugged in by the auth domain (auth.plugin.ts); `keys create` is in cli/main.ts. */
+export const keysCli: CliCommand = {
   usage: `${KEYS_USAGE.padEnd(41)} list API keys (never the keys) / revoke one`,
   matches: (argv) => argv[0] === 'keys' && (argv[1] === 'list' || argv[1] === 'revoke'),
-  async run(argv: string[], config: Config) {
+  async run(argv, config) {
     if (argv[1] === 'revoke' && !/^[0-9a-f-]{36}$/i.test(argv[2] ?? '')) {
       console.error('lethe keys revoke: name the key id (lethe keys list shows them)');
       return 2;
@@ -107,4 +110,4 @@ cliCommands.push({
     }
     return direct(config, argv);
   },
-});
+};

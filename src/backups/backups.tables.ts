@@ -23,6 +23,8 @@ export interface ErasureJournalTable {
   actorKeyId: string | null;
   at: Timestamp;
   recordedAt: Timestamp;
+  /** A confirmation's outcome (null for deletions and for confirmations journaled before migration 0009). */
+  outcome: 'deleted' | 'no_data_held' | null;
   /** kind 'record': the SQL table and id of the record removed one by one. */
   recordTable: Generated<string | null>;
   recordId: Generated<string | null>;

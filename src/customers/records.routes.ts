@@ -1,7 +1,7 @@
 import { Type, type TSchema } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth.ts';
 import { NoContent, Uuid, errors } from '../http/schemas.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 import { ERASABLE, type RecordErasure } from '../erasure/record-erasure.ts';
 import { COLLECTIONS, type CollectionDef, recordSchema } from './collections.ts';
 import type { CustomersService } from './customers.service.ts';
@@ -9,7 +9,6 @@ import { IMMUTABLE_FIELDS } from './customers.repo.ts';
 
 const tags = ['customers'];
 const ItemParams = Type.Object({ id: Uuid, itemId: Uuid }, { additionalProperties: false });
-type Item = { id: string; itemId: string };
 
 /** "payment_method" → "PaymentMethod": operationIds are per collection (getCustomerPaymentMethod…). */
 const pascal = (entity: string) => entity.split('_').map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
@@ -21,37 +20,46 @@ export function patchSchema(def: CollectionDef) {
   return Type.Object(props, { additionalProperties: false });
 }
 
-/** One record of a customer's collection: GET, PATCH (descriptive fields) and DELETE (erasable collections). */
-export function registerRecordRoutes(app: FastifyInstance, customers: CustomersService, erasure: RecordErasure) {
+/**
+ * One record of a customer's collection: GET, PATCH (descriptive fields) and DELETE (erasable
+ * collections; the erasure itself is the erasure domain's, reached through its port).
+ */
+export function registerRecordRoutes(app: TypedApp, customers: CustomersService, erasure: () => RecordErasure) {
   for (const def of COLLECTIONS) {
     const name = pascal(def.entity);
     const url = `/v1/customers/:id/${def.path}/:itemId`;
     const schema = recordSchema(def);
     app.get(url, {
+      config: { access: 'operator' },
       schema: {
         operationId: `getCustomer${name}`, tags, summary: `Get one of the customer's ${def.path}`, params: ItemParams,
         response: { 200: schema, ...errors(404) },
       },
-    }, async (request) => {
-      const p = request.params as Item;
-      return customers.getRecord(def, p.id, p.itemId);
-    });
+    }, async (request) => customers.getRecord(def, request.params.id, request.params.itemId));
 
-    app.patch(url, {
-      schema: {
-        operationId: `updateCustomer${name}`, tags,
-        summary: def.table === 'licenses'
-          ? 'Not allowed (405): a license has no descriptive fields; cancel it instead'
-          : `Change descriptive fields of one of the customer's ${def.path} (never ids, applicationId, amounts, currency or status)`,
-        params: ItemParams, ...(def.table === 'licenses' ? {} : { body: patchSchema(def) }),
-        response: { 200: schema, ...errors(404, 405) },
-      },
-    }, async (request) => {
-      const p = request.params as Item;
-      return customers.updateRecord(def, p.id, p.itemId, request.body as Record<string, unknown>);
-    });
+    if (def.table === 'licenses') {
+      // No descriptive fields (no body schema): every PATCH is 405.
+      app.patch(url, {
+        config: { access: 'operator' },
+        schema: {
+          operationId: `updateCustomer${name}`, tags,
+          summary: 'Not allowed (405): a license has no descriptive fields; cancel it instead',
+          params: ItemParams, response: { 200: schema, ...errors(404, 405) },
+        },
+      }, async (request) => customers.updateRecord(def, request.params.id, request.params.itemId, {}));
+    } else {
+      app.patch(url, {
+        config: { access: 'operator' },
+        schema: {
+          operationId: `updateCustomer${name}`, tags,
+          summary: `Change descriptive fields of one of the customer's ${def.path} (never ids, applicationId, amounts, currency or status)`,
+          params: ItemParams, body: patchSchema(def), response: { 200: schema, ...errors(404, 405) },
+        },
+      }, async (request) => customers.updateRecord(def, request.params.id, request.params.itemId, request.body));
+    }
 
     app.delete(url, {
+      config: { access: 'operator' },
       schema: {
         operationId: `deleteCustomer${name}`, tags,
         summary: ERASABLE.has(def.path)
@@ -61,8 +69,7 @@ export function registerRecordRoutes(app: FastifyInstance, customers: CustomersS
         response: { 204: NoContent, ...errors(404, 405) },
       },
     }, async (request, reply) => {
-      const p = request.params as Item;
-      await erasure.erase(principalOf(request).keyId, def, p.id, p.itemId);
+      await erasure().erase(principalOf(request).keyId, def, request.params.id, request.params.itemId);
       return reply.code(204).send();
     });
   }

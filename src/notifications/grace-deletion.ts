@@ -1,9 +1,10 @@
-import { sql } from 'kysely';
 import { Counter, type Registry } from 'prom-client';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
 import type { DeletionService } from '../erasure/deletion.service.ts';
 import { AppError } from '../http/errors.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
+import { graceDeletionCandidates } from './grace-deletion.repo.ts';
 
 /** The system actor the audit log and the receipt name for deletions done by the grace-period job. */
 export const GRACE_ACTOR = 'system:grace-periods';
@@ -26,35 +27,23 @@ function skippedCounter(registry: Registry) {
  * this at once delete each customer once: the deletion locks the customer row, and the loser
  * finds it deleted (not_found), which is not counted as a deletion.
  */
-export function createGraceDeletion(ctx: Ctx, deletion: DeletionService) {
+export function createGraceDeletion(ctx: Ctx, deletion: () => DeletionService) {
   const { db } = ctx;
   const skipped = skippedCounter(ctx.metrics.registry);
   const system = { keyId: null, kind: 'operator', applicationIds: [] } as unknown as Principal;
 
-  async function candidates(after: string | null): Promise<string[]> {
-    const r = await sql<{ id: string }>`
-      SELECT c.id FROM customers c
-      WHERE c.deleted_at IS NULL ${after ? sql`AND c.id > ${after}::uuid` : sql``}
-        AND EXISTS (SELECT 1 FROM licenses l WHERE l.customer_id = c.id)
-        AND NOT EXISTS (SELECT 1 FROM licenses l WHERE l.customer_id = c.id AND l.status = 'active' AND l.deleted_at IS NULL)
-        AND EXISTS (SELECT 1 FROM deletion_cases d WHERE d.customer_id = c.id)
-        AND NOT EXISTS (SELECT 1 FROM deletion_cases d WHERE d.customer_id = c.id AND d.status IN ('grace', 'revoked'))
-      ORDER BY c.id LIMIT ${BATCH}`.execute(db);
-    return r.rows.map((x) => x.id);
-  }
-
   return {
     async run(): Promise<{ enabled: boolean; deleted: number; skipped: number; skippedByReason: Record<string, number> }> {
-      const s = await db.selectFrom('settings').select('deleteCustomerWhenGraceEnds').where('id', '=', 1).executeTakeFirstOrThrow();
+      const s = await readSettingsSection(db, 'notifications');
       const out = { enabled: s.deleteCustomerWhenGraceEnds, deleted: 0, skipped: 0, skippedByReason: {} as Record<string, number> };
       if (!s.deleteCustomerWhenGraceEnds) return out;
       let after: string | null = null;
       for (;;) {
-        const ids = await candidates(after);
+        const ids = await graceDeletionCandidates(db, after, BATCH);
         if (ids.length === 0) break;
         for (const id of ids) {
           try {
-            await deletion.delete(system, id, { actor: GRACE_ACTOR });
+            await deletion().delete(system, id, { actor: GRACE_ACTOR });
             out.deleted++;
           } catch (error) {
             if (error instanceof AppError && (error.code === 'legal_hold' || error.code === 'pending_transactions')) {
