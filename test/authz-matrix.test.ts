@@ -237,7 +237,12 @@ describe('authorization matrix (generated from the route table)', () => {
           // A read by an admitted caller on the world's own records succeeds.
           if (route.method === 'GET' && route.access !== 'public' && !(r.status >= 200 && r.status < 300)) fail('GET did not succeed');
           // An operator's write on the world's own records really happens (not a 404, 409 or 422 that merely got past auth).
-          if (cred === 'operator' && route.method !== 'GET' && !(r.status >= 200 && r.status < 300)) fail('operator write did not succeed');
+          // Routes that exist only to refuse (SPEC: 405 for records that go with their customer) refuse, and the record stays.
+          const refuses = (documented as { summary?: string } | undefined)?.summary?.startsWith('Not allowed (405)') === true;
+          if (cred === 'operator' && route.method !== 'GET' && refuses) {
+            if (r.status !== 405 || r.body?.code !== 'method_not_allowed') fail('expected 405 method_not_allowed');
+            else if ((await api.get(url)).status !== 200) fail('the refused record is gone');
+          } else if (cred === 'operator' && route.method !== 'GET' && !(r.status >= 200 && r.status < 300)) fail('operator write did not succeed');
         }
         if (documented && !(String(r.status) in documented.responses)) fail('status not documented for this route');
         // HEAD (served for every GET) is authorized exactly like the GET and sends no body.
