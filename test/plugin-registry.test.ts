@@ -45,11 +45,11 @@ describe('the plug-in registry', () => {
         .toEqual(['before:backup', 'after:redaction', 'after:deletionCases', 'after:erasure-journal']);
       expect([...registry.jobs.keys()].sort()).toEqual(['deletion-notifications', 'grace-periods', 'retention']);
       expect(registry.retentionTasks.map((t) => t.name)).toEqual(['idempotency-keys', 'redaction-backlog', 'backups']);
-      for (const port of ['subjectExport', 'deletion', 'webhookUrlCheck', 'webhookDispatcher', 'deletionCases', 'erasureJournal', 'archives'] as const) {
+      for (const port of ['subjectExport', 'deletion', 'recordErasure', 'webhookUrlCheck', 'webhookDispatcher', 'deletionCases', 'erasureJournal', 'archives', 'apiKeys'] as const) {
         expect(registry.port(port), port).toBeDefined();
       }
       // Every route module is a domain's: the core ones included.
-      expect(new Set(registry.routes.map((r) => r.domain))).toEqual(new Set(['http', 'audit', 'applications', 'customers', 'erasure',
+      expect(new Set(registry.routes.map((r) => r.domain))).toEqual(new Set(['http', 'audit', 'applications', 'auth', 'customers', 'erasure',
         'notifications', 'exports', 'backups', 'jobs', 'console']));
     } finally {
       await env.close();
