@@ -31,7 +31,7 @@ export interface JournalEntry {
 
 export const journalPath = (config: Pick<Config, 'backupDir'>) => path.join(config.backupDir, 'erasure-journal.jsonl');
 
-/** Deletions being replayed: customer id → the journal entry id the replayed deletion must reuse. */
+/** Erasures being replayed: customer id (deletion) or record id (record) → the journal entry id the replay must reuse. */
 export const replaying = new Map<string, string>();
 
 export function newEntry(input: Omit<JournalEntry, 'id' | 'at'> & { at: Date; id?: string }): JournalEntry {
