@@ -38,13 +38,14 @@ export async function startRuntime(config: Config, options: {
   try {
     await migrate(handle.db);
     const clock = options.clock ?? systemClock;
-    const firstKey = await bootstrapOperatorKey(handle.db, config.adminKey, clock.now());
+    const secrets = deriveSecrets(loadMasterKey(config.masterKey, config.dataDir));
+    const firstKey = await bootstrapOperatorKey(handle.db, config.adminKey, clock.now(), secrets.apiKeyHashKey);
     const ctx: Ctx = {
       db: handle.db,
       dbKind: handle.kind,
       clock,
       config,
-      secrets: deriveSecrets(loadMasterKey(config.masterKey, config.dataDir)),
+      secrets,
       blobs: createFileBlobStore(path.join(config.dataDir, 'blobs')),
       log,
       metrics: createMetrics(options.withDefaultMetrics ?? true),

@@ -15,6 +15,12 @@ export interface Secrets {
   backupKey: Buffer;
   /** Key for masking values so masked output is not derivable from the original. */
   maskKey: Buffer;
+  /** HMAC key for API key hashes: a stolen key table cannot be tested against guesses offline. */
+  apiKeyHashKey: Buffer;
+  /** HMAC key of the audit chain and of its checkpoints outside the database. */
+  auditKey: Buffer;
+  /** AES-256-GCM key for secrets stored in the database (webhook secrets), see src/crypto/envelope.ts. */
+  storedSecretsKey: Buffer;
   /** Fingerprint of the master key: lets a backup say which key sealed it without revealing it. */
   fingerprint: string;
 }
@@ -27,6 +33,9 @@ export function deriveSecrets(master: Buffer): Secrets {
     exportKey: derive('export/v1'),
     backupKey: derive('backup/v1'),
     maskKey: derive('mask/v1'),
+    apiKeyHashKey: derive('api-key-hash/v1'),
+    auditKey: derive('audit-chain/v1'),
+    storedSecretsKey: derive('stored-secrets/v1'),
     fingerprint: crypto.createHash('sha256').update(derive('fingerprint/v1')).digest('hex').slice(0, 16),
   };
 }

@@ -22,6 +22,7 @@ const WebhookUrl = Type.String({ minLength: 1, maxLength: 2000, description: 'ht
 
 export function registerApplicationRoutes(app: FastifyInstance, applications: ApplicationsService) {
   app.post('/v1/applications', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'Register a partner application (the webhook secret is shown only here)',
       body: Type.Object({
@@ -34,6 +35,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
     await applications.create(principalOf(request), request.body as { name: string; webhookUrl?: string | null })));
 
   app.get('/v1/applications', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'List applications', querystring: Type.Object(PageQuerySchema, { additionalProperties: false }),
       response: { 200: ListOf(ApplicationSchema), ...errors() },
@@ -41,10 +43,12 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
   }, async (request) => applications.list(request.query as { limit?: number; cursor?: string }));
 
   app.get('/v1/applications/:id', {
+    config: { access: 'operator' },
     schema: { tags, summary: 'Get an application', params: IdParams, response: { 200: ApplicationSchema, ...errors(404) } },
   }, async (request) => applications.get((request.params as { id: string }).id));
 
   app.patch('/v1/applications/:id', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'Change an application: name, webhook URL (SSRF-checked), enable/disable delivery',
       description: 'Re-enabling (enabled: true) clears disabledReason and failingSince and sends every webhook that waited. '
@@ -60,6 +64,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
   }, async (request) => applications.update(principalOf(request), (request.params as { id: string }).id, request.body as ApplicationPatch));
 
   app.post('/v1/applications/:id/rotate-secret', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'Rotate the webhook secret (the new one is shown only here; the old one also signs for 24 h)',
       params: IdParams,
@@ -68,6 +73,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
   }, async (request) => applications.rotateSecret(principalOf(request), (request.params as { id: string }).id));
 
   app.get('/v1/applications/:id/deliveries', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'Webhook delivery attempts of an application, newest first',
       params: IdParams,
@@ -96,6 +102,7 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
     request.query as { limit?: number; cursor?: string; webhookId?: string; outcome?: string }));
 
   app.post('/v1/api-keys', {
+    config: { access: 'operator' },
     schema: {
       tags: ['keys'], summary: 'Issue an API key (the key is shown only here)',
       body: Type.Object({

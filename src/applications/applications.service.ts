@@ -128,7 +128,7 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
         const unknown = applicationIds.filter((id) => !known.has(id));
         if (unknown.length > 0) throw new AppError('validation_failed', `body.applicationIds: unknown application ${unknown.join(', ')}`);
         const at = clock.now();
-        const created = await insertKey(trx, { kind: input.kind, applicationIds, createdByKeyId: principal.keyId, at });
+        const created = await insertKey(trx, { kind: input.kind, applicationIds, createdByKeyId: principal.keyId, at, hashSecret: ctx.secrets.apiKeyHashKey });
         await appendAudit(trx, {
           type: 'api_key.created', actorKeyId: principal.keyId, subjectType: 'api_key', subjectId: created.id, at,
           data: { kind: input.kind, applicationIds },

@@ -15,6 +15,7 @@ const AuditEventSchema = Type.Object({
 
 export function registerAuditRoutes(app: FastifyInstance, ctx: Ctx) {
   app.get('/v1/audit-events', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'The audit log, oldest first (hash-chained; ids and counts only)',
       querystring: Type.Object({
@@ -42,6 +43,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: Ctx) {
   });
 
   app.get('/v1/audit-events/verify', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'Recompute the hash chain',
       response: { 200: Type.Object({ valid: Type.Boolean(), count: Type.Integer(), firstInvalidSeq: Type.Union([Type.Integer(), Type.Null()]) }), ...errors() },

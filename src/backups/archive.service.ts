@@ -157,6 +157,7 @@ const ArchiveSchema = Type.Object({
 
 export function registerArchiveRoutes(app: FastifyInstance, archives: ArchiveService) {
   app.get('/v1/backups', {
+    config: { access: 'operator' },
     schema: {
       tags: ['backups'],
       summary: 'Sealed pre-deletion archives (metadata only; open one with `lethe backup open <id>`)',

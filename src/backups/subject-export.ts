@@ -133,6 +133,7 @@ export const SubjectExportSchema = Type.Object({
 
 export function registerSubjectExportRoute(app: FastifyInstance, ctx: Ctx, subjectExport: SubjectExport) {
   app.get('/v1/customers/:id/export', {
+    config: { access: 'operator' },
     schema: {
       tags: ['customers'],
       summary: 'Data-subject access export: every record held about a living customer, as one JSON document',

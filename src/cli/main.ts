@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { insertKey } from '../auth/api-keys.ts';
+import { deriveSecrets, loadMasterKey } from '../secrets.ts';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { migrate, openDatabase } from '../db/database.ts';
@@ -55,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
       await migrate(handle.db);
       const { db } = handle;
       const clock = systemClock;
+      const { apiKeyHashKey: hashSecret } = deriveSecrets(loadMasterKey(config.masterKey, config.dataDir));
       const kind = values.operator ? 'operator' as const : 'application' as const;
       const applicationIds = kind === 'application' ? positionals : [];
       if (kind === 'application') {
@@ -66,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
       }
       const created = await db.transaction().execute(async (trx) => {
         const at = clock.now();
-        const k = await insertKey(trx, { kind, applicationIds, createdByKeyId: null, at });
+        const k = await insertKey(trx, { kind, applicationIds, createdByKeyId: null, at, hashSecret });
         await appendAudit(trx, { type: 'api_key.created', actorKeyId: null, subjectType: 'api_key', subjectId: k.id, at, data: { kind, applicationIds, via: 'cli' } });
         return k;
       });

@@ -12,10 +12,12 @@ const tags = ['customers'];
 
 export function registerCustomerRoutes(app: FastifyInstance, customers: CustomersService) {
   app.post('/v1/customers', {
+    config: { access: 'operator' },
     schema: { tags, summary: 'Create a customer', body: CustomerCreate, response: { 201: CustomerSchema, ...errors(409) } },
   }, async (request, reply) => reply.code(201).send(await customers.create(request.body as CustomerFields)));
 
   app.get('/v1/customers', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'List living customers',
       querystring: Type.Object({ email: Type.Optional(Type.String({ maxLength: 320 })), ...PageQuerySchema }, { additionalProperties: false }),
@@ -27,14 +29,17 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
   });
 
   app.get('/v1/customers/:id', {
+    config: { access: 'operator' },
     schema: { tags, summary: 'Get a customer', params: IdParams, response: { 200: CustomerSchema, ...errors(404) } },
   }, async (request) => customers.get((request.params as { id: string }).id));
 
   app.patch('/v1/customers/:id', {
+    config: { access: 'operator' },
     schema: { tags, summary: 'Update a customer', params: IdParams, body: CustomerPatch, response: { 200: CustomerSchema, ...errors(404) } },
   }, async (request) => customers.update((request.params as { id: string }).id, request.body as CustomerFields));
 
   app.put('/v1/customers/:id/profile-photo', {
+    config: { access: 'operator' },
     bodyLimit: MAX_PHOTO_BYTES,
     schema: {
       tags, summary: 'Upload the profile photo (raw image body: image/jpeg, png, gif or webp)', params: IdParams,
@@ -48,6 +53,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
   });
 
   app.get('/v1/customers/:id/profile-photo', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'Download the profile photo', params: IdParams,
       response: { 200: Type.Unsafe({ description: 'The image', type: 'string', format: 'binary' }), ...errors(404) },
@@ -58,6 +64,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
   });
 
   app.get('/v1/customers/:id/activity', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: "The customer's activity log", params: IdParams,
       querystring: Type.Object(PageQuerySchema, { additionalProperties: false }),
@@ -70,6 +77,7 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
     const isLicenses = def.table === 'licenses';
 
     app.post(`/v1/customers/:id/${def.path}`, {
+      config: { access: 'operator' },
       schema: {
         tags, summary: `Add to the customer's ${def.path}`, params: IdParams, body: createSchema(def),
         response: { 201: schema, ...errors(404) },
@@ -98,14 +106,17 @@ export function registerCustomerRoutes(app: FastifyInstance, customers: Customer
   const transaction = COLLECTIONS.find((c) => c.table === 'transactions')!;
 
   app.post('/v1/subscriptions/:id/cancel', {
+    config: { access: 'operator' },
     schema: { tags, summary: 'Cancel a subscription', params: IdParams, response: { 200: recordSchema(subscription), ...errors(404) } },
   }, async (request) => customers.cancel('subscriptions', (request.params as { id: string }).id));
 
   app.post('/v1/licenses/:id/cancel', {
+    config: { access: 'operator' },
     schema: { tags, summary: 'Cancel a license', params: IdParams, response: { 200: recordSchema(license), ...errors(404) } },
   }, async (request) => customers.cancel('licenses', (request.params as { id: string }).id));
 
   app.patch('/v1/transactions/:id', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'Settle a pending transaction', params: IdParams,
       body: Type.Object({ status: Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')]) },

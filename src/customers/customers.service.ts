@@ -1,3 +1,4 @@
+import { sniffImageType } from './image-type.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import type { Customer } from '../db/schema.ts';
@@ -95,6 +96,10 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
         throw new AppError('unsupported_media_type', `Profile photo must be one of ${[...PHOTO_TYPES].join(', ')}`);
       }
       if (data.length === 0) throw new AppError('validation_failed', 'Profile photo body is empty');
+      const actual = sniffImageType(data);
+      if (actual !== contentType) {
+        throw new AppError('unsupported_media_type', `The body is ${actual ?? 'not an image of a supported type'}, not the declared ${contentType}`);
+      }
       await requireLive(db, id);
       const key = await ctx.blobs.put(data, 'photos');
       let previous: string | null = null;

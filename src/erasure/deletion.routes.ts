@@ -46,11 +46,13 @@ export const DeletionReceiptSchema = Type.Object({
 
 export function registerDeletionRoutes(app: FastifyInstance, deletion: DeletionService) {
   app.get('/v1/customers/:id/deletion-preview', {
+    config: { access: 'operator' },
     schema: { tags, summary: 'What DELETE would do now: blockers, cascade counts, notifications', params: IdParams,
       response: { 200: DeletionPreviewSchema, ...errors(404) } },
   }, async (request) => deletion.preview((request.params as { id: string }).id));
 
   app.delete('/v1/customers/:id', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'Delete a customer and everything attached (one atomic step)', params: IdParams,
       response: { 204: Type.Null({ description: 'Deleted' }), ...errors(404, 409) },
@@ -61,6 +63,7 @@ export function registerDeletionRoutes(app: FastifyInstance, deletion: DeletionS
   });
 
   app.get('/v1/deletions/:id', {
+    config: { access: 'operator' },
     schema: { tags, summary: 'The deletion receipt (ids and counts only)', params: IdParams,
       response: { 200: DeletionReceiptSchema, ...errors(404) } },
   }, async (request) => deletion.receipt((request.params as { id: string }).id));

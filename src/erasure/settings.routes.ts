@@ -43,10 +43,12 @@ export const SettingsPatchSchema = Type.Object({
 
 export function registerSettingsRoutes(app: FastifyInstance, settings: SettingsService) {
   app.get('/v1/settings', {
+    config: { access: 'operator' },
     schema: { tags, summary: 'Operator settings, with the effective redaction policy', response: { 200: SettingsSchema, ...errors() } },
   }, async () => settings.get());
 
   app.patch('/v1/settings', {
+    config: { access: 'operator' },
     schema: {
       tags, summary: 'Change settings; redaction-policy changes bump policyVersion and are audited',
       body: SettingsPatchSchema, response: { 200: SettingsSchema, ...errors() },

@@ -1,10 +1,20 @@
+import crypto from 'node:crypto';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import { pendingMigrations } from '../db/database.ts';
 import type { Ctx } from '../context.ts';
+import { bearerKeyOf } from './auth.ts';
 import { sendProblem } from './errors.ts';
 import { ProblemRef } from './schemas.ts';
+
+/** Constant-time comparison of a presented token with the configured one. */
+function tokenMatches(presented: string | null, expected: string): boolean {
+  if (presented === null) return false;
+  const a = crypto.createHash('sha256').update(presented).digest();
+  const b = crypto.createHash('sha256').update(expected).digest();
+  return crypto.timingSafeEqual(a, b);
+}
 
 export function registerHealthRoutes(app: FastifyInstance, ctx: Ctx, refreshGauges: () => Promise<void>) {
   const publicRoute = { access: 'public' as const };
@@ -34,9 +44,14 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: Ctx, refreshGaug
     config: publicRoute,
     schema: {
       tags: ['ops'], summary: 'Prometheus metrics',
-      response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } }, 401: ProblemRef },
     },
-  }, async (_request, reply) => {
+  }, async (request, reply) => {
+    const token = ctx.config.metricsToken;
+    if (token !== undefined && !tokenMatches(bearerKeyOf(request.headers.authorization), token)) {
+      reply.header('www-authenticate', 'Bearer');
+      return sendProblem(reply, 'unauthorized', 'Send the metrics token as "Authorization: Bearer <LETHE_METRICS_TOKEN>"');
+    }
     await refreshGauges().catch(() => undefined);
     reply.type(ctx.metrics.registry.contentType);
     return ctx.metrics.registry.metrics();

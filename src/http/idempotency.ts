@@ -17,19 +17,28 @@ const ABANDONED_MS = 60_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const WAIT_MS = 5_000;
 
-function bodyHash(request: FastifyRequest): string {
-  const body = Buffer.isBuffer(request.body) ? request.body.toString('base64') : canonicalJson(request.body ?? null);
-  return crypto.createHash('sha256').update(`${request.method} ${request.url}\n${body}`).digest('hex');
+/**
+ * What the request is, as the router understood it: the matched route's pattern and the parsed
+ * params and query, never the URL's text (`/v1/customer%73` and `/v1/customers` are one request).
+ */
+function requestIdentity(request: FastifyRequest): string {
+  return `${request.method} ${request.routeOptions.url ?? ''} ${canonicalJson(request.params ?? {})} ${canonicalJson(request.query ?? {})}`;
 }
 
-function customerIdOf(request: FastifyRequest, payload: unknown): string | null {
+function bodyHash(request: FastifyRequest): string {
+  const body = Buffer.isBuffer(request.body) ? request.body.toString('base64') : canonicalJson(request.body ?? null);
+  return crypto.createHash('sha256').update(`${requestIdentity(request)}\n${body}`).digest('hex');
+}
+
+/** The customer a stored response is about: from the matched route's pattern and parsed params. */
+export function customerIdOf(request: FastifyRequest, payload: unknown): string | null {
   const body = payload && typeof payload === 'object' ? payload as { customerId?: unknown; id?: unknown } : {};
-  const path = request.url.split('?')[0] ?? '';
+  const route = request.routeOptions.url ?? '';
   const candidates = [
     // A record's response names its customer (e.g. a cancelled subscription): purged with that customer.
     body.customerId,
-    path.startsWith('/v1/customers/') ? (request.params as { id?: unknown } | undefined)?.id : undefined,
-    path === '/v1/customers' ? body.id : undefined,
+    route.startsWith('/v1/customers/:id') ? (request.params as { id?: unknown } | undefined)?.id : undefined,
+    route === '/v1/customers' ? body.id : undefined,
   ];
   // Only a well-formed id names a customer (a refused request may carry any text in its path).
   return (candidates.find((c) => typeof c === 'string' && UUID.test(c)) as string | undefined) ?? null;
@@ -66,7 +75,7 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
     for (;;) {
       const now = clock.now();
       const inserted = await db.insertInto('idempotencyKeys').values({
-        apiKeyId: keyId, key, method: request.method, path: request.url.split('?')[0]!, bodyHash: hash,
+        apiKeyId: keyId, key, method: request.method, path: request.routeOptions.url ?? '', bodyHash: hash,
         statusCode: null, responseBody: null, customerId: null, createdAt: now,
       }).onConflict((oc) => oc.columns(['apiKeyId', 'key']).doNothing()).returning('key').executeTakeFirst();
       if (inserted) {

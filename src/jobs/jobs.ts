@@ -23,6 +23,7 @@ export interface RetentionTask {
 
 export function registerJobRoutes(app: FastifyInstance, jobs: JobRegistry) {
   app.post('/v1/jobs/:job/run', {
+    config: { access: 'operator' },
     schema: {
       tags: ['jobs'], summary: 'Run a scheduled job now: grace-periods, deletion-notifications or retention',
       params: Type.Object({ job: Type.String({ maxLength: 100 }) }, { additionalProperties: false }),
