@@ -6,6 +6,7 @@ import { registerApplicationRoutes } from './applications/applications.routes.ts
 import { registerCustomerRoutes } from './customers/customers.routes.ts';
 import { registerAuditRoutes } from './audit/audit.routes.ts';
 import { registerDeletionRoutes } from './erasure/deletion.routes.ts';
+import { registerAuditCheckpoints } from './audit/checkpoints.ts';
 import { registerAuth } from './http/auth.ts';
 import { registerJobRoutes } from './jobs/jobs.ts';
 import { errorHandler, sendProblem } from './http/errors.ts';
@@ -92,6 +93,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
     perAddressPerMinute: ctx.config.rateLimitPerAddressPerMinute,
   });
   registerIdempotency(app, ctx.db, ctx.clock);
+  registerAuditCheckpoints(app, { db: ctx.db, config: ctx.config, key: ctx.secrets.auditKey, now: () => ctx.clock.now(), log: ctx.log });
   registerHealthRoutes(app, ctx, services.refreshGauges);
   app.get('/openapi.json', {
     config: { access: 'public' },

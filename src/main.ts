@@ -1,10 +1,12 @@
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { startRuntime } from './runtime.ts';
+import { restrictUmask } from './storage/file-modes.ts';
 import { createServices } from './services.ts';
 
 /** `npm start`: serve the API and console, and run the scheduler and dispatcher in this process. */
 export async function serve(): Promise<void> {
+  restrictUmask(); // before any file is written (PGlite, master key, journal, backups)
   let config;
   try {
     config = loadConfig();

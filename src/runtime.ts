@@ -1,6 +1,11 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { bindAuditKey, reanchorAuditChain } from './audit/audit.repo.ts';
+import { checkpointAudit } from './audit/checkpoints.ts';
+import { sealClearWebhookSecrets } from './applications/webhook-secrets.ts';
+import { restrictTree, restrictUmask } from './storage/file-modes.ts';
 import pino, { type Logger } from 'pino';
-import { bootstrapOperatorKey } from './auth/api-keys.ts';
+import { bootstrapOperatorKey, forgetChosenKeyPrefix } from './auth/api-keys.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Ctx } from './context.ts';
@@ -30,6 +35,13 @@ export async function startRuntime(config: Config, options: {
   clock?: Clock; log?: Logger; inMemory?: boolean; withDefaultMetrics?: boolean;
 } = {}): Promise<Runtime> {
   const log = options.log ?? createLogger(config);
+  // Before anything is written: files and directories readable by this user only (also PGlite's own).
+  restrictUmask();
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  for (const dir of [config.dataDir, config.backupDir]) {
+    const changed = restrictTree(dir);
+    if (changed > 0) log.warn({ dir, changed }, 'made files readable by this user only (0600/0700)');
+  }
   const handle = await openDatabase({
     ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
     dataDir: config.dataDir,
@@ -40,6 +52,12 @@ export async function startRuntime(config: Config, options: {
     const clock = options.clock ?? systemClock;
     const secrets = deriveSecrets(loadMasterKey(config.masterKey, config.dataDir));
     const firstKey = await bootstrapOperatorKey(handle.db, config.adminKey, clock.now(), secrets.apiKeyHashKey);
+    // Issue 17, once per database and harmless after: the chain keyed and re-anchored, clear
+    // webhook secrets sealed, no part of a chosen admin key kept as its display prefix.
+    bindAuditKey(handle.db, secrets.auditKey);
+    await reanchorAuditChain(handle.db, clock.now());
+    await sealClearWebhookSecrets(handle.db, secrets.storedSecretsKey);
+    if (config.adminKey) await forgetChosenKeyPrefix(handle.db, config.adminKey, secrets.apiKeyHashKey);
     const ctx: Ctx = {
       db: handle.db,
       dbKind: handle.kind,
@@ -55,6 +73,8 @@ export async function startRuntime(config: Config, options: {
     // Files whose deletion was committed but not finished (a crash after commit) are removed now.
     await processPendingBlobDeletions(ctx.db, ctx.blobs, log).catch((err: Error) =>
       log.warn({ err: err.message }, 'pending file deletions not finished; retried by the retention job'));
+    await checkpointAudit({ db: ctx.db, config, key: secrets.auditKey, now: () => clock.now() }).catch((err: Error) =>
+      log.error({ err: err.message }, 'audit checkpoint not written'));
     return { ctx, handle, firstKey, close: () => handle.close() };
   } catch (error) {
     await handle.close();

@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../context.ts';
 import { validation } from '../http/errors.ts';
 import { Timestamp, Uuid, errors } from '../http/schemas.ts';
-import { listAudit, verifyAudit } from './audit.repo.ts';
+import { listAudit } from './audit.repo.ts';
+import { verifyAudit } from './verify.ts';
 
 const tags = ['audit'];
 
@@ -45,8 +46,19 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: Ctx) {
   app.get('/v1/audit-events/verify', {
     config: { access: 'operator' },
     schema: {
-      tags, summary: 'Recompute the hash chain',
-      response: { 200: Type.Object({ valid: Type.Boolean(), count: Type.Integer(), firstInvalidSeq: Type.Union([Type.Integer(), Type.Null()]) }), ...errors() },
+      tags, summary: 'Verify the keyed chain, its head against the checkpoints outside the database, and every deletion receipt',
+      response: { 200: Type.Object({
+        valid: Type.Boolean(), count: Type.Integer(), firstInvalidSeq: Type.Union([Type.Integer(), Type.Null()]),
+        head: Type.Union([Type.Object({ seq: Type.Integer(), hash: Type.String() }), Type.Null()]),
+        checkpointSeq: Type.Union([Type.Integer(), Type.Null()]),
+        problems: Type.Array(Type.Object({
+          kind: Type.Union(['chain_broken', 'truncated', 'rewritten', 'checkpoint_invalid', 'receipt_event_missing', 'receipt_mismatch'].map((k) => Type.Literal(k))),
+          seq: Type.Union([Type.Integer(), Type.Null()]), customerId: Type.Union([Uuid, Type.Null()]), detail: Type.String(),
+        })),
+        restores: Type.Array(Type.Object({
+          backupId: Type.String(), at: Type.String(), replacedSeq: Type.Integer(), restoredSeq: Type.Integer(), eventsLost: Type.Integer(),
+        })),
+      }), ...errors() },
     },
-  }, async () => verifyAudit(ctx.db));
+  }, async () => verifyAudit(ctx));
 }

@@ -99,3 +99,10 @@ export async function bootstrapOperatorKey(db: Db, adminKey: string | undefined,
     return adminKey ? null : key;
   });
 }
+
+/** A chosen key (LETHE_ADMIN_KEY) stored by release 1 kept its first 12 characters: keep only its kind's prefix. */
+export async function forgetChosenKeyPrefix(db: Db, key: string, hashSecret: Buffer): Promise<void> {
+  await db.updateTable('apiKeys').set((eb) => ({
+    keyPrefix: eb.case().when('kind', '=', 'operator').then(PREFIX.operator).else(PREFIX.application).end(),
+  })).where('keyHash', 'in', [hashKey(key, hashSecret), legacyHashKey(key)]).execute();
+}

@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import { insertKey } from '../auth/api-keys.ts';
+import { bindAuditKey, reanchorAuditChain } from '../audit/audit.repo.ts';
+import { restrictUmask } from '../storage/file-modes.ts';
 import { deriveSecrets, loadMasterKey } from '../secrets.ts';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { ConfigError, loadConfig } from '../config.ts';
@@ -22,6 +24,7 @@ ${cliCommands.map((c) => `  ${c.usage}`).join('\n')}
 Configuration comes from the environment (see README): DATABASE_URL, LETHE_DATA_DIR, …`;
 
 async function main(argv: string[]): Promise<number> {
+  restrictUmask(); // files this command writes (PGlite, master key, backups) are readable by this user only
   const [command, sub] = argv;
   const config = loadConfig();
   if (!command || command === 'help' || command === '--help' || command === '-h') {
@@ -56,7 +59,10 @@ async function main(argv: string[]): Promise<number> {
       await migrate(handle.db);
       const { db } = handle;
       const clock = systemClock;
-      const { apiKeyHashKey: hashSecret } = deriveSecrets(loadMasterKey(config.masterKey, config.dataDir));
+      const secrets = deriveSecrets(loadMasterKey(config.masterKey, config.dataDir));
+      const hashSecret = secrets.apiKeyHashKey;
+      bindAuditKey(db, secrets.auditKey);
+      await reanchorAuditChain(db, clock.now());
       const kind = values.operator ? 'operator' as const : 'application' as const;
       const applicationIds = kind === 'application' ? positionals : [];
       if (kind === 'application') {

@@ -163,6 +163,13 @@ export interface IdempotencyKeysTable {
   createdAt: Timestamp;
 }
 
+export interface AuditChainStateTable {
+  id: number;
+  /** The last event of release 1's unkeyed chain (0: the chain was keyed from its start). */
+  legacyUntilSeq: number;
+  rekeyedAt: Timestamp | null;
+}
+
 export interface BlobDeletionsTable {
   blobKey: string;
   requestedAt: Timestamp;
@@ -171,6 +178,7 @@ export interface BlobDeletionsTable {
 // Tables of later domains are declared beside their code and joined here.
 export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables {
   settings: SettingsTable;
+  auditChainState: AuditChainStateTable;
   applications: ApplicationsTable;
   apiKeys: ApiKeysTable;
   apiKeyApplications: ApiKeyApplicationsTable;

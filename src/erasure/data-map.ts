@@ -139,6 +139,7 @@ export const DATA_MAP: Record<string, TableMap> = {
       created_at: ts, prev_hash: tech, hash: tech,
     },
   },
+  audit_chain_state: { entity: 'audit_chain_state', columns: { id, legacy_until_seq: tech, rekeyed_at: ts } },
   deletions: {
     entity: 'deletion',
     columns: {

@@ -2,6 +2,7 @@ import { appendAudit } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import { DAY_MS } from '../clock.ts';
+import { openWebhookSecret } from '../applications/webhook-secrets.ts';
 import * as repo from './dispatcher.repo.ts';
 import { createSender, signatureHeaders, type Outcome, type SendResult } from './sender.ts';
 import { createSsrfGuard, type Resolver } from './ssrf.ts';
@@ -68,9 +69,9 @@ export function createDispatcher(ctx: Ctx, options: DispatcherOptions = {}) {
     const attempt = row.attempts + 1;
     // The exact bytes signed and sent; the same on every retry of this row.
     const body = JSON.stringify({ type: row.payload.type, timestamp: row.payload.timestamp, data: row.payload.data });
-    const secrets = [endpoint.webhookSecret];
+    const secrets = [openWebhookSecret(ctx.secrets.storedSecretsKey, endpoint.applicationId, endpoint.webhookSecret)];
     if (endpoint.previousWebhookSecret && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > at) {
-      secrets.push(endpoint.previousWebhookSecret);
+      secrets.push(openWebhookSecret(ctx.secrets.storedSecretsKey, endpoint.applicationId, endpoint.previousWebhookSecret));
     }
     let result: SendResult;
     let url: URL | null = null;
