@@ -75,7 +75,18 @@ export async function startRuntime(config: Config, options: {
       log.warn({ err: err.message }, 'pending file deletions not finished; retried by the retention job'));
     await checkpointAudit({ db: ctx.db, config, key: secrets.auditKey, now: () => clock.now() }).catch((err: Error) =>
       log.error({ err: err.message }, 'audit checkpoint not written'));
-    return { ctx, handle, firstKey, close: () => handle.close() };
+    // PGlite (Emscripten) creates its files 0666 whatever the umask: the 0700 directories above
+    // already keep other users out; its files are also brought back to 0600 every minute and at close.
+    const sweep = handle.kind === 'pglite' && !options.inMemory
+      ? setInterval(() => restrictTree(path.join(config.dataDir, 'pglite')), 60_000).unref() : null;
+    return {
+      ctx, handle, firstKey,
+      close: async () => {
+        if (sweep) clearInterval(sweep);
+        await handle.close();
+        if (handle.kind === 'pglite' && !options.inMemory) restrictTree(path.join(config.dataDir, 'pglite'));
+      },
+    };
   } catch (error) {
     await handle.close();
     throw error;

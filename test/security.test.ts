@@ -188,3 +188,45 @@ describe('low findings', () => {
     expect(text).not.toContain('%76');
   });
 });
+
+describe('files at rest (real process, umask 000)', () => {
+  it('the data and backup directories are 0700 and the files Lethe writes 0600, whatever the umask', async () => {
+    const { startServer } = await import('./helpers/process.ts');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { TEST_DB, createPgDatabase } = await import('./helpers/runtime.ts');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-umask-'));
+    fs.chmodSync(dataDir, 0o777);
+    const pgDb = TEST_DB === 'postgres' ? await createPgDatabase() : null;
+    const old = process.umask(0);
+    let server;
+    try {
+      server = await startServer({ LETHE_DATA_DIR: dataDir, LETHE_ADMIN_KEY: ADMIN_KEY, LETHE_SCHEDULER: 'false', LETHE_DISPATCHER: 'false',
+        ...(pgDb ? { DATABASE_URL: pgDb.url } : {}) });
+    } finally { process.umask(old); }
+    try {
+      const h = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+      const c = await (await fetch(`${server.url}/v1/customers`, { method: 'POST', headers: h, body: JSON.stringify({ email: 'umask@example.com' }) })).json() as { id: string };
+      const png = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex');
+      expect((await fetch(`${server.url}/v1/customers/${c.id}/profile-photo`, { method: 'PUT', headers: { ...h, 'content-type': 'image/png' }, body: png })).status).toBe(204);
+      expect((await fetch(`${server.url}/v1/customers/${c.id}`, { method: 'DELETE', headers: { authorization: h.authorization } })).status).toBe(204);
+      expect(await server.stop()).toBe(0);
+      const seen: string[] = [];
+      const visit = (p: string) => {
+        const st = fs.lstatSync(p);
+        seen.push(path.relative(dataDir, p));
+        expect(st.mode & 0o777, p).toBe(st.isDirectory() ? 0o700 : 0o600);
+        if (st.isDirectory()) for (const n of fs.readdirSync(p)) visit(path.join(p, n));
+      };
+      visit(dataDir);
+      expect(seen).toContain('master.key');
+      expect(seen.some((p) => p.endsWith('erasure-journal.jsonl'))).toBe(true);
+      expect(seen.some((p) => p.endsWith('audit-checkpoints.jsonl'))).toBe(true);
+    } finally {
+      await server.stop();
+      await pgDb?.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});

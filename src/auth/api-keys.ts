@@ -102,7 +102,9 @@ export async function bootstrapOperatorKey(db: Db, adminKey: string | undefined,
 
 /** A chosen key (LETHE_ADMIN_KEY) stored by release 1 kept its first 12 characters: keep only its kind's prefix. */
 export async function forgetChosenKeyPrefix(db: Db, key: string, hashSecret: Buffer): Promise<void> {
-  await db.updateTable('apiKeys').set((eb) => ({
-    keyPrefix: eb.case().when('kind', '=', 'operator').then(PREFIX.operator).else(PREFIX.application).end(),
-  })).where('keyHash', 'in', [hashKey(key, hashSecret), legacyHashKey(key)]).execute();
+  const rows = await db.selectFrom('apiKeys').select(['id', 'kind', 'keyPrefix'])
+    .where('keyHash', 'in', [hashKey(key, hashSecret), legacyHashKey(key)]).execute();
+  for (const row of rows) {
+    if (row.keyPrefix !== PREFIX[row.kind]) await db.updateTable('apiKeys').set({ keyPrefix: PREFIX[row.kind] }).where('id', '=', row.id).execute();
+  }
 }
