@@ -86,6 +86,42 @@ export function anchorsOf(lines: CheckpointLine[]): { anchors: Map<number, strin
   return { anchors, forks };
 }
 
+// The last anchor per file, and how far the file was read: each checkpoint reads only the lines
+// appended since (by this or another instance), not the whole file.
+const tails = new Map<string, { offset: number; anchors: Map<number, string> }>();
+
+function lastAnchor(config: Pick<Config, 'backupDir'>, key: Buffer): { seq: number; hash: string | null } {
+  const file = checkpointPath(config);
+  let size = 0;
+  try { size = fs.statSync(file).size; } catch { /* no file yet */ }
+  let tail = tails.get(file);
+  if (!tail || size < tail.offset) tail = { offset: 0, anchors: new Map() }; // first read, or a replaced file
+  if (size > tail.offset) {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(size - tail.offset);
+      fs.readSync(fd, buf, 0, buf.length, tail.offset);
+      const text = buf.toString('utf8');
+      const complete = text.lastIndexOf('\n') + 1; // a line still being written is read next time
+      const lines: CheckpointLine[] = [];
+      for (const raw of text.slice(0, complete).split('\n')) {
+        if (!raw.trim()) continue;
+        try {
+          const line = JSON.parse(raw) as CheckpointLine;
+          if (typeof line.mac === 'string' && line.mac === macOf(key, line as unknown as Record<string, unknown>)) lines.push(line);
+        } catch { /* unreadable line: verify reports it */ }
+      }
+      const merged = anchorsOf([...[...tail.anchors].map(([seq, hash]) => ({ kind: 'head', seq, hash, at: '', mac: '' }) as HeadLine), ...lines]).anchors;
+      // Only the newest anchor matters here.
+      const max = Math.max(0, ...merged.keys());
+      tail = { offset: tail.offset + Buffer.byteLength(text.slice(0, complete)), anchors: max ? new Map([[max, merged.get(max)!]]) : new Map() };
+    } finally { fs.closeSync(fd); }
+  }
+  tails.set(file, tail);
+  const seq = Math.max(0, ...tail.anchors.keys());
+  return { seq, hash: tail.anchors.get(seq) ?? null };
+}
+
 const headOf = async (db: Db) => {
   const row = await db.selectFrom('auditEvents').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
   return row ? { seq: Number(row.seq), hash: row.hash } : null;
@@ -103,12 +139,11 @@ export async function checkpointAudit(deps: CheckpointDeps): Promise<HeadLine | 
     await sql`SELECT pg_advisory_xact_lock(${CHECKPOINT_LOCK})`.execute(trx);
     const head = await headOf(trx);
     if (!head) return null;
-    const { anchors } = anchorsOf(readCheckpoints(deps.config, deps.key).lines);
-    const lastSeq = Math.max(0, ...anchors.keys());
-    if (lastSeq >= head.seq) return null;
-    if (lastSeq > 0) {
-      const at = await trx.selectFrom('auditEvents').select('hash').where('seq', '=', lastSeq).executeTakeFirst();
-      if (at?.hash !== anchors.get(lastSeq)) return null;
+    const last = lastAnchor(deps.config, deps.key);
+    if (last.seq >= head.seq) return null;
+    if (last.seq > 0) {
+      const at = await trx.selectFrom('auditEvents').select('hash').where('seq', '=', last.seq).executeTakeFirst();
+      if (at?.hash !== last.hash) return null;
     }
     const line: HeadLine = { kind: 'head', seq: head.seq, hash: head.hash, at: deps.now().toISOString(), mac: '' };
     line.mac = macOf(deps.key, line as unknown as Record<string, unknown>);
@@ -152,7 +187,8 @@ export function registerAuditCheckpoints(app: import('fastify').FastifyInstance,
     return running;
   };
   app.addHook('onResponse', async (request) => {
-    if (request.method === 'GET' || request.method === 'HEAD' || request.routeOptions.url === undefined) return;
+    // Only requests that got past authentication can have changed anything.
+    if (request.method === 'GET' || request.method === 'HEAD' || !request.principal) return;
     await run();
   });
   app.addHook('onClose', async () => { await running; });
