@@ -235,7 +235,7 @@ describe('tamper evidence (issue 17)', () => {
     for (let i = 0; i < 3; i++) await createApplication(api); // audited: three events the restore drops
     const before = await verify();
     expect(before.valid).toBe(true);
-    const result = await restoreDatabaseBackup(env.ctx, env.services, backup.path);
+    const result = await restoreDatabaseBackup(env.ctx, env.services.registry, backup.path);
     expect(result.header.id).toBe(backup.header.id);
     const v = await verify();
     expect(v.valid, JSON.stringify(v.problems)).toBe(true);

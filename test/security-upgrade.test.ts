@@ -119,7 +119,7 @@ describe('upgrade from release 1 (issue 17)', () => {
   it('restoring release 1\'s own backup: a recorded fork, re-anchored, verify valid', async () => {
     const file = path.join(fx.backupDir, fx.manifest.databaseBackup);
     const before = (await client(env.app, fx.manifest.operatorKey).get('/v1/audit-events/verify')).body;
-    await restoreDatabaseBackup(env.ctx, env.services, fs.existsSync(file) ? file : fx.manifest.databaseBackup);
+    await restoreDatabaseBackup(env.ctx, env.services.registry, fs.existsSync(file) ? file : fx.manifest.databaseBackup);
     const v = (await client(env.app, fx.manifest.operatorKey).get('/v1/audit-events/verify')).body;
     expect(v.problems).toEqual([]);
     expect(v.valid).toBe(true);

@@ -1,10 +1,10 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../context.ts';
 import { validation } from '../http/errors.ts';
 import { Timestamp, Uuid, errors } from '../http/schemas.ts';
 import { listAudit } from './audit.repo.ts';
 import { verifyAudit } from './verify.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['audit'];
 
@@ -14,10 +14,10 @@ const AuditEventSchema = Type.Object({
   data: Type.Record(Type.String(), Type.Unknown()), createdAt: Timestamp, prevHash: Type.String(), hash: Type.String(),
 });
 
-export function registerAuditRoutes(app: FastifyInstance, ctx: Ctx) {
+export function registerAuditRoutes(app: TypedApp, ctx: Ctx) {
   app.get('/v1/audit-events', {
     config: { access: 'operator' },
-    schema: {
+    schema: { operationId: 'listAuditEvents',
       tags, summary: 'The audit log, oldest first (hash-chained; ids and counts only)',
       querystring: Type.Object({
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
@@ -28,7 +28,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: Ctx) {
       response: { 200: Type.Object({ data: Type.Array(AuditEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors() },
     },
   }, async (request) => {
-    const q = request.query as { limit?: number; cursor?: string; subjectId?: string; type?: string };
+    const q = request.query;
     // The cursor is the last sequence number seen, encoded so clients treat it as opaque.
     let afterSeq = 0;
     if (q.cursor) {
@@ -45,7 +45,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: Ctx) {
 
   app.get('/v1/audit-events/verify', {
     config: { access: 'operator' },
-    schema: {
+    schema: { operationId: 'verifyAuditEvents',
       tags, summary: 'Verify the keyed chain, its head against the checkpoints outside the database, and every deletion receipt',
       response: { 200: Type.Object({
         valid: Type.Boolean(), count: Type.Integer(), firstInvalidSeq: Type.Union([Type.Integer(), Type.Null()]),

@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Access } from '../plugin/registry.ts';
 import { findPrincipal, type Principal } from '../auth/api-keys.ts';
 import type { Db } from '../db/database.ts';
 import type { Secrets } from '../secrets.ts';
 import { AppError } from './errors.ts';
 import { clientAddressOf, createLimiter } from './rate-limit.ts';
 
-export type Access = 'operator' | 'application' | 'any' | 'public';
+export type { Access };
 export const ACCESS_LEVELS: readonly Access[] = ['operator', 'application', 'any', 'public'];
 
 declare module 'fastify' {
