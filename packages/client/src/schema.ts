@@ -184,7 +184,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recompute the hash chain */
+        /** Verify the keyed chain, its head against the checkpoints outside the database, and every deletion receipt */
         get: operations["verifyAuditEvents"];
         put?: never;
         post?: never;
@@ -718,6 +718,15 @@ export interface operations {
             };
             /** @description Default Response */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1635,8 +1644,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        checkpointSeq: number | null;
                         count: number;
                         firstInvalidSeq: number | null;
+                        head: {
+                            hash: string;
+                            seq: number;
+                        } | null;
+                        problems: {
+                            customerId: string | null;
+                            detail: string;
+                            kind: "chain_broken" | "truncated" | "rewritten" | "checkpoint_invalid" | "receipt_event_missing" | "receipt_mismatch";
+                            seq: number | null;
+                        }[];
+                        restores: {
+                            at: string;
+                            backupId: string;
+                            eventsLost: number;
+                            replacedSeq: number;
+                            restoredSeq: number;
+                        }[];
                         valid: boolean;
                     };
                 };
