@@ -15,6 +15,8 @@ export interface Secrets {
   backupKey: Buffer;
   /** Key for masking values so masked output is not derivable from the original. */
   maskKey: Buffer;
+  /** AES-256-GCM key sealing the receipt-signing private keys (src/evidence/receipt-keys.ts). */
+  receiptSealKey: Buffer;
   /** Fingerprint of the master key: lets a backup say which key sealed it without revealing it. */
   fingerprint: string;
 }
@@ -27,6 +29,7 @@ export function deriveSecrets(master: Buffer): Secrets {
     exportKey: derive('export/v1'),
     backupKey: derive('backup/v1'),
     maskKey: derive('mask/v1'),
+    receiptSealKey: derive('receipt-key-seal/v1'),
     fingerprint: crypto.createHash('sha256').update(derive('fingerprint/v1')).digest('hex').slice(0, 16),
   };
 }

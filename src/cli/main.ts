@@ -8,6 +8,7 @@ import { systemClock } from '../clock.ts';
 import { serve } from '../main.ts';
 import { cliCommands } from './commands.ts';
 import '../backups/backups.cli.ts'; // registers `lethe backup …`
+import '../evidence/evidence.cli.ts'; // registers `lethe receipt verify`, `lethe receipt-keys rotate`
 
 const USAGE = `lethe — trustworthy customer deletion
 

@@ -210,6 +210,8 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       id, outbox_id: ref, application_id: ref, attempt: state, attempted_at: ts, duration_ms: tech,
       status_code: tech, outcome: state, error: tech,
+      // Scrubbed of addresses, numbers and names-like tokens before it is stored; cleared at the customer's deletion.
+      response_excerpt: tech,
     },
   },
   deletion_cases: {
@@ -225,6 +227,10 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       id, case_id: ref, customer_id: ref, application_id: ref, key_id: ref, reason: state, required_since: ts, confirmed_at: ts,
     },
+  },
+  receipt_signing_keys: {
+    entity: 'receipt_signing_key',
+    columns: { key_id: id, algorithm: tech, public_key: tech, sealed_private_key: { personal: false, category: 'secret', action: 'keep' }, created_at: ts, retired_at: ts },
   },
 };
 

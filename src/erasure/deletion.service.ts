@@ -5,7 +5,8 @@ import { appendActivity } from '../customers/activity.repo.ts';
 import { findLiveCustomer } from '../customers/customers.repo.ts';
 import type { Db } from '../db/database.ts';
 import { retryTransaction } from '../db/retry.ts';
-import type { Customer } from '../db/schema.ts';
+import type { Selectable } from 'kysely';
+import type { Customer, DeletionsTable } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import * as repo from './deletion.repo.ts';
 import { customerRef } from './pseudonym.ts';
@@ -154,22 +155,27 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
     async receipt(customerId: string) {
       const r = await db.selectFrom('deletions').selectAll().where('customerId', '=', customerId).executeTakeFirst();
       if (!r) throw notFound('Deletion receipt');
-      const counts = r.counts as Record<string, number>;
-      const { cancelledSubscriptions, cancelledLicenses, ...softDeleted } = counts;
-      return {
-        customerId: r.customerId,
-        deletedAt: r.deletedAt,
-        deletedByKeyId: r.actorKeyId,
-        softDeleted,
-        cancelled: { subscriptions: cancelledSubscriptions ?? 0, licenses: cancelledLicenses ?? 0 },
-        preservedTransactions: r.preservedTransactions,
-        applicationsNotified: r.applicationsNotified as string[],
-        auditEventId: r.auditEventId,
-        auditHash: r.auditHash,
-        redaction: r.redaction,
-        backupId: r.backupId,
-      };
+      return toReceipt(r);
     },
+  };
+}
+
+/** A deletions row as the receipt the API serves (ids, counts and times only). */
+export function toReceipt(r: Selectable<DeletionsTable>) {
+  const counts = r.counts as Record<string, number>;
+  const { cancelledSubscriptions, cancelledLicenses, ...softDeleted } = counts;
+  return {
+    customerId: r.customerId,
+    deletedAt: r.deletedAt,
+    deletedByKeyId: r.actorKeyId,
+    softDeleted,
+    cancelled: { subscriptions: cancelledSubscriptions ?? 0, licenses: cancelledLicenses ?? 0 },
+    preservedTransactions: r.preservedTransactions,
+    applicationsNotified: r.applicationsNotified as string[],
+    auditEventId: r.auditEventId,
+    auditHash: r.auditHash,
+    redaction: r.redaction,
+    backupId: r.backupId,
   };
 }
 
