@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { canonicalJson } from '../audit/canonical-json.ts';
@@ -61,7 +62,7 @@ export async function currentSigningKey(db: Db, sealKey: Buffer, at: Date): Prom
 /** Every public key ever used, oldest first. */
 export async function listPublicKeys(db: Db): Promise<PublicReceiptKey[]> {
   return db.selectFrom('receiptSigningKeys').select(['keyId', 'algorithm', 'publicKey', 'createdAt', 'retiredAt'])
-    .orderBy('createdAt').orderBy('keyId').execute();
+    .orderBy('createdAt').orderBy(sql`retired_at IS NULL`).orderBy('retiredAt').orderBy('keyId').execute();
 }
 
 /**
