@@ -72,7 +72,7 @@ function fill(route: RouteEntry, w: World): string {
     customers: w.customer, subscriptions: w.subscription, licenses: w.license, transactions: w.transaction,
     applications: apps.own, deletions: w.deleted,
   };
-  const byName: Record<string, string> = { job: 'retention', dataset: 'customers' };
+  const byName: Record<string, string> = { job: 'retention', dataset: 'customers', customerId: w.deleted, webhookId: 'msg_unknown' };
   const parts = route.url.split('/');
   return parts.map((part, i) => {
     if (part === '*') return '';
