@@ -104,11 +104,12 @@ export async function appendAudit(trx: Db, input: AuditInput): Promise<AuditEven
   return event!;
 }
 
-export async function listAudit(db: Db, opts: { afterSeq: number; limit: number; subjectId?: string; type?: string }) {
-  let q = db.selectFrom('auditEvents').selectAll().where('seq', '>', opts.afterSeq);
+/** Events after `afterSeq` in sequence order, or (desc) before it, newest first. */
+export async function listAudit(db: Db, opts: { afterSeq: number; limit: number; subjectId?: string; type?: string; desc?: boolean }) {
+  let q = db.selectFrom('auditEvents').selectAll().where('seq', opts.desc ? '<' : '>', opts.afterSeq);
   if (opts.subjectId) q = q.where('subjectId', '=', opts.subjectId);
   if (opts.type) q = q.where('type', '=', opts.type);
-  const rows = await q.orderBy('seq').limit(opts.limit).execute();
+  const rows = await q.orderBy('seq', opts.desc ? 'desc' : 'asc').limit(opts.limit).execute();
   return rows.map((r) => ({ ...r, seq: Number(r.seq) })) as AuditEvent[];
 }
 

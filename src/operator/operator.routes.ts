@@ -32,6 +32,18 @@ const Queued = Type.Object({ webhookId: Type.String(), status: Type.Literal('pen
 const operator = { access: 'operator' as const };
 
 export function registerOperatorRoutes(app: FastifyInstance, ctx: Ctx, ops: OperatorService) {
+  app.get('/v1/audit-events/types', {
+    config: operator,
+    schema: {
+      tags: ['audit'], operationId: 'listAuditEventTypes', summary: 'Every audit event type recorded so far, with its count (for filters)',
+      response: { 200: Type.Object({ types: Type.Array(Type.Object({ type: Type.String(), count: Type.Integer() })) }), ...errors() },
+    },
+  }, async () => {
+    const rows = await ctx.db.selectFrom('auditEvents').select((eb) => ['type', eb.fn.countAll<string>().as('count')])
+      .groupBy('type').orderBy('type').execute();
+    return { types: rows.map((r) => ({ type: r.type, count: Number(r.count) })) };
+  });
+
   const licenseSchema = recordSchema(collectionByTable.get('licenses')!);
   app.get('/v1/delivery-health', {
     config: operator,
