@@ -19,7 +19,7 @@ function Tile({ label, to, value, capped, tone }: { label: string; to: string; v
   return (
     <li className={`tile${tone === 'bad' && value > 0 ? ' tile-bad' : ''}`}>
       <Link to={to}>
-        <span className="num">{value}{capped ? '+' : ''}</span>
+        <span className="num">{value}{capped ? '+' : ''}</span>{' '}
         <span className="label">{label}</span>
       </Link>
     </li>
