@@ -77,7 +77,8 @@ export function ConfirmDialog({ request, onClose }: { request: ConfirmRequest | 
   const needsReason = Boolean(request?.reasons?.length);
   const ready = !needsReason || reason !== '';
   return (
-    <dialog ref={ref} className="dialog confirm" aria-labelledby={`${id}-t`} aria-describedby={`${id}-b`} onClose={close}>
+    <dialog ref={ref} className="dialog confirm" aria-labelledby={`${id}-t`} aria-describedby={`${id}-b`}
+      onClose={(e) => { if (e.target === e.currentTarget) close(); }}>
       {request && (
         <form method="dialog" className="dialog-body" onSubmit={(e) => {
           e.preventDefault();

@@ -143,7 +143,8 @@ export function Dialog({ open, onClose, title, children }: { open: boolean; onCl
     if (!open && d.open) d.close();
   }, [open]);
   return (
-    <dialog ref={ref} onClose={onClose} aria-labelledby="dialog-title" className="dialog">
+    // A nested dialog's close event reaches this one through React's tree: only its own counts.
+    <dialog ref={ref} onClose={(e) => { if (e.target === e.currentTarget) onClose(); }} aria-labelledby="dialog-title" className="dialog">
       <div className="dialog-head">
         <h2 id="dialog-title">{title}</h2>
         <button type="button" className="link" onClick={onClose} aria-label="Close dialog">✕</button>

@@ -13,7 +13,9 @@ export function Deletions({ query }: { query: URLSearchParams }) {
   const [fromInput, setFrom] = useState(day(from));
   const [toInput, setTo] = useState(day(to));
   const pages = useCursorPages();
-  const list = useLoad(() => api<Page<Receipt>>('GET', '/v1/deletions', { query: { from, to, limit: 50, cursor: pages.cursor } }), [from, to, pages.cursor]);
+  // A bare day (YYYY-MM-DD) in the URL means its start, UTC.
+  const asTime = (v: string) => (/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00.000Z` : v);
+  const list = useLoad(() => api<Page<Receipt>>('GET', '/v1/deletions', { query: { from: asTime(from), to: asTime(to), limit: 50, cursor: pages.cursor } }), [from, to, pages.cursor]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const q = new URLSearchParams();

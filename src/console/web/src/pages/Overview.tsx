@@ -92,7 +92,8 @@ export function Overview() {
     } while (cursor && list.length < 10_000);
     return { total: list.length, disabled: list.filter((a) => !a.enabled).length, failing: list.filter((a) => a.enabled && a.failingSince).length };
   }, []);
-  const weekFrom = new Date(Date.now() - 7 * DAY_MS).toISOString();
+  // The last 7 local days of the server's statistics (its clock and zone), so tile and list agree.
+  const weekFrom = stats.data?.days.slice(-7)[0]?.day ?? new Date(Date.now() - 7 * DAY_MS).toISOString().slice(0, 10);
   const lastWeek = stats.data ? sum(stats.data.days.slice(-7).map((d) => d.deletions)) : null;
 
   return (
@@ -116,7 +117,7 @@ export function Overview() {
         <ul className="tiles">
           {customers.data ? <Tile label="Customers" to="/customers" value={customers.data.count} capped={customers.data.capped} />
             : <li className="tile loading">{customers.error ? 'Customers unavailable' : 'Counting customers…'}</li>}
-          {lastWeek !== null ? <Tile label="Deletions in the last 7 days" to={`/deletions?from=${encodeURIComponent(weekFrom)}`} value={lastWeek} />
+          {lastWeek !== null ? <Tile label="Deletions in the last 7 days" to={`/deletions?from=${weekFrom}`} value={lastWeek} />
             : <li className="tile loading">Counting deletions…</li>}
           {cases.data && CASE_STATES.map((s) => <Tile key={s} label={`Cases in ${s}`} to={`/cases?status=${s}`} value={cases.data!.byState[s]!.count} capped={cases.data!.byState[s]!.capped} />)}
           {endpoints.data && <Tile label="Applications" to="/applications" value={endpoints.data.total} />}
