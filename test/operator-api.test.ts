@@ -272,3 +272,19 @@ describe('reasoned actions', () => {
     expect((await api.post(`/v1/applications/${app.id}/disable`, { reason: 'whim' })).status).toBe(400);
   });
 });
+
+describe('audit log browsing', () => {
+  it('lists newest first with its own cursor, and lists the event types recorded', async () => {
+    const asc = (await api.get('/v1/audit-events?limit=500')).body.data as Array<{ seq: number }>;
+    const p1 = await api.get('/v1/audit-events?order=desc&limit=3');
+    expect(p1.body.data.map((e: { seq: number }) => e.seq)).toEqual(asc.map((e) => e.seq).reverse().slice(0, 3));
+    const p2 = await api.get(`/v1/audit-events?order=desc&limit=3&cursor=${p1.body.nextCursor}`);
+    expect(p2.body.data.map((e: { seq: number }) => e.seq)).toEqual(asc.map((e) => e.seq).reverse().slice(3, 6));
+    const types = await api.get('/v1/audit-events/types');
+    expect(types.status).toBe(200);
+    const byType = Object.fromEntries(types.body.types.map((t: { type: string; count: number }) => [t.type, t.count]));
+    expect(byType['customer.deleted']).toBe((await api.get('/v1/audit-events?type=customer.deleted&limit=500')).body.data.length);
+    expect((await api.get('/v1/audit-events?order=sideways')).status).toBe(400);
+    expect((await anon.get('/v1/audit-events/types')).status).toBe(401);
+  });
+});
