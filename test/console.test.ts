@@ -666,11 +666,11 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     }
     expect(await page.getByRole('img', { name: /^Deletions per day\./ }).getAttribute('aria-label')).toMatch(/\d+ deletions from/);
     expect(await page.getByRole('img', { name: /^Time to confirm/ }).getAttribute('aria-label')).toMatch(new RegExp(`${appName}: median`));
+    await page.getByRole('link', { name: /Cases whose delivery is failing$/ }).waitFor();
+    await shot('overview');
     // Every chart's numbers are also a table.
     await page.getByText('Data table').first().click();
     await page.getByRole('table', { name: 'Deletions per day' }).waitFor();
-    await page.getByRole('link', { name: /Cases whose delivery is failing$/ }).waitFor();
-    await shot('overview');
   });
 
   it('runs a job from the jobs page after a confirmation and lists the result', async () => {
