@@ -361,7 +361,19 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
     // A case in its grace period: the last license ended, the grace end is on the timeline.
     const other = await createCustomer(api, customerBody(`${tag}g`));
     const lic = await add(api, other.id, 'licenses', { applicationId: appId });
-    expect((await api.post(`/v1/licenses/${lic.id}/cancel`)).status).toBe(200);
+    // Cancelled from the console: a reason from the list (audited), a note (activity log only).
+    await page.goto(`${base}/console/customers/${other.id}`);
+    await page.getByRole('region', { name: /Licenses/ }).getByRole('button', { name: 'Cancel license…' }).click();
+    const cancel = page.getByRole('dialog', { name: /^Cancel the license for / });
+    await cancel.getByText(/grace period starts now/).waitFor();
+    await cancel.getByLabel(/Reason/).selectOption('non_payment');
+    await cancel.getByLabel(/Note/).fill('Card declined twice');
+    await cancel.getByRole('button', { name: 'Cancel license' }).click();
+    await cancel.waitFor({ state: 'hidden' });
+    await expect.poll(async () => (await api.get(`/v1/customers/${other.id}/licenses`)).body.data[0].status).toBe('cancelled');
+    const cancelAudit = (await api.get(`/v1/audit-events?type=license.cancelled&subjectId=${lic.id}`)).body.data[0];
+    expect(cancelAudit.data.reason).toBe('non_payment');
+    expect(JSON.stringify(cancelAudit)).not.toContain('declined');
     await page.goto(`${base}/console/cases?status=grace`);
     await page.getByRole('link', { name: /Open case/ }).first().click();
     await heading('Deletion case').waitFor();
@@ -706,6 +718,9 @@ describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? `
       // Each id is one short line, not a column of single characters.
       const idCell = p.locator('td[data-label="Id"]').first();
       expect((await idCell.boundingBox())!.height).toBeLessThan(40);
+      // A long e-mail wraps inside its card instead of running off the screen.
+      const email = p.locator('td[data-label="E-mail"]').first();
+      expect(await email.evaluate((el) => el.scrollWidth <= el.clientWidth && el.getBoundingClientRect().right <= window.innerWidth)).toBe(true);
       const rows = await p.locator('table tbody tr').count();
       const height = await p.evaluate(() => document.documentElement.scrollHeight);
       expect(height / rows).toBeLessThan(260);

@@ -83,7 +83,7 @@ export function ReceiptPage({ id }: { id: string }) {
               <h2 id="h-verify">How anyone can verify it</h2>
               <p>The signed receipt holds the receipt as canonical JSON (RFC 8785), an Ed25519 signature over those exact bytes, and the signing key's id.
                 Anyone can check it with any Ed25519 library and the public key below, without trusting this server's database:
-                {' '}<code>npx lethe receipt verify deletion-receipt-{r.customerId.slice(0, 8)}….signed.json --keys lethe-receipt-keys.json</code>.</p>
+                {' '}<code>npx lethe receipt verify deletion-receipt-{r.customerId}.signed.json --keys lethe-receipt-keys.json</code>.</p>
               {keyList.data && (
                 <ul className="small" aria-label="Receipt-signing public keys">
                   {keyList.data.keys.map((k) => <li key={k.keyId}><code>{k.keyId}</code>: <code>{k.publicKey}</code>{k.retiredAt ? ' (retired, still valid for older receipts)' : ' (current)'}</li>)}
