@@ -71,6 +71,12 @@ describe('signed deletion receipts', () => {
     fs.writeFileSync(file, JSON.stringify({ ...signed.body, receipt: signed.body.receipt.replace('"preservedTransactions":0', '"preservedTransactions":1') }));
     expect(verifyCommand(['receipt', 'verify', file, '--public-key', key.publicKey], io)).toBe(1);
     expect(verifyCommand(['receipt', 'verify', file], io)).toBe(2);
+    // A base64url public key may begin with "-": still read as the option's value.
+    const dashed = crypto.generateKeyPairSync('ed25519');
+    let raw = String(dashed.publicKey.export({ format: 'jwk' }).x);
+    for (let i = 0; !raw.startsWith('-') && i < 2000; i++) raw = String(crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x);
+    expect(raw.startsWith('-')).toBe(true);
+    expect(verifyCommand(['receipt', 'verify', file, '--public-key', raw], io)).toBe(1);
 
     // Rotation: a new key signs, the old one stays published and still verifies the old signature.
     const rotated = await rotateSigningKey(env.ctx.db, env.ctx.secrets.receiptSealKey, env.clock.now(), null);

@@ -15,7 +15,15 @@ const consoleIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error
 export function verifyCommand(argv: string[], io: CliIo = consoleIo): number {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv.slice(2), allowPositionals: true,
+    // A base64url key may start with "-": take the word after --public-key/--keys as its value whatever it looks like.
+    const args: string[] = [];
+    const rest = argv.slice(2);
+    for (let i = 0; i < rest.length; i++) {
+      const a = rest[i]!;
+      if ((a === '--public-key' || a === '--keys') && i + 1 < rest.length) args.push(`${a}=${rest[++i]!}`);
+      else args.push(a);
+    }
+    parsed = parseArgs({ args, allowPositionals: true,
       options: { 'public-key': { type: 'string' }, keys: { type: 'string' } } });
   } catch (error) { io.err(`lethe receipt verify: ${(error as Error).message}`); return 2; }
   const file = parsed.positionals[0];
