@@ -10,6 +10,7 @@ import { deriveSecrets, loadMasterKey } from './secrets.ts';
 import { createFileBlobStore } from './storage/blob-store.ts';
 import { replayAtStart } from './backups/restore.ts';
 import { createServices } from './services.ts';
+import { MIGRATIONS } from './domains.ts';
 import { processPendingBlobDeletions } from './erasure/photo-cleanup.ts';
 
 export interface Runtime {
@@ -36,7 +37,7 @@ export async function startRuntime(config: Config, options: {
     ...(options.inMemory ? { inMemory: true } : {}),
   });
   try {
-    await migrate(handle.db);
+    await migrate(handle.db, MIGRATIONS);
     const clock = options.clock ?? systemClock;
     const firstKey = await bootstrapOperatorKey(handle.db, config.adminKey, clock.now());
     const ctx: Ctx = {
@@ -50,7 +51,7 @@ export async function startRuntime(config: Config, options: {
       metrics: createMetrics(options.withDefaultMetrics ?? true),
     };
     // Before anything serves: re-apply erasures journaled outside the database that it lacks (a restore).
-    await replayAtStart(ctx, () => createServices(ctx));
+    await replayAtStart(ctx, () => createServices(ctx).registry);
     // Files whose deletion was committed but not finished (a crash after commit) are removed now.
     await processPendingBlobDeletions(ctx.db, ctx.blobs, log).catch((err: Error) =>
       log.warn({ err: err.message }, 'pending file deletions not finished; retried by the retention job'));

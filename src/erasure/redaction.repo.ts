@@ -1,6 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import { maskDetails, maskSql, nullifySql } from './masking.ts';
+import { maskDetails, maskSql, nullifySql } from './masking.sql.ts';
 import { type Policy, POLICY_FIELDS, type PolicyField } from './redaction-policy.ts';
 
 export interface RedactionOutcome {
