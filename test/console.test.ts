@@ -574,7 +574,7 @@ suite(`operator console in Chromium${TEST_DB === 'pglite' ? '' : ' — skipped: 
       expect((await api.post('/v1/jobs/grace-periods/run')).status).toBe(200);
       expect((await api.post('/v1/jobs/deletion-notifications/run')).status).toBe(200);
       expect((await api.patch('/v1/settings', { gracePeriodDays: 90 })).status).toBe(200);
-      await (env.services.shared.dispatchOnce as () => Promise<unknown>)();
+      await env.services.port('webhookDispatcher').dispatchOnce();
       expect(failingReceived.length).toBe(1);
 
       await page.goto(`${base}/console/cases?applicationId=${app.id}`);
@@ -610,7 +610,7 @@ suite(`operator console in Chromium${TEST_DB === 'pglite' ? '' : ' — skipped: 
       // Retry now: the same webhook-id goes out again at once.
       status = 204;
       await health.getByRole('button', { name: 'Retry now' }).click();
-      await (env.services.shared.dispatchOnce as () => Promise<unknown>)();
+      await env.services.port('webhookDispatcher').dispatchOnce();
       expect(failingReceived.length).toBe(2);
       expect(failingReceived[1]!.headers['webhook-id']).toBe(failingReceived[0]!.headers['webhook-id']);
       await page.reload();
@@ -619,7 +619,7 @@ suite(`operator console in Chromium${TEST_DB === 'pglite' ? '' : ' — skipped: 
       const before = (await api.get(`/v1/data-deletions?applicationId=${app.id}`)).body.data[0];
       await page.getByRole('button', { name: 'Send a test webhook' }).click();
       await page.getByText(/Test webhook queued/).waitFor();
-      await (env.services.shared.dispatchOnce as () => Promise<unknown>)();
+      await env.services.port('webhookDispatcher').dispatchOnce();
       expect(JSON.parse(failingReceived[2]!.body).type).toBe('webhook.test');
       const afterCase = (await api.get(`/v1/data-deletions?applicationId=${app.id}`)).body.data[0];
       expect(afterCase.updatedAt).toBe(before.updatedAt);

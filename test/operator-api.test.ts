@@ -27,7 +27,7 @@ afterAll(async () => {
   await env?.close();
 });
 
-const dispatch = () => (env.services.shared.dispatchOnce as () => Promise<unknown>)();
+const dispatch = () => env.services.port('webhookDispatcher').dispatchOnce();
 const publicKey = (raw: string) => crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw }, format: 'jwk' });
 const audit = async (type: string) => (await api.get(`/v1/audit-events?type=${type}&limit=500`)).body.data as Array<{ data: Record<string, unknown>; subjectId: string }>;
 

@@ -114,6 +114,13 @@ export async function listAudit(db: Db, opts: { afterSeq: number; limit: number;
 }
 
 /** Recomputes the whole chain; any edited, inserted or removed row breaks it. */
+/** Every event type recorded so far, with its count (for the console's filters). */
+export async function listAuditTypes(db: Db): Promise<Array<{ type: string; count: number }>> {
+  const rows = await db.selectFrom('auditEvents').select((eb) => ['type', eb.fn.countAll<string>().as('count')])
+    .groupBy('type').orderBy('type').execute();
+  return rows.map((r) => ({ type: r.type, count: Number(r.count) }));
+}
+
 export async function verifyAudit(db: Db): Promise<{ valid: boolean; count: number; firstInvalidSeq: number | null }> {
   let prevHash = GENESIS_HASH;
   let expectedSeq = 1;

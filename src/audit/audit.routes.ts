@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { Ctx } from '../context.ts';
 import { validation } from '../http/errors.ts';
 import { Timestamp, Uuid, errors } from '../http/schemas.ts';
-import { listAudit, verifyAudit } from './audit.repo.ts';
+import { listAudit, listAuditTypes, verifyAudit } from './audit.repo.ts';
 import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['audit'];
@@ -48,4 +48,12 @@ export function registerAuditRoutes(app: TypedApp, ctx: Ctx) {
       response: { 200: Type.Object({ valid: Type.Boolean(), count: Type.Integer(), firstInvalidSeq: Type.Union([Type.Integer(), Type.Null()]) }), ...errors() },
     },
   }, async () => verifyAudit(ctx.db));
+
+  app.get('/v1/audit-events/types', {
+    config: { access: 'operator' },
+    schema: {
+      tags, operationId: 'listAuditEventTypes', summary: 'Every audit event type recorded so far, with its count (for filters)',
+      response: { 200: Type.Object({ types: Type.Array(Type.Object({ type: Type.String(), count: Type.Integer() })) }), ...errors() },
+    },
+  }, async () => ({ types: await listAuditTypes(ctx.db) }));
 }

@@ -1,8 +1,6 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Config } from '../config.ts';
-import { cliCommands } from '../cli/commands.ts';
-import { startRuntime } from '../runtime.ts';
+import type { CliCommand } from '../plugin/registry.ts';
 import { rotateSigningKey, verifySignedReceipt } from './receipt-keys.ts';
 
 export interface CliIo { out(line: string): void; err(line: string): void }
@@ -55,17 +53,21 @@ export function verifyCommand(argv: string[], io: CliIo = consoleIo): number {
   return 0;
 }
 
-cliCommands.push({
+/** `lethe receipt verify …`: offline, no database. */
+export const receiptVerifyCli: CliCommand = {
   usage: `${'lethe receipt verify <file> --public-key <k>'.padEnd(41)} verify a signed deletion receipt offline`,
   matches: (argv) => argv[0] === 'receipt' && argv[1] === 'verify',
   run: async (argv) => verifyCommand(argv),
-});
+};
 
-cliCommands.push({
+/** `lethe receipt-keys rotate`: a new signing key; the old public keys stay published. */
+export const receiptKeysCli: CliCommand = {
   usage: `${'lethe receipt-keys rotate'.padEnd(41)} new receipt-signing key (old public keys stay published)`,
   matches: (argv) => argv[0] === 'receipt-keys',
-  async run(argv: string[], config: Config) {
+  async run(argv, config) {
     if (argv[1] !== 'rotate') { console.error('usage: lethe receipt-keys rotate'); return 2; }
+    // Loaded on use (the runtime plugs every domain, this one included).
+    const { startRuntime } = await import('../runtime.ts');
     const runtime = await startRuntime(config);
     try {
       const r = await rotateSigningKey(runtime.ctx.db, runtime.ctx.secrets.receiptSealKey, runtime.ctx.clock.now(), null);
@@ -74,4 +76,4 @@ cliCommands.push({
       return 0;
     } finally { await runtime.close(); }
   },
-});
+};

@@ -1,12 +1,12 @@
 import { Type } from 'typebox';
-import { sql } from 'kysely';
-import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../context.ts';
 import { DeletionReceiptSchema } from '../erasure/deletion.routes.ts';
 import { toReceipt, type DeletionService } from '../erasure/deletion.service.ts';
 import { validation } from '../http/errors.ts';
-import { DEFAULT_LIMIT, MAX_LIMIT, decodeCursor, encodeCursor } from '../http/pagination.ts';
+import { DEFAULT_LIMIT, MAX_LIMIT, encodeCursor } from '../http/pagination.ts';
 import { ListOf, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
+import type { TypedApp } from '../plugin/registry.ts';
+import { listReceipts } from './evidence.repo.ts';
 import { ALGORITHM, currentSigningKey, listPublicKeys, signReceipt } from './receipt-keys.ts';
 
 const tags = ['deletion'];
@@ -29,7 +29,7 @@ export const ReceiptKeysSchema = Type.Object({
 });
 
 /** Evidence an operator can hand over: receipts listed, signed, and the public keys that verify them. */
-export function registerEvidenceRoutes(app: FastifyInstance, ctx: Ctx, deletion: DeletionService) {
+export function registerEvidenceRoutes(app: TypedApp, ctx: Ctx, deletion: () => DeletionService) {
   const { db } = ctx;
 
   app.get('/v1/deletions', {
@@ -42,17 +42,13 @@ export function registerEvidenceRoutes(app: FastifyInstance, ctx: Ctx, deletion:
       response: { 200: ListOf(DeletionReceiptSchema), ...errors() },
     },
   }, async (request) => {
-    const q = request.query as { from?: string; to?: string; limit?: number; cursor?: string };
+    const q = request.query;
     if (q.from && q.to && Date.parse(q.from) > Date.parse(q.to)) throw validation('querystring.from is after querystring.to');
     const limit = Math.min(q.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
-    let query = db.selectFrom('deletions').selectAll();
-    if (q.from) query = query.where('deletedAt', '>=', new Date(q.from));
-    if (q.to) query = query.where('deletedAt', '<', new Date(q.to));
-    if (q.cursor) {
-      const c = decodeCursor(q.cursor);
-      query = query.where(sql<boolean>`(deleted_at, customer_id) < (${new Date(c.t)}, ${c.id}::uuid)`);
-    }
-    const rows = await query.orderBy('deletedAt', 'desc').orderBy('customerId', 'desc').limit(limit + 1).execute();
+    const rows = await listReceipts(db, {
+      ...(q.from ? { from: new Date(q.from) } : {}), ...(q.to ? { to: new Date(q.to) } : {}),
+      ...(q.cursor ? { cursor: q.cursor } : {}), limit: limit + 1,
+    });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return { data: page.map(toReceipt), nextCursor: rows.length > limit && last ? encodeCursor(last.deletedAt, last.customerId) : null };
@@ -67,7 +63,7 @@ export function registerEvidenceRoutes(app: FastifyInstance, ctx: Ctx, deletion:
       response: { 200: SignedReceiptSchema, ...errors(404) },
     },
   }, async (request) => {
-    const receipt = await deletion.receipt((request.params as { customerId: string }).customerId);
+    const receipt = await deletion().receipt(request.params.customerId);
     const key = await currentSigningKey(db, ctx.secrets.receiptSealKey, ctx.clock.now());
     // Dates as the API prints them (ISO-8601), so the signed text equals GET /v1/deletions/{id}.
     return signReceipt(JSON.parse(JSON.stringify(receipt)), key);

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
-import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { canonicalJson } from '../audit/canonical-json.ts';
+import * as repo from './evidence.repo.ts';
 
 export const ALGORITHM = 'Ed25519';
 
@@ -39,17 +39,14 @@ async function insertNewKey(db: Db, sealKey: Buffer, at: Date) {
   const raw = rawPublicKey(publicKey);
   const keyId = `rk_${crypto.createHash('sha256').update(Buffer.from(raw, 'base64url')).digest('hex').slice(0, 16)}`;
   const der = privateKey.export({ format: 'der', type: 'pkcs8' });
-  const r = await db.insertInto('receiptSigningKeys')
-    .values({ keyId, publicKey: raw, sealedPrivateKey: seal(sealKey, keyId, der), createdAt: at, retiredAt: null })
-    .onConflict((oc) => oc.doNothing()).returning('keyId').executeTakeFirst();
-  return { keyId, inserted: r !== undefined };
+  const inserted = await repo.insertSigningKey(db, { keyId, publicKey: raw, sealedPrivateKey: seal(sealKey, keyId, der), at });
+  return { keyId, inserted };
 }
 
 /** The current signing key, created on first use (two instances racing: one insert wins, both use it). */
 export async function currentSigningKey(db: Db, sealKey: Buffer, at: Date): Promise<{ keyId: string; privateKey: crypto.KeyObject }> {
   for (let i = 0; i < 2; i++) {
-    const row = await db.selectFrom('receiptSigningKeys').select(['keyId', 'sealedPrivateKey'])
-      .where('retiredAt', 'is', null).executeTakeFirst();
+    const row = await repo.findCurrentSigningKey(db);
     if (row) {
       const der = unseal(sealKey, row.keyId, Buffer.from(row.sealedPrivateKey));
       return { keyId: row.keyId, privateKey: crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }) };
@@ -61,8 +58,7 @@ export async function currentSigningKey(db: Db, sealKey: Buffer, at: Date): Prom
 
 /** Every public key ever used, oldest first. */
 export async function listPublicKeys(db: Db): Promise<PublicReceiptKey[]> {
-  return db.selectFrom('receiptSigningKeys').select(['keyId', 'algorithm', 'publicKey', 'createdAt', 'retiredAt'])
-    .orderBy('createdAt').orderBy(sql`retired_at IS NULL`).orderBy('retiredAt').orderBy('keyId').execute();
+  return repo.listPublicKeys(db);
 }
 
 /**
@@ -71,12 +67,11 @@ export async function listPublicKeys(db: Db): Promise<PublicReceiptKey[]> {
  */
 export async function rotateSigningKey(db: Db, sealKey: Buffer, at: Date, actorKeyId: string | null) {
   return db.transaction().execute(async (trx) => {
-    const retired = await trx.updateTable('receiptSigningKeys').set({ retiredAt: at })
-      .where('retiredAt', 'is', null).returning('keyId').execute();
+    const retired = await repo.retireCurrentKeys(trx, at);
     const created = await insertNewKey(trx, sealKey, at);
     await appendAudit(trx, { type: 'receipt_key.rotated', actorKeyId, subjectType: 'receipt_key', subjectId: null, at,
-      data: { keyId: created.keyId, retired: retired.map((r) => r.keyId) } });
-    return { keyId: created.keyId, retired: retired.map((r) => r.keyId) };
+      data: { keyId: created.keyId, retired } });
+    return { keyId: created.keyId, retired };
   });
 }
 

@@ -1,27 +1,28 @@
-import type { Ctx } from '../context.ts';
-import type { ServicesCore } from '../services.ts';
-import { registerEvidenceRoutes } from '../evidence/evidence.routes.ts';
-import { registerStatsRoutes } from '../stats/stats.routes.ts';
+import type { DomainPlugin } from '../plugin/registry.ts';
 import { clearCustomerExcerpts } from './delivery-health.repo.ts';
-import { createOperatorService } from './operator.service.ts';
 import { registerOperatorRoutes } from './operator.routes.ts';
+import { createOperatorService } from './operator.service.ts';
 
 /**
- * What the console's operators need beyond the core API: evidence (receipts listed and signed,
- * public receipt keys), stats, delivery health, retry/test webhooks and reasoned actions.
+ * What the console's operators need beyond the core API: delivery health, retry now and test
+ * webhooks, and reasoned actions (legal hold, license cancellation, endpoint disable).
  */
-export function plugOperator(ctx: Ctx, s: ServicesCore): void {
-  const wake = () => (s.shared.wakeWebhookDispatcher as (() => void) | undefined)?.();
-  const ops = createOperatorService(ctx, s.licenseObservers, wake);
-  s.extraRoutes.push((app) => {
-    registerEvidenceRoutes(app, ctx, s.deletion);
-    registerStatsRoutes(app, ctx);
-    registerOperatorRoutes(app, ctx, ops);
-  });
-  // Response excerpts of webhooks about the customer's cases go with the customer.
-  s.deletionSteps.push({
-    name: 'deliveryExcerpts',
-    phase: 'after',
-    run: async (trx, c) => ({ cleared: await clearCustomerExcerpts(trx, c.customer.id) }),
-  });
-}
+export const operatorPlugin: DomainPlugin = {
+  name: 'operator',
+  plug(ctx, r) {
+    const dispatcher = r.port('webhookDispatcher');
+    const ops = createOperatorService(ctx, {
+      licenseObservers: () => r.registry().licenseObservers,
+      wake: () => dispatcher().wake(),
+    });
+    r.routes((app) => registerOperatorRoutes(app, ctx, ops));
+    // Response excerpts of webhooks about the customer's cases go with the customer.
+    r.deletionStep<{ cleared: number }>({
+      name: 'deliveryExcerpts',
+      phase: 'after',
+      // After the cases step (20), which enqueues the deletion's own webhooks (no attempts yet).
+      order: 30,
+      run: async (trx, c) => ({ cleared: await clearCustomerExcerpts(trx, c.customer.id) }),
+    });
+  },
+};

@@ -1,5 +1,4 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../context.ts';
 import { ApplicationSchema } from '../applications/applications.routes.ts';
 import { collectionByTable, recordSchema } from '../customers/collections.ts';
@@ -7,6 +6,7 @@ import { principalOf } from '../http/auth.ts';
 import { notFound } from '../http/errors.ts';
 import { ListOf, NullableTimestamp, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
 import { applicationDeliveryHealth, caseDeliveryHealth } from './delivery-health.repo.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 import type { OperatorService } from './operator.service.ts';
 import { ENDPOINT_DISABLE_REASONS, LEGAL_HOLD_REASONS, LICENSE_CANCEL_REASONS, NOTE_MAX } from './reasons.ts';
 
@@ -31,19 +31,7 @@ const AppHealthSchema = Type.Object({
 const Queued = Type.Object({ webhookId: Type.String(), status: Type.Literal('pending'), nextAttemptAt: Timestamp });
 const operator = { access: 'operator' as const };
 
-export function registerOperatorRoutes(app: FastifyInstance, ctx: Ctx, ops: OperatorService) {
-  app.get('/v1/audit-events/types', {
-    config: operator,
-    schema: {
-      tags: ['audit'], operationId: 'listAuditEventTypes', summary: 'Every audit event type recorded so far, with its count (for filters)',
-      response: { 200: Type.Object({ types: Type.Array(Type.Object({ type: Type.String(), count: Type.Integer() })) }), ...errors() },
-    },
-  }, async () => {
-    const rows = await ctx.db.selectFrom('auditEvents').select((eb) => ['type', eb.fn.countAll<string>().as('count')])
-      .groupBy('type').orderBy('type').execute();
-    return { types: rows.map((r) => ({ type: r.type, count: Number(r.count) })) };
-  });
-
+export function registerOperatorRoutes(app: TypedApp, ctx: Ctx, ops: OperatorService) {
   const licenseSchema = recordSchema(collectionByTable.get('licenses')!);
   app.get('/v1/delivery-health', {
     config: operator,
@@ -57,8 +45,8 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: Ctx, ops: Oper
       response: { 200: ListOf(CaseHealthSchema), ...errors() },
     },
   }, async (request) => {
-    const q = request.query as { applicationId?: string; failing?: boolean; caseId?: string[]; limit?: number; cursor?: string };
-    return caseDeliveryHealth(ctx.db, { ...q, ...(q.caseId ? { caseIds: q.caseId } : {}) });
+    const { caseId, ...q } = request.query;
+    return caseDeliveryHealth(ctx.db, { ...q, ...(caseId ? { caseIds: caseId } : {}) });
   });
 
   app.get('/v1/applications/:id/delivery-health', {
@@ -69,7 +57,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: Ctx, ops: Oper
       response: { 200: AppHealthSchema, ...errors(404) },
     },
   }, async (request) => {
-    const h = await applicationDeliveryHealth(ctx.db, (request.params as { id: string }).id);
+    const h = await applicationDeliveryHealth(ctx.db, request.params.id);
     if (!h) throw notFound('Application');
     return h;
   });
@@ -83,7 +71,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: Ctx, ops: Oper
       response: { 202: Queued, ...errors(404, 409) },
     },
   }, async (request, reply) => {
-    const p = request.params as { id: string; webhookId: string };
+    const p = request.params;
     return reply.code(202).send(await ops.retryNow(principalOf(request), p.id, p.webhookId));
   });
 
@@ -96,7 +84,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: Ctx, ops: Oper
       response: { 202: Queued, ...errors(404) },
     },
   }, async (request, reply) =>
-    reply.code(202).send(await ops.sendTest(principalOf(request), (request.params as { id: string }).id)));
+    reply.code(202).send(await ops.sendTest(principalOf(request), request.params.id)));
 
   app.post('/v1/applications/:id/disable', {
     config: operator,
@@ -108,7 +96,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: Ctx, ops: Oper
       response: { 200: ApplicationSchema, ...errors(404) },
     },
   }, async (request) =>
-    ops.disableEndpoint(principalOf(request), (request.params as { id: string }).id, (request.body as { reason: string }).reason));
+    ops.disableEndpoint(principalOf(request), request.params.id, request.body.reason));
 
   app.put('/v1/customers/:id/legal-hold', {
     config: operator,
@@ -120,8 +108,8 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: Ctx, ops: Oper
       response: { 200: Type.Object({ customerId: Uuid, legalHold: Type.Boolean() }), ...errors(404) },
     },
   }, async (request) => {
-    const b = request.body as { legalHold: boolean; reason: string; note?: string };
-    return ops.setLegalHold(principalOf(request), (request.params as { id: string }).id, b.legalHold, b);
+    const b = request.body;
+    return ops.setLegalHold(principalOf(request), request.params.id, b.legalHold, b);
   });
 
   app.post('/v1/licenses/:id/cancellation', {
@@ -134,5 +122,5 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: Ctx, ops: Oper
       response: { 200: licenseSchema, ...errors(404) },
     },
   }, async (request) =>
-    ops.cancelLicense(principalOf(request), (request.params as { id: string }).id, request.body as { reason: string; note?: string }));
+    ops.cancelLicense(principalOf(request), request.params.id, request.body));
 }

@@ -4,10 +4,12 @@ import type { Ctx } from '../context.ts';
 import { appendActivity } from '../customers/activity.repo.ts';
 import { collectionByTable } from '../customers/collections.ts';
 import { findLiveCustomer, findRecord, updateCustomer, updateRecord } from '../customers/customers.repo.ts';
-import type { LicenseObserver } from '../customers/customers.service.ts';
 import { AppError, notFound } from '../http/errors.ts';
+import { findApplication, findForUpdate as findApplicationForUpdate, updateApplication } from '../applications/applications.repo.ts';
 import { toApplicationView } from '../applications/applications.service.ts';
+import type { LicenseObserver } from '../plugin/registry.ts';
 import { enqueueWebhook } from '../webhooks/outbox.repo.ts';
+import { findWebhookForUpdate, requeueWebhook } from './operator.repo.ts';
 
 export interface Reasoned { reason: string; note?: string | undefined }
 
@@ -15,7 +17,8 @@ export interface Reasoned { reason: string; note?: string | undefined }
  * Consequential operator actions with a chosen reason (audited, ids and codes only) and an
  * optional note (the customer's activity log, never the audit log); retry now and test webhooks.
  */
-export function createOperatorService(ctx: Ctx, licenseObservers: LicenseObserver[], wake: () => void) {
+export function createOperatorService(ctx: Ctx, deps: { licenseObservers: () => readonly LicenseObserver[]; wake: () => void }) {
+  const { wake } = deps;
   const { db, clock } = ctx;
   const note = (n: string | undefined) => (n && n.trim() ? { note: n.trim() } : {});
 
@@ -49,19 +52,18 @@ export function createOperatorService(ctx: Ctx, licenseObservers: LicenseObserve
         await appendActivity(trx, { customerId, type: 'license.cancelled', recordId: licenseId, at, details: { reason: r.reason, ...note(r.note) } });
         await appendAudit(trx, { type: 'license.cancelled', actorKeyId: principal.keyId, subjectType: 'license', subjectId: licenseId, at,
           data: { customerId, applicationId: String(record.applicationId), reason: r.reason } });
-        for (const o of licenseObservers) await o.licenseCancelled(trx, customerId, String(record.applicationId), at);
+        for (const o of deps.licenseObservers()) await o.licenseCancelled(trx, customerId, String(record.applicationId), at);
         return updated;
       });
     },
 
     async disableEndpoint(principal: Principal, applicationId: string, reason: string) {
       return db.transaction().execute(async (trx) => {
-        const a = await trx.selectFrom('applications').selectAll().where('id', '=', applicationId).forUpdate().executeTakeFirst();
+        const a = await findApplicationForUpdate(trx, applicationId);
         if (!a) throw notFound('Application');
         if (!a.enabled) return toApplicationView(a);
         const at = clock.now();
-        const updated = await trx.updateTable('applications').set({ enabled: false, disabledReason: 'operator', updatedAt: at })
-          .where('id', '=', applicationId).returningAll().executeTakeFirstOrThrow();
+        const updated = await updateApplication(trx, applicationId, { enabled: false, disabledReason: 'operator', updatedAt: at });
         await appendAudit(trx, { type: 'application.disabled', actorKeyId: principal.keyId, subjectType: 'application', subjectId: applicationId, at,
           data: { reason: 'operator', reasonCode: reason } });
         return toApplicationView(updated);
@@ -71,13 +73,12 @@ export function createOperatorService(ctx: Ctx, licenseObservers: LicenseObserve
     /** Sends a pending or failed webhook now, under its own webhook-id (not a new notice). */
     async retryNow(principal: Principal, applicationId: string, webhookId: string) {
       const result = await db.transaction().execute(async (trx) => {
-        const row = await trx.selectFrom('webhookOutbox').selectAll().where('id', '=', webhookId)
-          .where('applicationId', '=', applicationId).forUpdate().executeTakeFirst();
+        const row = await findWebhookForUpdate(trx, applicationId, webhookId);
         if (!row) throw notFound('Webhook');
         const at = clock.now();
         if (row.status === 'delivered') throw new AppError('conflict', 'This webhook was delivered; there is nothing to retry');
         if (row.leaseUntil && row.leaseUntil > at) throw new AppError('conflict', 'This webhook is being sent right now');
-        await trx.updateTable('webhookOutbox').set({ status: 'pending', nextAttemptAt: at }).where('id', '=', webhookId).execute();
+        await requeueWebhook(trx, webhookId, at);
         await appendAudit(trx, { type: 'webhook.retry_requested', actorKeyId: principal.keyId, subjectType: 'application', subjectId: applicationId, at,
           data: { webhookId, previousStatus: row.status, attempts: row.attempts } });
         return { webhookId, status: 'pending' as const, nextAttemptAt: at };
@@ -89,7 +90,7 @@ export function createOperatorService(ctx: Ctx, licenseObservers: LicenseObserve
     /** Enqueues a `webhook.test` event: delivered and logged like any webhook, never counted as a notice. */
     async sendTest(principal: Principal, applicationId: string) {
       const result = await db.transaction().execute(async (trx) => {
-        const a = await trx.selectFrom('applications').select(['id', 'webhookUrl']).where('id', '=', applicationId).executeTakeFirst();
+        const a = await findApplication(trx, applicationId);
         if (!a) throw notFound('Application');
         if (!a.webhookUrl) throw new AppError('validation_failed', 'This application has no webhook URL to send to');
         const at = clock.now();

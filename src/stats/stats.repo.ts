@@ -18,15 +18,6 @@ export interface ApplicationTiming {
 
 const n = (v: unknown) => Number(v ?? 0);
 
-let outcomeColumn: Promise<boolean> | null = null;
-/** Whether confirmations carry an `outcome` (added by the partner-API release); before it every confirmation is "deleted". */
-function hasOutcome(db: Db): Promise<boolean> {
-  outcomeColumn ??= sql<{ n: number }>`SELECT count(*) AS n FROM information_schema.columns
-      WHERE table_name = 'deletion_confirmations' AND column_name = 'outcome'`.execute(db)
-    .then((r) => Number(r.rows[0]?.n ?? 0) > 0).catch(() => { outcomeColumn = null; return false; });
-  return outcomeColumn;
-}
-
 /**
  * Per local day (zone) from `from` to `to` inclusive (YYYY-MM-DD): deletions, cases that became
  * required, confirmations by outcome, and cases overdue at the day's end. Events are bucketed by
@@ -48,9 +39,8 @@ export async function dailyStats(db: Db, q: { from: string; to: string; zone: st
       UNION
       SELECT case_id, required_since AS r FROM deletion_confirmations WHERE required_since IS NOT NULL
     ) x WHERE r >= ${start} AND r < ${end} GROUP BY 1`.execute(db);
-  const outcome = (await hasOutcome(db)) ? sql`outcome` : sql`'deleted'`;
   const confirmations = await sql<{ day: string; outcome: string; n: number }>`
-    SELECT ${day('confirmed_at')} AS day, ${outcome} AS outcome, count(*) AS n FROM deletion_confirmations
+    SELECT ${day('confirmed_at')} AS day, outcome, count(*) AS n FROM deletion_confirmations
     WHERE confirmed_at >= ${start} AND confirmed_at < ${end} GROUP BY 1, 2`.execute(db);
   const overdue = await sql<{ day: string; n: number }>`
     SELECT to_char(d, 'YYYY-MM-DD') AS day, (

@@ -1,9 +1,9 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../context.ts';
-import { getSettings } from '../erasure/settings.repo.ts';
 import { validation } from '../http/errors.ts';
 import { errors } from '../http/schemas.ts';
+import type { TypedApp } from '../plugin/registry.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
 import { applicationTimings, dailyStats } from './stats.repo.ts';
 
 const Day = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'A local calendar day, YYYY-MM-DD' });
@@ -40,7 +40,7 @@ function validDay(d: string): boolean {
   return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === d;
 }
 
-export function registerStatsRoutes(app: FastifyInstance, ctx: Ctx) {
+export function registerStatsRoutes(app: TypedApp, ctx: Ctx) {
   app.get('/v1/stats', {
     config: { access: 'operator' },
     schema: {
@@ -53,8 +53,8 @@ export function registerStatsRoutes(app: FastifyInstance, ctx: Ctx) {
       response: { 200: StatsSchema, ...errors() },
     },
   }, async (request) => {
-    const q = request.query as { from?: string; to?: string; zone?: string };
-    const settings = await getSettings(ctx.db);
+    const q = request.query;
+    const settings = await readSettingsSection(ctx.db, 'notifications');
     const zone = q.zone ?? settings.notificationTimeZone;
     if (!validZone(zone)) throw validation('querystring.zone is not an IANA time zone');
     const to = q.to ?? localDay(ctx.clock.now(), zone);
