@@ -35,6 +35,8 @@ let doc: { paths: Record<string, Record<string, { responses: Record<string, unkn
 /** The records one matrix row works on: the owning application's customer and another application's. */
 interface World {
   customer: string; subscription: string; license: string; transaction: string; deleted: string;
+  /** The webhook (outbox row) notifying the owning application of the deleted customer's case. */
+  webhook: string;
   /** Never to be seen by the owning application's keys. */
   foreign: string[];
   /** Never to be seen by the other application's key. */
@@ -59,12 +61,15 @@ async function makeWorld(): Promise<World> {
   const gIds = await populate(api, graceForeign.id, [apps.other]);
   await api.post(`/v1/licenses/${gIds.licenseIds[0]}/cancel`);
   for (const id of [deletedOwn.id, deletedForeign.id]) expect((await api.del(`/v1/customers/${id}`)).status).toBe(204);
+  const health = await api.get(`/v1/delivery-health?applicationId=${apps.own}&limit=500`);
+  const webhook = (health.body.data as Array<{ subscriptionId: string; webhookId: string }>).find((h) => h.subscriptionId === deletedOwn.id)?.webhookId;
+  if (!webhook) throw new Error(`authz matrix: no webhook for the deleted customer's case (${health.status})`);
   // A pending transaction (only those change status), on a customer of its own: it would block the
   // owned customer's DELETE.
   const payer = await createCustomer(api);
   const pending = await add(api, payer.id, 'transactions', { amountMinor: 100, currency: 'EUR', status: 'pending' });
   return {
-    customer: owned.id, subscription: ids.subscriptionId, license: ids.licenseIds[0]!, transaction: pending.id, deleted: deletedOwn.id,
+    customer: owned.id, subscription: ids.subscriptionId, license: ids.licenseIds[0]!, transaction: pending.id, deleted: deletedOwn.id, webhook,
     foreign: [foreign.id, ...fIds.licenseIds, deletedForeign.id, ...dfIds.licenseIds, graceForeign.id, ...gIds.licenseIds, foreign.email, apps.other],
     // The third application is the multi-application key's second one: its data is not "foreign" to that key.
     owned: [owned.id, ...ids.licenseIds, deletedOwn.id, ...dIds.licenseIds, owned.email, apps.own, thirdOnly.id, ...tIds.licenseIds],
@@ -77,7 +82,7 @@ function fill(route: RouteEntry, w: World): string {
     customers: w.customer, subscriptions: w.subscription, licenses: w.license, transactions: w.transaction,
     applications: apps.own, deletions: w.deleted,
   };
-  const byName: Record<string, string> = { job: 'retention', dataset: 'customers', customerId: w.deleted, webhookId: 'msg_unknown' };
+  const byName: Record<string, string> = { job: 'retention', dataset: 'customers', customerId: w.deleted, webhookId: w.webhook };
   const parts = route.url.split('/');
   return parts.map((part, i) => {
     if (part === '*') return '';
@@ -148,7 +153,8 @@ const toOpenApi = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 beforeAll(async () => {
   env = await createTestEnv();
   api = client(env.app, env.operatorKey);
-  apps = { own: (await createApplication(api)).id, other: (await createApplication(api)).id, third: (await createApplication(api)).id };
+  // The owning application has an endpoint (never reached: no dispatcher runs here), so a test webhook can be sent to it.
+  apps = { own: (await createApplication(api, undefined, 'http://127.0.0.1:9/hook')).id, other: (await createApplication(api)).id, third: (await createApplication(api)).id };
   keys = {
     none: null,
     bad: 'lethe_op_this_key_was_never_issued_0123456789',
