@@ -44,6 +44,9 @@ interface World {
 }
 
 async function makeWorld(): Promise<World> {
+  // The owning application has an endpoint (never reached: no dispatcher runs here), so a test
+  // webhook can be sent to it; set again for each world, as a self-service PATCH clears it.
+  expect((await api.patch(`/v1/applications/${apps.own}`, { webhookUrl: 'http://127.0.0.1:9/hook' })).status).toBe(200);
   const owned = await createCustomer(api);
   const ids = await populate(api, owned.id, [apps.own]);
   await api.put(`/v1/customers/${owned.id}/profile-photo`, Buffer.from('89504e470d0a1a0a', 'hex'), { 'content-type': 'image/png' });
@@ -153,8 +156,7 @@ const toOpenApi = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 beforeAll(async () => {
   env = await createTestEnv();
   api = client(env.app, env.operatorKey);
-  // The owning application has an endpoint (never reached: no dispatcher runs here), so a test webhook can be sent to it.
-  apps = { own: (await createApplication(api, undefined, 'http://127.0.0.1:9/hook')).id, other: (await createApplication(api)).id, third: (await createApplication(api)).id };
+  apps = { own: (await createApplication(api)).id, other: (await createApplication(api)).id, third: (await createApplication(api)).id };
   keys = {
     none: null,
     bad: 'lethe_op_this_key_was_never_issued_0123456789',
