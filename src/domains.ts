@@ -5,11 +5,14 @@ import { consolePlugin } from './console/console.plugin.ts';
 import { customersPlugin } from './customers/customers.plugin.ts';
 import { spinePlugin } from './db/spine.plugin.ts';
 import { erasurePlugin } from './erasure/erasure.plugin.ts';
+import { evidencePlugin } from './evidence/evidence.plugin.ts';
 import { exportsPlugin } from './exports/exports.plugin.ts';
 import { httpPlugin } from './http/http.plugin.ts';
 import { jobsPlugin } from './jobs/jobs.plugin.ts';
 import { notificationsPlugin } from './notifications/notifications.plugin.ts';
+import { operatorPlugin } from './operator/operator.plugin.ts';
 import { cliCommandsOf, migrationsOf, type DomainPlugin } from './plugin/registry.ts';
+import { statsPlugin } from './stats/stats.plugin.ts';
 import { webhooksPlugin } from './webhooks/webhooks.plugin.ts';
 
 /**
@@ -29,6 +32,9 @@ export const DOMAINS: readonly DomainPlugin[] = [
   exportsPlugin,
   backupsPlugin,
   jobsPlugin,
+  evidencePlugin,
+  statsPlugin,
+  operatorPlugin,
   consolePlugin, // last: its wildcard route under /console/
 ];
 

@@ -21,6 +21,8 @@ export interface Secrets {
   auditKey: Buffer;
   /** AES-256-GCM key for secrets stored in the database (webhook secrets), see src/crypto/envelope.ts. */
   storedSecretsKey: Buffer;
+  /** AES-256-GCM key sealing the receipt-signing private keys (src/evidence/receipt-keys.ts). */
+  receiptSealKey: Buffer;
   /** Fingerprint of the master key: lets a backup say which key sealed it without revealing it. */
   fingerprint: string;
 }
@@ -36,6 +38,7 @@ export function deriveSecrets(master: Buffer): Secrets {
     apiKeyHashKey: derive('api-key-hash/v1'),
     auditKey: derive('audit-chain/v1'),
     storedSecretsKey: derive('stored-secrets/v1'),
+    receiptSealKey: derive('receipt-key-seal/v1'),
     fingerprint: crypto.createHash('sha256').update(derive('fingerprint/v1')).digest('hex').slice(0, 16),
   };
 }

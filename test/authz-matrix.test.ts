@@ -36,6 +36,8 @@ let doc: { paths: Record<string, Record<string, { responses: Record<string, unkn
 /** The records one matrix row works on: the owning application's customer and another application's. */
 interface World {
   customer: string; subscription: string; license: string; transaction: string; deleted: string;
+  /** The webhook (outbox row) notifying the owning application of the deleted customer's case. */
+  webhook: string;
   /** Never to be seen by the owning application's keys. */
   foreign: string[];
   /** Never to be seen by the other application's key. */
@@ -43,6 +45,9 @@ interface World {
 }
 
 async function makeWorld(): Promise<World> {
+  // The owning application has an endpoint (never reached: no dispatcher runs here), so a test
+  // webhook can be sent to it; set again for each world, as a self-service PATCH clears it.
+  expect((await api.patch(`/v1/applications/${apps.own}`, { webhookUrl: 'http://127.0.0.1:9/hook' })).status).toBe(200);
   const owned = await createCustomer(api);
   const ids = await populate(api, owned.id, [apps.own]);
   await api.put(`/v1/customers/${owned.id}/profile-photo`, Buffer.from('89504e470d0a1a0a', 'hex'), { 'content-type': 'image/png' });
@@ -60,12 +65,15 @@ async function makeWorld(): Promise<World> {
   const gIds = await populate(api, graceForeign.id, [apps.other]);
   await api.post(`/v1/licenses/${gIds.licenseIds[0]}/cancel`);
   for (const id of [deletedOwn.id, deletedForeign.id]) expect((await api.del(`/v1/customers/${id}`)).status).toBe(204);
+  const health = await api.get(`/v1/delivery-health?applicationId=${apps.own}&limit=500`);
+  const webhook = (health.body.data as Array<{ subscriptionId: string; webhookId: string }>).find((h) => h.subscriptionId === deletedOwn.id)?.webhookId;
+  if (!webhook) throw new Error(`authz matrix: no webhook for the deleted customer's case (${health.status})`);
   // A pending transaction (only those change status), on a customer of its own: it would block the
   // owned customer's DELETE.
   const payer = await createCustomer(api);
   const pending = await add(api, payer.id, 'transactions', { amountMinor: 100, currency: 'EUR', status: 'pending' });
   return {
-    customer: owned.id, subscription: ids.subscriptionId, license: ids.licenseIds[0]!, transaction: pending.id, deleted: deletedOwn.id,
+    customer: owned.id, subscription: ids.subscriptionId, license: ids.licenseIds[0]!, transaction: pending.id, deleted: deletedOwn.id, webhook,
     foreign: [foreign.id, ...fIds.licenseIds, deletedForeign.id, ...dfIds.licenseIds, graceForeign.id, ...gIds.licenseIds, foreign.email, apps.other],
     // The third application is the multi-application key's second one: its data is not "foreign" to that key.
     owned: [owned.id, ...ids.licenseIds, deletedOwn.id, ...dIds.licenseIds, owned.email, apps.own, thirdOnly.id, ...tIds.licenseIds],
@@ -78,7 +86,7 @@ function fill(route: RouteEntry, w: World): string {
     customers: w.customer, subscriptions: w.subscription, licenses: w.license, transactions: w.transaction,
     applications: apps.own, deletions: w.deleted,
   };
-  const byName: Record<string, string> = { job: 'retention', dataset: 'customers' };
+  const byName: Record<string, string> = { job: 'retention', dataset: 'customers', customerId: w.deleted, webhookId: w.webhook };
   const parts = route.url.split('/');
   return parts.map((part, i) => {
     if (part === '*') return '';

@@ -131,12 +131,20 @@ export async function appendAudit(trx: Db, input: AuditInput): Promise<AuditEven
   return event!;
 }
 
-export async function listAudit(db: Db, opts: { afterSeq: number; limit: number; subjectId?: string; type?: string }) {
-  let q = db.selectFrom('auditEvents').selectAll().where('seq', '>', opts.afterSeq);
+/** Events after `afterSeq` in sequence order, or (desc) before it, newest first. */
+export async function listAudit(db: Db, opts: { afterSeq: number; limit: number; subjectId?: string; type?: string; desc?: boolean }) {
+  let q = db.selectFrom('auditEvents').selectAll().where('seq', opts.desc ? '<' : '>', opts.afterSeq);
   if (opts.subjectId) q = q.where('subjectId', '=', opts.subjectId);
   if (opts.type) q = q.where('type', '=', opts.type);
-  const rows = await q.orderBy('seq').limit(opts.limit).execute();
+  const rows = await q.orderBy('seq', opts.desc ? 'desc' : 'asc').limit(opts.limit).execute();
   return rows.map((r) => ({ ...r, seq: Number(r.seq) })) as AuditEvent[];
+}
+
+/** Every event type recorded so far, with its count (for the console's filters). */
+export async function listAuditTypes(db: Db): Promise<Array<{ type: string; count: number }>> {
+  const rows = await db.selectFrom('auditEvents').select((eb) => ['type', eb.fn.countAll<string>().as('count')])
+    .groupBy('type').orderBy('type').execute();
+  return rows.map((r) => ({ type: r.type, count: Number(r.count) }));
 }
 
 /**

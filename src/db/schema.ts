@@ -3,6 +3,7 @@ import type { BackupTables } from '../backups/backups.tables.ts';
 import type { ErasureTables } from '../erasure/erasure.tables.ts';
 import type { NotificationTables } from '../notifications/notifications.tables.ts';
 import type { WebhookTables } from '../webhooks/webhooks.tables.ts';
+import type { EvidenceTables } from '../evidence/evidence.tables.ts';
 
 // Column names are camelCase here; the CamelCasePlugin maps them to the snake_case columns.
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -176,7 +177,7 @@ export interface BlobDeletionsTable {
 }
 
 // Tables of later domains are declared beside their code and joined here.
-export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables {
+export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables, EvidenceTables {
   settings: SettingsTable;
   auditChainState: AuditChainStateTable;
   applications: ApplicationsTable;

@@ -212,6 +212,8 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       id, outbox_id: ref, application_id: ref, attempt: state, attempted_at: ts, duration_ms: tech,
       status_code: tech, outcome: state, error: tech,
+      // Scrubbed of addresses, numbers and names-like tokens before it is stored; cleared at the customer's deletion.
+      response_excerpt: tech,
     },
   },
   deletion_cases: {
@@ -228,6 +230,10 @@ export const DATA_MAP: Record<string, TableMap> = {
       id, case_id: ref, customer_id: ref, application_id: ref, key_id: ref, reason: state, required_since: ts, confirmed_at: ts,
       outcome: state,
     },
+  },
+  receipt_signing_keys: {
+    entity: 'receipt_signing_key',
+    columns: { key_id: id, algorithm: tech, public_key: tech, sealed_private_key: { personal: false, category: 'secret', action: 'keep' }, created_at: ts, retired_at: ts },
   },
 };
 

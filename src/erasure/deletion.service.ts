@@ -4,7 +4,8 @@ import type { Ctx } from '../context.ts';
 import { appendActivity } from '../customers/activity.repo.ts';
 import { findLiveCustomer } from '../customers/customers.repo.ts';
 import { retryTransaction } from '../db/retry.ts';
-import type { Customer } from '../db/schema.ts';
+import type { Selectable } from 'kysely';
+import type { Customer, DeletionsTable } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import * as repo from './deletion.repo.ts';
 import type { DeletionContext, DeletionReceiptFields, DeletionStep } from '../plugin/registry.ts';
@@ -134,22 +135,27 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
     async receipt(customerId: string) {
       const r = await repo.findReceipt(db, customerId);
       if (!r) throw notFound('Deletion receipt');
-      const counts = r.counts as Record<string, number>;
-      const { cancelledSubscriptions, cancelledLicenses, ...softDeleted } = counts;
-      return {
-        customerId: r.customerId,
-        deletedAt: r.deletedAt,
-        deletedByKeyId: r.actorKeyId,
-        softDeleted,
-        cancelled: { subscriptions: cancelledSubscriptions ?? 0, licenses: cancelledLicenses ?? 0 },
-        preservedTransactions: r.preservedTransactions,
-        applicationsNotified: r.applicationsNotified as string[],
-        auditEventId: r.auditEventId,
-        auditHash: r.auditHash,
-        redaction: r.redaction,
-        backupId: r.backupId,
-      };
+      return toReceipt(r);
     },
+  };
+}
+
+/** A deletions row as the receipt the API serves (ids, counts and times only). */
+export function toReceipt(r: Selectable<DeletionsTable>) {
+  const counts = r.counts as Record<string, number>;
+  const { cancelledSubscriptions, cancelledLicenses, ...softDeleted } = counts;
+  return {
+    customerId: r.customerId,
+    deletedAt: r.deletedAt,
+    deletedByKeyId: r.actorKeyId,
+    softDeleted,
+    cancelled: { subscriptions: cancelledSubscriptions ?? 0, licenses: cancelledLicenses ?? 0 },
+    preservedTransactions: r.preservedTransactions,
+    applicationsNotified: r.applicationsNotified as string[],
+    auditEventId: r.auditEventId,
+    auditHash: r.auditHash,
+    redaction: r.redaction,
+    backupId: r.backupId,
   };
 }
 

@@ -90,7 +90,7 @@ export function createDispatcher(ctx: Ctx, options: DispatcherOptions = {}) {
     const done = clock.now();
     const records = finished.map((f): repo.AttemptRecord => ({
       outboxId: f.row.id, applicationId: f.row.applicationId, attempt: f.attempt, at: f.at, durationMs: f.result.durationMs,
-      statusCode: f.result.statusCode, outcome: f.result.outcome, error: f.result.error,
+      statusCode: f.result.statusCode, outcome: f.result.outcome, error: f.result.error, excerpt: f.result.excerpt ?? null,
     }));
     await repo.settleDelivered(trx, owner, records.filter((r) => r.outcome === 'delivered'), done);
     await repo.recordAttempts(trx, records.filter((r) => r.outcome !== 'delivered'));
