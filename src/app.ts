@@ -80,7 +80,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
 
   await registerRateLimit(app, ctx.config.rateLimitPerMinute);
   registerAuth(app, ctx.db);
-  registerIdempotency(app, ctx.db, ctx.clock);
+  registerIdempotency(app, ctx.db, ctx.clock, ctx.crypto);
   registerHealthRoutes(app, ctx, services.refreshGauges);
   app.get('/openapi.json', {
     config: { access: 'public' },

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { defaultKeyringDir, isInside } from './crypto/keyring.ts';
 
 /** Everything the process reads from its environment, parsed once at start and passed down. */
 export interface Config {
@@ -10,6 +11,8 @@ export interface Config {
   masterKey: string | undefined;
   webhookAllowPrivate: boolean;
   backupDir: string;
+  /** Key-epoch keys (crypto-shredding): LETHE_KEYRING_DIR, beside and never inside the data directory. */
+  keyringDir: string;
   logLevel: string;
   schedulerEnabled: boolean;
   dispatcherEnabled: boolean;
@@ -67,7 +70,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (masterKey !== undefined && Buffer.from(masterKey, 'base64').length < 32) {
     throw new ConfigError('LETHE_MASTER_KEY must be at least 32 bytes, base64-encoded');
   }
+  const keyringDir = path.resolve(env.LETHE_KEYRING_DIR || defaultKeyringDir(dataDir));
+  if (isInside(keyringDir, dataDir)) {
+    throw new ConfigError('LETHE_KEYRING_DIR must not be inside the data directory (a copy of the data directory must never hold the keyring)');
+  }
   return {
+    keyringDir,
     port: int('PORT', env.PORT, 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
     dataDir,

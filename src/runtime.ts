@@ -11,6 +11,9 @@ import { createFileBlobStore } from './storage/blob-store.ts';
 import { replayAtStart } from './backups/restore.ts';
 import { createServices } from './services.ts';
 import { processPendingBlobDeletions } from './erasure/photo-cleanup.ts';
+import { createCustomerKeys } from './crypto/customer-keys.ts';
+import { createFieldCrypto } from './crypto/field-crypto.ts';
+import { openKeyring } from './crypto/keyring.ts';
 
 export interface Runtime {
   ctx: Ctx;
@@ -39,13 +42,20 @@ export async function startRuntime(config: Config, options: {
     await migrate(handle.db);
     const clock = options.clock ?? systemClock;
     const firstKey = await bootstrapOperatorKey(handle.db, config.adminKey, clock.now());
+    const secrets = deriveSecrets(loadMasterKey(config.masterKey, config.dataDir));
+    // The keyring (epoch keys, outside the database): bound to this database at first start,
+    // checked at every start; the first epoch starts now if there is none.
+    const keys = createCustomerKeys(openKeyring(config.keyringDir, secrets.keyringKey));
+    await keys.checkKeyring(handle.db);
+    await keys.ensureEpoch(handle.db, clock.now());
     const ctx: Ctx = {
       db: handle.db,
       dbKind: handle.kind,
       clock,
       config,
-      secrets: deriveSecrets(loadMasterKey(config.masterKey, config.dataDir)),
+      secrets,
       blobs: createFileBlobStore(path.join(config.dataDir, 'blobs')),
+      crypto: createFieldCrypto(keys, secrets.blindIndexKey),
       log,
       metrics: createMetrics(options.withDefaultMetrics ?? true),
     };

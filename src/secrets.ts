@@ -15,6 +15,10 @@ export interface Secrets {
   backupKey: Buffer;
   /** Key for masking values so masked output is not derivable from the original. */
   maskKey: Buffer;
+  /** Seals key-epoch keys in the keyring (crypto-shredding). */
+  keyringKey: Buffer;
+  /** HMAC key of the e-mail blind index. */
+  blindIndexKey: Buffer;
   /** Fingerprint of the master key: lets a backup say which key sealed it without revealing it. */
   fingerprint: string;
 }
@@ -27,6 +31,8 @@ export function deriveSecrets(master: Buffer): Secrets {
     exportKey: derive('export/v1'),
     backupKey: derive('backup/v1'),
     maskKey: derive('mask/v1'),
+    keyringKey: derive('keyring/v1'),
+    blindIndexKey: derive('blind-index/v1'),
     fingerprint: crypto.createHash('sha256').update(derive('fingerprint/v1')).digest('hex').slice(0, 16),
   };
 }

@@ -23,6 +23,38 @@ import type { SubjectExport } from './subject-export.ts';
 export const ARCHIVE_PREFIX = 'archives';
 const archiveContext = (id: string) => `lethe-archive:${id}`;
 
+/**
+ * The key an archive is sealed under: the key-epoch key current at its creation (crypto-shredding:
+ * once that epoch is destroyed, no one can open it), or, for archives of release 1 not yet
+ * re-sealed, the master-derived backup key.
+ */
+function archiveKey(ctx: Ctx, epochId: string | null): Buffer {
+  if (!epochId) return ctx.secrets.backupKey;
+  try { return ctx.crypto.keys.keyring.epochKey(epochId); } catch {
+    throw new AppError('not_found', `The key epoch that sealed this archive (${epochId}) was destroyed: the archive can no longer be opened`);
+  }
+}
+
+/** Re-seals a release-1 archive (backup key) under the current epoch key; true when done. */
+export async function resealLegacyArchive(ctx: Ctx, id: string): Promise<boolean> {
+  const { db, blobs } = ctx;
+  const row = await db.selectFrom('backupArchives').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row || row.destroyedAt || row.keyEpochId) return false;
+  const sealed = row.sealed ? Buffer.from(row.sealed) : row.blobKey ? await blobs.get(row.blobKey) : null;
+  if (!sealed) return false;
+  const plain = open(ctx.secrets.backupKey, sealed, archiveContext(id));
+  const epoch = await ctx.crypto.keys.currentEpoch(db);
+  if (!epoch) return false;
+  const resealed = seal(archiveKey(ctx, epoch.id), plain, archiveContext(id));
+  const newKey = row.blobKey ? await blobs.put(resealed, ARCHIVE_PREFIX) : null;
+  const u = await db.updateTable('backupArchives')
+    .set({ keyEpochId: epoch.id, sizeBytes: resealed.length, ...(newKey ? { blobKey: newKey } : { sealed: resealed }) })
+    .where('id', '=', id).where('keyEpochId', 'is', null).where('destroyedAt', 'is', null).executeTakeFirst();
+  if (Number(u.numUpdatedRows) === 0) { if (newKey) await blobs.delete(newKey); return false; }
+  if (newKey && row.blobKey) await blobs.delete(row.blobKey);
+  return true;
+}
+
 export async function retentionDays(db: Db): Promise<number> {
   const s = await db.selectFrom('settings').select('backupRetentionDays').where('id', '=', 1).executeTakeFirst();
   return s?.backupRetentionDays ?? 30;
@@ -49,11 +81,14 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
     async run(trx, c) {
       const doc = await subjectExport(trx, c.customer.id, { includePhotoData: true, at: c.at });
       const id = crypto.randomUUID();
-      const sealed = seal(ctx.secrets.backupKey, Buffer.from(JSON.stringify(doc)), archiveContext(id));
+      // Sealed under the current epoch key: openable while that epoch lives (at least backupRetentionDays), by no one after.
+      const epoch = await ctx.crypto.keys.currentEpoch(trx);
+      const keyEpochId = epoch?.id ?? null;
+      const sealed = seal(archiveKey(ctx, keyEpochId), Buffer.from(JSON.stringify(doc)), archiveContext(id));
       const expiresAt = new Date(c.at.getTime() + (await retentionDays(trx)) * DAY_MS);
       await trx.insertInto('backupArchives').values({
         id, customerId: c.customer.id, createdAt: c.at, expiresAt, blobKey: null, sealed,
-        sizeBytes: sealed.length, keyFingerprint: ctx.secrets.fingerprint, destroyedAt: null,
+        sizeBytes: sealed.length, keyFingerprint: ctx.secrets.fingerprint, destroyedAt: null, keyEpochId,
       }).execute();
       await appendAudit(trx, {
         type: 'backup.archive_created', actorKeyId: c.actorKeyId, subjectType: 'backup_archive', subjectId: id,
@@ -97,7 +132,7 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
       if (row.destroyedAt) throw new AppError('not_found', `Archive ${id} was destroyed at ${new Date(row.destroyedAt).toISOString()} (retention)`);
       const sealed = row.sealed ? Buffer.from(row.sealed) : row.blobKey ? await blobs.get(row.blobKey) : null;
       if (!sealed) throw new AppError('not_found', `Archive ${id}: the sealed file is missing from the blob store`);
-      const doc = JSON.parse(open(ctx.secrets.backupKey, sealed, archiveContext(id)).toString('utf8')) as Record<string, unknown>;
+      const doc = JSON.parse(open(archiveKey(ctx, row.keyEpochId), sealed, archiveContext(id)).toString('utf8')) as Record<string, unknown>;
       await db.transaction().execute((trx) => appendAudit(trx, {
         type: 'backup.archive_opened', actorKeyId, subjectType: 'backup_archive', subjectId: id,
         at: ctx.clock.now(), data: { customerId: row.customerId, via: 'cli' },

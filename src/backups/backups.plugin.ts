@@ -21,7 +21,7 @@ export interface ErasureJournalApi {
 
 /** Pre-deletion archives, database backups, restore with erasure replay. */
 export function plugBackups(ctx: Ctx, s: ServicesCore): void {
-  const subjectExport = createSubjectExport({ blobs: ctx.blobs, now: () => ctx.clock.now() });
+  const subjectExport = createSubjectExport({ blobs: ctx.blobs, now: () => ctx.clock.now(), crypto: ctx.crypto });
   s.shared.subjectExport = subjectExport;
   s.extraRoutes.push((app) => registerSubjectExportRoute(app, ctx, subjectExport));
 

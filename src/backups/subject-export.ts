@@ -10,6 +10,8 @@ import { DATA_MAP, toCamel } from '../erasure/data-map.ts';
 import { notFound } from '../http/errors.ts';
 import { IdParams, errors } from '../http/schemas.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import type { FieldCrypto } from '../crypto/field-crypto.ts';
+import { createPhotoStore } from '../customers/photo-store.ts';
 
 /**
  * The data-subject export: every record Lethe holds about a living customer, as one JSON
@@ -35,6 +37,8 @@ const NOT_RECORDS = new Set([
   'customers', 'activity', 'deletions', 'idempotency_keys', 'audit_events',
   // Backups domain: sealed copies and erasure evidence, not records of the customer's own.
   'backup_archives', 'erasure_journal',
+  // Crypto-shredding: the customer's wrapped data key is a secret, not a record about the customer.
+  'customer_keys',
   ...COLLECTIONS.map((c) => c.sqlTable),
 ]);
 /** Tables being added concurrently by other domains that hold customer records; included when they exist. */
@@ -71,18 +75,24 @@ async function findExtraTables(db: Db): Promise<Array<{ table: string; columns: 
   return [...byTable].filter(([, cols]) => cols.includes('customer_id')).map(([table, columns]) => ({ table, columns }));
 }
 
-export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date }): SubjectExport {
+export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date; crypto: FieldCrypto }): SubjectExport {
+  const fc = deps.crypto;
+  const photos = createPhotoStore(deps.blobs, fc);
   return async (db, customerId, options = {}) => {
-    const customer = await findLiveCustomer(db, customerId);
+    const customer = await findLiveCustomer(db, customerId, undefined, fc);
     if (!customer) throw notFound('Customer');
+    // Personal values are stored encrypted under the customer's key: decrypted here, once.
+    const dek = (await fc.keysOf(db, [customerId])).get(customerId);
     const collections: Record<string, unknown[]> = {};
     for (const def of COLLECTIONS) {
       let q = (db as unknown as AnyDb).selectFrom(def.table).select(recordColumns(def)).where('customerId', '=', customerId);
       if (def.softDelete) q = q.where('deletedAt', 'is', null);
-      collections[def.path] = await q.orderBy('createdAt').orderBy('id').execute();
+      const rows = await q.orderBy('createdAt').orderBy('id').execute() as Array<Record<string, unknown>>;
+      collections[def.path] = rows.map((r) => fc.decryptRow(def.sqlTable, r, String(r.id), dek));
     }
-    const activity = await db.selectFrom('activity').select(['id', 'type', 'recordId', 'details', 'createdAt'])
-      .where('customerId', '=', customerId).orderBy('createdAt').orderBy('id').execute();
+    const activity = (await db.selectFrom('activity').select(['id', 'type', 'recordId', 'details', 'createdAt'])
+      .where('customerId', '=', customerId).orderBy('createdAt').orderBy('id').execute())
+      .map((r) => fc.decryptRow('activity', r, r.id, dek));
 
     const other: Record<string, unknown[]> = {};
     for (const { table, columns } of await extraTables(db)) {
@@ -96,7 +106,7 @@ export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date })
 
     let profilePhoto: Record<string, unknown> | null = null;
     if (customer.profilePhotoKey) {
-      const data = await deps.blobs.get(customer.profilePhotoKey);
+      const data = await photos.get(db, customerId, customer.profilePhotoKey);
       profilePhoto = {
         contentType: customer.profilePhotoContentType,
         sizeBytes: data?.length ?? null,

@@ -9,6 +9,7 @@ import type { Customer } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import * as repo from './deletion.repo.ts';
 import { customerRef } from './pseudonym.ts';
+import type { RedactionRecord } from './redaction.step.ts';
 
 export interface DeletionContext {
   customer: Customer;
@@ -86,7 +87,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
         await retryTransaction(() => db.transaction().execute(async (trx) => {
           results.clear();
           // FOR UPDATE serializes against a concurrent DELETE and against child writes (FOR SHARE).
-          const customer = await findLiveCustomer(trx, customerId, 'update');
+          const customer = await findLiveCustomer(trx, customerId, 'update', ctx.crypto);
           if (!customer) throw notFound('Customer');
           const extra = await repo.blockerCounts(trx, customerId);
           const [blocker] = blockersOf(customer, extra.pending);
@@ -111,7 +112,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
           }
           const preserved = await repo.unlinkTransactions(trx, customerId, customerRef(ctx.secrets.pseudonymKey, customerId), at);
           await trx.updateTable('customers').set({ deletedAt: at, updatedAt: at }).where('id', '=', customerId).execute();
-          await appendActivity(trx, {
+          await appendActivity(trx, ctx.crypto, {
             customerId, type: 'customer.deleted', at,
             details: { email: customer.email, displayName: customer.displayName, counts },
           });
@@ -135,6 +136,8 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
             auditEventId: audit.id, auditHash: audit.hash,
             redaction: stepData.redaction === undefined ? null : JSON.stringify(stepData.redaction),
             backupId: (stepData.backup as { id?: string } | undefined)?.id ?? null,
+            keyDestroyedAt: (stepData.redaction as RedactionRecord | undefined)?.keyDestroyedAt ?? null,
+            keyEpochId: (stepData.redaction as RedactionRecord | undefined)?.keyEpochId ?? null,
           }).execute();
         }));
       } catch (error) {
@@ -156,6 +159,8 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
       if (!r) throw notFound('Deletion receipt');
       const counts = r.counts as Record<string, number>;
       const { cancelledSubscriptions, cancelledLicenses, ...softDeleted } = counts;
+      const keyDestroyedAt = r.keyDestroyedAt ? new Date(r.keyDestroyedAt) : null;
+      const unreadable = await ctx.crypto.keys.unreadableEverywhereBy(db, r.keyEpochId, keyDestroyedAt);
       return {
         customerId: r.customerId,
         deletedAt: r.deletedAt,
@@ -168,6 +173,11 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
         auditHash: r.auditHash,
         redaction: r.redaction,
         backupId: r.backupId,
+        // Crypto-shredding: the customer's key is gone from the database; every copy that does not
+        // also hold the keyring is unreadable once the last epoch key that wrapped it is destroyed.
+        keyDestroyedAt,
+        unreadableEverywhereBy: unreadable?.at ?? null,
+        unreadableEverywhereConfirmed: unreadable?.confirmed ?? false,
       };
     },
   };

@@ -44,10 +44,14 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
           // Read in the batch's transaction: a policy change between batches applies from the next batch on.
           const s = await getSettings(trx);
           const policy = effectivePolicy(s.redactionOverrides);
-          const outcome = await redactCustomers(trx, ids, policy, at);
+          const outcome = await redactCustomers(trx, ctx.crypto, ids, policy, at);
           await auditEach(trx, ids, { via: 'backlog', policyVersion: s.policyVersion }, actorKeyId, at);
           const record: RedactionRecord = { ran: true, via: 'backlog', redactedAt: at.toISOString(), policyVersion: s.policyVersion, policy };
           await trx.updateTable('deletions').set({ redaction: JSON.stringify(record) }).where('customerId', 'in', ids).execute();
+          // Crypto-shredding: the keys went with the redaction; the receipt says when and under which epoch.
+          for (const [customerId, keyEpochId] of outcome.keyEpochs) {
+            await trx.updateTable('deletions').set({ keyDestroyedAt: at, keyEpochId }).where('customerId', '=', customerId).execute();
+          }
           return { ids, blobKeys: outcome.blobKeys };
         });
         if (batch.ids.length === 0) break;

@@ -86,6 +86,7 @@ export async function createTestEnv(options: {
       await pgDb?.drop();
       await fixture?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      fs.rmSync(config.keyringDir, { recursive: true, force: true });
     },
   };
 }
