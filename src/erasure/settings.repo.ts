@@ -15,6 +15,7 @@ export interface SettingsUpdate {
   notificationTimeZone?: string;
   backupRetentionDays?: number;
   overdueAfterDays?: number;
+  keyEpochDays?: number;
   redactionOverrides?: Record<string, string>;
   policyVersion?: number;
 }
