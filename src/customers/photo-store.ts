@@ -20,14 +20,9 @@ export function createPhotoStore(blobs: BlobStore, fc: FieldCrypto) {
       const stored = await blobs.get(key);
       if (!stored) return null;
       const dek = (await fc.keysOf(db, [customerId])).get(customerId);
-      try {
-        return fc.openBytes(dek, stored, aad(customerId));
-      } catch (error) {
-        if (!dek) throw error;
-        // Not an envelope under this key: a plaintext file of release 1, not yet migrated.
-        if (stored[0] !== 0x01) return stored;
-        throw error;
-      }
+      // Not an envelope (images never start with 0x01): a plaintext file of release 1, not yet migrated.
+      if (stored[0] !== 0x01) return stored;
+      return fc.openBytes(dek, stored, aad(customerId));
     },
     /** Re-writes a release-1 plaintext photo encrypted (data migration); returns the new key. */
     async encryptExisting(db: Db, customerId: string, key: string, at: Date): Promise<string | null> {
