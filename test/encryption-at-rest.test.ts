@@ -28,7 +28,7 @@ function filesUnder(dir: string): string[] {
 
 /** Every file that may hold the database's data, by kind; the dump as one more "file". */
 async function sources(): Promise<Array<{ name: string; read(): Buffer }>> {
-  const out = filesUnder(env.dataDir).map((f) => ({ name: f, read: () => fs.readFileSync(f) }));
+  const out: Array<{ name: string; read(): Buffer }> = filesUnder(env.dataDir).map((f) => ({ name: f, read: () => fs.readFileSync(f) }));
   if (TEST_DB === 'postgres') {
     const r = await sql<{ d: string; f: string }>`SELECT current_setting('data_directory') AS d, pg_relation_filepath('customers') AS f`
       .execute(env.ctx.db.withoutPlugins());
@@ -36,7 +36,7 @@ async function sources(): Promise<Array<{ name: string; read(): Buffer }>> {
     const dbDir = path.join(d, path.dirname(f));
     expect(fs.existsSync(dbDir), `database directory ${dbDir} readable (run as the postgres or root user)`).toBe(true);
     for (const file of [...filesUnder(dbDir), ...filesUnder(path.join(d, 'pg_wal'))]) {
-      out.push({ name: file, read: () => { try { return fs.readFileSync(file); } catch { return Buffer.alloc(0); } } });
+      out.push({ name: file, read: (): Buffer => { try { return fs.readFileSync(file); } catch { return Buffer.alloc(0); } } });
     }
     let dump: Buffer;
     try {

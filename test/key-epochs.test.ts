@@ -136,6 +136,20 @@ describe('key epochs, rotation and destruction against an old backup', () => {
     expect(final.unreadableEverywhereBy).toBe(new Date(epoch.destroyedAt!).toISOString());
   });
 
+  it('/readyz answers 503 while the keyring is unreachable', async () => {
+    const file = path.join(env.config.keyringDir, 'keyring.json');
+    expect((await env.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    fs.renameSync(file, `${file}.away`);
+    try {
+      const r = await env.app.inject({ method: 'GET', url: '/readyz' });
+      expect(r.statusCode).toBe(503);
+      expect(r.body).toContain('Keyring');
+    } finally {
+      fs.renameSync(`${file}.away`, file);
+    }
+    expect((await env.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+  });
+
   it('refuses to start with another keyring than the database\'s', async () => {
     const { createCustomerKeys } = await import('../src/crypto/customer-keys.ts');
     const { openKeyring } = await import('../src/crypto/keyring.ts');
