@@ -19,7 +19,7 @@ describe('envelope', () => {
     const s = sealEnvelope(key, Buffer.from('secret'), 'customers.email:1');
     expect(() => openEnvelope(crypto.randomBytes(32), s, 'customers.email:1')).toThrow();
     expect(() => openEnvelope(key, s, 'customers.email:2')).toThrow();
-    const altered = Buffer.from(s); altered[20] ^= 1;
+    const altered = Buffer.from(s); altered[20] = altered[20]! ^ 1;
     expect(() => openEnvelope(key, altered, 'customers.email:1')).toThrow();
     const v2 = Buffer.from(s); v2[0] = 2;
     expect(() => openEnvelope(key, v2, 'customers.email:1')).toThrow(/version/);
