@@ -97,6 +97,13 @@ describe('key epochs, rotation and destruction against an old backup', () => {
     expect(living.body).toMatchObject({ email: kept.email, tin: kept.body.tin, metadata: kept.body.metadata });
     expect(await env.ctx.db.selectFrom('customerKeys').select('customerId').where('customerId', '=', gone.id).execute()).toEqual([]);
 
+    // An epoch key file the restored database does not know (an epoch started after the backup, before the
+    // restore) must not outlive retention either: it is adopted as retired and destroyed like the others.
+    const orphan = crypto.randomUUID();
+    env.ctx.crypto.keys.keyring.createEpochKey(orphan);
+    const hoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    fs.utimesSync(path.join(env.config.keyringDir, `epoch-${orphan}.key`), hoursAgo, hoursAgo);
+
     // Time passes: a new epoch, every key re-wrapped, the old epoch out of use, then destroyed after retention.
     const firstEpoch = String(goneKeyRow.epoch_id);
     env.clock.advance(8 * DAY_MS);
@@ -111,6 +118,9 @@ describe('key epochs, rotation and destruction against an old backup', () => {
     const epoch = await env.ctx.db.selectFrom('keyEpochs').selectAll().where('id', '=', firstEpoch).executeTakeFirstOrThrow();
     expect(epoch.destroyedAt).not.toBeNull();
     expect(env.ctx.crypto.keys.keyring.list()).not.toContain(firstEpoch);
+    expect(env.ctx.crypto.keys.keyring.list()).not.toContain(orphan);
+    const adopted = await env.ctx.db.selectFrom('keyEpochs').selectAll().where('id', '=', orphan).executeTakeFirstOrThrow();
+    expect(adopted.destroyedAt).not.toBeNull();
     expect(fs.readdirSync(env.config.keyringDir).some((n) => n.includes(firstEpoch))).toBe(false);
     const audit = await env.ctx.db.selectFrom('auditEvents').select(['type', 'subjectId']).where('type', '=', 'key_epoch.destroyed').execute();
     expect(audit.map((a) => a.subjectId)).toContain(firstEpoch);

@@ -32,6 +32,27 @@ export function createCustomerKeys(keyring: Keyring) {
   const unwrap = (customerId: string, epochId: string, wrapped: Buffer) =>
     openEnvelope(keyring.epochKey(epochId), Buffer.from(wrapped), wrapAad(customerId, epochId));
 
+  /**
+   * Epoch key files the database does not know (their epochs were started after a backup that was
+   * then restored): recorded as retired, so they go through the same out-of-use → destruction path
+   * instead of living forever. A file younger than an hour may belong to an epoch being started now.
+   */
+  async function adoptOrphans(db: Db, at: Date) {
+    const known = new Set((await db.selectFrom('keyEpochs').select('id').execute()).map((e) => e.id));
+    for (const id of keyring.list()) {
+      if (known.has(id)) continue;
+      const written = keyring.writtenAt(id);
+      if (written === null || Date.now() - written < 3_600_000) continue;
+      await db.transaction().execute(async (trx) => {
+        await sql`SELECT id FROM crypto_state WHERE id = 1 FOR UPDATE`.execute(trx);
+        const last = await trx.selectFrom('keyEpochs').select(sql<number>`coalesce(max(seq), 0)`.as('m')).executeTakeFirstOrThrow();
+        await trx.insertInto('keyEpochs').values({
+          id, seq: Number(last.m) + 1, createdAt: new Date(written), retiredAt: at, outOfUseSince: null, destroyedAt: null,
+        }).onConflict((oc) => oc.column('id').doNothing()).execute();
+      });
+    }
+  }
+
   const api = {
     keyring,
     currentEpoch,
@@ -149,6 +170,7 @@ export function createCustomerKeys(keyring: Keyring) {
      * for backupRetentionDays: key file removed, directory fsync'd, row stamped, audited.
      */
     async destroyUnused(db: Db, at: Date, retentionDays: number, actorKeyId: string | null = null): Promise<{ outOfUse: number; destroyed: string[] }> {
+      await adoptOrphans(db, at);
       const epochs = await db.selectFrom('keyEpochs').selectAll().where('retiredAt', 'is not', null)
         .where('destroyedAt', 'is', null).orderBy('seq').execute();
       let outOfUse = 0;

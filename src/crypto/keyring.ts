@@ -29,6 +29,8 @@ export interface Keyring {
   destroyEpochKey(epochId: string): void;
   /** Epoch ids with a key file. */
   list(): string[];
+  /** When the epoch's key file was written (ms since epoch), or null without a file. */
+  writtenAt(epochId: string): number | null;
   /** Whether the directory is still there and readable (readiness). */
   reachable(): boolean;
 }
@@ -98,6 +100,9 @@ export function openKeyring(dir: string, wrapKey: Buffer): Keyring {
     },
     list() {
       return fs.readdirSync(dir).map((n) => /^epoch-([0-9a-f-]{36})\.key$/.exec(n)?.[1]).filter((x): x is string => !!x);
+    },
+    writtenAt(epochId) {
+      try { return fs.statSync(epochFile(dir, epochId)).mtimeMs; } catch { return null; }
     },
     reachable() {
       try { fs.accessSync(file, fs.constants.R_OK); return true; } catch { return false; }
