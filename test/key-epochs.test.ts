@@ -154,6 +154,11 @@ describe('key epochs, rotation and destruction against an old backup', () => {
       const r = await env.app.inject({ method: 'GET', url: '/readyz' });
       expect(r.statusCode).toBe(503);
       expect(r.body).toContain('Keyring');
+      // Deletions are refused with 503 meanwhile, and nothing changes.
+      const c = await api.post('/v1/customers', { email: `k${crypto.randomUUID()}@example.com` });
+      const del = await api.del(`/v1/customers/${c.body.id}`);
+      expect(del.status).toBe(503);
+      expect((await api.get(`/v1/customers/${c.body.id}`)).status).toBe(200);
     } finally {
       fs.renameSync(`${file}.away`, file);
     }

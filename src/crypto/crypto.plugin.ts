@@ -1,4 +1,5 @@
 import type { Ctx } from '../context.ts';
+import { AppError } from '../http/errors.ts';
 import type { ServicesCore } from '../services.ts';
 import { migrateBatch, migrationDone } from './data-migration.ts';
 
@@ -21,6 +22,16 @@ export function plugCrypto(ctx: Ctx, s: ServicesCore): void {
       let customersEncrypted = 0;
       if (!(await migrationDone(ctx.db))) customersEncrypted = (await migrateBatch(ctx)).customers;
       return { epochStarted: epoch.rotated ? 1 : 0, rewrapped, epochsOutOfUse: outOfUse, epochsDestroyed: destroyed.length, customersEncrypted };
+    },
+  });
+
+  // SPEC: with the keyring unreachable, deletions are refused with 503 (first of all steps).
+  s.deletionSteps.unshift({
+    name: 'keyring',
+    phase: 'before',
+    async run() {
+      if (!keys.keyring.reachable()) throw new AppError('unavailable', 'The keyring (LETHE_KEYRING_DIR) is not reachable: deletion refused; retry when it is back');
+      return null;
     },
   });
 

@@ -60,7 +60,7 @@ export function registerDeletionRoutes(app: FastifyInstance, deletion: DeletionS
   app.delete('/v1/customers/:id', {
     schema: {
       tags, summary: 'Delete a customer and everything attached (one atomic step)', params: IdParams,
-      response: { 204: Type.Null({ description: 'Deleted' }), ...errors(404, 409) },
+      response: { 204: Type.Null({ description: 'Deleted' }), ...errors(404, 409, 503) },
     },
   }, async (request, reply) => {
     await deletion.delete(principalOf(request), (request.params as { id: string }).id);
