@@ -10,6 +10,7 @@ import { deriveSecrets, loadMasterKey } from './secrets.ts';
 import { createFileBlobStore } from './storage/blob-store.ts';
 import { replayAtStart } from './backups/restore.ts';
 import { createServices } from './services.ts';
+import { MIGRATIONS } from './domains.ts';
 import { processPendingBlobDeletions } from './erasure/photo-cleanup.ts';
 import { createCustomerKeys } from './crypto/customer-keys.ts';
 import { createFieldCrypto } from './crypto/field-crypto.ts';
@@ -39,7 +40,7 @@ export async function startRuntime(config: Config, options: {
     ...(options.inMemory ? { inMemory: true } : {}),
   });
   try {
-    await migrate(handle.db);
+    await migrate(handle.db, MIGRATIONS);
     const clock = options.clock ?? systemClock;
     const firstKey = await bootstrapOperatorKey(handle.db, config.adminKey, clock.now());
     const secrets = deriveSecrets(loadMasterKey(config.masterKey, config.dataDir));
@@ -60,7 +61,7 @@ export async function startRuntime(config: Config, options: {
       metrics: createMetrics(options.withDefaultMetrics ?? true),
     };
     // Before anything serves: re-apply erasures journaled outside the database that it lacks (a restore).
-    await replayAtStart(ctx, () => createServices(ctx));
+    await replayAtStart(ctx, () => createServices(ctx).registry);
     // Files whose deletion was committed but not finished (a crash after commit) are removed now.
     await processPendingBlobDeletions(ctx.db, ctx.blobs, log).catch((err: Error) =>
       log.warn({ err: err.message }, 'pending file deletions not finished; retried by the retention job'));

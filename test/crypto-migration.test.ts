@@ -8,7 +8,6 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateBatch, migrationDone } from '../src/crypto/data-migration.ts';
-import type { ArchiveService } from '../src/backups/archive.service.ts';
 import { loadReleaseFixture, type ReleaseFixture } from './helpers/release-fixture.ts';
 import { client, createTestEnv, type TestEnv } from './helpers/runtime.ts';
 
@@ -117,7 +116,7 @@ describe('migration 0010 on a release-1 database', () => {
     expect(archives).toBe(rows.length);
     const current = await env.ctx.crypto.keys.currentEpoch(env.ctx.db);
     for (const a of rows) expect(a.keyEpochId).toBe(current!.id);
-    const archiveService = env.services.shared.archives as ArchiveService;
+    const archiveService = env.services.port('archives');
     const doc = await archiveService.open(rows[0]!.id);
     expect(doc.format).toBe('lethe.subject-export/v1');
 

@@ -89,7 +89,7 @@ describe('key epochs, rotation and destruction against an old backup', () => {
 
     // A restore within retention: the deleted customer stays deleted (replay), the living one is intact.
     env.clock.advance(2 * DAY_MS);
-    const restored = await restoreDatabaseBackup(env.ctx, env.services, copy);
+    const restored = await restoreDatabaseBackup(env.ctx, env.services.registry, copy);
     expect(restored.replay.deletionsReplayed).toBe(1);
     expect((await api.get(`/v1/customers/${gone.id}`)).status).toBe(404);
     expect((await api.get(`/v1/customers?email=${encodeURIComponent(gone.email)}`)).body.data).toEqual([]);

@@ -25,6 +25,8 @@ export interface ErasureJournalTable {
   actorKeyId: string | null;
   at: Timestamp;
   recordedAt: Timestamp;
+  /** A confirmation's outcome (null for deletions and for confirmations journaled before migration 0009). */
+  outcome: 'deleted' | 'no_data_held' | null;
 }
 
 /** Kysely types of the tables this domain adds (joined into Database in src/db/schema.ts). */

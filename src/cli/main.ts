@@ -6,8 +6,7 @@ import { migrate, openDatabase } from '../db/database.ts';
 import { existingApplicationIds } from '../applications/applications.repo.ts';
 import { systemClock } from '../clock.ts';
 import { serve } from '../main.ts';
-import { cliCommands } from './commands.ts';
-import '../backups/backups.cli.ts'; // registers `lethe backup …`
+import { CLI_COMMANDS, MIGRATIONS } from '../domains.ts';
 
 const USAGE = `lethe — trustworthy customer deletion
 
@@ -16,7 +15,7 @@ Usage:
   lethe migrate                             apply database migrations and exit
   lethe keys create --operator              issue an operator API key (printed once)
   lethe keys create --application <id>...   issue an application key for one or more applications
-${cliCommands.map((c) => `  ${c.usage}`).join('\n')}
+${CLI_COMMANDS.map((c) => `  ${c.usage}`).join('\n')}
 
 Configuration comes from the environment (see README): DATABASE_URL, LETHE_DATA_DIR, …`;
 
@@ -34,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'migrate') {
     const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
     try {
-      const applied = await migrate(handle.db);
+      const applied = await migrate(handle.db, MIGRATIONS);
       console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
     } finally { await handle.close(); }
     return 0;
@@ -52,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
     // generated one would otherwise be created unseen beside it).
     const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
     try {
-      await migrate(handle.db);
+      await migrate(handle.db, MIGRATIONS);
       const { db } = handle;
       const clock = systemClock;
       const kind = values.operator ? 'operator' as const : 'application' as const;
@@ -75,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
     } finally { await handle.close(); }
     return 0;
   }
-  const extra = cliCommands.find((c) => c.matches(argv));
+  const extra = CLI_COMMANDS.find((c) => c.matches(argv));
   if (extra) return extra.run(argv, config);
   console.error(`lethe: unknown command "${argv.join(' ')}"\n\n${USAGE}`);
   return 2;

@@ -3,7 +3,7 @@ import type { DeletionContext, DeletionStep } from './deletion.service.ts';
 import { removeBlobs } from './photo-cleanup.ts';
 import { redactCustomers } from './redaction.ts';
 import { effectivePolicy } from './redaction-policy.ts';
-import { getSettings } from './settings.repo.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
 
 /** What the receipt records about redaction (`redaction` on the deletions row): ids, versions, actions only. */
 export interface RedactionRecord {
@@ -25,13 +25,15 @@ export interface RedactionRecord {
  * activity entry is written). With automatic personal data deletion off it records that it did
  * not run; the redaction backlog job catches up once the setting is turned on.
  */
-export function createRedactionStep(ctx: Ctx): DeletionStep {
+export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
   const pendingFiles = new WeakMap<DeletionContext, string[]>();
   return {
     name: 'redaction',
     phase: 'after',
+    order: 10,
+    receipt: (record) => ({ redaction: { ...record }, keyDestroyedAt: record.keyDestroyedAt ?? null, keyEpochId: record.keyEpochId ?? null }),
     async run(trx, c): Promise<RedactionRecord> {
-      const s = await getSettings(trx);
+      const s = await readSettingsSection(trx, 'erasure');
       if (!s.automaticPersonalDataDeletion) {
         return { ran: false, via: null, redactedAt: null, policyVersion: null, policy: null, reason: 'automatic_personal_data_deletion_off' };
       }
@@ -50,7 +52,7 @@ export function createRedactionStep(ctx: Ctx): DeletionStep {
       await removeBlobs(ctx.db, ctx.blobs, keys, ctx.log);
     },
     async preview(db) {
-      const s = await getSettings(db);
+      const s = await readSettingsSection(db, 'erasure');
       const policy = effectivePolicy(s.redactionOverrides);
       const actions: Record<string, number> = {};
       for (const a of Object.values(policy)) actions[a] = (actions[a] ?? 0) + 1;

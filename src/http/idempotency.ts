@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
+import * as repo from './idempotency.repo.ts';
 import type { Clock } from '../clock.ts';
 import type { FieldCrypto } from '../crypto/field-crypto.ts';
 import type { Db } from '../db/database.ts';
@@ -26,10 +26,11 @@ function bodyHash(request: FastifyRequest): string {
 function customerIdOf(request: FastifyRequest, payload: unknown): string | null {
   const body = payload && typeof payload === 'object' ? payload as { customerId?: unknown; id?: unknown } : {};
   const path = request.url.split('?')[0] ?? '';
+  const params: unknown = request.params;
   const candidates = [
     // A record's response names its customer (e.g. a cancelled subscription): purged with that customer.
     body.customerId,
-    path.startsWith('/v1/customers/') ? (request.params as { id?: unknown } | undefined)?.id : undefined,
+    path.startsWith('/v1/customers/') && params && typeof params === 'object' && 'id' in params ? params.id : undefined,
     path === '/v1/customers' ? body.id : undefined,
   ];
   // Only a well-formed id names a customer (a refused request may carry any text in its path).
@@ -69,22 +70,17 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, 
     const deadline = Date.now() + WAIT_MS;
     for (;;) {
       const now = clock.now();
-      const inserted = await db.insertInto('idempotencyKeys').values({
-        apiKeyId: keyId, key, method: request.method, path: request.url.split('?')[0]!, bodyHash: hash,
-        statusCode: null, responseBody: null, customerId: null, createdAt: now,
-      }).onConflict((oc) => oc.columns(['apiKeyId', 'key']).doNothing()).returning('key').executeTakeFirst();
-      if (inserted) {
+      const claimed = await repo.claim(db, { keyId, key, method: request.method, path: request.url.split('?')[0]!, bodyHash: hash, at: now });
+      if (claimed) {
         request.idempotency = { key, keyId };
         return;
       }
-      const existing = await db.selectFrom('idempotencyKeys').selectAll()
-        .where('apiKeyId', '=', keyId).where('key', '=', key).executeTakeFirst();
+      const existing = await repo.find(db, keyId, key);
       if (!existing) continue; // removed between our insert and select: try to claim again
       const expired = now.getTime() - new Date(existing.createdAt).getTime() > IDEMPOTENCY_TTL_MS;
       const abandoned = existing.statusCode === null && now.getTime() - new Date(existing.createdAt).getTime() > ABANDONED_MS;
       if (expired || abandoned) {
-        await db.deleteFrom('idempotencyKeys').where('apiKeyId', '=', keyId).where('key', '=', key)
-          .where('createdAt', '=', existing.createdAt).execute();
+        await repo.release(db, keyId, key, existing.createdAt);
         continue;
       }
       if (existing.bodyHash !== hash) {
@@ -110,9 +106,8 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, 
     const claim = request.idempotency;
     if (!claim) return payload;
     request.idempotency = null;
-    const where = db.deleteFrom('idempotencyKeys').where('apiKeyId', '=', claim.keyId).where('key', '=', claim.key);
     if (reply.statusCode >= 500 || reply.statusCode === 429) {
-      await where.execute(); // not a result: let the client retry with the same key
+      await repo.release(db, claim.keyId, claim.key); // not a result: let the client retry with the same key
       return payload;
     }
     let body: unknown = null;
@@ -132,18 +127,15 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, 
       // committed in between, after purging the responses it could see. Holding the customer row
       // FOR SHARE orders the two: a DELETE in progress finishes first and the body is not kept;
       // a DELETE starting now waits, then purges this row.
-      let stored: unknown = JSON.stringify(body);
       if (customerId && reply.statusCode < 300) {
-        const live = await sql`SELECT 1 FROM customers WHERE id = ${customerId} AND deleted_at IS NULL FOR SHARE`.execute(trx);
-        if (live.rows.length === 0) stored = JSON.stringify(null);
+        if (!await repo.holdLiveCustomer(trx, customerId)) body = null;
         else if (body !== null) {
+          // Sealed under the customer's key (data map: idempotency_keys.response_body), stored as a JSON string.
           const dek = await fc.keyFor(trx, customerId, clock.now());
-          stored = fc.encryptRow('idempotency_keys', { responseBody: stored }, rowId(claim.keyId, claim.key), dek).responseBody;
+          body = JSON.parse(fc.encryptRow('idempotency_keys', { responseBody: JSON.stringify(body) }, rowId(claim.keyId, claim.key), dek).responseBody as string);
         }
       }
-      await trx.updateTable('idempotencyKeys')
-        .set({ statusCode: reply.statusCode, responseBody: stored as string, customerId })
-        .where('apiKeyId', '=', claim.keyId).where('key', '=', claim.key).execute();
+      await repo.storeResponse(trx, claim.keyId, claim.key, { statusCode: reply.statusCode, body, customerId });
     });
     return payload;
   });

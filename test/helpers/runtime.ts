@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
+import { inject } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { fakeClock, type FakeClock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
@@ -14,7 +15,9 @@ import { createServices, type Services } from '../../src/services.ts';
 import type { ReleaseFixture } from './release-fixture.ts';
 
 export const TEST_DB = (process.env.LETHE_TEST_DB ?? 'pglite') as 'pglite' | 'postgres';
-export const PG_ADMIN_URL = process.env.LETHE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The postgres project's server, chosen once per run (test/helpers/pg-server.ts: env URL, 5432, or embedded 18). */
+export const PG_ADMIN_URL = (TEST_DB === 'postgres' ? inject('lethePg')?.url : undefined)
+  ?? process.env.LETHE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** A fresh PostgreSQL database for one test file; dropped by the returned function. */
 export async function createPgDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
