@@ -1,7 +1,7 @@
 // The AES-256-GCM envelope and the field encryption driven by the data map (no database needed).
 import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ENVELOPE_V1, openEnvelope, sealEnvelope } from '../src/crypto/envelope.ts';
+import { ENVELOPE_PREFIX, ENVELOPE_V1, open, openBytes, seal, sealBytes } from '../src/crypto/envelope.ts';
 import { PREFIX, openValue, sealValue } from '../src/crypto/field-crypto.ts';
 import { DATA_MAP, encryptedColumns } from '../src/erasure/data-map.ts';
 import { CASCADE } from '../src/erasure/cascade.ts';
@@ -9,20 +9,29 @@ import { CASCADE } from '../src/erasure/cascade.ts';
 describe('envelope', () => {
   const key = crypto.randomBytes(32);
   it('version byte, fresh nonce per value, round trip', () => {
-    const a = sealEnvelope(key, Buffer.from('same'), 'aad');
-    const b = sealEnvelope(key, Buffer.from('same'), 'aad');
+    const a = sealBytes(key, Buffer.from('same'), 'aad');
+    const b = sealBytes(key, Buffer.from('same'), 'aad');
     expect(a[0]).toBe(ENVELOPE_V1);
     expect(a.equals(b)).toBe(false);
-    expect(openEnvelope(key, a, 'aad').toString()).toBe('same');
+    expect(openBytes(key, a, 'aad').toString()).toBe('same');
   });
   it('refuses another key, other associated data, an altered byte and an unknown version', () => {
-    const s = sealEnvelope(key, Buffer.from('secret'), 'customers.email:1');
-    expect(() => openEnvelope(crypto.randomBytes(32), s, 'customers.email:1')).toThrow();
-    expect(() => openEnvelope(key, s, 'customers.email:2')).toThrow();
+    const s = sealBytes(key, Buffer.from('secret'), 'customers.email:1');
+    expect(() => openBytes(crypto.randomBytes(32), s, 'customers.email:1')).toThrow();
+    expect(() => openBytes(key, s, 'customers.email:2')).toThrow();
     const altered = Buffer.from(s); altered[20] = altered[20]! ^ 1;
-    expect(() => openEnvelope(key, altered, 'customers.email:1')).toThrow();
+    expect(() => openBytes(key, altered, 'customers.email:1')).toThrow();
     const v2 = Buffer.from(s); v2[0] = 2;
-    expect(() => openEnvelope(key, v2, 'customers.email:1')).toThrow(/version/);
+    expect(() => openBytes(key, v2, 'customers.email:1')).toThrow(/version/);
+  });
+  it('the text form (webhook secrets, field values) is "env:" + base64url of the same bytes', () => {
+    const t = seal(key, 'whsec', 'applications.webhook_secret:app-1');
+    expect(t.startsWith(ENVELOPE_PREFIX)).toBe(true);
+    const raw = Buffer.from(t.slice(ENVELOPE_PREFIX.length), 'base64url');
+    expect(raw[0]).toBe(ENVELOPE_V1);
+    expect(openBytes(key, raw, 'applications.webhook_secret:app-1').toString()).toBe('whsec');
+    expect(open(key, 'env:' + sealBytes(key, Buffer.from('ada'), 'x').toString('base64url'), 'x')).toBe('ada');
+    expect(PREFIX).toBe(ENVELOPE_PREFIX);
   });
   it('a value copied to another row or column does not open', () => {
     const v = sealValue(key, 'ada@example.com', 'lethe:customers.email:row-1');

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabaseBackup, readBackupLines } from '../src/backups/database-backup.ts';
 import { restoreDatabaseBackup } from '../src/backups/restore.ts';
 import { DAY_MS } from '../src/clock.ts';
-import { openEnvelope } from '../src/crypto/envelope.ts';
+import { openBytes } from '../src/crypto/envelope.ts';
 import { KeyUnavailableError } from '../src/crypto/keyring.ts';
 import { encryptedColumns, toCamel } from '../src/erasure/data-map.ts';
 import { canaryCustomer } from './helpers/canary-customer.ts';
@@ -46,7 +46,7 @@ function unwrapFromBackup(row: Record<string, unknown>): Buffer {
   const wrapped = Buffer.from(String(row.wrapped).replace(/^\\x/, ''), 'hex');
   const epochId = String(row.epoch_id);
   const epochKey = env.ctx.crypto.keys.keyring.epochKey(epochId); // throws once the epoch is destroyed
-  return openEnvelope(epochKey, wrapped, `lethe-customer-key:${String(row.customer_id)}:${epochId}`);
+  return openBytes(epochKey, wrapped, `lethe-customer-key:${String(row.customer_id)}:${epochId}`);
 }
 
 /** Decrypts every encrypted value of a customer in the backup's rows with the given data key; returns the clear values. */

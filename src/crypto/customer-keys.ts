@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { DAY_MS } from '../clock.ts';
 import type { Db } from '../db/database.ts';
-import { openEnvelope, sealEnvelope } from './envelope.ts';
+import { openBytes, sealBytes } from './envelope.ts';
 import { type Keyring, KeyUnavailableError } from './keyring.ts';
 
 /**
@@ -30,7 +30,7 @@ export function createCustomerKeys(keyring: Keyring) {
   }
 
   const unwrap = (customerId: string, epochId: string, wrapped: Buffer) =>
-    openEnvelope(keyring.epochKey(epochId), Buffer.from(wrapped), wrapAad(customerId, epochId));
+    openBytes(keyring.epochKey(epochId), Buffer.from(wrapped), wrapAad(customerId, epochId));
 
   /**
    * Epoch key files the database does not know (their epochs were started after a backup that was
@@ -124,7 +124,7 @@ export function createCustomerKeys(keyring: Keyring) {
       let epoch = await currentEpoch(db);
       if (!epoch) { await api.ensureEpoch(db, at); epoch = (await currentEpoch(db))!; }
       const dek = crypto.randomBytes(32);
-      const wrapped = sealEnvelope(keyring.epochKey(epoch.id), dek, wrapAad(customerId, epoch.id));
+      const wrapped = sealBytes(keyring.epochKey(epoch.id), dek, wrapAad(customerId, epoch.id));
       const r = await db.insertInto('customerKeys').values({ customerId, epochId: epoch.id, wrapped, createdAt: at, wrappedAt: at })
         .onConflict((oc) => oc.column('customerId').doNothing()).returning('customerId').executeTakeFirst();
       if (r) return dek;
@@ -155,7 +155,7 @@ export function createCustomerKeys(keyring: Keyring) {
           for (const r of rows.rows) {
             const dek = unwrap(r.customer_id, r.epoch_id, r.wrapped);
             await trx.updateTable('customerKeys')
-              .set({ epochId: cur.id, wrapped: sealEnvelope(newKey, dek, wrapAad(r.customer_id, cur.id)), wrappedAt: at })
+              .set({ epochId: cur.id, wrapped: sealBytes(newKey, dek, wrapAad(r.customer_id, cur.id)), wrappedAt: at })
               .where('customerId', '=', r.customer_id).execute();
           }
           return rows.rows.length;

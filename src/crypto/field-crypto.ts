@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Db } from '../db/database.ts';
 import { type Encoding, encryptedColumns, toCamel } from '../erasure/data-map.ts';
 import type { CustomerKeys } from './customer-keys.ts';
-import { openEnvelope, sealEnvelope } from './envelope.ts';
+import { ENVELOPE_PREFIX, open, openBytes, seal, sealBytes } from './envelope.ts';
 
 /**
  * THE module repositories encrypt and decrypt personal values through. Which columns are
@@ -10,11 +10,11 @@ import { openEnvelope, sealEnvelope } from './envelope.ts';
  * camelCase objects Kysely reads and writes. The associated data of each value binds table,
  * column (and metadata key) and row id, so a value moved to another row or column does not open.
  *
- * Stored form: the text `enc:` + base64(envelope) (envelope.ts: version byte, nonce, ciphertext,
- * tag). A value without the prefix is clear text: written before this release (until the data
+ * Stored form: the envelope's text form, `env:` + base64url(version byte, iv, tag, ciphertext)
+ * (envelope.ts, the one format, shared with the sealed webhook secrets). A value without the prefix is clear text: written before this release (until the data
  * migration reaches it) or a mask/kept value written at redaction, when the key goes.
  */
-export const PREFIX = 'enc:';
+export const PREFIX = ENVELOPE_PREFIX;
 
 export class UnreadableDataError extends Error {}
 
@@ -22,12 +22,12 @@ const aadOf = (table: string, column: string, rowId: string) => `lethe:${table}.
 const isSealed = (v: unknown): v is string => typeof v === 'string' && v.startsWith(PREFIX);
 
 export function sealValue(dek: Buffer, plain: string, aad: string): string {
-  return PREFIX + sealEnvelope(dek, Buffer.from(plain, 'utf8'), aad).toString('base64');
+  return seal(dek, plain, aad);
 }
 
 export function openValue(dek: Buffer | undefined, stored: string, aad: string): string {
   if (!dek) throw new UnreadableDataError('personal data is encrypted under a key that no longer exists');
-  return openEnvelope(dek, Buffer.from(stored.slice(PREFIX.length), 'base64'), aad).toString('utf8');
+  return open(dek, stored, aad);
 }
 
 function encryptValue(dek: Buffer, enc: Encoding, value: unknown, table: string, column: string, rowId: string): unknown {
@@ -105,10 +105,10 @@ export function createFieldCrypto(keys: CustomerKeys, blindIndexKey: Buffer) {
     },
 
     /** Bytes (the profile photo) under the customer's key; `aad` names what they are. */
-    sealBytes: (dek: Buffer, data: Buffer, aad: string) => sealEnvelope(dek, data, aad),
+    sealBytes: (dek: Buffer, data: Buffer, aad: string) => sealBytes(dek, data, aad),
     openBytes: (dek: Buffer | undefined, data: Buffer, aad: string) => {
       if (!dek) throw new UnreadableDataError('the file is encrypted under a key that no longer exists');
-      return openEnvelope(dek, data, aad);
+      return openBytes(dek, data, aad);
     },
 
     /** Blind index of an e-mail: HMAC-SHA256 of the normalized address (trimmed, NFC, lower case). */

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { openEnvelope, sealEnvelope } from './envelope.ts';
+import { openBytes, sealBytes } from './envelope.ts';
 
 /**
  * The keyring: key-epoch keys kept OUTSIDE the database (LETHE_KEYRING_DIR), so no copy of the
@@ -81,7 +81,7 @@ export function openKeyring(dir: string, wrapKey: Buffer): Keyring {
         throw new KeyUnavailableError(`epoch key ${epochId} is not in the keyring (destroyed, or another keyring)`);
       }
       let key: Buffer;
-      try { key = openEnvelope(wrapKey, sealed, aad(epochId)); } catch {
+      try { key = openBytes(wrapKey, sealed, aad(epochId)); } catch {
         throw new KeyUnavailableError(`epoch key ${epochId} cannot be opened: the master key differs from the one that sealed it`);
       }
       cache.set(epochId, key);
@@ -90,7 +90,7 @@ export function openKeyring(dir: string, wrapKey: Buffer): Keyring {
     has(epochId) { return fs.existsSync(epochFile(dir, epochId)); },
     createEpochKey(epochId) {
       const key = crypto.randomBytes(32);
-      writeDurable(epochFile(dir, epochId), sealEnvelope(wrapKey, key, aad(epochId)).toString('base64') + '\n');
+      writeDurable(epochFile(dir, epochId), sealBytes(wrapKey, key, aad(epochId)).toString('base64') + '\n');
       cache.set(epochId, key);
     },
     destroyEpochKey(epochId) {
