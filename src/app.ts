@@ -88,7 +88,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
     perKeyPerMinute: ctx.config.rateLimitPerMinute,
     perAddressPerMinute: ctx.config.rateLimitPerAddressPerMinute,
   });
-  registerIdempotency(app, ctx.db, ctx.clock);
+  registerIdempotency(app, ctx.db, ctx.clock, ctx.crypto);
   // Every domain's routes, in src/domains.ts order; handlers get typed params, query and body.
   const typed = app.withTypeProvider<RequestTypeProvider>();
   for (const { module } of services.registry.routes) await module(typed);

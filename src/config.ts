@@ -1,5 +1,6 @@
 import net from 'node:net';
 import path from 'node:path';
+import { defaultKeyringDir, isInside } from './crypto/keyring.ts';
 
 /** Everything the process reads from its environment, parsed once at start and passed down. */
 export interface Config {
@@ -11,6 +12,8 @@ export interface Config {
   masterKey: string | undefined;
   webhookAllowPrivate: boolean;
   backupDir: string;
+  /** Key-epoch keys (crypto-shredding): LETHE_KEYRING_DIR, beside and never inside the data directory. */
+  keyringDir: string;
   logLevel: string;
   schedulerEnabled: boolean;
   dispatcherEnabled: boolean;
@@ -74,6 +77,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (masterKey !== undefined && Buffer.from(masterKey, 'base64').length < 32) {
     throw new ConfigError('LETHE_MASTER_KEY must be at least 32 bytes, base64-encoded');
   }
+  const keyringDir = path.resolve(env.LETHE_KEYRING_DIR || defaultKeyringDir(dataDir));
+  if (isInside(keyringDir, dataDir)) {
+    throw new ConfigError('LETHE_KEYRING_DIR must not be inside the data directory (a copy of the data directory must never hold the keyring)');
+  }
   const trustedProxies = (env.LETHE_TRUSTED_PROXIES ?? '').split(',').map((p) => p.trim()).filter(Boolean);
   for (const proxy of trustedProxies) {
     const [addr, bits, ...rest] = proxy.split('/');
@@ -87,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('LETHE_METRICS_TOKEN must be at least 16 characters');
   }
   return {
+    keyringDir,
     trustedProxies,
     metricsToken,
     rateLimitPerAddressPerMinute: int('LETHE_RATE_LIMIT_PER_ADDRESS_PER_MINUTE', env.LETHE_RATE_LIMIT_PER_ADDRESS_PER_MINUTE, 60_000, 1, 10_000_000),

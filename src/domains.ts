@@ -2,6 +2,7 @@ import { applicationsPlugin } from './applications/applications.plugin.ts';
 import { auditPlugin } from './audit/audit.plugin.ts';
 import { backupsPlugin } from './backups/backups.plugin.ts';
 import { consolePlugin } from './console/console.plugin.ts';
+import { cryptoPlugin } from './crypto/crypto.plugin.ts';
 import { customersPlugin } from './customers/customers.plugin.ts';
 import { spinePlugin } from './db/spine.plugin.ts';
 import { erasurePlugin } from './erasure/erasure.plugin.ts';
@@ -31,6 +32,7 @@ export const DOMAINS: readonly DomainPlugin[] = [
   notificationsPlugin,
   exportsPlugin,
   backupsPlugin,
+  cryptoPlugin, // after backups: its retention task (keys) follows the archives' destruction
   jobsPlugin,
   evidencePlugin,
   statsPlugin,

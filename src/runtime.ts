@@ -17,6 +17,9 @@ import { replayAtStart } from './backups/restore.ts';
 import { createServices } from './services.ts';
 import { MIGRATIONS } from './domains.ts';
 import { processPendingBlobDeletions } from './erasure/photo-cleanup.ts';
+import { createCustomerKeys } from './crypto/customer-keys.ts';
+import { createFieldCrypto } from './crypto/field-crypto.ts';
+import { openKeyring } from './crypto/keyring.ts';
 
 export interface Runtime {
   ctx: Ctx;
@@ -59,6 +62,11 @@ export async function startRuntime(config: Config, options: {
     await reanchorAuditChain(handle.db, clock.now());
     await sealClearWebhookSecrets(handle.db, secrets.storedSecretsKey);
     if (config.adminKey) await forgetChosenKeyPrefix(handle.db, config.adminKey, secrets.apiKeyHashKey);
+    // The keyring (epoch keys, outside the database): bound to this database at first start,
+    // checked at every start; the first epoch starts now if there is none.
+    const keys = createCustomerKeys(openKeyring(config.keyringDir, secrets.keyringKey));
+    await keys.checkKeyring(handle.db);
+    await keys.ensureEpoch(handle.db, clock.now());
     const ctx: Ctx = {
       db: handle.db,
       dbKind: handle.kind,
@@ -66,6 +74,7 @@ export async function startRuntime(config: Config, options: {
       config,
       secrets,
       blobs: createFileBlobStore(path.join(config.dataDir, 'blobs')),
+      crypto: createFieldCrypto(keys, secrets.blindIndexKey),
       log,
       metrics: createMetrics(options.withDefaultMetrics ?? true),
     };

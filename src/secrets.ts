@@ -23,6 +23,10 @@ export interface Secrets {
   storedSecretsKey: Buffer;
   /** AES-256-GCM key sealing the receipt-signing private keys (src/evidence/receipt-keys.ts). */
   receiptSealKey: Buffer;
+  /** Seals key-epoch keys in the keyring (crypto-shredding). */
+  keyringKey: Buffer;
+  /** HMAC key of the e-mail blind index. */
+  blindIndexKey: Buffer;
   /** Fingerprint of the master key: lets a backup say which key sealed it without revealing it. */
   fingerprint: string;
 }
@@ -39,6 +43,8 @@ export function deriveSecrets(master: Buffer): Secrets {
     auditKey: derive('audit-chain/v1'),
     storedSecretsKey: derive('stored-secrets/v1'),
     receiptSealKey: derive('receipt-key-seal/v1'),
+    keyringKey: derive('keyring/v1'),
+    blindIndexKey: derive('blind-index/v1'),
     fingerprint: crypto.createHash('sha256').update(derive('fingerprint/v1')).digest('hex').slice(0, 16),
   };
 }

@@ -42,9 +42,9 @@ describe('the plug-in registry', () => {
       const { registry } = env.services;
       expect(registry.domains).toEqual(DOMAINS.map((d) => d.name));
       expect(registry.deletionSteps.map((s) => `${s.phase}:${s.name}`))
-        .toEqual(['before:backup', 'after:redaction', 'after:deletionCases', 'after:deliveryExcerpts', 'after:erasure-journal']);
+        .toEqual(['before:keyring', 'before:backup', 'after:redaction', 'after:deletionCases', 'after:deliveryExcerpts', 'after:erasure-journal']);
       expect([...registry.jobs.keys()].sort()).toEqual(['deletion-notifications', 'grace-periods', 'retention']);
-      expect(registry.retentionTasks.map((t) => t.name)).toEqual(['idempotency-keys', 'redaction-backlog', 'backups']);
+      expect(registry.retentionTasks.map((t) => t.name)).toEqual(['idempotency-keys', 'redaction-backlog', 'backups', 'keys']);
       for (const port of ['subjectExport', 'deletion', 'webhookUrlCheck', 'webhookDispatcher', 'deletionCases', 'erasureJournal', 'archives'] as const) {
         expect(registry.port(port), port).toBeDefined();
       }

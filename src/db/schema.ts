@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { BackupTables } from '../backups/backups.tables.ts';
+import type { CryptoTables } from '../crypto/crypto.tables.ts';
 import type { ErasureTables } from '../erasure/erasure.tables.ts';
 import type { NotificationTables } from '../notifications/notifications.tables.ts';
 import type { WebhookTables } from '../webhooks/webhooks.tables.ts';
@@ -17,6 +18,7 @@ export interface SettingsTable {
   notificationTimeZone: string;
   backupRetentionDays: number;
   overdueAfterDays: number;
+  keyEpochDays: Generated<number>;
   redactionOverrides: Json<Record<string, string>>;
   policyVersion: number;
   updatedAt: Timestamp;
@@ -67,6 +69,8 @@ export interface CustomersTable {
   legalHold: Generated<boolean>;
   profilePhotoKey: string | null;
   profilePhotoContentType: string | null;
+  /** Blind index of the normalized e-mail (crypto-shredding); NULL once the customer's key is destroyed. */
+  emailBidx: Generated<string | null>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
   deletedAt: Timestamp | null;
@@ -88,7 +92,8 @@ export interface AddressesTable extends CollectionBase {
 }
 export interface PaymentMethodsTable extends CollectionBase {
   brand: string | null; cardId: string | null; last4: string | null;
-  expMonth: number | null; expYear: number | null; token: string | null;
+  // Stored as text since 0010 (encrypted); the API speaks numbers.
+  expMonth: string | number | null; expYear: string | number | null; token: string | null;
 }
 export interface SubscriptionsTable extends CollectionBase {
   plan: string; status: 'active' | 'cancelled';
@@ -150,6 +155,8 @@ export interface DeletionsTable {
   auditHash: string;
   redaction: Json<Record<string, unknown>> | null;
   backupId: string | null;
+  keyDestroyedAt: Timestamp | null;
+  keyEpochId: string | null;
 }
 
 export interface IdempotencyKeysTable {
@@ -177,7 +184,7 @@ export interface BlobDeletionsTable {
 }
 
 // Tables of later domains are declared beside their code and joined here.
-export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables, EvidenceTables {
+export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables, EvidenceTables, CryptoTables {
   settings: SettingsTable;
   auditChainState: AuditChainStateTable;
   applications: ApplicationsTable;

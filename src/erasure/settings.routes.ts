@@ -19,6 +19,7 @@ export const SettingsSchema = Type.Object({
   notificationTimeZone: Type.String(),
   backupRetentionDays: Type.Integer(),
   overdueAfterDays: Type.Integer(),
+  keyEpochDays: Type.Integer({ description: 'A new key epoch starts every keyEpochDays (crypto-shredding; docs/encryption.md)' }),
   redactionPolicy: PolicyMap,
   redactionPolicyOverrides: PolicyMap,
   policyVersion: Type.Integer(),
@@ -32,6 +33,7 @@ export const SettingsPatchSchema = Type.Object({
   notificationTimeZone: Type.Optional(Zone),
   backupRetentionDays: Type.Optional(Days),
   overdueAfterDays: Type.Optional(Days),
+  keyEpochDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })),
   redactionPolicy: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), Type.Union([Type.String({ maxLength: 20 }), Type.Null()]), {
     maxProperties: 200,
     description: 'Overrides per field, e.g. {"customer.organization": "mask"}; null restores the default',

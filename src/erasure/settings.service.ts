@@ -14,6 +14,8 @@ export interface SettingsPatch {
   notificationTimeZone?: string;
   backupRetentionDays?: number;
   overdueAfterDays?: number;
+  /** Crypto-shredding: a new key epoch starts every keyEpochDays. */
+  keyEpochDays?: number;
   /** Per-field overrides: "entity.field" → action; null (or the default action) removes the override. */
   redactionPolicy?: Record<string, string | null>;
   /** Must be true when the patch sets `keep` on a field the data map marks as identifying. */
@@ -21,7 +23,7 @@ export interface SettingsPatch {
 }
 
 const SCALARS = ['automaticPersonalDataDeletion', 'gracePeriodDays', 'notificationTime', 'notificationTimeZone',
-  'backupRetentionDays', 'overdueAfterDays'] as const;
+  'backupRetentionDays', 'overdueAfterDays', 'keyEpochDays'] as const;
 
 export function toSettingsView(s: Settings) {
   return {
@@ -31,6 +33,7 @@ export function toSettingsView(s: Settings) {
     notificationTimeZone: s.notificationTimeZone,
     backupRetentionDays: s.backupRetentionDays,
     overdueAfterDays: s.overdueAfterDays,
+    keyEpochDays: s.keyEpochDays,
     redactionPolicy: effectivePolicy(s.redactionOverrides),
     redactionPolicyOverrides: s.redactionOverrides,
     policyVersion: s.policyVersion,

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { Ctx } from '../context.ts';
 import { DeletionReceiptSchema } from '../erasure/deletion.routes.ts';
-import { toReceipt, type DeletionService } from '../erasure/deletion.service.ts';
+import { type DeletionService } from '../erasure/deletion.service.ts';
 import { validation } from '../http/errors.ts';
 import { DEFAULT_LIMIT, MAX_LIMIT, encodeCursor } from '../http/pagination.ts';
 import { ListOf, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
@@ -51,7 +51,7 @@ export function registerEvidenceRoutes(app: TypedApp, ctx: Ctx, deletion: () => 
     });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
-    return { data: page.map(toReceipt), nextCursor: rows.length > limit && last ? encodeCursor(last.deletedAt, last.customerId) : null };
+    return { data: await Promise.all(page.map((r) => deletion().receiptOf(r))), nextCursor: rows.length > limit && last ? encodeCursor(last.deletedAt, last.customerId) : null };
   });
 
   app.get('/v1/deletions/:customerId/signed', {

@@ -43,6 +43,8 @@ export function registerHealthRoutes(app: TypedApp, ctx: Ctx, deps: HealthDeps) 
       await sql`SELECT 1`.execute(ctx.db);
       const pending = await pendingMigrations(ctx.db, deps.migrations());
       if (pending > 0) return sendProblem(reply, 'unavailable', `${pending} migration(s) not applied`);
+      // Crypto-shredding: without the keyring no new customer key can be wrapped (docs/encryption.md).
+      if (!ctx.crypto.keys.keyring.reachable()) return sendProblem(reply, 'unavailable', 'Keyring not reachable (LETHE_KEYRING_DIR)');
     } catch {
       return sendProblem(reply, 'unavailable', 'Database not reachable');
     }

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import * as repo from './idempotency.repo.ts';
 import type { Clock } from '../clock.ts';
+import type { FieldCrypto } from '../crypto/field-crypto.ts';
 import type { Db } from '../db/database.ts';
 import { canonicalJson } from '../audit/canonical-json.ts';
 import { AppError } from './errors.ts';
@@ -56,7 +57,10 @@ function replay(reply: FastifyReply, statusCode: number, body: unknown) {
  * with the same body gets the stored status and body; the same key with another body is 409.
  * A concurrent duplicate waits for the first to finish, so two racing requests make one effect.
  */
-export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) {
+/** Stored responses are encrypted under their customer's key; the associated data binds the row (key id and key). */
+const rowId = (apiKeyId: string, key: string) => `${apiKeyId}/${key}`;
+
+export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, fc: FieldCrypto) {
   app.decorateRequest('idempotency', null);
   // Every POST may answer 409 idempotency_key_reused / idempotency_key_in_flight: document it.
   app.addHook('onRoute', (route) => {
@@ -91,7 +95,15 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
       if (existing.bodyHash !== hash) {
         throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body or path');
       }
-      if (existing.statusCode !== null) return replay(reply, existing.statusCode, existing.responseBody);
+      if (existing.statusCode !== null) {
+        let body = existing.responseBody;
+        if (existing.customerId && fc.isSealed(body)) {
+          const dek = (await fc.keysOf(db, [existing.customerId])).get(existing.customerId);
+          // A stored response whose customer's key is gone (deleted since) replays without its body.
+          body = dek ? fc.decryptRow('idempotency_keys', { responseBody: body }, rowId(keyId, key), dek).responseBody : null;
+        }
+        return replay(reply, existing.statusCode, body);
+      }
       if (Date.now() > deadline) {
         throw new AppError('idempotency_key_in_flight', 'The first request with this Idempotency-Key is still running; retry later');
       }
@@ -126,6 +138,11 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
       // a DELETE starting now waits, then purges this row.
       if (customerId && reply.statusCode < 300) {
         if (!await repo.holdLiveCustomer(trx, customerId)) body = null;
+        else if (body !== null) {
+          // Sealed under the customer's key (data map: idempotency_keys.response_body), stored as a JSON string.
+          const dek = await fc.keyFor(trx, customerId, clock.now());
+          body = JSON.parse(fc.encryptRow('idempotency_keys', { responseBody: JSON.stringify(body) }, rowId(claim.keyId, claim.key), dek).responseBody as string);
+        }
       }
       await repo.storeResponse(trx, claim.keyId, claim.key, { statusCode: reply.statusCode, body, customerId });
     });

@@ -28,10 +28,10 @@ export function createOperatorService(ctx: Ctx, deps: { licenseObservers: () => 
         const c = await findLiveCustomer(trx, customerId, 'update');
         if (!c) throw notFound('Customer');
         const at = clock.now();
-        if (c.legalHold !== on) await updateCustomer(trx, customerId, { legalHold: on }, at);
+        if (c.legalHold !== on) await updateCustomer(trx, ctx.crypto, customerId, { legalHold: on }, at);
         await appendAudit(trx, { type: on ? 'customer.legal_hold_placed' : 'customer.legal_hold_lifted', actorKeyId: principal.keyId,
           subjectType: 'customer', subjectId: customerId, at, data: { reason: r.reason, changed: c.legalHold !== on } });
-        await appendActivity(trx, { customerId, type: on ? 'customer.legal_hold_placed' : 'customer.legal_hold_lifted', at,
+        await appendActivity(trx, ctx.crypto, { customerId, type: on ? 'customer.legal_hold_placed' : 'customer.legal_hold_lifted', at,
           details: { reason: r.reason, ...note(r.note) } });
         return { customerId, legalHold: on };
       });
@@ -40,16 +40,16 @@ export function createOperatorService(ctx: Ctx, deps: { licenseObservers: () => 
     async cancelLicense(principal: Principal, licenseId: string, r: Reasoned) {
       const def = collectionByTable.get('licenses')!;
       return db.transaction().execute(async (trx) => {
-        const found = await findRecord(trx, def, licenseId);
+        const found = await findRecord(trx, ctx.crypto, def, licenseId);
         if (!found) throw notFound('License');
         const customerId = String(found.customerId);
         if (!await findLiveCustomer(trx, customerId, 'share')) throw notFound('License');
-        const record = await findRecord(trx, def, licenseId, true);
+        const record = await findRecord(trx, ctx.crypto, def, licenseId, true);
         if (!record) throw notFound('License');
         if (record.status === 'cancelled') return record;
         const at = clock.now();
-        const updated = await updateRecord(trx, def, licenseId, { status: 'cancelled', cancelledAt: at }, at);
-        await appendActivity(trx, { customerId, type: 'license.cancelled', recordId: licenseId, at, details: { reason: r.reason, ...note(r.note) } });
+        const updated = await updateRecord(trx, ctx.crypto, def, licenseId, { status: 'cancelled', cancelledAt: at }, at);
+        await appendActivity(trx, ctx.crypto, { customerId, type: 'license.cancelled', recordId: licenseId, at, details: { reason: r.reason, ...note(r.note) } });
         await appendAudit(trx, { type: 'license.cancelled', actorKeyId: principal.keyId, subjectType: 'license', subjectId: licenseId, at,
           data: { customerId, applicationId: String(record.applicationId), reason: r.reason } });
         for (const o of deps.licenseObservers()) await o.licenseCancelled(trx, customerId, String(record.applicationId), at);

@@ -19,6 +19,7 @@ export interface SettingsUpdate {
   notificationTime?: string;
   notificationTimeZone?: string;
   backupRetentionDays?: number;
+  keyEpochDays?: number;
   overdueAfterDays?: number;
   redactionOverrides?: Record<string, string>;
   policyVersion?: number;
@@ -36,6 +37,7 @@ export const SETTINGS_SECTIONS = {
   erasure: ['automaticPersonalDataDeletion', 'redactionOverrides', 'policyVersion'],
   notifications: ['gracePeriodDays', 'notificationTime', 'notificationTimeZone', 'overdueAfterDays'],
   backups: ['backupRetentionDays'],
+  crypto: ['keyEpochDays'],
 } as const satisfies Record<string, ReadonlyArray<keyof Settings>>;
 
 export type SettingsSectionName = keyof typeof SETTINGS_SECTIONS;

@@ -2924,6 +2924,15 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     updateCustomer: {
@@ -6192,6 +6201,8 @@ export interface operations {
                         /** Format: date-time */
                         deletedAt: string;
                         deletedByKeyId: string | null;
+                        /** @description When the customer's data key was destroyed (crypto-shredding); null while automatic personal data deletion has not run */
+                        keyDestroyedAt: string | null;
                         preservedTransactions: number;
                         redaction: ({
                             /** @description Snapshot of the policy applied ("entity.field" → action) */
@@ -6211,6 +6222,10 @@ export interface operations {
                         softDeleted: {
                             [key: string]: number;
                         };
+                        /** @description When the last key-epoch key that ever wrapped the customer's key is (scheduled to be) destroyed: from then on no copy without the keyring can be decrypted */
+                        unreadableEverywhereBy: string | null;
+                        /** @description True once that epoch key's destruction happened (audited: key_epoch.destroyed) */
+                        unreadableEverywhereConfirmed: boolean;
                     };
                 };
             };
@@ -6888,6 +6903,8 @@ export interface operations {
                         automaticPersonalDataDeletion: boolean;
                         backupRetentionDays: number;
                         gracePeriodDays: number;
+                        /** @description A new key epoch starts every keyEpochDays (crypto-shredding; docs/encryption.md) */
+                        keyEpochDays: number;
                         notificationTime: string;
                         notificationTimeZone: string;
                         overdueAfterDays: number;
@@ -6967,6 +6984,7 @@ export interface operations {
                     /** @description Required (true) when the patch sets "keep" on a field that identifies the person */
                     confirmKeepIdentifying?: boolean;
                     gracePeriodDays?: number;
+                    keyEpochDays?: number;
                     /** @description "HH:MM", 24-hour clock */
                     notificationTime?: string;
                     /** @description IANA time zone, e.g. "Europe/Berlin" */
@@ -6990,6 +7008,8 @@ export interface operations {
                         automaticPersonalDataDeletion: boolean;
                         backupRetentionDays: number;
                         gracePeriodDays: number;
+                        /** @description A new key epoch starts every keyEpochDays (crypto-shredding; docs/encryption.md) */
+                        keyEpochDays: number;
                         notificationTime: string;
                         notificationTimeZone: string;
                         overdueAfterDays: number;
