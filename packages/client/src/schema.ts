@@ -6013,6 +6013,8 @@ export interface operations {
                             /** Format: date-time */
                             deletedAt: string;
                             deletedByKeyId: string | null;
+                            /** @description When the customer's data key was destroyed (crypto-shredding); null while automatic personal data deletion has not run */
+                            keyDestroyedAt: string | null;
                             preservedTransactions: number;
                             redaction: ({
                                 /** @description Snapshot of the policy applied ("entity.field" → action) */
@@ -6032,6 +6034,10 @@ export interface operations {
                             softDeleted: {
                                 [key: string]: number;
                             };
+                            /** @description When the last key-epoch key that ever wrapped the customer's key is (scheduled to be) destroyed: from then on no copy without the keyring can be decrypted */
+                            unreadableEverywhereBy: string | null;
+                            /** @description True once that epoch key's destruction happened (audited: key_epoch.destroyed) */
+                            unreadableEverywhereConfirmed: boolean;
                         }[];
                         nextCursor: string | null;
                     };
