@@ -1,11 +1,13 @@
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { startRuntime } from './runtime.ts';
+import { restrictUmask } from './storage/file-modes.ts';
 import { createServices } from './services.ts';
 import { removeServerInfo, writeServerInfo } from './auth/keys.cli.ts';
 
 /** `npm start`: serve the API and console, and run the scheduler and dispatcher in this process. */
 export async function serve(): Promise<void> {
+  restrictUmask(); // before any file is written (PGlite, master key, journal, backups)
   let config;
   try {
     config = loadConfig();

@@ -1,4 +1,5 @@
 import * as m0008 from '../db/migrations/0008-operator.ts';
+import * as m0013 from '../db/migrations/0013-external-id-bidx.ts';
 import type { DomainPlugin } from '../plugin/registry.ts';
 import { registerApiKeyRoutes } from './api-keys.routes.ts';
 import { createApiKeysService, type ApiKeysService } from './api-keys.service.ts';
@@ -19,7 +20,8 @@ export const authPlugin: DomainPlugin = {
   name: 'auth',
   // 0008 (issue 13, operator completeness) also adds customers.external_id, the erasure journal's
   // record kind, settings.delete_customer_when_grace_ends and deletions.actor for the domains that use them.
-  migrations: { '0008-operator': m0008 },
+  // 0013 moves external_id's uniqueness to its blind index (the value itself is encrypted).
+  migrations: { '0008-operator': m0008, '0013-external-id-bidx': m0013 },
   cli: [keysCli],
   plug(ctx, r) {
     const keys = createApiKeysService(ctx);

@@ -18,10 +18,19 @@ export async function markMoved(db: Db, id: string, blobKey: string): Promise<bo
 
 export async function insertArchive(trx: Db, a: {
   id: string; customerId: string; createdAt: Date; expiresAt: Date; sealed: Buffer; keyFingerprint: string;
+  /** The key epoch whose key sealed it (crypto-shredding); null: the master-derived backup key (release 1). */
+  keyEpochId: string | null;
 }): Promise<void> {
   await trx.insertInto('backupArchives').values({
     ...a, blobKey: null, sizeBytes: a.sealed.length, destroyedAt: null,
   }).execute();
+}
+
+/** Records a release-1 archive re-sealed under an epoch key; false when another instance did it or it was destroyed. */
+export async function markResealed(db: Db, id: string, keyEpochId: string, where: { blobKey: string } | { sealed: Buffer }, sizeBytes: number): Promise<boolean> {
+  const u = await db.updateTable('backupArchives').set({ keyEpochId, sizeBytes, ...where })
+    .where('id', '=', id).where('keyEpochId', 'is', null).where('destroyedAt', 'is', null).executeTakeFirst();
+  return Number(u.numUpdatedRows) > 0;
 }
 
 /** Archives whose ciphertext is still in their row (a crash between commit and the move). */

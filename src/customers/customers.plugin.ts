@@ -25,7 +25,7 @@ export const customersPlugin: DomainPlugin = {
     // One record: GET/PATCH here, DELETE through the erasure domain's record erasure (same redaction as a deletion).
     r.routes((app) => registerRecordRoutes(app, customers, r.port('recordErasure')));
 
-    const subjectExport = createSubjectExport({ blobs: ctx.blobs, now: () => ctx.clock.now() });
+    const subjectExport = createSubjectExport({ blobs: ctx.blobs, now: () => ctx.clock.now(), crypto: ctx.crypto });
     r.provide('subjectExport', subjectExport);
     r.routes((app) => registerSubjectExportRoute(app, ctx, subjectExport));
   },

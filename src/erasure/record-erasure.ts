@@ -8,7 +8,7 @@ import type { Ports } from '../plugin/registry.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
 import { removeBlobs } from './photo-cleanup.ts';
 import { lockLiveRecord, softDeleteRecord } from './record-erasure.repo.ts';
-import { redactRecord } from './redaction.repo.ts';
+import { redactRecord } from './redaction.ts';
 import { effectivePolicy } from './redaction-policy.ts';
 
 /** Collections whose records may be removed one by one (SPEC: the rest answer 405). */
@@ -42,9 +42,9 @@ export function createRecordErasure(ctx: Ctx, deps: RecordErasureDeps) {
         const at = clock.now();
         await softDeleteRecord(trx, def, recordId, at);
         const s = await readSettingsSection(trx, 'erasure');
-        const outcome = await redactRecord(trx, def.sqlTable, customerId, recordId, effectivePolicy(s.redactionOverrides), at);
+        const outcome = await redactRecord(trx, ctx.crypto, def.sqlTable, customerId, recordId, effectivePolicy(s.redactionOverrides), at);
         blobKeys = outcome.blobKeys;
-        await appendActivity(trx, { customerId, type: `${def.entity}.deleted`, recordId, at });
+        await appendActivity(trx, ctx.crypto, { customerId, type: `${def.entity}.deleted`, recordId, at });
         appendJournal = await deps.journal().recordRemoval(trx, { customerId, recordTable: def.sqlTable, recordId, actorKeyId, at });
         await appendAudit(trx, {
           type: 'record.deleted', actorKeyId, subjectType: def.entity, subjectId: recordId, at,

@@ -1,104 +1,87 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import { maskDetails, maskSql, nullifySql } from './masking.sql.ts';
-import { type Policy, POLICY_FIELDS, type PolicyField } from './redaction-policy.ts';
 
-export interface RedactionOutcome {
-  /** Stored files to remove after commit (already recorded in blob_deletions). */
-  blobKeys: string[];
-  /** Rows changed, by table (no personal data). */
-  counts: Record<string, number>;
-}
-
-const byTable = new Map<string, PolicyField[]>();
-for (const f of POLICY_FIELDS) byTable.set(f.sqlTable, [...(byTable.get(f.sqlTable) ?? []), f]);
+/**
+ * SQL of redaction (`erasure/redaction.ts` holds the logic: values are decrypted and masked in the
+ * process, since personal columns are encrypted under the customer's key — crypto-shredding).
+ */
 
 const list = (ids: string[]) => sql.join(ids.map((id) => sql`${id}`));
 
 /**
- * Redacts every personal field of the given (soft-deleted) customers and of all their records
- * per the policy, purges their activity log except the masked `customer.deleted` entry and the
- * stored request responses that hold their data, and marks them redacted. Runs inside the
- * caller's transaction: one set-based statement per table for the whole batch.
+ * The given customers' rows of `table` (the customers row itself, or their records): id, customer
+ * id, the personal columns. With `recordId`, only that record (of one of these customers).
  */
-export async function redactCustomers(trx: Db, ids: string[], policy: Policy, at: Date): Promise<RedactionOutcome> {
-  const counts: Record<string, number> = {};
-  const blobKeys: string[] = [];
-  if (ids.length === 0) return { blobKeys, counts };
+export async function personalRows(trx: Db, table: string, ids: string[], columns: string[], fileColumn?: string, recordId?: string): Promise<Array<Record<string, unknown>>> {
+  const isCustomers = table === 'customers';
+  let where = isCustomers ? sql`id IN (${list(ids)})` : sql`customer_id IN (${list(ids)})`;
+  if (recordId !== undefined) where = sql`${where} AND id = ${recordId}`;
+  const cols = [...(fileColumn ? [fileColumn] : []), ...columns];
+  const rows = await sql<Record<string, unknown>>`SELECT id, ${isCustomers ? sql`id AS customer_id` : sql`customer_id`}
+    ${cols.length ? sql`, ${sql.join(cols.map((c) => sql.ref(c)))}` : sql``}
+    FROM ${sql.table(table)} WHERE ${where} ORDER BY id`.execute(trx);
+  return rows.rows;
+}
 
-  for (const table of byTable.keys()) {
-    const where = table === 'customers' ? sql`id IN (${list(ids)})` : sql`customer_id IN (${list(ids)})`;
-    const n = await redactRows(trx, table, where, policy, at, blobKeys);
-    if (n !== null) counts[table] = n;
+/** Files to remove after commit, recorded first so a crash in between is repaired at start. */
+export async function recordBlobDeletions(trx: Db, keys: string[], at: Date): Promise<void> {
+  for (const k of keys) {
+    await trx.insertInto('blobDeletions').values({ blobKey: k, requestedAt: at })
+      .onConflict((oc) => oc.column('blobKey').doNothing()).execute();
   }
-
-  // The activity log goes, except one customer.deleted entry per customer with its details masked.
-  const purged = await sql`DELETE FROM activity WHERE customer_id IN (${list(ids)}) AND type <> 'customer.deleted'`.execute(trx);
-  counts.activityPurged = Number(purged.numAffectedRows ?? 0);
-  const kept = await trx.selectFrom('activity').select(['id', 'details'])
-    .where('customerId', 'in', ids).where('type', '=', 'customer.deleted').execute();
-  if (kept.length > 0) {
-    const values = kept.map((k) => sql`(${k.id}, ${JSON.stringify(maskDetails(k.details))})`);
-    await sql`UPDATE activity AS a SET details = v.details::jsonb FROM (VALUES ${sql.join(values)}) AS v(id, details)
-      WHERE a.id = v.id::uuid`.execute(trx);
-  }
-  counts.activityMasked = kept.length;
-
-  counts.storedResponses = await purgeStoredResponses(trx, ids);
-  return { blobKeys, counts };
 }
 
 /**
- * THE redaction of rows of one table per the policy: every personal field of the data map gets
- * its action (nullify, mask, delete the file). Used for whole customers (redactCustomers) and for
- * one record removed on its own (redactRecord): one implementation. Returns the rows changed, or
- * null when the policy changes nothing in this table.
+ * One UPDATE for a batch: each row's new clear values (text; `json` columns cast to jsonb), the
+ * file column emptied when its file goes, and on `customers` redacted_at set and the blind index
+ * cleared (e-mail and external id). Returns the rows changed.
  */
-async function redactRows(trx: Db, table: string, where: RawBuilder<unknown>, policy: Policy, at: Date, blobKeys: string[]): Promise<number | null> {
-  const fields = byTable.get(table) ?? [];
-  const sets: RawBuilder<unknown>[] = [];
-  for (const f of fields) {
-    const action = policy[f.key];
-    if (f.column.category === 'file') {
-      if (action !== 'delete') continue;
-      // The file goes after commit; its key is recorded now so a crash in between is repaired at start.
-      const rows = await sql<{ k: string }>`SELECT ${sql.ref(f.sqlColumn)} AS k FROM ${sql.table(table)}
-        WHERE ${where} AND ${sql.ref(f.sqlColumn)} IS NOT NULL`.execute(trx);
-      for (const r of rows.rows) {
-        blobKeys.push(r.k);
-        await trx.insertInto('blobDeletions').values({ blobKey: r.k, requestedAt: at })
-          .onConflict((oc) => oc.column('blobKey').doNothing()).execute();
-      }
-      sets.push(sql`${sql.ref(f.sqlColumn)} = NULL`);
-      if (table === 'customers') sets.push(sql`profile_photo_content_type = NULL`);
-    } else if (action === 'nullify') {
-      sets.push(sql`${sql.ref(f.sqlColumn)} = ${nullifySql(f.column.mask)}`);
-    } else if (action === 'mask' && f.column.mask) {
-      sets.push(sql`${sql.ref(f.sqlColumn)} = ${maskSql(f.column.mask, f.sqlColumn)}`);
-    }
+export async function writeRedactedValues(trx: Db, table: string, w: {
+  columns: Array<{ sqlColumn: string; json: boolean }>;
+  rows: Array<{ id: string; cells: Array<string | null> }>;
+  fileColumn?: string | undefined;
+  at: Date;
+}): Promise<number> {
+  const isCustomers = table === 'customers';
+  const values = w.rows.map((r) => sql`(${sql.join([sql`${r.id}::uuid`,
+    ...r.cells.map((c) => (c === null ? sql`NULL::text` : sql`${c}::text`))])})`);
+  const sets: RawBuilder<unknown>[] = w.columns.map((c, i) =>
+    sql`${sql.ref(c.sqlColumn)} = ${sql.raw(`v.c${i}`)}${sql.raw(c.json ? '::jsonb' : '')}`);
+  if (w.fileColumn) {
+    sets.push(sql`${sql.ref(w.fileColumn)} = NULL`);
+    if (isCustomers) sets.push(sql`profile_photo_content_type = NULL`);
   }
-  if (table === 'customers') sets.push(sql`redacted_at = ${at}`);
-  if (sets.length === 0) return null;
-  sets.push(sql`updated_at = ${at}`);
-  const r = await sql`UPDATE ${sql.table(table)} SET ${sql.join(sets)} WHERE ${where}`.execute(trx);
+  if (isCustomers) sets.push(sql`redacted_at = ${w.at}`, sql`email_bidx = NULL`, sql`external_id_bidx = NULL`);
+  sets.push(sql`updated_at = ${w.at}`);
+  const names = sql.raw(['id', ...w.columns.map((_c, i) => `c${i}`)].join(', '));
+  const r = await sql`UPDATE ${sql.table(table)} AS t SET ${sql.join(sets)}
+    FROM (VALUES ${sql.join(values)}) AS v(${names}) WHERE t.id = v.id`.execute(trx);
   return Number(r.numAffectedRows ?? 0);
 }
 
-/**
- * Redacts one (soft-deleted) record of a customer's collection per the policy, through the same
- * code as a customer's redaction, and purges the stored request responses that repeat it.
- */
-export async function redactRecord(trx: Db, sqlTable: string, customerId: string, recordId: string, policy: Policy, at: Date): Promise<RedactionOutcome> {
-  const blobKeys: string[] = [];
-  const counts: Record<string, number> = {};
-  const n = await redactRows(trx, sqlTable, sql`id = ${recordId} AND customer_id = ${customerId}`, policy, at, blobKeys);
-  if (n !== null) counts[sqlTable] = n;
-  // Responses naming the record (its creation, a cancellation) carry its id and its customer's.
+/** Deletes the customers' activity except their `customer.deleted` entries. */
+export async function purgeActivity(trx: Db, ids: string[]): Promise<number> {
+  const purged = await sql`DELETE FROM activity WHERE customer_id IN (${list(ids)}) AND type <> 'customer.deleted'`.execute(trx);
+  return Number(purged.numAffectedRows ?? 0);
+}
+
+export const deletedEntries = (trx: Db, ids: string[]) => trx.selectFrom('activity').select(['id', 'customerId', 'details'])
+  .where('customerId', 'in', ids).where('type', '=', 'customer.deleted').execute();
+
+/** Replaces the details of activity entries (one statement). */
+export async function setActivityDetails(trx: Db, entries: Array<{ id: string; details: unknown }>): Promise<void> {
+  if (entries.length === 0) return;
+  const values = entries.map((e) => sql`(${e.id}, ${JSON.stringify(e.details)})`);
+  await sql`UPDATE activity AS a SET details = v.details::jsonb FROM (VALUES ${sql.join(values)}) AS v(id, details)
+    WHERE a.id = v.id::uuid`.execute(trx);
+}
+
+/** Stored responses naming one record (its creation, a cancellation) lose their body: they carry its id and its customer's. */
+export async function purgeRecordResponses(trx: Db, customerId: string, recordId: string): Promise<number> {
   const r = await sql`UPDATE idempotency_keys SET response_body = NULL
     WHERE customer_id = ${customerId} AND response_body IS NOT NULL AND response_body <> 'null'::jsonb
       AND response_body->>'id' = ${recordId}`.execute(trx);
-  counts.storedResponses = Number(r.numAffectedRows ?? 0);
-  return { blobKeys, counts };
+  return Number(r.numAffectedRows ?? 0);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Ctx } from '../context.ts';
 import type { DeletionContext, DeletionStep } from './deletion.service.ts';
 import { removeBlobs } from './photo-cleanup.ts';
-import { redactCustomers } from './redaction.repo.ts';
+import { redactCustomers } from './redaction.ts';
 import { effectivePolicy } from './redaction-policy.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
 
@@ -15,6 +15,9 @@ export interface RedactionRecord {
   /** The effective policy applied, snapshotted: a later policy change does not alter it. */
   policy: Record<string, string> | null;
   reason?: string;
+  /** Crypto-shredding: when the customer's data key was destroyed, and the epoch that last wrapped it. */
+  keyDestroyedAt?: string | null;
+  keyEpochId?: string | null;
 }
 
 /**
@@ -28,16 +31,20 @@ export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
     name: 'redaction',
     phase: 'after',
     order: 10,
-    receipt: (record) => ({ redaction: { ...record } }),
+    receipt: (record) => ({ redaction: { ...record }, keyDestroyedAt: record.keyDestroyedAt ?? null, keyEpochId: record.keyEpochId ?? null }),
     async run(trx, c): Promise<RedactionRecord> {
       const s = await readSettingsSection(trx, 'erasure');
       if (!s.automaticPersonalDataDeletion) {
         return { ran: false, via: null, redactedAt: null, policyVersion: null, policy: null, reason: 'automatic_personal_data_deletion_off' };
       }
       const policy = effectivePolicy(s.redactionOverrides);
-      const outcome = await redactCustomers(trx, [c.customer.id], policy, c.at);
+      const outcome = await redactCustomers(trx, ctx.crypto, [c.customer.id], policy, c.at);
       pendingFiles.set(c, outcome.blobKeys);
-      return { ran: true, via: 'deletion', redactedAt: c.at.toISOString(), policyVersion: s.policyVersion, policy };
+      const keyEpochId = outcome.keyEpochs.get(c.customer.id) ?? null;
+      return {
+        ran: true, via: 'deletion', redactedAt: c.at.toISOString(), policyVersion: s.policyVersion, policy,
+        keyDestroyedAt: keyEpochId ? c.at.toISOString() : null, keyEpochId,
+      };
     },
     async afterCommit(c) {
       const keys = pendingFiles.get(c) ?? [];

@@ -20,6 +20,7 @@ export const SettingsSchema = Type.Object({
   backupRetentionDays: Type.Integer(),
   overdueAfterDays: Type.Integer(),
   deleteCustomerWhenGraceEnds: Type.Boolean({ description: 'When true, the grace-period job deletes customers who no longer hold any license once every case left its grace period' }),
+  keyEpochDays: Type.Integer({ description: 'A new key epoch starts every keyEpochDays (crypto-shredding; docs/encryption.md)' }),
   redactionPolicy: PolicyMap,
   redactionPolicyOverrides: PolicyMap,
   policyVersion: Type.Integer(),
@@ -34,6 +35,7 @@ export const SettingsPatchSchema = Type.Object({
   backupRetentionDays: Type.Optional(Days),
   overdueAfterDays: Type.Optional(Days),
   deleteCustomerWhenGraceEnds: Type.Optional(Type.Boolean()),
+  keyEpochDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })),
   redactionPolicy: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), Type.Union([Type.String({ maxLength: 20 }), Type.Null()]), {
     maxProperties: 200,
     description: 'Overrides per field, e.g. {"customer.organization": "mask"}; null restores the default',
@@ -45,10 +47,12 @@ export const SettingsPatchSchema = Type.Object({
 
 export function registerSettingsRoutes(app: TypedApp, settings: SettingsService) {
   app.get('/v1/settings', {
+    config: { access: 'operator' },
     schema: { operationId: 'getSettings', tags, summary: 'Operator settings, with the effective redaction policy', response: { 200: SettingsSchema, ...errors() } },
   }, async () => settings.get());
 
   app.patch('/v1/settings', {
+    config: { access: 'operator' },
     schema: { operationId: 'updateSettings',
       tags, summary: 'Change settings; redaction-policy changes bump policyVersion and are audited',
       body: SettingsPatchSchema, response: { 200: SettingsSchema, ...errors() },

@@ -15,6 +15,8 @@ export interface SettingsPatch {
   backupRetentionDays?: number;
   overdueAfterDays?: number;
   deleteCustomerWhenGraceEnds?: boolean;
+  /** Crypto-shredding: a new key epoch starts every keyEpochDays. */
+  keyEpochDays?: number;
   /** Per-field overrides: "entity.field" → action; null (or the default action) removes the override. */
   redactionPolicy?: Record<string, string | null>;
   /** Must be true when the patch sets `keep` on a field the data map marks as identifying. */
@@ -22,7 +24,7 @@ export interface SettingsPatch {
 }
 
 const SCALARS = ['automaticPersonalDataDeletion', 'gracePeriodDays', 'notificationTime', 'notificationTimeZone',
-  'backupRetentionDays', 'overdueAfterDays', 'deleteCustomerWhenGraceEnds'] as const;
+  'backupRetentionDays', 'overdueAfterDays', 'keyEpochDays', 'deleteCustomerWhenGraceEnds'] as const;
 
 export function toSettingsView(s: Settings) {
   return {
@@ -33,6 +35,7 @@ export function toSettingsView(s: Settings) {
     backupRetentionDays: s.backupRetentionDays,
     overdueAfterDays: s.overdueAfterDays,
     deleteCustomerWhenGraceEnds: s.deleteCustomerWhenGraceEnds,
+    keyEpochDays: s.keyEpochDays,
     redactionPolicy: effectivePolicy(s.redactionOverrides),
     redactionPolicyOverrides: s.redactionOverrides,
     policyVersion: s.policyVersion,

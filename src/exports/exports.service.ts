@@ -61,6 +61,8 @@ interface DatasetDef {
   customerLives?(row: repo.Row): boolean;
   /** Adds the `deleted` flag after this column (customers: deleted_at; collections: deleted_at). */
   deletedFlag?: boolean;
+  /** Whose key decrypts the row's personal values: a living customer's (a deleted one's are pseudonymized, never read). */
+  livingCustomer?(row: repo.Row): string | null;
 }
 
 const byTimestamp = (row: repo.Row): repo.Position => ({ ts: row.positionTs as string, id: row.id });
@@ -73,6 +75,7 @@ function collectionDataset(sqlTable: string): DatasetDef {
     deletedRef: (row, key) => (row.customerDeletedAt || row.deletedAt ? customerRef(key, row.customerId as string) : null),
     customerLives: (row) => !row.customerDeletedAt,
     deletedFlag: true,
+    livingCustomer: (row) => (row.customerDeletedAt ? null : row.customerId as string),
   };
 }
 
@@ -82,6 +85,7 @@ const DEFS: Record<Dataset, DatasetDef> = {
     table: 'customers', customerColumn: 'id', read: repo.customersAfter, deletedFlag: true,
     position: (row) => ({ id: row.id }),
     deletedRef: (row, key) => (row.deletedAt ? customerRef(key, row.id) : null),
+    livingCustomer: (row) => (row.deletedAt ? null : row.id),
   },
   transactions: {
     table: 'transactions', customerColumn: 'customer_id', read: repo.transactionsAfter, position: byTimestamp,
@@ -97,6 +101,7 @@ const DEFS: Record<Dataset, DatasetDef> = {
   activity: {
     table: 'activity', customerColumn: 'customer_id', read: repo.activityAfter, position: byTimestamp,
     deletedRef: (row, key) => (row.customerDeletedAt ? customerRef(key, row.customerId as string) : null),
+    livingCustomer: (row) => (row.customerDeletedAt ? null : row.customerId as string),
   },
 };
 
@@ -189,8 +194,10 @@ export function createExportsService(ctx: Ctx) {
       };
       let pending = read(null);
       for (;;) {
-        const batch = await pending;
+        let batch = await pending;
         if (batch.length === 0) break;
+        // Personal values at rest are encrypted: one key lookup per batch decrypts the living customers' rows.
+        if (def.livingCustomer) batch = await ctx.crypto.decryptRows(db, def.table, batch, def.livingCustomer, (r) => r.id);
         const more = batch.length === BATCH_SIZE;
         if (more) pending = read(def.position(batch[batch.length - 1]!));
         let out = '';

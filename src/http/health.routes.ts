@@ -1,11 +1,21 @@
+import crypto from 'node:crypto';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
 import type { Migration } from 'kysely/migration';
 import type { TypedApp } from '../plugin/registry.ts';
 import { pendingMigrations } from '../db/database.ts';
 import type { Ctx } from '../context.ts';
+import { bearerKeyOf } from './auth.ts';
 import { sendProblem } from './errors.ts';
 import { NoQuery, ProblemRef } from './schemas.ts';
+
+/** Constant-time comparison of a presented token with the configured one. */
+function tokenMatches(presented: string | null, expected: string): boolean {
+  if (presented === null) return false;
+  const a = crypto.createHash('sha256').update(presented).digest();
+  const b = crypto.createHash('sha256').update(expected).digest();
+  return crypto.timingSafeEqual(a, b);
+}
 
 export interface HealthDeps {
   /** Refreshes gauges computed from the database (every domain's), before a scrape. */
@@ -33,6 +43,8 @@ export function registerHealthRoutes(app: TypedApp, ctx: Ctx, deps: HealthDeps) 
       await sql`SELECT 1`.execute(ctx.db);
       const pending = await pendingMigrations(ctx.db, deps.migrations());
       if (pending > 0) return sendProblem(reply, 'unavailable', `${pending} migration(s) not applied`);
+      // Crypto-shredding: without the keyring no new customer key can be wrapped (docs/encryption.md).
+      if (!ctx.crypto.keys.keyring.reachable()) return sendProblem(reply, 'unavailable', 'Keyring not reachable (LETHE_KEYRING_DIR)');
     } catch {
       return sendProblem(reply, 'unavailable', 'Database not reachable');
     }
@@ -46,9 +58,15 @@ export function registerHealthRoutes(app: TypedApp, ctx: Ctx, deps: HealthDeps) 
       response: {
         200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
         400: ProblemRef,
+        401: ProblemRef,
       },
     },
-  }, async (_request, reply) => {
+  }, async (request, reply) => {
+    const token = ctx.config.metricsToken;
+    if (token !== undefined && !tokenMatches(bearerKeyOf(request.headers.authorization), token)) {
+      reply.header('www-authenticate', 'Bearer');
+      return sendProblem(reply, 'unauthorized', 'Send the metrics token as "Authorization: Bearer <LETHE_METRICS_TOKEN>"');
+    }
     await deps.refreshGauges().catch(() => undefined);
     reply.type(ctx.metrics.registry.contentType);
     return ctx.metrics.registry.metrics();

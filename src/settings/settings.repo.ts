@@ -19,6 +19,7 @@ export interface SettingsUpdate {
   notificationTime?: string;
   notificationTimeZone?: string;
   backupRetentionDays?: number;
+  keyEpochDays?: number;
   overdueAfterDays?: number;
   deleteCustomerWhenGraceEnds?: boolean;
   redactionOverrides?: Record<string, string>;
@@ -37,6 +38,7 @@ export const SETTINGS_SECTIONS = {
   erasure: ['automaticPersonalDataDeletion', 'redactionOverrides', 'policyVersion'],
   notifications: ['gracePeriodDays', 'notificationTime', 'notificationTimeZone', 'overdueAfterDays', 'deleteCustomerWhenGraceEnds'],
   backups: ['backupRetentionDays'],
+  crypto: ['keyEpochDays'],
 } as const satisfies Record<string, ReadonlyArray<keyof Settings>>;
 
 export type SettingsSectionName = keyof typeof SETTINGS_SECTIONS;

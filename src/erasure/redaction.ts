@@ -1,0 +1,153 @@
+import type { FieldCrypto } from '../crypto/field-crypto.ts';
+import type { Db } from '../db/database.ts';
+import { toCamel } from './data-map.ts';
+import { maskValue } from './mask-values.ts';
+import { maskDetails } from './masking.sql.ts';
+import * as repo from './redaction.repo.ts';
+import { type Policy, POLICY_FIELDS, type PolicyField } from './redaction-policy.ts';
+
+export interface RedactionOutcome {
+  /** Stored files to remove after commit (already recorded in blob_deletions). */
+  blobKeys: string[];
+  /** Rows changed, by table (no personal data). */
+  counts: Record<string, number>;
+  /** Customer → the epoch that wrapped its data key when the key was destroyed (crypto-shredding). */
+  keyEpochs: Map<string, string>;
+}
+
+const byTable = new Map<string, PolicyField[]>();
+for (const f of POLICY_FIELDS) byTable.set(f.sqlTable, [...(byTable.get(f.sqlTable) ?? []), f]);
+
+/**
+ * Redacts every personal field of the given (soft-deleted) customers and of all their records
+ * per the policy, purges their activity log except the masked `customer.deleted` entry and the
+ * stored request responses that hold their data, marks them redacted, then destroys their data
+ * keys and blind-index entries (crypto-shredding). Masks and the values the policy keeps are
+ * written in clear first (masks are not personal data; kept fields are what the operator chose
+ * to keep): the values are decrypted here, masked in the process (the database cannot read
+ * them), and one UPDATE per table (redaction.repo.ts) writes the whole batch. Runs inside the
+ * caller's transaction.
+ */
+export async function redactCustomers(trx: Db, fc: FieldCrypto, ids: string[], policy: Policy, at: Date): Promise<RedactionOutcome> {
+  const counts: Record<string, number> = {};
+  const blobKeys: string[] = [];
+  if (ids.length === 0) return { blobKeys, counts, keyEpochs: new Map() };
+  const deks = await fc.keysOf(trx, ids);
+
+  for (const [table, fields] of byTable) {
+    const rows = await repo.personalRows(trx, table, ids, columnsOf(fields).cols.map((f) => f.sqlColumn), columnsOf(fields).file?.sqlColumn);
+    if (rows.length === 0) continue;
+    counts[table] = await redactRows(trx, fc, { table, fields, rows, deks, policy, at, blobKeys, reseal: false });
+  }
+
+  // The activity log goes, except one customer.deleted entry per customer with its details masked (in clear).
+  counts.activityPurged = await repo.purgeActivity(trx, ids);
+  const kept = await repo.deletedEntries(trx, ids);
+  await repo.setActivityDetails(trx, kept.map((k) => {
+    const plain = readable(fc, 'activity', k, k.id, deks.get(k.customerId));
+    return { id: k.id, details: plain.details === UNREADABLE ? {} : maskDetails(plain.details) };
+  }));
+  counts.activityMasked = kept.length;
+
+  counts.storedResponses = await repo.purgeStoredResponses(trx, ids);
+  // Last, in the same transaction: the keys go. Whatever still holds a value encrypted under them
+  // (dead row versions, WAL, dumps, backups) cannot be read once their epoch keys are destroyed too.
+  const keyEpochs = await fc.keys.destroyKeys(trx, ids);
+  counts.keysDestroyed = keyEpochs.size;
+  return { blobKeys, counts, keyEpochs };
+}
+
+/**
+ * Redacts one (soft-deleted) record of a living customer's collection per the policy, through the
+ * same code as a customer's redaction (redactRows), and purges the stored request responses that
+ * repeat it. The customer's key stays (the customer lives on) and so does its activity log: the
+ * record's new values are sealed again under that key, so at rest it reads like every other value
+ * of the customer until the customer itself goes.
+ */
+export async function redactRecord(trx: Db, fc: FieldCrypto, sqlTable: string, customerId: string, recordId: string, policy: Policy, at: Date): Promise<Omit<RedactionOutcome, 'keyEpochs'>> {
+  const blobKeys: string[] = [];
+  const counts: Record<string, number> = {};
+  const fields = byTable.get(sqlTable) ?? [];
+  const { cols, file } = columnsOf(fields);
+  const rows = fields.length === 0 ? [] : await repo.personalRows(trx, sqlTable, [customerId], cols.map((f) => f.sqlColumn), file?.sqlColumn, recordId);
+  if (rows.length > 0) {
+    const deks = await fc.keysOf(trx, [customerId]);
+    counts[sqlTable] = await redactRows(trx, fc, { table: sqlTable, fields, rows, deks, policy, at, blobKeys, reseal: true });
+  }
+  counts.storedResponses = await repo.purgeRecordResponses(trx, customerId, recordId);
+  return { blobKeys, counts };
+}
+
+const columnsOf = (fields: PolicyField[]) => ({
+  cols: fields.filter((f) => f.column.category !== 'file'),
+  file: fields.find((f) => f.column.category === 'file'),
+});
+
+/**
+ * THE redaction of rows of one table per the policy, shared by a customer's cascade and a single
+ * record's erasure: every personal field of the data map gets its action (nullify, mask, delete the
+ * file). Values are decrypted here and masked in the process (the database cannot read them); one
+ * UPDATE writes the batch. `reseal`: the new values are sealed under the customer's key (a record
+ * of a living customer); otherwise written in clear (the key is destroyed right after).
+ */
+async function redactRows(trx: Db, fc: FieldCrypto, o: {
+  table: string; fields: PolicyField[]; rows: Array<Record<string, unknown>>; deks: Map<string, Buffer>;
+  policy: Policy; at: Date; blobKeys: string[]; reseal: boolean;
+}): Promise<number> {
+  const { table, policy, at } = o;
+  const { cols, file } = columnsOf(o.fields);
+  const deleteFile = !!file && policy[file.key] === 'delete';
+  if (file && deleteFile) {
+    // The file goes after commit; its key is recorded now so a crash in between is repaired at start.
+    const keys = o.rows.map((r) => r[toCamel(file.sqlColumn)] as string | null).filter((k): k is string => !!k);
+    o.blobKeys.push(...keys);
+    await repo.recordBlobDeletions(trx, keys, at);
+  }
+
+  // New values, computed per row from the decrypted originals.
+  const values = o.rows.map((r) => {
+    const id = r.id as string;
+    const dek = o.deks.get(r.customerId as string);
+    const plain = readable(fc, table, r, id, dek);
+    const cells = cols.map((f) => {
+      const v = plain[toCamel(f.sqlColumn)];
+      const action = policy[f.key];
+      let out: unknown = v === UNREADABLE ? null : v;
+      if (v === UNREADABLE && action === 'mask' && f.column.mask) out = maskValue(f.column.mask, f.column.mask === 'metadata' ? {} : '0000');
+      else if (action === 'nullify') out = f.column.mask === 'metadata' ? {} : null;
+      else if (action === 'mask' && f.column.mask) out = maskValue(f.column.mask, v);
+      if (out === null || out === undefined) return null;
+      if (o.reseal && dek && f.column.encrypted) {
+        const k = toCamel(f.sqlColumn);
+        return String(fc.encryptRow(table, { [k]: out }, id, dek)[k]);
+      }
+      return f.column.mask === 'metadata' ? JSON.stringify(out) : String(out);
+    });
+    return { id, cells };
+  });
+  return repo.writeRedactedValues(trx, table, {
+    columns: cols.map((f) => ({ sqlColumn: f.sqlColumn, json: f.column.mask === 'metadata' })),
+    rows: values, fileColumn: deleteFile ? file!.sqlColumn : undefined, at,
+  });
+}
+
+const UNREADABLE = Symbol('unreadable');
+
+/**
+ * The row decrypted; a value whose key is already gone (a deletion replayed on a database
+ * restored after its epoch key was destroyed) reads as UNREADABLE: masked blind, never kept.
+ */
+function readable(fc: FieldCrypto, table: string, row: Record<string, unknown>, id: string, dek: Buffer | undefined): Record<string, unknown> {
+  try {
+    return fc.decryptRow(table, row, id, dek);
+  } catch {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(row)) {
+      let sealed = fc.isSealed(v);
+      if (!sealed && v && typeof v === 'object') sealed = Object.values(v).some((x) => fc.isSealed(x));
+      out[k] = sealed ? UNREADABLE : v;
+    }
+    return out;
+  }
+}
+
