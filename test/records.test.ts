@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
 import { add, createApplication, createCustomer, customerBody } from './helpers/fixtures.ts';
@@ -105,9 +106,21 @@ describe('one record: GET, PATCH, DELETE', () => {
       const member = await add(api, c.id, 'memberships', { name: 'team', role: 'admin' });
       const removed: Array<[string, string]> = [['addresses', addr.body.id], ['payment-methods', card.id], ['social-identities', social.id], ['memberships', member.id]];
 
+      // Personal values are sealed under the customer's key (crypto-shredding): none is in clear, and
+      // the records' values are found by decrypting them with the key, which record erasure keeps.
       const needles = [PREFIX];
-      const before = await scanColumns(env.ctx.db, needles);
-      expect(new Set(before.hits.map((h) => h.table))).toEqual(new Set(['addresses', 'payment_methods', 'social_identities', 'idempotency_keys']));
+      expect((await scanColumns(env.ctx.db, needles)).hits).toEqual([]);
+      const dek = (await env.ctx.crypto.keysOf(env.ctx.db, [c.id])).get(c.id);
+      expect(dek).toBeDefined();
+      const opened = async (table: string, id: string) => {
+        const raw = await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(table)} WHERE id = ${id}`.execute(env.ctx.db);
+        const row = Object.fromEntries(Object.entries(raw.rows[0]!).map(([k, v]) => [k.replace(/_([a-z])/g, (_m, x: string) => x.toUpperCase()), v]));
+        return env.ctx.crypto.decryptRow(table, row, id, dek);
+      };
+      const tables: Record<string, string> = { addresses: 'addresses', 'payment-methods': 'payment_methods', 'social-identities': 'social_identities', memberships: 'memberships' };
+      const withCanary: string[] = [];
+      for (const [path, id] of removed) if (JSON.stringify(await opened(tables[path]!, id)).includes(PREFIX)) withCanary.push(path);
+      expect(withCanary.sort()).toEqual(['addresses', 'payment-methods', 'social-identities']);
 
       for (const [path, id] of removed) {
         expect((await api.del(`/v1/customers/${c.id}/${path}/${id}`)).status, path).toBe(204);
@@ -118,13 +131,19 @@ describe('one record: GET, PATCH, DELETE', () => {
       const after = await scanColumns(env.ctx.db, needles);
       expect(after.hits, JSON.stringify(after.hits)).toEqual([]);
       expect(after.columnsScanned).toBeGreaterThan(40);
+      // Decrypted with the customer's key (which stays: the customer lives), no removed record holds a value any more.
+      for (const [path, id] of removed) expect(JSON.stringify(await opened(tables[path]!, id)), path).not.toContain(PREFIX);
+      expect(await env.ctx.crypto.keysOf(env.ctx.db, [c.id])).toHaveProperty('size', 1);
 
       // Soft deleted and redacted per policy (mask keeps shape, kept fields stay), the rest of the customer untouched.
-      const row = await env.ctx.db.selectFrom('addresses').selectAll().where('id', '=', addr.body.id).executeTakeFirstOrThrow();
+      const rawAddress = await env.ctx.db.selectFrom('addresses').selectAll().where('id', '=', addr.body.id).executeTakeFirstOrThrow();
+      // The new values are sealed again under the living customer's key, like every other value of it.
+      expect(env.ctx.crypto.isSealed(rawAddress.line1)).toBe(true);
+      const row = await opened('addresses', addr.body.id);
       expect(row.deletedAt).not.toBeNull();
       expect(row).toMatchObject({ salutation: null, title: null, postalCode: null, city: 'Berlin', country: 'DE' });
       expect(row.line1).not.toBeNull();
-      const cardRow = await env.ctx.db.selectFrom('paymentMethods').selectAll().where('id', '=', card.id).executeTakeFirstOrThrow();
+      const cardRow = await opened('payment_methods', card.id);
       expect(cardRow.brand).toBe('visa');
       expect(cardRow.last4).toMatch(/^[0-9]{4}$/);
       const list = await api.get(`/v1/customers/${c.id}/addresses`);

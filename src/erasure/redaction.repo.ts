@@ -76,12 +76,14 @@ export async function setActivityDetails(trx: Db, entries: Array<{ id: string; d
     WHERE a.id = v.id::uuid`.execute(trx);
 }
 
-/** Stored responses naming one record (its creation, a cancellation) lose their body: they carry its id and its customer's. */
-export async function purgeRecordResponses(trx: Db, customerId: string, recordId: string): Promise<number> {
-  const r = await sql`UPDATE idempotency_keys SET response_body = NULL
-    WHERE customer_id = ${customerId} AND response_body IS NOT NULL AND response_body <> 'null'::jsonb
-      AND response_body->>'id' = ${recordId}`.execute(trx);
-  return Number(r.numAffectedRows ?? 0);
+/** The customer's stored responses (bodies as stored: sealed under the customer's key). */
+export const storedResponsesOf = (trx: Db, customerId: string) => trx.selectFrom('idempotencyKeys')
+  .select(['apiKeyId', 'key', 'responseBody']).where('customerId', '=', customerId)
+  .where('responseBody', 'is not', null).execute();
+
+/** Drops the body of one stored response (its status stays: a replay still does not repeat the request). */
+export async function clearStoredResponse(trx: Db, apiKeyId: string, key: string): Promise<void> {
+  await trx.updateTable('idempotencyKeys').set({ responseBody: null }).where('apiKeyId', '=', apiKeyId).where('key', '=', key).execute();
 }
 
 /**

@@ -74,8 +74,25 @@ export async function redactRecord(trx: Db, fc: FieldCrypto, sqlTable: string, c
     const deks = await fc.keysOf(trx, [customerId]);
     counts[sqlTable] = await redactRows(trx, fc, { table: sqlTable, fields, rows, deks, policy, at, blobKeys, reseal: true });
   }
-  counts.storedResponses = await repo.purgeRecordResponses(trx, customerId, recordId);
+  counts.storedResponses = await purgeRecordResponses(trx, fc, customerId, recordId);
   return { blobKeys, counts };
+}
+
+/**
+ * Stored responses naming the record (its creation, a cancellation) lose their body. They are
+ * sealed under the customer's key (http/idempotency.ts), so they are opened here to find its id.
+ */
+async function purgeRecordResponses(trx: Db, fc: FieldCrypto, customerId: string, recordId: string): Promise<number> {
+  const dek = (await fc.keysOf(trx, [customerId])).get(customerId);
+  let n = 0;
+  for (const r of await repo.storedResponsesOf(trx, customerId)) {
+    const plain = readable(fc, 'idempotency_keys', { responseBody: r.responseBody }, `${r.apiKeyId}/${r.key}`, dek).responseBody;
+    const names = plain === UNREADABLE || (plain !== null && typeof plain === 'object' && (plain as { id?: unknown }).id === recordId);
+    if (!names) continue;
+    await repo.clearStoredResponse(trx, r.apiKeyId, r.key);
+    n++;
+  }
+  return n;
 }
 
 const columnsOf = (fields: PolicyField[]) => ({
