@@ -65,7 +65,9 @@ async function direct(config: Config, argv: string[]): Promise<number> {
   // Loaded on use: the runtime plugs every domain, this one included.
   const { startRuntime } = await import('../runtime.ts');
   const { createApiKeysService } = await import('./api-keys.service.ts');
-  const runtime = await startRuntime(config);
+  const { default: pino } = await import('pino');
+  // Logs go to stderr: stdout is the key list, one key a line, for scripts.
+  const runtime = await startRuntime(config, { log: pino({ level: config.logLevel }, pino.destination(2)) });
   try {
     const keys = createApiKeysService(runtime.ctx);
     if (sub === 'list') {
