@@ -55,7 +55,10 @@ describe('every collection is an exportable dataset', () => {
       const r = await exportOf(env, `/v1/exports/${dataset}`);
       expect(r.status).toBe(200);
       const rows = jsonl(r.raw);
-      const stored = await env.ctx.db.selectFrom(def.table as 'addresses').selectAll().execute() as Rec[];
+      // Personal values are stored sealed under their customer's key: compare with the opened rows
+      // (a deleted customer's are redacted clear values, left as they are).
+      const sealed = await env.ctx.db.selectFrom(def.table as 'addresses').selectAll().execute() as Rec[];
+      const stored = await env.ctx.crypto.decryptRows(env.ctx.db, def.sqlTable, sealed, (s) => s.customerId as string, (s) => s.id as string);
       const byId = new Map(stored.map((s) => [s.id as string, s]));
       const columns = exportColumns(dataset);
       // Columns come from the data map: every non-secret column of the table, plus `deleted`.
