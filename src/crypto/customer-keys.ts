@@ -81,7 +81,10 @@ export function createCustomerKeys(keyring: Keyring) {
       const cur = await currentEpoch(db);
       const days = await epochDays(db);
       if (cur && at.getTime() < cur.createdAt.getTime() + days * DAY_MS) return { id: cur.id, rotated: false };
-      return db.transaction().execute(async (trx) => {
+      // Inside a caller's transaction (a first key written by a replayed erasure on a restored
+      // release-1 database, which has no epoch yet) it runs in that transaction.
+      const inTransaction = <T>(work: (trx: Db) => Promise<T>) => (db.isTransaction ? work(db) : db.transaction().execute(work));
+      return inTransaction(async (trx) => {
         await sql`SELECT id FROM crypto_state WHERE id = 1 FOR UPDATE`.execute(trx);
         const again = await currentEpoch(trx);
         if (again && at.getTime() < again.createdAt.getTime() + days * DAY_MS) return { id: again.id, rotated: false };
