@@ -195,10 +195,16 @@ describe('externalId', () => {
     expect((await api.patch(`/v1/customers/${b.id}`, { externalId: ext })).status).toBe(409);
     const found = await api.get(`/v1/customers?externalId=${encodeURIComponent(ext)}`);
     expect(found.body.data.map((x: { id: string }) => x.id)).toEqual([a.id]);
+    // Stored sealed (randomized): uniqueness and the filter go through the blind index, exact match only.
+    const stored = await env.ctx.db.selectFrom('customers').select(['externalId', 'externalIdBidx']).where('id', '=', a.id).executeTakeFirstOrThrow();
+    expect(env.ctx.crypto.isSealed(stored.externalId)).toBe(true);
+    expect(stored.externalIdBidx).toMatch(/^[0-9a-f]{64}$/);
+    expect(stored.externalIdBidx).not.toBe(env.ctx.crypto.blindIndex(ext));
+    expect((await api.get(`/v1/customers?externalId=${encodeURIComponent(ext.toUpperCase())}`)).body.data).toEqual([]);
     expect((await api.del(`/v1/customers/${a.id}`)).status).toBe(204);
     expect((await api.get(`/v1/customers?externalId=${encodeURIComponent(ext)}`)).body.data).toEqual([]);
-    const row = await env.ctx.db.selectFrom('customers').select('externalId').where('id', '=', a.id).executeTakeFirstOrThrow();
-    expect(row.externalId).toBeNull();
+    const row = await env.ctx.db.selectFrom('customers').select(['externalId', 'externalIdBidx']).where('id', '=', a.id).executeTakeFirstOrThrow();
+    expect(row).toEqual({ externalId: null, externalIdBidx: null });
     // Freed for a new living customer.
     expect((await api.patch(`/v1/customers/${b.id}`, { externalId: ext })).status).toBe(200);
   });
