@@ -1,4 +1,3 @@
-import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { bootstrapOperatorKey } from './auth/api-keys.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -7,16 +6,21 @@ import type { Ctx } from './context.ts';
 import { migrate, openDatabase, type DatabaseHandle } from './db/database.ts';
 import { createMetrics } from './http/metrics.ts';
 import { deriveSecrets, loadMasterKey } from './secrets.ts';
-import { createFileBlobStore } from './storage/blob-store.ts';
+import { createStoredFiles } from './storage/stored-files.repo.ts';
+import { importLegacyFiles } from './storage/legacy-import.ts';
+import { acquireDataDirLock, type DataDirLock } from './deployment/data-dir-lock.ts';
+import { checkBackupLocation, checkMasterKey } from './deployment/guards.ts';
+import { appendPending } from './backups/erasure-journal.ts';
 import { replayAtStart } from './backups/restore.ts';
 import { createServices } from './services.ts';
-import { processPendingBlobDeletions } from './erasure/photo-cleanup.ts';
 
 export interface Runtime {
   ctx: Ctx;
   handle: DatabaseHandle;
   /** The generated first operator key, when this start created it (printed once). */
   firstKey: string | null;
+  /** The embedded database's data-directory lock (null on PostgreSQL and in memory). */
+  dataDirLock: DataDirLock | null;
   close(): Promise<void>;
 }
 
@@ -27,36 +31,51 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
 
 /** Opens the database, applies migrations and bootstraps the first key: everything before serving. */
 export async function startRuntime(config: Config, options: {
-  clock?: Clock; log?: Logger; inMemory?: boolean; withDefaultMetrics?: boolean;
+  clock?: Clock; log?: Logger; inMemory?: boolean; withDefaultMetrics?: boolean; role?: 'server' | 'cli';
 } = {}): Promise<Runtime> {
   const log = options.log ?? createLogger(config);
-  const handle = await openDatabase({
+  // The embedded database belongs to one process: refuse a data directory another live process holds.
+  const dataDirLock = !config.databaseUrl && !options.inMemory ? acquireDataDirLock(config.dataDir, options.role ?? 'server') : null;
+  let handle: DatabaseHandle;
+  try {
+    handle = await openDatabase({
     ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
     dataDir: config.dataDir,
     ...(options.inMemory ? { inMemory: true } : {}),
-  });
+    });
+  } catch (error) {
+    dataDirLock?.release();
+    throw error;
+  }
+  const close = async () => { try { await handle.close(); } finally { dataDirLock?.release(); } };
   try {
     await migrate(handle.db);
     const clock = options.clock ?? systemClock;
+    const secrets = deriveSecrets(loadMasterKey(config.masterKey, config.dataDir));
+    // Start-up guards: the same master key and the same backup location as every other instance.
+    await checkMasterKey(handle.db, secrets.fingerprint, clock.now());
+    await checkBackupLocation(handle.db, config, clock.now());
     const firstKey = await bootstrapOperatorKey(handle.db, config.adminKey, clock.now());
     const ctx: Ctx = {
       db: handle.db,
       dbKind: handle.kind,
       clock,
       config,
-      secrets: deriveSecrets(loadMasterKey(config.masterKey, config.dataDir)),
-      blobs: createFileBlobStore(path.join(config.dataDir, 'blobs')),
+      secrets,
+      blobs: createStoredFiles(handle.db, () => clock.now()),
       log,
       metrics: createMetrics(options.withDefaultMetrics ?? true),
     };
     // Before anything serves: re-apply erasures journaled outside the database that it lacks (a restore).
     await replayAtStart(ctx, () => createServices(ctx));
-    // Files whose deletion was committed but not finished (a crash after commit) are removed now.
-    await processPendingBlobDeletions(ctx.db, ctx.blobs, log).catch((err: Error) =>
-      log.warn({ err: err.message }, 'pending file deletions not finished; retried by the retention job'));
-    return { ctx, handle, firstKey, close: () => handle.close() };
+    // Files an older release kept under this instance's data directory move into the database.
+    await importLegacyFiles(ctx.db, ctx.blobs, config.dataDir, log);
+    // Journal entries committed but not yet in the shared file (a crash after commit) are appended now.
+    await appendPending(ctx.db, config, clock.now()).catch((err: Error) =>
+      log.warn({ err: err.message }, 'pending erasure-journal entries not appended yet; retried by the retention job'));
+    return { ctx, handle, firstKey, dataDirLock, close };
   } catch (error) {
-    await handle.close();
+    await close();
     throw error;
   }
 }

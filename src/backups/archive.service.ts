@@ -15,10 +15,10 @@ import type { SubjectExport } from './subject-export.ts';
 /**
  * Sealed pre-deletion archives. At DELETE, inside the deletion's transaction and before the
  * cascade (so it still sees the living records), the customer's data-subject export is sealed
- * with AES-256-GCM and its row written with the ciphertext in `sealed`. After commit the
- * ciphertext moves to the blob store. So a rolled-back DELETE leaves neither a row nor a file,
- * and a committed DELETE always has its archive (in the row until moved; a crash before the move
- * is repaired by the retention job and by `backup open`, which reads either place).
+ * with AES-256-GCM and stored (stored_files, in the database) in that same transaction. So a
+ * rolled-back DELETE leaves neither a row nor a file, and a committed DELETE always has its
+ * archive. Rows written by an older release may still hold the ciphertext in `sealed` (moved
+ * after commit then); `repairPending` moves them, `backup open` reads either place.
  */
 export const ARCHIVE_PREFIX = 'archives';
 const archiveContext = (id: string) => `lethe-archive:${id}`;
@@ -31,15 +31,16 @@ export async function retentionDays(db: Db): Promise<number> {
 export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
   const { db, blobs } = ctx;
 
-  /** Moves a committed archive's ciphertext from its row to the blob store (idempotent, race-safe). */
+  /** Moves an archive's ciphertext from its row (older releases) into the stored files, in one transaction. */
   async function moveToBlob(id: string): Promise<boolean> {
-    const row = await db.selectFrom('backupArchives').select(['sealed', 'blobKey']).where('id', '=', id).executeTakeFirst();
-    if (!row?.sealed || row.blobKey) return false;
-    const key = await blobs.put(Buffer.from(row.sealed), ARCHIVE_PREFIX);
-    const r = await db.updateTable('backupArchives').set({ blobKey: key, sealed: null })
-      .where('id', '=', id).where('blobKey', 'is', null).where('destroyedAt', 'is', null).executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) { await blobs.delete(key); return false; }
-    return true;
+    return db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('backupArchives').select(['sealed', 'blobKey', 'destroyedAt']).where('id', '=', id)
+        .forUpdate().executeTakeFirst();
+      if (!row?.sealed || row.blobKey || row.destroyedAt) return false;
+      const key = await blobs.put(Buffer.from(row.sealed), ARCHIVE_PREFIX, trx);
+      await trx.updateTable('backupArchives').set({ blobKey: key, sealed: null }).where('id', '=', id).execute();
+      return true;
+    });
   }
 
   const step: DeletionStep = {
@@ -51,8 +52,9 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
       const id = crypto.randomUUID();
       const sealed = seal(ctx.secrets.backupKey, Buffer.from(JSON.stringify(doc)), archiveContext(id));
       const expiresAt = new Date(c.at.getTime() + (await retentionDays(trx)) * DAY_MS);
+      const blobKey = await blobs.put(sealed, ARCHIVE_PREFIX, trx);
       await trx.insertInto('backupArchives').values({
-        id, customerId: c.customer.id, createdAt: c.at, expiresAt, blobKey: null, sealed,
+        id, customerId: c.customer.id, createdAt: c.at, expiresAt, blobKey, sealed: null,
         sizeBytes: sealed.length, keyFingerprint: ctx.secrets.fingerprint, destroyedAt: null,
       }).execute();
       await appendAudit(trx, {
@@ -60,9 +62,6 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
         at: c.at, data: { customerId: c.customer.id, expiresAt: expiresAt.toISOString() },
       });
       return { id, expiresAt: expiresAt.toISOString() };
-    },
-    async afterCommit(_c, result) {
-      await moveToBlob((result as { id: string }).id);
     },
     async preview(pdb) {
       return { sealedArchive: true, retentionDays: await retentionDays(pdb) };
@@ -96,7 +95,7 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
       if (!row) throw notFound('Archive');
       if (row.destroyedAt) throw new AppError('not_found', `Archive ${id} was destroyed at ${new Date(row.destroyedAt).toISOString()} (retention)`);
       const sealed = row.sealed ? Buffer.from(row.sealed) : row.blobKey ? await blobs.get(row.blobKey) : null;
-      if (!sealed) throw new AppError('not_found', `Archive ${id}: the sealed file is missing from the blob store`);
+      if (!sealed) throw new AppError('not_found', `Archive ${id}: the sealed file is missing from the stored files`);
       const doc = JSON.parse(open(ctx.secrets.backupKey, sealed, archiveContext(id)).toString('utf8')) as Record<string, unknown>;
       await db.transaction().execute((trx) => appendAudit(trx, {
         type: 'backup.archive_opened', actorKeyId, subjectType: 'backup_archive', subjectId: id,
@@ -118,11 +117,11 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
         .orderBy('createdAt').execute();
       let destroyed = 0;
       for (const r of rows) {
-        if (r.blobKey) await blobs.delete(r.blobKey);
         await db.transaction().execute(async (trx) => {
           const u = await trx.updateTable('backupArchives').set({ destroyedAt: at, blobKey: null, sealed: null })
             .where('id', '=', r.id).where('destroyedAt', 'is', null).executeTakeFirst();
           if (Number(u.numUpdatedRows) === 0) return; // another instance got there first
+          if (r.blobKey) await blobs.delete(r.blobKey, trx);
           destroyed++;
           await appendAudit(trx, {
             type: 'backup.archive_destroyed', actorKeyId, subjectType: 'backup_archive', subjectId: r.id, at,
@@ -133,7 +132,7 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
       return destroyed;
     },
 
-    /** Archive files no row points at (a superseded archive after a restore). */
+    /** Stored archive files no row points at (none arise today; kept as a repair after a restore). */
     async sweepOrphanBlobs(): Promise<number> {
       const keys = await blobs.list(ARCHIVE_PREFIX);
       if (keys.length === 0) return 0;

@@ -6,17 +6,20 @@ import { createArchiveService, registerArchiveRoutes } from './archive.service.t
 import { pruneDatabaseBackups } from './database-backup.ts';
 import * as journal from './erasure-journal.ts';
 import type { ConfirmationLike } from './erasure-journal.ts';
+import { backupLocationProblem } from '../deployment/guards.ts';
+import { crashPoint } from '../deployment/crash-points.ts';
+import { AppError } from '../http/errors.ts';
 import { createSubjectExport, registerSubjectExportRoute } from './subject-export.ts';
 
 /** What other domains may call to journal a confirmation (s.shared.erasureJournal). */
 export interface ErasureJournalApi {
   /**
    * Records a deletion-case confirmation inside the confirmation's own transaction; call the
-   * returned function after commit (it appends to the journal file outside the database).
+   * returned function after commit (it appends pending entries to the journal file).
    */
   recordConfirmation(trx: Db, input: {
     caseId: string; applicationId: string; customerId: string; actorKeyId: string | null; at: Date;
-  }): Promise<() => void>;
+  }): Promise<() => Promise<void>>;
 }
 
 /** Pre-deletion archives, database backups, restore with erasure replay. */
@@ -35,6 +38,9 @@ export function plugBackups(ctx: Ctx, s: ServicesCore): void {
     name: 'erasure-journal',
     phase: 'after',
     async run(trx, c) {
+      // No deletion without its journal entry: refused (503, rolled back) while the shared location is unreachable.
+      const problem = await backupLocationProblem(trx, ctx.config);
+      if (problem) throw new AppError('backup_location_unavailable', `${problem}; the customer was not deleted, retry once it is back`);
       const entry = journal.newEntry({
         kind: 'deletion', customerId: c.customer.id, caseId: null, applicationId: null, actorKeyId: c.actorKeyId, at: c.at,
         ...(journal.replaying.has(c.customer.id) ? { id: journal.replaying.get(c.customer.id)! } : {}),
@@ -42,9 +48,11 @@ export function plugBackups(ctx: Ctx, s: ServicesCore): void {
       await journal.insertEntry(trx, entry, ctx.clock.now());
       return entry;
     },
-    async afterCommit(_c, entry) {
-      // A crash before this line is repaired from the table (reconcileFile: retention job, restore).
-      journal.appendToFile(ctx.config, [entry as journal.JournalEntry]);
+    async afterCommit() {
+      crashPoint('delete.after-commit');
+      // The entry is pending in the table; a crash before this line is repaired at start, by the
+      // retention job and by a restore (appendPending / reconcileFile).
+      await journal.appendPending(ctx.db, ctx.config, ctx.clock.now());
     },
   };
   s.deletionSteps.push(journalStep);
@@ -53,7 +61,7 @@ export function plugBackups(ctx: Ctx, s: ServicesCore): void {
     async recordConfirmation(trx, input) {
       const entry = journal.newEntry({ kind: 'confirmation', ...input });
       await journal.insertEntry(trx, entry, ctx.clock.now());
-      return () => journal.appendToFile(ctx.config, [entry]);
+      return async () => { await journal.appendPending(ctx.db, ctx.config, ctx.clock.now()); };
     },
   };
   s.shared.erasureJournal = api;
@@ -80,7 +88,7 @@ export function plugBackups(ctx: Ctx, s: ServicesCore): void {
       const archivesDestroyed = await archives.destroyExpired(at, actorKeyId);
       const { pruned } = await pruneDatabaseBackups(ctx, at, actorKeyId);
       const confirmationsJournaled = await journal.journalConfirmations(ctx.db, ctx.config, await journal.syncConfirmations(ctx.db), at);
-      const journalRepaired = await journal.reconcileFile(ctx.db, ctx.config);
+      const journalRepaired = await journal.appendPending(ctx.db, ctx.config, at);
       return { archivesDestroyed, archivesMoved, backupFilesPruned: pruned.length, journalRepaired, confirmationsJournaled };
     },
   });

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 import type { Timestamp } from '../db/schema.ts';
 
 export interface BackupArchivesTable {
@@ -23,6 +23,8 @@ export interface ErasureJournalTable {
   actorKeyId: string | null;
   at: Timestamp;
   recordedAt: Timestamp;
+  /** When the entry reached the shared journal file; null while pending (migration 0007). */
+  fileAppendedAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 /** Kysely types of the tables this domain adds (joined into Database in src/db/schema.ts). */

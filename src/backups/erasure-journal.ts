@@ -4,12 +4,16 @@ import path from 'node:path';
 import type { Config } from '../config.ts';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { lockJournalWriter } from '../deployment/guards.ts';
 
 /**
  * The erasure journal: every deletion and every deletion-case confirmation, ids and times only.
  * It lives twice: in the `erasure_journal` table (written in the same transaction as the
  * change) and in an append-only, fsync'd JSONL file outside the database (written after commit),
- * so a restore of an older database cannot make Lethe forget a deletion.
+ * so a restore of an older database cannot make Lethe forget a deletion. The file lives in the
+ * backup location every instance shares; appends to a network file system are not atomic, so it
+ * has ONE writer at a time: whoever holds the journal-writer advisory lock appends every pending
+ * entry (file_appended_at IS NULL) for all instances. Entries stay pending in the table until then.
  */
 export interface JournalEntry {
   id: string;
@@ -105,13 +109,39 @@ export async function presentIds(db: Db, ids: string[]): Promise<Set<string>> {
   return present;
 }
 
-/** Copies table entries the file lacks (a crash between commit and append) into the file. */
+/**
+ * Appends every pending entry (any instance's) to the file, under the journal-writer lock, and
+ * marks them appended. A failed append (backup location unreachable) leaves them pending; a crash
+ * after the append but before the commit appends nothing twice (ids already in the file are skipped).
+ */
+export async function appendPending(db: Db, config: Pick<Config, 'backupDir'>, at: Date): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    await lockJournalWriter(trx);
+    const rows = await trx.selectFrom('erasureJournal').selectAll().where('fileAppendedAt', 'is', null).orderBy('seq').execute();
+    if (rows.length === 0) return 0;
+    const inFile = new Set(readFile(config).map((e) => e.id));
+    const missing = rows.filter((r) => !inFile.has(r.id)).map((r): JournalEntry => ({
+      id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
+      actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(),
+    }));
+    appendToFile(config, missing);
+    await trx.updateTable('erasureJournal').set({ fileAppendedAt: at }).where('fileAppendedAt', 'is', null)
+      .where('seq', '<=', rows.at(-1)!.seq).execute();
+    return missing.length;
+  });
+}
+
+/** Copies every entry the file lacks (table and `extra`) into the file, under the journal-writer lock. */
 export async function reconcileFile(db: Db, config: Pick<Config, 'backupDir'>, extra: JournalEntry[] = []): Promise<number> {
-  const inFile = new Set(readFile(config).map((e) => e.id));
-  const missing = new Map<string, JournalEntry>();
-  for (const e of [...await readTable(db), ...extra]) if (!inFile.has(e.id)) missing.set(e.id, e);
-  appendToFile(config, [...missing.values()]);
-  return missing.size;
+  return db.transaction().execute(async (trx) => {
+    await lockJournalWriter(trx);
+    const inFile = new Set(readFile(config).map((e) => e.id));
+    const missing = new Map<string, JournalEntry>();
+    for (const e of [...await readTable(trx), ...extra]) if (!inFile.has(e.id)) missing.set(e.id, e);
+    appendToFile(config, [...missing.values()]);
+    await trx.updateTable('erasureJournal').set({ fileAppendedAt: new Date() }).where('fileAppendedAt', 'is', null).execute();
+    return missing.size;
+  });
 }
 
 /** The shape of a persisted confirmation (the notifications domain's ConfirmationView). */
@@ -130,7 +160,7 @@ export async function journalConfirmations(db: Db, config: Pick<Config, 'backupD
   const present = await presentIds(db, entries.map((e) => e.id));
   const fresh = entries.filter((e) => !present.has(e.id));
   for (const e of fresh) await insertEntry(db, e, recordedAt);
-  appendToFile(config, fresh);
+  await appendPending(db, config, recordedAt);
   return fresh.length;
 }
 

@@ -1,3 +1,4 @@
+import { crashPoint } from '../deployment/crash-points.ts';
 import { sql, type Kysely } from 'kysely';
 import { appendAudit } from '../audit/audit.repo.ts';
 import type { Principal } from '../auth/api-keys.ts';
@@ -145,6 +146,8 @@ export async function restoreDatabaseBackup(ctx: Ctx, services: ServicesCore, fi
       if (!columns.has(c.table_name)) columns.set(c.table_name, new Set());
       columns.get(c.table_name)!.add(c.column_name);
     }
+    // This deployment's own identity (key fingerprint, backup-location marker) survives the restore.
+    const deployment = await sql<Record<string, unknown>>`SELECT * FROM deployment WHERE id = 1`.execute(r).catch(() => null);
     // Every table at once: TRUNCATE of the whole set is foreign-key safe.
     if (tables.length) await sql`TRUNCATE ${sql.join(tables.map((t) => sql.table(t)))}`.execute(r);
 
@@ -179,6 +182,13 @@ export async function restoreDatabaseBackup(ctx: Ctx, services: ServicesCore, fi
       if (batch.length >= BATCH_ROWS || bytes >= BATCH_BYTES) await flush();
     }
     await flush();
+    const own = deployment?.rows[0];
+    if (own) {
+      await sql`DELETE FROM deployment`.execute(r);
+      await sql`INSERT INTO deployment (id, key_fingerprint, backup_marker_id, updated_at)
+        VALUES (1, ${own.key_fingerprint as string | null}, ${own.backup_marker_id as string | null}, ${own.updated_at as Date})`.execute(r);
+    }
+    crashPoint('restore'); // test-only (NODE_ENV=test): SIGKILL with every table replaced but not committed
     if (!ended) throw new BackupIntegrityError('backup has no end marker');
     for (const [t, n] of Object.entries(rows)) {
       if ((counts[t] ?? 0) !== n) throw new BackupIntegrityError(`restored ${counts[t] ?? 0} rows of ${t}, backup says ${n}`);

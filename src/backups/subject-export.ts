@@ -9,7 +9,7 @@ import { toCustomerView } from '../customers/customers.service.ts';
 import { DATA_MAP, toCamel } from '../erasure/data-map.ts';
 import { notFound } from '../http/errors.ts';
 import { IdParams, errors } from '../http/schemas.ts';
-import type { BlobStore } from '../storage/blob-store.ts';
+import type { BlobStore } from '../storage/stored-files.repo.ts';
 
 /**
  * The data-subject export: every record Lethe holds about a living customer, as one JSON
@@ -96,7 +96,7 @@ export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date })
 
     let profilePhoto: Record<string, unknown> | null = null;
     if (customer.profilePhotoKey) {
-      const data = await deps.blobs.get(customer.profilePhotoKey);
+      const data = await deps.blobs.get(customer.profilePhotoKey, db);
       profilePhoto = {
         contentType: customer.profilePhotoContentType,
         sizeBytes: data?.length ?? null,

@@ -95,22 +95,15 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
         throw new AppError('unsupported_media_type', `Profile photo must be one of ${[...PHOTO_TYPES].join(', ')}`);
       }
       if (data.length === 0) throw new AppError('validation_failed', 'Profile photo body is empty');
-      await requireLive(db, id);
-      const key = await ctx.blobs.put(data, 'photos');
-      let previous: string | null = null;
-      try {
-        await db.transaction().execute(async (trx) => {
-          const c = await requireLive(trx, id, 'update');
-          previous = c.profilePhotoKey;
-          const at = clock.now();
-          await repo.updateCustomer(trx, id, { profilePhotoKey: key, profilePhotoContentType: contentType }, at);
-          await appendActivity(trx, { customerId: id, type: 'customer.profile_photo_updated', at });
-        });
-      } catch (error) {
-        await ctx.blobs.delete(key);
-        throw error;
-      }
-      if (previous) await ctx.blobs.delete(previous);
+      // Bytes and reference in one transaction: the old photo's bytes go with it, no file step outside.
+      await db.transaction().execute(async (trx) => {
+        const c = await requireLive(trx, id, 'update');
+        const key = await ctx.blobs.put(data, 'photos', trx);
+        const at = clock.now();
+        await repo.updateCustomer(trx, id, { profilePhotoKey: key, profilePhotoContentType: contentType }, at);
+        if (c.profilePhotoKey) await ctx.blobs.delete(c.profilePhotoKey, trx);
+        await appendActivity(trx, { customerId: id, type: 'customer.profile_photo_updated', at });
+      });
     },
 
     async getPhoto(id: string): Promise<{ data: Buffer; contentType: string }> {

@@ -10,6 +10,7 @@ import * as m0002 from './migrations/0002-erasure.ts';
 import * as m0003 from './migrations/0003-webhooks.ts';
 import * as m0004 from './migrations/0004-notifications.ts';
 import * as m0005 from './migrations/0005-backups.ts';
+import * as m0007 from './migrations/0007-deployment.ts';
 
 export type Db = Kysely<Database>;
 export type DbKind = 'pglite' | 'postgres';
@@ -27,6 +28,7 @@ export const migrations: Record<string, Migration> = {
   '0003-webhooks': m0003,
   '0004-notifications': m0004,
   '0005-backups': m0005,
+  '0007-deployment': m0007,
 };
 
 const INT8_OID = 20;

@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { BackupTables } from '../backups/backups.tables.ts';
+import type { DeploymentTables } from '../deployment/deployment.tables.ts';
 import type { ErasureTables } from '../erasure/erasure.tables.ts';
 import type { NotificationTables } from '../notifications/notifications.tables.ts';
 import type { WebhookTables } from '../webhooks/webhooks.tables.ts';
@@ -18,6 +19,11 @@ export interface SettingsTable {
   overdueAfterDays: number;
   redactionOverrides: Json<Record<string, string>>;
   policyVersion: number;
+  /** Issue 11: scheduled database backups and retention of operational tables (migration 0007). */
+  databaseBackupEnabled: boolean;
+  databaseBackupTime: string;
+  webhookLogRetentionDays: number;
+  jobRunRetentionDays: number;
   updatedAt: Timestamp;
 }
 
@@ -169,7 +175,7 @@ export interface BlobDeletionsTable {
 }
 
 // Tables of later domains are declared beside their code and joined here.
-export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables {
+export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables, DeploymentTables {
   settings: SettingsTable;
   applications: ApplicationsTable;
   apiKeys: ApiKeysTable;

@@ -1,3 +1,4 @@
+import { crashPoint } from '../deployment/crash-points.ts';
 import { deferAudit, flushAudit } from '../audit/audit.repo.ts';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
@@ -136,6 +137,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
             redaction: stepData.redaction === undefined ? null : JSON.stringify(stepData.redaction),
             backupId: (stepData.backup as { id?: string } | undefined)?.id ?? null,
           }).execute();
+          crashPoint('delete.before-commit'); // test-only (NODE_ENV=test): SIGKILL before the commit
         }));
       } catch (error) {
         ctx.metrics.deletions.inc({ outcome: error instanceof AppError ? error.code : 'error' });

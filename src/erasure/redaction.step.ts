@@ -1,6 +1,5 @@
 import type { Ctx } from '../context.ts';
-import type { DeletionContext, DeletionStep } from './deletion.service.ts';
-import { removeBlobs } from './photo-cleanup.ts';
+import type { DeletionStep } from './deletion.service.ts';
 import { redactCustomers } from './redaction.ts';
 import { effectivePolicy } from './redaction-policy.ts';
 import { getSettings } from './settings.repo.ts';
@@ -23,7 +22,6 @@ export interface RedactionRecord {
  * not run; the redaction backlog job catches up once the setting is turned on.
  */
 export function createRedactionStep(ctx: Ctx): DeletionStep {
-  const pendingFiles = new WeakMap<DeletionContext, string[]>();
   return {
     name: 'redaction',
     phase: 'after',
@@ -33,14 +31,9 @@ export function createRedactionStep(ctx: Ctx): DeletionStep {
         return { ran: false, via: null, redactedAt: null, policyVersion: null, policy: null, reason: 'automatic_personal_data_deletion_off' };
       }
       const policy = effectivePolicy(s.redactionOverrides);
-      const outcome = await redactCustomers(trx, [c.customer.id], policy, c.at);
-      pendingFiles.set(c, outcome.blobKeys);
+      // The photo's bytes (stored_files) are deleted here, in the DELETE's own transaction.
+      await redactCustomers(trx, [c.customer.id], policy, c.at);
       return { ran: true, via: 'deletion', redactedAt: c.at.toISOString(), policyVersion: s.policyVersion, policy };
-    },
-    async afterCommit(c) {
-      const keys = pendingFiles.get(c) ?? [];
-      pendingFiles.delete(c);
-      await removeBlobs(ctx.db, ctx.blobs, keys, ctx.log);
     },
     async preview(db) {
       const s = await getSettings(db);

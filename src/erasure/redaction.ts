@@ -1,10 +1,11 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { deleteStoredFiles } from '../storage/stored-files.repo.ts';
 import { maskDetails, maskSql, nullifySql } from './masking.ts';
 import { type Policy, POLICY_FIELDS, type PolicyField } from './redaction-policy.ts';
 
 export interface RedactionOutcome {
-  /** Stored files to remove after commit (already recorded in blob_deletions). */
+  /** Keys of the stored files deleted in this transaction. */
   blobKeys: string[];
   /** Rows changed, by table (no personal data). */
   counts: Record<string, number>;
@@ -32,14 +33,12 @@ export async function redactCustomers(trx: Db, ids: string[], policy: Policy, at
       const action = policy[f.key];
       if (f.column.category === 'file') {
         if (action !== 'delete') continue;
-        // The file goes after commit; its key is recorded now so a crash in between is repaired at start.
+        // The file's bytes go in this same transaction (they live in the database): nothing to finish after commit.
         const rows = await sql<{ k: string }>`SELECT ${sql.ref(f.sqlColumn)} AS k FROM ${sql.table(table)}
           WHERE id IN (${list(ids)}) AND ${sql.ref(f.sqlColumn)} IS NOT NULL`.execute(trx);
-        for (const r of rows.rows) {
-          blobKeys.push(r.k);
-          await trx.insertInto('blobDeletions').values({ blobKey: r.k, requestedAt: at })
-            .onConflict((oc) => oc.column('blobKey').doNothing()).execute();
-        }
+        const keys = rows.rows.map((r) => r.k);
+        blobKeys.push(...keys);
+        counts.filesDeleted = (counts.filesDeleted ?? 0) + await deleteStoredFiles(trx, keys);
         sets.push(sql`${sql.ref(f.sqlColumn)} = NULL`);
         if (table === 'customers') sets.push(sql`profile_photo_content_type = NULL`);
       } else if (action === 'nullify') {

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { pendingMigrations } from '../db/database.ts';
 import type { Ctx } from '../context.ts';
 import { sendProblem } from './errors.ts';
+import { backupLocationProblem } from '../deployment/guards.ts';
 import { ProblemRef } from './schemas.ts';
 
 export function registerHealthRoutes(app: FastifyInstance, ctx: Ctx, refreshGauges: () => Promise<void>) {
@@ -16,7 +17,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: Ctx, refreshGaug
   app.get('/readyz', {
     config: publicRoute,
     schema: {
-      tags: ['ops'], summary: 'Readiness: database reachable and migrations applied',
+      tags: ['ops'], summary: 'Readiness: database reachable, migrations applied, backup location reachable',
       response: { 200: Type.Object({ status: Type.Literal('ready'), database: Type.String() }), 503: ProblemRef },
     },
   }, async (_request, reply) => {
@@ -24,6 +25,9 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: Ctx, refreshGaug
       await sql`SELECT 1`.execute(ctx.db);
       const pending = await pendingMigrations(ctx.db);
       if (pending > 0) return sendProblem(reply, 'unavailable', `${pending} migration(s) not applied`);
+      // Deletions need the shared backup location (the erasure journal): not ready without it.
+      const problem = await backupLocationProblem(ctx.db, ctx.config);
+      if (problem) return sendProblem(reply, 'backup_location_unavailable', problem);
     } catch {
       return sendProblem(reply, 'unavailable', 'Database not reachable');
     }

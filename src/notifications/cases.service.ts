@@ -1,3 +1,4 @@
+import { crashPoint } from '../deployment/crash-points.ts';
 import { sql } from 'kysely';
 import { appendAudit, lockAuditChain } from '../audit/audit.repo.ts';
 import type { Principal } from '../auth/api-keys.ts';
@@ -210,6 +211,7 @@ export function createCasesService(ctx: Ctx) {
             data: { subscriptionId: r.customerId, applicationId: r.applicationId, status: 'required', reason: 'grace_expired' },
           });
         }
+        if (rows.length) crashPoint('grace-sweep'); // test-only: SIGKILL before this batch commits
         return rows.length;
       });
       total += n;
@@ -234,6 +236,7 @@ export function createCasesService(ctx: Ctx) {
     for (let from = 0; from < pages; from += step) {
       const to = from + step;
       total += await db.transaction().execute((trx) => repo.notifyBatch(trx, day, at, from, to));
+      if (total > 0) crashPoint('notification-pass'); // test-only: SIGKILL after a batch committed
     }
     // Then the rest in one statement: pages added during the pass, and rows that were locked by
     // another transaction a moment ago (usually nothing; one sequential scan).

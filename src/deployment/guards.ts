@@ -1,0 +1,125 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { sql } from 'kysely';
+import pg from 'pg';
+import type { Config } from '../config.ts';
+import type { Db } from '../db/database.ts';
+
+/**
+ * Start-up guards: what every instance of one deployment must agree on. A refusal is a
+ * StartupRefusal; `npm start` prints its message and exits with code 1.
+ */
+export class StartupRefusal extends Error {}
+
+export const MARKER_FILE = 'lethe-deployment.json';
+export const markerPath = (config: Pick<Config, 'backupDir'>) => path.join(config.backupDir, MARKER_FILE);
+
+async function deploymentRow(trx: Db, at: Date) {
+  await trx.insertInto('deployment').values({ id: 1, keyFingerprint: null, backupMarkerId: null, updatedAt: at })
+    .onConflict((oc) => oc.column('id').doNothing()).execute();
+  return trx.selectFrom('deployment').selectAll().where('id', '=', 1).forUpdate().executeTakeFirstOrThrow();
+}
+
+/** The database records the master key's fingerprint at first start; another key refuses to start. */
+export async function checkMasterKey(db: Db, fingerprint: string, at: Date): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const row = await deploymentRow(trx, at);
+    let recorded = row.keyFingerprint;
+    if (recorded === null) {
+      // A database from before this guard: its sealed archives say which key it was used with.
+      const archive = await trx.selectFrom('backupArchives').select('keyFingerprint').orderBy('createdAt', 'desc').limit(1).executeTakeFirst();
+      recorded = archive?.keyFingerprint ?? null;
+    }
+    if (recorded !== null && recorded !== fingerprint) {
+      throw new StartupRefusal(`LETHE_MASTER_KEY differs from the master key this database was set up with ` +
+        `(database key fingerprint ${recorded}, this instance ${fingerprint}). Start every instance with the same ` +
+        'LETHE_MASTER_KEY (or the same <data dir>/master.key on the embedded database); nothing was changed.');
+    }
+    if (row.keyFingerprint === null) {
+      await trx.updateTable('deployment').set({ keyFingerprint: fingerprint, updatedAt: at }).where('id', '=', 1).execute();
+    }
+  });
+}
+
+function readMarker(config: Pick<Config, 'backupDir'>): string | null {
+  try {
+    const m = JSON.parse(fs.readFileSync(markerPath(config), 'utf8')) as { id?: unknown };
+    return typeof m.id === 'string' ? m.id : null;
+  } catch { return null; }
+}
+
+/**
+ * Every instance proves it sees the same backup location (which holds the shared erasure
+ * journal): a marker file there holds an id the database holds too. The first instance writes
+ * both; the next ones must find the same id, else they refuse to start.
+ */
+export async function checkBackupLocation(db: Db, config: Pick<Config, 'backupDir'>, at: Date): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const row = await deploymentRow(trx, at);
+    const onDisk = readMarker(config);
+    if (row.backupMarkerId === null) {
+      const id = onDisk ?? crypto.randomUUID();
+      if (!onDisk) {
+        try {
+          fs.mkdirSync(config.backupDir, { recursive: true });
+          fs.writeFileSync(markerPath(config), JSON.stringify({ id, note: 'Lethe backup location marker: do not delete or edit' }) + '\n', { mode: 0o600 });
+        } catch (e) {
+          throw new StartupRefusal(`LETHE_BACKUP_DIR ${config.backupDir} is not writable (${(e as Error).message}); ` +
+            'it holds the erasure journal and database backups, shared by every instance.');
+        }
+      }
+      await trx.updateTable('deployment').set({ backupMarkerId: id, updatedAt: at }).where('id', '=', 1).execute();
+      return;
+    }
+    if (onDisk !== row.backupMarkerId) {
+      throw new StartupRefusal(`LETHE_BACKUP_DIR ${config.backupDir} is not the backup location the other instances of this ` +
+        `database use: its marker file ${MARKER_FILE} is ${onDisk ? `for another deployment (${onDisk})` : 'missing or unreadable'}, ` +
+        `the database expects ${row.backupMarkerId}. Mount the shared backup location at LETHE_BACKUP_DIR on every instance ` +
+        '(it holds the erasure journal a restore relies on).');
+    }
+  });
+}
+
+/** While serving: the backup location is still the one the database expects (readiness, DELETE). */
+export async function backupLocationProblem(db: Db, config: Pick<Config, 'backupDir'>): Promise<string | null> {
+  const row = await db.selectFrom('deployment').select('backupMarkerId').where('id', '=', 1).executeTakeFirst();
+  if (!row?.backupMarkerId) return null;
+  const onDisk = readMarker(config);
+  if (onDisk === row.backupMarkerId) return null;
+  return 'The backup location (LETHE_BACKUP_DIR) is unreachable or not the shared one; the erasure journal cannot be written';
+}
+
+/**
+ * PostgreSQL: every serving instance holds this advisory lock in shared mode on a session of its
+ * own for as long as it serves (a killed process's session ends, so it never goes stale); a
+ * restore takes it exclusively, so it refuses while any server serves, and servers refuse to
+ * start during a restore.
+ */
+export const SERVING_LOCK = 0x1e7e_5e7e;
+
+export interface SessionLock { release(): Promise<void> }
+
+async function sessionLock(databaseUrl: string, mode: 'shared' | 'exclusive'): Promise<SessionLock | null> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  client.on('error', () => {});
+  await client.connect();
+  const fn = mode === 'shared' ? 'pg_try_advisory_lock_shared' : 'pg_try_advisory_lock';
+  const r = await client.query<{ ok: boolean }>(`SELECT ${fn}($1) AS ok`, [SERVING_LOCK]);
+  if (!r.rows[0]?.ok) { await client.end(); return null; }
+  return { release: async () => { await client.end().catch(() => undefined); } };
+}
+
+export async function holdServingLock(databaseUrl: string): Promise<SessionLock> {
+  const lock = await sessionLock(databaseUrl, 'shared');
+  if (!lock) throw new StartupRefusal('a restore of this database is running (lethe backup restore); start the server once it has finished');
+  return lock;
+}
+
+export async function takeRestoreLock(databaseUrl: string): Promise<SessionLock | null> {
+  return sessionLock(databaseUrl, 'exclusive');
+}
+
+/** Used by the advisory-lock helper below: one writer of the shared journal file at a time. */
+export const JOURNAL_WRITER_LOCK = 0x1e7e_10a1;
+export const lockJournalWriter = (trx: Db) => sql`SELECT pg_advisory_xact_lock(${JOURNAL_WRITER_LOCK})`.execute(trx);
