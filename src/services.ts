@@ -11,6 +11,7 @@ import { plugWebhooks } from './webhooks/webhooks.plugin.ts';
 import { plugNotifications } from './notifications/notifications.plugin.ts';
 import { plugBackups } from './backups/backups.plugin.ts';
 import { plugExports } from './exports/exports.plugin.ts';
+import { plugDeployment } from './deployment/deployment.plugin.ts';
 
 export interface BackgroundTask { name: string; start(): void; stop(): Promise<void> }
 
@@ -68,6 +69,7 @@ export function createServices(ctx: Ctx) {
   plugNotifications(ctx, core);
   plugExports(ctx, core);
   plugBackups(ctx, core);
+  plugDeployment(ctx, core);
   return core;
 }
 

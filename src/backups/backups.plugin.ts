@@ -3,6 +3,7 @@ import type { Db } from '../db/database.ts';
 import type { DeletionStep } from '../erasure/deletion.service.ts';
 import type { ServicesCore } from '../services.ts';
 import { createArchiveService, registerArchiveRoutes } from './archive.service.ts';
+import { registerDatabaseBackupRoutes } from './database-backup.routes.ts';
 import { pruneDatabaseBackups } from './database-backup.ts';
 import * as journal from './erasure-journal.ts';
 import type { ConfirmationLike } from './erasure-journal.ts';
@@ -33,6 +34,7 @@ export function plugBackups(ctx: Ctx, s: ServicesCore): void {
   // First of all steps: the archive must see the records before any other step (redaction) touches them.
   s.deletionSteps.unshift(archives.step);
   s.extraRoutes.push((app) => registerArchiveRoutes(app, archives));
+  s.extraRoutes.push((app) => registerDatabaseBackupRoutes(app, ctx, archives));
 
   const journalStep: DeletionStep = {
     name: 'erasure-journal',

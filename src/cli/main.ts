@@ -7,6 +7,7 @@ import { existingApplicationIds } from '../applications/applications.repo.ts';
 import { systemClock } from '../clock.ts';
 import { serve } from '../main.ts';
 import { cliCommands } from './commands.ts';
+import { problemDetail, runningServer } from './server-client.ts';
 import '../backups/backups.cli.ts'; // registers `lethe backup …`
 
 const USAGE = `lethe — trustworthy customer deletion
@@ -31,7 +32,12 @@ async function main(argv: string[]): Promise<number> {
     await serve();
     return -1; // keeps running
   }
+  const server = runningServer(config);
   if (command === 'migrate') {
+    if (server) {
+      console.error(`lethe migrate: a server (pid ${server.pid}) serves this embedded database and applied its migrations at start; stop it to migrate with another version`);
+      return 1;
+    }
     const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
     try {
       const applied = await migrate(handle.db);
@@ -47,6 +53,14 @@ async function main(argv: string[]): Promise<number> {
     if (Boolean(values.operator) === Boolean(values.application)) {
       console.error('lethe keys create: give exactly one of --operator or --application <id>...');
       return 2;
+    }
+    if (server) {
+      // The embedded database is being served: the server issues the key (src/cli/server-client.ts).
+      const r = await server.call<{ key: string; id: string }>('POST', '/v1/cli/keys', { kind: values.operator ? 'operator' : 'application', applicationIds: positionals });
+      if (r.status !== 201) { console.error(`lethe keys create: ${problemDetail(r.body)}`); return r.status >= 500 ? 1 : 2; }
+      console.log(r.body.key);
+      console.error(`(key id ${r.body.id}; shown once, store it now; issued by the running server, pid ${server.pid})`);
+      return 0;
     }
     // No start-up bootstrap here: on an empty database the key issued now is the first key (a
     // generated one would otherwise be created unseen beside it).

@@ -15,6 +15,10 @@ export interface SettingsUpdate {
   notificationTimeZone?: string;
   backupRetentionDays?: number;
   overdueAfterDays?: number;
+  databaseBackupEnabled?: boolean;
+  databaseBackupTime?: string;
+  webhookLogRetentionDays?: number;
+  jobRunRetentionDays?: number;
   redactionOverrides?: Record<string, string>;
   policyVersion?: number;
 }

@@ -13,6 +13,10 @@ export interface SettingsPatch {
   notificationTimeZone?: string;
   backupRetentionDays?: number;
   overdueAfterDays?: number;
+  databaseBackupEnabled?: boolean;
+  databaseBackupTime?: string;
+  webhookLogRetentionDays?: number;
+  jobRunRetentionDays?: number;
   /** Per-field overrides: "entity.field" → action; null (or the default action) removes the override. */
   redactionPolicy?: Record<string, string | null>;
   /** Must be true when the patch sets `keep` on a field the data map marks as identifying. */
@@ -20,7 +24,8 @@ export interface SettingsPatch {
 }
 
 const SCALARS = ['automaticPersonalDataDeletion', 'gracePeriodDays', 'notificationTime', 'notificationTimeZone',
-  'backupRetentionDays', 'overdueAfterDays'] as const;
+  'backupRetentionDays', 'overdueAfterDays', 'databaseBackupEnabled', 'databaseBackupTime', 'webhookLogRetentionDays',
+  'jobRunRetentionDays'] as const;
 
 export function toSettingsView(s: Settings) {
   return {
@@ -30,6 +35,10 @@ export function toSettingsView(s: Settings) {
     notificationTimeZone: s.notificationTimeZone,
     backupRetentionDays: s.backupRetentionDays,
     overdueAfterDays: s.overdueAfterDays,
+    databaseBackupEnabled: s.databaseBackupEnabled,
+    databaseBackupTime: s.databaseBackupTime,
+    webhookLogRetentionDays: s.webhookLogRetentionDays,
+    jobRunRetentionDays: s.jobRunRetentionDays,
     redactionPolicy: effectivePolicy(s.redactionOverrides),
     redactionPolicyOverrides: s.redactionOverrides,
     policyVersion: s.policyVersion,
