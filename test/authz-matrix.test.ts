@@ -70,7 +70,7 @@ async function makeWorld(): Promise<World> {
 function fill(route: RouteEntry, w: World): string {
   const byCollection: Record<string, string> = {
     customers: w.customer, subscriptions: w.subscription, licenses: w.license, transactions: w.transaction,
-    applications: apps.own, deletions: w.deleted,
+    applications: apps.own, deletions: w.deleted, archives: w.deleted,
   };
   const byName: Record<string, string> = { job: 'retention', dataset: 'customers' };
   const parts = route.url.split('/');

@@ -59,9 +59,11 @@ describe('migrations', () => {
     const pgDb = await createPgDatabase();
     const dirs = [0, 1].map(() => fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-mig-')));
     const masterKey = Buffer.alloc(32, 7).toString('base64');
+    // Instances share the backup location (a start-up guard checks it).
+    const backupDir = path.join(dirs[0]!, 'shared-backups');
     try {
       const runtimes = await Promise.all(dirs.map((dir) => startRuntime(
-        loadConfig({ LETHE_DATA_DIR: dir, DATABASE_URL: pgDb.url, LETHE_MASTER_KEY: masterKey, LOG_LEVEL: 'silent' }),
+        loadConfig({ LETHE_DATA_DIR: dir, DATABASE_URL: pgDb.url, LETHE_MASTER_KEY: masterKey, LETHE_BACKUP_DIR: backupDir, LOG_LEVEL: 'silent' }),
         { log: pino({ level: 'silent' }), withDefaultMetrics: false },
       )));
       try {

@@ -11,10 +11,10 @@ const BackupFile = Type.Object({
   id: Uuid, file: Type.String(), createdAt: Timestamp, databaseKind: Type.String(), sizeBytes: Type.Integer(),
 }, { additionalProperties: false });
 
-/** Only the local CLI (token from the data-directory lock file) may call the route. */
+/** Only the local CLI (token from the data-directory lock file) may call the route; anyone else gets 404. */
 function requireLocalCli(request: FastifyRequest) {
   if (principalOf(request).keyId !== LOCAL_CLI_KEY_ID) {
-    throw new AppError('forbidden', 'Only the lethe CLI on the machine serving the embedded database may call this');
+    throw new AppError('not_found', 'This route serves only the lethe CLI on the machine running the embedded database');
   }
 }
 

@@ -28,10 +28,10 @@ function registerCliKeyRoute(app: FastifyInstance, ctx: Ctx) {
         kind: Type.Union([Type.Literal('operator'), Type.Literal('application')]),
         applicationIds: Type.Array(Type.String({ maxLength: 100 }), { maxItems: 100 }),
       }, { additionalProperties: false }),
-      response: { 201: Type.Object({ id: Type.String(), key: Type.String() }), ...errors() },
+      response: { 201: Type.Object({ id: Type.String(), key: Type.String() }), ...errors(404) },
     },
   }, async (request, reply) => {
-    if (principalOf(request).keyId !== LOCAL_CLI_KEY_ID) throw new AppError('forbidden', 'Only the lethe CLI on the machine serving the embedded database may call this');
+    if (principalOf(request).keyId !== LOCAL_CLI_KEY_ID) throw new AppError('not_found', 'This route serves only the lethe CLI on the machine running the embedded database');
     const { kind, applicationIds } = request.body as { kind: 'operator' | 'application'; applicationIds: string[] };
     const ids = kind === 'application' ? applicationIds : [];
     if (kind === 'application') {
