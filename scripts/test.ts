@@ -9,7 +9,9 @@ if (run('tsc', ['--noEmit']) !== 0) process.exit(1);
 
 const report = '.vitest-report.json';
 fs.rmSync(report, { force: true });
-const status = run('vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)]);
+// The third reporter lists the tests skipped for a missing tool, with install commands (test/helpers/tools.ts).
+const status = run('vitest', ['run', '--reporter=default', '--reporter=json', '--reporter=./test/helpers/tool-report.ts',
+  `--outputFile.json=${report}`, ...process.argv.slice(2)]);
 try {
   const r = JSON.parse(fs.readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number };
   // A plain closing line that any CI reader understands.

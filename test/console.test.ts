@@ -13,12 +13,11 @@ import { buildConsole } from '../src/console/build.ts';
 import { registerConsole } from '../src/console/console.plugin.ts';
 import { client, createTestEnv, TEST_DB, type Client, type TestEnv } from './helpers/runtime.ts';
 import { add, createAppKey, createApplication, createCustomer, customerBody } from './helpers/fixtures.ts';
+import { describeNeeding, toolPath } from './helpers/tools.ts';
 
-const CHROMIUM = process.env.LETHE_CHROMIUM ?? '/usr/bin/chromium';
-const hasChromium = fs.existsSync(CHROMIUM);
-const skipReason = TEST_DB !== 'pglite'
-  ? 'runs in the pglite project only (the console is database-agnostic)'
-  : !hasChromium ? `no Chromium at ${CHROMIUM} (apt-get install chromium)` : '';
+// Without Chromium: listed at the end of the run with its install command; a failure under CI=true.
+const CHROMIUM = toolPath('chromium') ?? '/usr/bin/chromium';
+const suite = TEST_DB === 'pglite' ? describeNeeding('chromium') : describe.skip;
 
 // Every page is captured here; LETHE_SCREENSHOTS=docs also refreshes docs/screenshots/.
 const SHOT_DIR = path.resolve('test-results/console');
@@ -49,7 +48,7 @@ async function shot(name: string, fullPage = true) {
 
 const heading = (name: string | RegExp) => page.getByRole('heading', { level: 1, name, exact: typeof name === 'string' });
 
-describe.skipIf(skipReason !== '')(`operator console in Chromium${skipReason ? ` — skipped: ${skipReason}` : ''}`, () => {
+suite(`operator console in Chromium${TEST_DB === 'pglite' ? '' : ' — skipped: runs in the pglite project only (the console is database-agnostic)'}`, () => {
   beforeAll(async () => {
     await buildConsole({ ifStale: true, quiet: true });
     env = await createTestEnv();

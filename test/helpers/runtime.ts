@@ -5,15 +5,19 @@ import path from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
+import { inject } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { fakeClock, type FakeClock } from '../../src/clock.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import type { Ctx } from '../../src/context.ts';
 import { startRuntime } from '../../src/runtime.ts';
 import { createServices, type Services } from '../../src/services.ts';
+import type { ReleaseFixture } from './release-fixture.ts';
 
 export const TEST_DB = (process.env.LETHE_TEST_DB ?? 'pglite') as 'pglite' | 'postgres';
-export const PG_ADMIN_URL = process.env.LETHE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The postgres project's server, chosen once per run (test/helpers/pg-server.ts: env URL, 5432, or embedded 18). */
+export const PG_ADMIN_URL = (TEST_DB === 'postgres' ? inject('lethePg')?.url : undefined)
+  ?? process.env.LETHE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** A fresh PostgreSQL database for one test file; dropped by the returned function. */
 export async function createPgDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
@@ -50,9 +54,14 @@ export interface TestEnv {
 export const ADMIN_KEY = 'lethe_op_test_admin_key_0123456789abcdef';
 
 /** A real server (inject or listen) on a fresh database of the file's kind, with a fake clock. */
-export async function createTestEnv(options: { env?: Record<string, string>; clockStart?: string } = {}): Promise<TestEnv> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-test-'));
-  const pgDb = TEST_DB === 'postgres' ? await createPgDatabase() : null;
+export async function createTestEnv(options: {
+  env?: Record<string, string>; clockStart?: string;
+  /** Serve a copy of a landed release's database (test/helpers/release-fixture.ts) instead of a fresh one. */
+  fixture?: ReleaseFixture;
+} = {}): Promise<TestEnv> {
+  const fixture = options.fixture;
+  const dataDir = fixture?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-test-'));
+  const pgDb = fixture ? null : TEST_DB === 'postgres' ? await createPgDatabase() : null;
   const config = loadConfig({
     LETHE_DATA_DIR: dataDir,
     LETHE_ADMIN_KEY: ADMIN_KEY,
@@ -61,22 +70,24 @@ export async function createTestEnv(options: { env?: Record<string, string>; clo
     LETHE_DISPATCHER: 'false',
     LOG_LEVEL: 'silent',
     ...(pgDb ? { DATABASE_URL: pgDb.url } : {}),
+    ...fixture?.env,
     ...options.env,
   });
   const clock = fakeClock(options.clockStart ?? '2026-03-02T10:00:00Z');
   const runtime = await startRuntime(config, {
-    clock, log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), inMemory: true, withDefaultMetrics: false,
+    clock, log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), inMemory: !fixture, withDefaultMetrics: false,
   });
   const services = createServices(runtime.ctx);
   const app = await buildApp(runtime.ctx, services);
   return {
-    app, ctx: runtime.ctx, services, clock, config, operatorKey: ADMIN_KEY, dataDir,
-    databaseUrl: pgDb?.url,
+    app, ctx: runtime.ctx, services, clock, config, operatorKey: fixture?.manifest.operatorKey ?? ADMIN_KEY, dataDir,
+    databaseUrl: pgDb?.url ?? fixture?.databaseUrl,
     close: async () => {
       await Promise.all(services.background.map((b) => b.stop()));
       await app.close();
       await runtime.close();
       await pgDb?.drop();
+      await fixture?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,54 @@
+// Users upgrade: this checkout's server starts on a database written by the last landed release
+// (test/fixtures/release-1, made by scripts/make-release-fixture.ts) and serves what it held.
+// Each migration's own upgrade checks live beside its feature's tests and use the same fixture.
+import crypto from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrations } from '../src/db/database.ts';
+import { loadReleaseFixture, type ReleaseFixture } from './helpers/release-fixture.ts';
+import { client, createTestEnv, type TestEnv } from './helpers/runtime.ts';
+
+describe('upgrade from release 1', () => {
+  let fx: ReleaseFixture;
+  let env: TestEnv;
+  beforeAll(async () => {
+    fx = await loadReleaseFixture('release-1');
+    env = await createTestEnv({ fixture: fx, clockStart: '2026-11-27T10:00:00Z' });
+  });
+  afterAll(async () => { await env?.close(); });
+
+  it('applies every migration of this checkout', async () => {
+    const { sql } = await import('kysely');
+    const r = await sql<{ name: string }>`SELECT name FROM lethe_migrations ORDER BY name`.execute(env.ctx.db);
+    expect(r.rows.map((x) => x.name)).toEqual(Object.keys(migrations).sort());
+  });
+
+  it('serves the living customer, its photo and its records; the deleted stay deleted', async () => {
+    const m = fx.manifest;
+    const api = client(env.app, m.operatorKey);
+    const living = await api.get(`/v1/customers/${m.customers.living}`);
+    expect(living.status).toBe(200);
+    expect(living.body.email).toBe(m.living.email);
+    const photo = await env.app.inject({ method: 'GET', url: `/v1/customers/${m.customers.living}/profile-photo`,
+      headers: { authorization: `Bearer ${m.operatorKey}` } });
+    expect(photo.statusCode).toBe(200);
+    expect(crypto.createHash('sha256').update(photo.rawPayload).digest('hex')).toBe(m.photoSha256);
+    const list = await api.get(`/v1/customers?email=${encodeURIComponent(m.deletedEmails[0]!)}`);
+    expect(list.body.data).toEqual([]);
+    expect((await api.get(`/v1/customers/${m.customers.deleted}`)).status).toBe(404);
+    const receipt = await api.get(`/v1/deletions/${m.customers.deleted}`);
+    expect(receipt.status).toBe(200);
+    expect(JSON.stringify(receipt.body)).not.toContain(m.deletedEmails[0]);
+  });
+
+  it('keeps the keys of release 1 working and the audit chain valid', async () => {
+    const m = fx.manifest;
+    const app = client(env.app, m.applicationKey);
+    const cases = await app.get('/v1/data-deletions');
+    expect(cases.status).toBe(200);
+    expect(cases.body.data.map((c: { subscriptionId: string }) => c.subscriptionId)).toContain(m.customers.deleted);
+    const verify = await client(env.app, m.operatorKey).get('/v1/audit-events/verify');
+    expect(verify.status).toBe(200);
+    expect(verify.body.valid).toBe(true);
+    expect(verify.body.count).toBeGreaterThanOrEqual(m.auditEvents);
+  });
+});
