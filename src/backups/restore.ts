@@ -149,7 +149,10 @@ export async function restoreDatabaseBackup(ctx: Ctx, services: ServicesCore, fi
     // This deployment's own identity (key fingerprint, backup-location marker) survives the restore.
     const deployment = await sql<Record<string, unknown>>`SELECT * FROM deployment WHERE id = 1`.execute(r).catch(() => null);
     // Every table at once: TRUNCATE of the whole set is foreign-key safe.
-    if (tables.length) await sql`TRUNCATE ${sql.join(tables.map((t) => sql.table(t)))}`.execute(r);
+    // A backup from before migration 0007 holds no stored files (they were files on disk then):
+    // the current ones stay, and those no restored row points at are swept after the restore.
+    const truncated = tables.filter((t) => t !== 'stored_files' || header.tables.includes('stored_files'));
+    if (truncated.length) await sql`TRUNCATE ${sql.join(truncated.map((t) => sql.table(t)))}`.execute(r);
 
     let table: string | null = null;
     let batch: string[] = [];
