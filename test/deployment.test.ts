@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, baseEnv, freePort, runCli, startServer, type ServerProcess } from './helpers/process.ts';
 import { TEST_DB, createPgDatabase } from './helpers/runtime.ts';
@@ -101,6 +102,12 @@ describe.skipIf(TEST_DB !== 'postgres')('N instances on one PostgreSQL (real pro
     const p = person();
     const c = await callA('POST', '/v1/customers', p);
     expect(c.status).toBe(201);
+    // An application holding a license: the deletion opens a case it must confirm (no grace period).
+    expect((await callA('PATCH', '/v1/settings', { gracePeriodDays: 0 })).status).toBe(200);
+    const application = await callA('POST', '/v1/applications', { name: 'partner' });
+    expect((await callA('POST', `/v1/customers/${c.body.id}/licenses`, { applicationId: application.body.id })).status).toBe(201);
+    const appKey = await callA('POST', '/v1/api-keys', { kind: 'application', applicationIds: [application.body.id] });
+    expect(appKey.status).toBe(201);
     expect((await callA('PUT', `/v1/customers/${c.body.id}/profile-photo`, undefined, { type: 'image/png', data: PNG })).status).toBe(204);
     const served = await callB('GET', `/v1/customers/${c.body.id}/profile-photo`);
     expect(served.status).toBe(200);
@@ -118,6 +125,12 @@ describe.skipIf(TEST_DB !== 'postgres')('N instances on one PostgreSQL (real pro
     for (const dir of [dirA, dirB]) expect(filesHolding(dir, PNG)).toEqual([]);
     const receipt = await callA('GET', `/v1/deletions/${c.body.id}`);
     expect(receipt.status).toBe(200);
+    const confirmed = await fetch(`${a.url}/v1/data-deletions/confirmations`, {
+      method: 'POST', headers: { authorization: `Bearer ${appKey.body.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ subscriptionId: c.body.id }),
+    });
+    expect(confirmed.status).toBe(200);
+    const confirmation = await confirmed.json() as { id: string };
     // The journal entry reached the shared file (one writer).
     expect(fs.readFileSync(path.join(backupDir, 'erasure-journal.jsonl'), 'utf8')).toContain(c.body.id);
 
@@ -148,6 +161,16 @@ describe.skipIf(TEST_DB !== 'postgres')('N instances on one PostgreSQL (real pro
     const again = await callC('GET', `/v1/deletions/${c.body.id}`);
     expect(again.status).toBe(200);
     expect(again.body.customerId).toBe(c.body.id);
+    expect(again.body.deletedAt).toBe(receipt.body.deletedAt);
+    // The application's confirmation, made after the dump, is back (replayed from the shared journal).
+    const q = new pg.Client({ connectionString: pgDb.url });
+    await q.connect();
+    try {
+      const conf = await q.query('SELECT id FROM deletion_confirmations WHERE customer_id = $1', [c.body.id]);
+      expect(conf.rows).toEqual([{ id: confirmation.id }]);
+      const cs = await q.query('SELECT status FROM deletion_cases WHERE customer_id = $1', [c.body.id]);
+      expect(cs.rows).toEqual([{ status: 'confirmed' }]);
+    } finally { await q.end(); }
     const verify = await callC('GET', '/v1/audit-events/verify');
     expect(verify.body.valid).toBe(true);
     for (const dir of [dirA, dirB, dirC]) expect(filesHolding(dir, PNG)).toEqual([]);
@@ -177,6 +200,17 @@ describe.skipIf(TEST_DB !== 'pglite')('the embedded database while serving (real
     const file = backup.stdout.trim();
     expect(fs.existsSync(file)).toBe(true);
     expect(backup.stderr).toContain('taken by the running server');
+    const listed = await runCli(['backup', 'list'], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(path.basename(file));
+    // `lethe keys create` while serving: the server issues it; the key works at once.
+    const key = await runCli(['keys', 'create', '--operator'], env);
+    expect(key.code, key.stderr).toBe(0);
+    const issued = key.stdout.trim();
+    expect(issued).toMatch(/^lethe_op_/);
+    expect((await fetch(`${s.url}/v1/customers/${kept.body.id}`, { headers: { authorization: `Bearer ${issued}` } })).status).toBe(200);
+    // The route only the local CLI may call is not there for an API key.
+    expect((await call('POST', '/v1/backups/archives/00000000-0000-0000-0000-000000000001/open')).status).toBe(404);
 
     const p2 = person();
     const later = await call('POST', '/v1/customers', p2);

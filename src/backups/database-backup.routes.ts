@@ -29,7 +29,7 @@ export function registerDatabaseBackupRoutes(app: FastifyInstance, ctx: Ctx, arc
       tags: ['backups'], summary: 'Take a database backup now, while serving (written to LETHE_BACKUP_DIR; audited)',
       response: { 201: Type.Object({
         id: Uuid, file: Type.String(), path: Type.String(), createdAt: Timestamp, tables: Type.Integer(), rows: Type.Integer(), journalSeq: Type.Integer(),
-      }, { additionalProperties: false }), ...errors() },
+      }, { additionalProperties: false }), ...errors(409) },
     },
   }, async (request, reply) => {
     const r = await createDatabaseBackup(ctx, principalOf(request).keyId);
@@ -47,16 +47,16 @@ export function registerDatabaseBackupRoutes(app: FastifyInstance, ctx: Ctx, arc
   app.post('/v1/backups/database/prune', {
     schema: {
       tags: ['backups'], summary: 'Delete database backups older than backupRetentionDays (audited)',
-      response: { 200: Type.Object({ pruned: Type.Array(Type.String()), kept: Type.Integer() }), ...errors() },
+      response: { 200: Type.Object({ pruned: Type.Array(Type.String()), kept: Type.Integer() }), ...errors(409) },
     },
   }, async (request) => pruneDatabaseBackups(ctx, ctx.clock.now(), principalOf(request).keyId));
 
   // The decrypted archive is for the CLI only (`lethe backup open`): never returned to an API key.
   app.post('/v1/backups/archives/:id/open', {
     schema: {
-      hide: true, tags: ['backups'], summary: 'Local CLI only: decrypt a sealed archive (audited)',
+      tags: ['backups'], summary: 'Only for `lethe backup open` on the machine serving the embedded database (404 to any API key): decrypt a sealed archive (audited)',
       params: Type.Object({ id: Type.String({ maxLength: 100 }) }, { additionalProperties: false }),
-      response: { 200: Type.Record(Type.String(), Type.Unknown()), ...errors(404) },
+      response: { 200: Type.Record(Type.String(), Type.Unknown()), ...errors(404, 409) },
     },
   }, async (request) => {
     requireLocalCli(request);

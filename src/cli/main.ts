@@ -56,7 +56,8 @@ async function main(argv: string[]): Promise<number> {
     }
     if (server) {
       // The embedded database is being served: the server issues the key (src/cli/server-client.ts).
-      const r = await server.call<{ key: string; id: string }>('POST', '/v1/cli/keys', { kind: values.operator ? 'operator' : 'application', applicationIds: positionals });
+      const r = await server.call<{ key: string; id: string }>('POST', '/v1/api-keys', values.operator
+        ? { kind: 'operator' } : { kind: 'application', applicationIds: positionals });
       if (r.status !== 201) { console.error(`lethe keys create: ${problemDetail(r.body)}`); return r.status >= 500 ? 1 : 2; }
       console.log(r.body.key);
       console.error(`(key id ${r.body.id}; shown once, store it now; issued by the running server, pid ${server.pid})`);
