@@ -26,9 +26,10 @@ export async function serve(): Promise<void> {
     if (config.databaseUrl) servingLock = await holdServingLock(config.databaseUrl);
   } catch (error) {
     if (error instanceof StartupRefusal || error instanceof DataDirLocked) {
+      // Exit 3: a start-up refusal needs a human (1 is any other failure to start, 2 bad configuration).
       console.error(`lethe: refusing to start: ${error.message}`);
       await runtime?.close();
-      process.exit(1);
+      process.exit(3);
     }
     throw error;
   }

@@ -136,10 +136,10 @@ describe.skipIf(TEST_DB !== 'postgres')('N instances on one PostgreSQL (real pro
 
     // A different master key, or another backup location, refuses to start (exit ≠ 0).
     const wrongKey = await refusedStart(env(tmp('c'), { LETHE_MASTER_KEY: crypto.randomBytes(32).toString('base64') }));
-    expect(wrongKey.code).not.toBe(0);
+    expect(wrongKey.code).toBe(3);
     expect(wrongKey.out).toContain('LETHE_MASTER_KEY');
     const wrongDir = await refusedStart({ ...env(tmp('d')), LETHE_BACKUP_DIR: tmp('elsewhere') });
-    expect(wrongDir.code).not.toBe(0);
+    expect(wrongDir.code).toBe(3);
     expect(wrongDir.out).toContain('LETHE_BACKUP_DIR');
 
     // A restore refuses while the servers serve; then with them stopped, pg_restore --clean.
@@ -192,7 +192,7 @@ describe.skipIf(TEST_DB !== 'pglite')('the embedded database while serving (real
     expect(kept.status).toBe(201);
 
     const second = await refusedStart(env);
-    expect(second.code).not.toBe(0);
+    expect(second.code).toBe(3);
     expect(second.out).toMatch(/in use by another Lethe process/);
 
     const backup = await runCli(['backup', 'create'], env);
