@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, baseEnv, freePort, runCli, startServer, type ServerProcess } from './helpers/process.ts';
 import { TEST_DB, createPgDatabase } from './helpers/runtime.ts';
+import { describeNeeding, toolPath } from './helpers/tools.ts';
 
 /**
  * Issue 11, done-when: real server processes. PostgreSQL: two instances with their own data
@@ -76,13 +77,10 @@ function expectNoPersonalData(logs: string, people: Array<ReturnType<typeof pers
   }
 }
 
-describe.skipIf(TEST_DB !== 'postgres')('N instances on one PostgreSQL (real processes)', () => {
+const pgSuite = TEST_DB === 'postgres' ? describeNeeding('pg_dump', 'pg_restore') : describe.skip;
+
+pgSuite('N instances on one PostgreSQL (real processes)', () => {
   it('a photo written through A is served by B, deleted through B leaves no bytes on either disk; a pg_dump restored with pg_restore --clean still answers 404', async () => {
-    for (const tool of ['pg_dump', 'pg_restore']) {
-      const found = spawnSync(tool, ['--version']).status === 0;
-      if (!found && process.env.CI === 'true') throw new Error(`${tool} is required for this test`);
-      if (!found) return;
-    }
     const pgDb = await createPgDatabase();
     cleanup.push(() => pgDb.drop());
     const backupDir = tmp('shared-backups');
@@ -116,7 +114,7 @@ describe.skipIf(TEST_DB !== 'postgres')('N instances on one PostgreSQL (real pro
 
     // A dump taken before the deletion.
     const dump = path.join(tmp('dump'), 'before.dump');
-    const d = spawnSync('pg_dump', ['-Fc', '-f', dump, pgDb.url]);
+    const d = spawnSync(toolPath('pg_dump')!, ['-Fc', '-f', dump, pgDb.url]);
     expect(d.status, d.stderr.toString()).toBe(0);
 
     expect((await callB('DELETE', `/v1/customers/${c.body.id}`)).status).toBe(204);
@@ -149,7 +147,7 @@ describe.skipIf(TEST_DB !== 'postgres')('N instances on one PostgreSQL (real pro
     const logs = a.output() + b.output();
     await a.stop();
     await b.stop();
-    const r = spawnSync('pg_restore', ['--clean', '--if-exists', '--no-owner', '-d', pgDb.url, dump]);
+    const r = spawnSync(toolPath('pg_restore')!, ['--clean', '--if-exists', '--no-owner', '-d', pgDb.url, dump]);
     expect(r.status, r.stderr.toString()).toBe(0);
 
     const dirC = tmp('c2');
