@@ -8,6 +8,7 @@ import { systemClock } from '../clock.ts';
 import { serve } from '../main.ts';
 import { cliCommands } from './commands.ts';
 import { problemDetail, runningServer } from './server-client.ts';
+import { acquireDataDirLock } from '../deployment/data-dir-lock.ts';
 import '../backups/backups.cli.ts'; // registers `lethe backup …`
 
 const USAGE = `lethe — trustworthy customer deletion
@@ -38,11 +39,14 @@ async function main(argv: string[]): Promise<number> {
       console.error(`lethe migrate: a server (pid ${server.pid}) serves this embedded database and applied its migrations at start; stop it to migrate with another version`);
       return 1;
     }
-    const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+    const lock = config.databaseUrl ? null : acquireDataDirLock(config.dataDir, 'cli');
     try {
-      const applied = await migrate(handle.db);
-      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-    } finally { await handle.close(); }
+      const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+      try {
+        const applied = await migrate(handle.db);
+        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      } finally { await handle.close(); }
+    } finally { lock?.release(); }
     return 0;
   }
   if (command === 'keys' && sub === 'create') {
@@ -65,7 +69,10 @@ async function main(argv: string[]): Promise<number> {
     }
     // No start-up bootstrap here: on an empty database the key issued now is the first key (a
     // generated one would otherwise be created unseen beside it).
-    const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+    // The embedded database is ours while the key is issued (a server starting meanwhile refuses).
+    const lock = config.databaseUrl ? null : acquireDataDirLock(config.dataDir, 'cli');
+    const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir })
+      .catch((e: Error) => { lock?.release(); throw e; });
     try {
       await migrate(handle.db);
       const { db } = handle;
@@ -87,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
       });
       console.log(created.key);
       console.error(`(key id ${created.id}; shown once, store it now)`);
-    } finally { await handle.close(); }
+    } finally { await handle.close(); lock?.release(); }
     return 0;
   }
   const extra = cliCommands.find((c) => c.matches(argv));
