@@ -12,7 +12,7 @@
 import {
   DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, type RawBuilder,
 } from 'kysely';
-import { maskSql, nullifySql } from '../src/erasure/masking.ts';
+import { maskSql, nullifySql } from '../src/erasure/masking.sql.ts';
 import { defaultPolicy, POLICY_FIELDS } from '../src/erasure/redaction-policy.ts';
 
 /** The audit chain's advisory lock, as in src/audit/audit.repo.ts ("LETH"). */

@@ -85,8 +85,9 @@ export async function pgClient(url: string): Promise<pg.Client> {
 /** Applies Lethe's migrations to a database (PostgreSQL URL, or a PGlite data directory). */
 export async function migrateDatabase(target: { databaseUrl: string } | { dataDir: string }) {
   const { openDatabase, migrate } = await import('../src/db/database.ts');
+  const { MIGRATIONS } = await import('../src/domains.ts');
   const handle = await openDatabase(target);
-  try { await migrate(handle.db); } finally { await handle.close(); }
+  try { await migrate(handle.db, MIGRATIONS); } finally { await handle.close(); }
 }
 
 // ---------------------------------------------------------------------------------------------

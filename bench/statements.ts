@@ -33,7 +33,7 @@ try {
   try {
     const services = createServices(rt.ctx);
     const principal = (await findPrincipal(rt.ctx.db, ADMIN_KEY))!;
-    await services.deletion.delete(principal, ids[0]!); // warm-up
+    await services.port('deletion').delete(principal, ids[0]!); // warm-up
     const seen: Array<{ text: string; lock: boolean }> = [];
     const original = pg.Client.prototype.query;
     (pg.Client.prototype as any).query = function (this: pg.Client, ...args: any[]) {
@@ -43,7 +43,7 @@ try {
       return (original as any).apply(this, args);
     };
     try {
-      await services.deletion.delete(principal, ids[1]!);
+      await services.port('deletion').delete(principal, ids[1]!);
     } finally {
       (pg.Client.prototype as any).query = original;
     }

@@ -13,6 +13,7 @@ import { checkBackupLocation, checkMasterKey } from './deployment/guards.ts';
 import { appendPending } from './backups/erasure-journal.ts';
 import { replayAtStart } from './backups/restore.ts';
 import { createServices } from './services.ts';
+import { MIGRATIONS } from './domains.ts';
 
 export interface Runtime {
   ctx: Ctx;
@@ -49,7 +50,7 @@ export async function startRuntime(config: Config, options: {
   }
   const close = async () => { try { await handle.close(); } finally { dataDirLock?.release(); } };
   try {
-    await migrate(handle.db);
+    await migrate(handle.db, MIGRATIONS);
     const clock = options.clock ?? systemClock;
     const secrets = deriveSecrets(loadMasterKey(config.masterKey, config.dataDir));
     // Start-up guards: the same master key and the same backup location as every other instance.
@@ -67,7 +68,7 @@ export async function startRuntime(config: Config, options: {
       metrics: createMetrics(options.withDefaultMetrics ?? true),
     };
     // Before anything serves: re-apply erasures journaled outside the database that it lacks (a restore).
-    await replayAtStart(ctx, () => createServices(ctx));
+    await replayAtStart(ctx, () => createServices(ctx).registry);
     // Files an older release kept under this instance's data directory move into the database.
     await importLegacyFiles(ctx.db, ctx.blobs, config.dataDir, log);
     // Journal entries committed but not yet in the shared file (a crash after commit) are appended now.

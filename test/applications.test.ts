@@ -73,12 +73,14 @@ describe('PATCH /v1/applications/{id}', () => {
     expect((await api.patch('/v1/applications/not-a-uuid', { name: 'x' })).status).toBe(400);
   });
 
-  it('is for operators only', async () => {
+  it('an application key may change only its own webhookUrl; no key is 401 (self-service: test/application-self-service.test.ts)', async () => {
     const a = await createApplication(api);
     const appApi = client(env.app, await createAppKey(api, [a.id]));
     expect((await appApi.patch(`/v1/applications/${a.id}`, { enabled: false })).status).toBe(403);
-    expect((await appApi.post(`/v1/applications/${a.id}/rotate-secret`)).status).toBe(403);
-    expect((await appApi.get(`/v1/applications/${a.id}/deliveries`)).status).toBe(403);
+    expect((await appApi.patch(`/v1/applications/${a.id}`, { name: 'renamed' })).status).toBe(403);
+    const stored = await env.ctx.db.selectFrom('applications').selectAll().where('id', '=', a.id).executeTakeFirstOrThrow();
+    expect(stored.enabled).toBe(true);
+    expect(stored.name).toBe(a.name);
     const anon = client(env.app, null);
     expect((await anon.patch(`/v1/applications/${a.id}`, { enabled: false })).status).toBe(401);
     expect((await anon.post(`/v1/applications/${a.id}/rotate-secret`)).status).toBe(401);

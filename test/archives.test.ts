@@ -78,7 +78,7 @@ describe('sealed pre-deletion archives', () => {
   it('a DELETE that rolls back leaves no archive row and no archive file', async () => {
     const c = await createCustomer(api);
     const before = (await archiveBlobs()).length;
-    const failing: DeletionStep = { name: 'boom', phase: 'after', run: async () => { throw new Error('injected failure'); } };
+    const failing: DeletionStep = { name: 'boom', phase: 'after', order: 99, run: async () => { throw new Error('injected failure'); } };
     env.services.deletionSteps.push(failing);
     try {
       expect((await api.del(`/v1/customers/${c.id}`)).status).toBe(500);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeTableOf, type Access, type RouteEntry } from '../src/http/auth.ts';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
-import { createApplication, createAppKey, createCustomer, populate } from './helpers/fixtures.ts';
+import { add, createApplication, createAppKey, createCustomer, populate } from './helpers/fixtures.ts';
 
 /**
  * The authorization matrix (issue 7), generated from the live route table: every route the app
@@ -11,7 +11,8 @@ import { createApplication, createAppKey, createCustomer, populate } from './hel
  */
 
 type Cred = 'none' | 'bad' | 'operator' | 'own' | 'other' | 'multi';
-/** allowed: the call gets past authorization (status documented for the route, never 401/403/5xx);
+/** allowed: the call gets past authorization (status documented for the route, never 401/403/5xx;
+ *  an operator's write on the world's own records must really succeed: 2xx);
  *  scoped: an application looking at a customer it holds no license for → 404, elsewhere allowed but filtered. */
 type Expectation = 401 | 403 | 'allowed' | 'scoped';
 
@@ -58,8 +59,12 @@ async function makeWorld(): Promise<World> {
   const gIds = await populate(api, graceForeign.id, [apps.other]);
   await api.post(`/v1/licenses/${gIds.licenseIds[0]}/cancel`);
   for (const id of [deletedOwn.id, deletedForeign.id]) expect((await api.del(`/v1/customers/${id}`)).status).toBe(204);
+  // A pending transaction (only those change status), on a customer of its own: it would block the
+  // owned customer's DELETE.
+  const payer = await createCustomer(api);
+  const pending = await add(api, payer.id, 'transactions', { amountMinor: 100, currency: 'EUR', status: 'pending' });
   return {
-    customer: owned.id, subscription: ids.subscriptionId, license: ids.licenseIds[0]!, transaction: ids.transactionId, deleted: deletedOwn.id,
+    customer: owned.id, subscription: ids.subscriptionId, license: ids.licenseIds[0]!, transaction: pending.id, deleted: deletedOwn.id,
     foreign: [foreign.id, ...fIds.licenseIds, deletedForeign.id, ...dfIds.licenseIds, graceForeign.id, ...gIds.licenseIds, foreign.email, apps.other],
     // The third application is the multi-application key's second one: its data is not "foreign" to that key.
     owned: [owned.id, ...ids.licenseIds, deletedOwn.id, ...dIds.licenseIds, owned.email, apps.own, thirdOnly.id, ...tIds.licenseIds],
@@ -86,19 +91,21 @@ function fill(route: RouteEntry, w: World): string {
 
 /** Like the test client, but parses only JSON documents (an export may be JSON lines or CSV). */
 async function call(key: string | null, method: string, url: string, body?: unknown) {
+  // A Buffer is sent as an image (the photo upload); anything else as JSON.
+  const type = Buffer.isBuffer(body) ? 'image/png' : 'application/json';
   const res = await env.app.inject({
     method: method as 'GET', url,
-    headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
+    headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(body !== undefined ? { 'content-type': type } : {}) },
+    ...(body !== undefined ? { payload: Buffer.isBuffer(body) ? body : JSON.stringify(body) } : {}),
   });
-  const type = String(res.headers['content-type'] ?? '');
-  const parsed = /^application\/(problem\+)?json/.test(type) && res.body ? JSON.parse(res.body) as Record<string, unknown> : null;
+  const answered = String(res.headers['content-type'] ?? '');
+  const parsed = /^application\/(problem\+)?json/.test(answered) && res.body ? JSON.parse(res.body) as Record<string, unknown> : null;
   return { status: res.statusCode, body: parsed, raw: res.body };
 }
 
 type JsonSchema = { type?: string | string[]; const?: unknown; enum?: unknown[]; anyOf?: JsonSchema[]; oneOf?: JsonSchema[];
   properties?: Record<string, JsonSchema>; required?: string[]; items?: JsonSchema; minItems?: number; format?: string;
-  pattern?: string; minLength?: number; minimum?: number; maximum?: number };
+  pattern?: string; minLength?: number; minimum?: number; maximum?: number; minProperties?: number };
 
 /**
  * A minimal valid body for a route, from its documented request schema, naming the world's own
@@ -115,7 +122,9 @@ function minimalBody(schema: JsonSchema | undefined, w: World, name = '', all = 
   switch (type) {
     case 'object': {
       const out: Record<string, unknown> = {};
-      const keys = all ? Object.keys(schema.properties ?? {}) : schema.required ?? [];
+      const keys = all ? Object.keys(schema.properties ?? {}) : [...schema.required ?? []];
+      // A PATCH needs at least one property: the first ones it documents.
+      for (const key of Object.keys(schema.properties ?? {})) if (keys.length < (schema.minProperties ?? 0) && !keys.includes(key)) keys.push(key);
       for (const key of keys) out[key] = minimalBody(schema.properties?.[key], w, key, all);
       return out;
     }
@@ -131,6 +140,8 @@ function minimalBody(schema: JsonSchema | undefined, w: World, name = '', all = 
     default: return {};
   }
 }
+
+const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
 
 const toOpenApi = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 
@@ -169,12 +180,19 @@ describe('authorization matrix (generated from the route table)', () => {
       const w = route.method === 'GET' ? shared : await makeWorld();
       const url = fill(route, w);
       const isCustomerPath = /^\/v1\/customers\/:id(\/|$)/.test(route.url);
+      // SPEC "Application API": an application reaches only its own applications; 403 for any other id.
+      const isApplicationPath = /^\/v1\/applications\/:id(\/|$)/.test(route.url);
       const documented = doc.paths[toOpenApi(route.url)]?.[route.method.toLowerCase()];
       for (const cred of ORDER) {
         const expectation = RULES[route.access][cred];
-        const requestSchema = (documented as { requestBody?: { content?: Record<string, { schema?: JsonSchema }> } } | undefined)
-          ?.requestBody?.content?.['application/json']?.schema;
-        const body = ['POST', 'PUT', 'PATCH'].includes(route.method) ? (minimalBody(requestSchema, w) ?? {}) : undefined;
+        const content = (documented as { requestBody?: { content?: Record<string, { schema?: JsonSchema }> } } | undefined)
+          ?.requestBody?.content;
+        const requestSchema = content?.['application/json']?.schema;
+        // The photo upload documents no JSON body: it takes the raw image.
+        const takesImage = Object.keys(content ?? {}).some((t) => t.startsWith('image/'))
+          || (route.method === 'PUT' && route.url.endsWith('/profile-photo'));
+        const body = !['POST', 'PUT', 'PATCH'].includes(route.method) ? undefined
+          : takesImage ? PNG : (minimalBody(requestSchema, w) ?? {});
         const r = await call(keys[cred], route.method, url, body);
         calls++;
         const where = `${route.method} ${route.url} [${route.access}] as ${cred}: ${r.status} ${r.raw.slice(0, 160)}`;
@@ -183,6 +201,13 @@ describe('authorization matrix (generated from the route table)', () => {
         if (typeof expectation === 'number') {
           if (r.status !== expectation) fail(`expected ${expectation}`);
           else if (r.body?.code !== (expectation === 401 ? 'unauthorized' : 'forbidden')) fail('wrong problem code');
+          // A refused DELETE changed nothing: the customer it named is still there.
+          if (route.method === 'DELETE' && (await api.get(`/v1/customers/${w.customer}`)).status !== 200) fail('the customer is gone');
+        } else if (expectation === 'scoped' && isApplicationPath) {
+          // A body that fails validation is 400 before the id is looked at; a valid one must be refused.
+          const valid = body === undefined ? r : await call(keys[cred], route.method, url, minimalBody(requestSchema, w, '', true));
+          if (valid.status !== 403 || valid.body?.code !== 'forbidden') fail(`expected 403: another application's id, got ${valid.status}`);
+          if (r.status !== 403 && r.status !== 400) fail('expected 403 (or 400 for an invalid body)');
         } else if (expectation === 'scoped' && isCustomerPath) {
           if (r.status !== 404) fail('expected 404: the customer is not this application\'s');
         } else if (expectation === 'scoped' && requestSchema && body && Object.keys(body).length > 0) {
@@ -196,6 +221,8 @@ describe('authorization matrix (generated from the route table)', () => {
           if (r.status === 401 || r.status === 403) fail('refused a caller the route admits');
           // A read by an admitted caller on the world's own records succeeds.
           if (route.method === 'GET' && route.access !== 'public' && !(r.status >= 200 && r.status < 300)) fail('GET did not succeed');
+          // An operator's write on the world's own records really happens (not a 404, 409 or 422 that merely got past auth).
+          if (cred === 'operator' && route.method !== 'GET' && !(r.status >= 200 && r.status < 300)) fail('operator write did not succeed');
         }
         if (documented && !(String(r.status) in documented.responses)) fail('status not documented for this route');
         // HEAD (served for every GET) is authorized exactly like the GET and sends no body.
@@ -225,7 +252,9 @@ describe('authorization matrix (generated from the route table)', () => {
         const expectation = RULES[route.access][cred];
         if (typeof expectation === 'number') continue; // refused before the id is looked at (matrix above)
         const r = await call(keys[cred], route.method, unknown);
-        if (r.status !== 404 || r.body?.code !== 'not_found') failures.push(`${route.method} ${unknown} as ${cred}: ${r.status}`);
+        // An application key asking for an application id that is not its own: 403 whether it exists or not.
+        const want = /^\/v1\/applications\/:id/.test(route.url) && cred !== 'operator' ? ['forbidden', 403] : ['not_found', 404];
+        if (r.status !== want[1] || r.body?.code !== want[0]) failures.push(`${route.method} ${unknown} as ${cred}: ${r.status}`);
         if (/^\/v1\/customers\/:id/.test(route.url) && (cred === 'own' || cred === 'multi')) {
           const url = route.url.replace(':id', foreignCustomer);
           const f = await call(keys[cred], route.method, url);

@@ -92,9 +92,10 @@ describe('deletion cases', () => {
     // A second sweep changes nothing.
     await runJob('grace-periods');
     expect(await outboxOf(c.id, app.id)).toHaveLength(1);
-    // A license after the grace period does not revoke a required case.
+    // SPEC: a new license for a case required because its grace period ended (not yet confirmed)
+    // revokes it: the customer came back (test/partner-rules.test.ts checks no notice follows).
     await add(api, c.id, 'licenses', { applicationId: app.id });
-    expect((await caseOf(c.id, app.id))!.status).toBe('required');
+    expect((await caseOf(c.id, app.id))!.status).toBe('revoked');
   });
 
   it('a new license within the grace period revokes the case; a later cancellation opens a fresh grace period', async () => {
@@ -238,7 +239,7 @@ describe('deletion cases', () => {
     const app = await createApplication(api);
     const c = await createCustomer(api);
     await add(api, c.id, 'licenses', { applicationId: app.id });
-    const failing = { name: 'failingForTest', phase: 'after' as const, run: async () => { throw new Error('boom'); } };
+    const failing = { name: 'failingForTest', phase: 'after' as const, order: 99, run: async () => { throw new Error('boom'); } };
     env.services.deletionSteps.push(failing);
     try {
       expect((await api.del(`/v1/customers/${c.id}`)).status).toBe(500);

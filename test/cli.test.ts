@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { migrations } from '../src/db/database.ts';
+import { MIGRATIONS } from '../src/domains.ts';
 import { startRuntime } from '../src/runtime.ts';
 import { createServices } from '../src/services.ts';
 import { client, createPgDatabase, TEST_DB } from './helpers/runtime.ts';
@@ -51,7 +51,7 @@ describe('npx lethe', () => {
   it('migrate applies every migration, then has nothing to do', async () => {
     const first = await runCli(['migrate'], cliEnv);
     expect(first.code, first.stderr).toBe(0);
-    for (const name of Object.keys(migrations)) expect(first.stdout).toContain(name);
+    for (const name of Object.keys(MIGRATIONS)) expect(first.stdout).toContain(name);
     const again = await runCli(['migrate'], cliEnv);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('up to date');

@@ -267,7 +267,7 @@ suite(`operator console in Chromium${TEST_DB === 'pglite' ? '' : ' — skipped: 
     await page.getByRole('table', { name: 'Deletion cases' }).getByText(customerId).waitFor();
 
     // The deletion's webhook goes out; its delivery shows on the case's timeline.
-    const dispatchOnce = env.services.shared.dispatchOnce as () => Promise<unknown>;
+    const dispatchOnce = () => env.services.port('webhookDispatcher').dispatchOnce();
     await dispatchOnce();
     expect(received.map((r) => JSON.parse(r.body).data)).toContainEqual(expect.objectContaining({ subscriptionId: customerId, applicationId: appId }));
     await page.getByRole('link', { name: /^Case required for customer/ }).click();

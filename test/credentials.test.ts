@@ -45,7 +45,9 @@ describe('operator bootstrap', () => {
   it('a real `node src/main.ts` on an empty data directory prints a generated key once; a restart prints none', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-start-'));
     const pgDb = TEST_DB === 'postgres' ? await createPgDatabase() : null;
-    const processEnv = { LETHE_DATA_DIR: dataDir, LETHE_SCHEDULER: 'false', LETHE_DISPATCHER: 'false', ...(pgDb ? { DATABASE_URL: pgDb.url } : {}) };
+    // Debug level: every request line is written, so the check below can see a key leaking into one.
+    const processEnv = { LETHE_DATA_DIR: dataDir, LETHE_SCHEDULER: 'false', LETHE_DISPATCHER: 'false', LOG_LEVEL: 'debug',
+      ...(pgDb ? { DATABASE_URL: pgDb.url } : {}) };
     try {
       const first = await startServer(processEnv);
       let key: string;
@@ -57,7 +59,9 @@ describe('operator bootstrap', () => {
         expect(ok.status).toBe(200);
         const no = await fetch(`${first.url}/v1/customers`);
         expect(no.status).toBe(401);
-        // The key is printed once, never logged again (e.g. by the request it authenticated).
+        // The key is printed once, never logged again (e.g. by the request it authenticated): the
+        // request lines are in the output (so a leak would be seen), the key only in the banner.
+        await expect.poll(() => first.output().match(/"route":"\/v1\/customers","status":200/g)?.length ?? 0).toBeGreaterThan(0);
         expect(first.output().split(key).length - 1).toBe(1);
         // SIGTERM is a clean shutdown.
         expect(await first.stop()).toBe(0);
@@ -200,8 +204,10 @@ describe('401 and 403', () => {
     const a = await createApplication(api);
     const appKey = (await api.post('/v1/api-keys', { kind: 'application', applicationIds: [a.id] })).body.key;
     const k = client(env.app, appKey);
+    // Its own application is self-service (SPEC "Application API"); another application's is 403.
+    const other = await createApplication(api);
     for (const [method, url] of [['GET', '/v1/customers'], ['POST', '/v1/customers'], ['GET', '/v1/applications'],
-      ['GET', `/v1/applications/${a.id}`], ['GET', '/v1/audit-events']] as const) {
+      ['GET', `/v1/applications/${other.id}`], ['GET', '/v1/audit-events']] as const) {
       const r = await k.call(method, url, method === 'POST' ? {} : undefined);
       expect(r.status, `${method} ${url}`).toBe(403);
       expect(r.body.code).toBe('forbidden');

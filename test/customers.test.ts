@@ -222,9 +222,15 @@ describe('profile photo', () => {
   it('size limit: 1 MiB is accepted, one byte more is 413', async () => {
     const c = await createCustomer(api);
     expect((await api.put(`/v1/customers/${c.id}/profile-photo`, Buffer.alloc(1024 * 1024, 7), { 'content-type': 'image/png' })).status).toBe(204);
-    const r = await api.put(`/v1/customers/${c.id}/profile-photo`, Buffer.alloc(1024 * 1024 + 1, 7), { 'content-type': 'image/png' });
+    const filesBefore = await env.ctx.blobs.list('photos');
+    const r = await api.put(`/v1/customers/${c.id}/profile-photo`, Buffer.alloc(1024 * 1024 + 1, 8), { 'content-type': 'image/png' });
     expect(r.status).toBe(413);
     expect(r.body.code).toBe('payload_too_large');
+    // Nothing was stored: the accepted photo is still the one served, and no new file exists.
+    expect(await env.ctx.blobs.list('photos')).toEqual(filesBefore);
+    const photo = await api.get(`/v1/customers/${c.id}/profile-photo`);
+    expect(photo.status).toBe(200);
+    expect(photo.raw === Buffer.alloc(1024 * 1024, 7).toString('latin1')).toBe(true);
   });
 });
 

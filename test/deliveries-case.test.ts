@@ -28,7 +28,7 @@ describe('GET /v1/applications/{id}/deliveries', () => {
       await add(api, c.id, 'licenses', { applicationId: app.id });
       expect((await api.del(`/v1/customers/${c.id}`)).status).toBe(204);
     }
-    const dispatchOnce = env.services.shared.dispatchOnce as () => Promise<unknown>;
+    const dispatchOnce = () => env.services.port('webhookDispatcher').dispatchOnce();
     for (let i = 0; i < 20; i++) {
       await dispatchOnce();
       const r = await api.get(`/v1/applications/${app.id}/deliveries`);

@@ -32,6 +32,8 @@ let api: Client;
 let doc: { paths: Record<string, Record<string, Operation>>; components?: { schemas?: Record<string, JsonSchema> } };
 const operations: Operation[] = [];
 const idPool: Record<string, string[]> = {};
+/** The keys the fuzzer calls with: the operator's, and an application key scoped to the pool's application. */
+const fuzzKeys: Record<'operator' | 'application', string> = { operator: '', application: '' };
 const ajv = new Ajv({ strict: false, allErrors: true });
 addFormats(ajv);
 const validators = new Map<string, ValidateFunction>();
@@ -59,7 +61,8 @@ beforeAll(async () => {
   }
   // Real ids, so the fuzzer reaches past 404 into the handlers.
   const app = await createApplication(api);
-  await createAppKey(api, [app.id]);
+  fuzzKeys.operator = env.operatorKey;
+  fuzzKeys.application = await createAppKey(api, [app.id]);
   const customers = [];
   for (let i = 0; i < 3; i++) {
     const c = await createCustomer(api);
@@ -114,7 +117,10 @@ function requestArbitrary(op: Operation) {
         fc.constant({ payload: 'hello', type: 'text/plain' }),
       )
       : fc.constant(null);
-  return fc.record({ path: fc.record(pathArbs), query: fc.record(queryArbs, { requiredKeys: [] }), body });
+  return fc.record({
+    key: fc.constantFrom('operator' as const, 'application' as const),
+    path: fc.record(pathArbs), query: fc.record(queryArbs, { requiredKeys: [] }), body,
+  });
 }
 
 function validatorFor(op: Operation, status: number): ValidateFunction | null {
@@ -126,12 +132,17 @@ function validatorFor(op: Operation, status: number): ValidateFunction | null {
   return v;
 }
 
+const livingCustomers = async () => new Set((await env.ctx.db.selectFrom('customers').select('id')
+  .where('deletedAt', 'is', null).execute()).map((r) => r.id));
+
 describe('fuzzing every operation of /openapi.json', () => {
   it('has operations to fuzz', () => {
     expect(operations.length).toBeGreaterThan(30);
   });
 
-  it('never 5xx; errors are problem+json; statuses and bodies are documented', async () => {
+  it('never 5xx; errors are problem+json; statuses and bodies are documented; no customer vanishes unasked', async () => {
+    let living = await livingCustomers();
+    const calls = { operator: 0, application: 0 };
     for (const op of operations) {
       if (op.path === '/openapi.json') continue;
       await fc.assert(fc.asyncProperty(requestArbitrary(op), async (req) => {
@@ -141,10 +152,17 @@ describe('fuzzing every operation of /openapi.json', () => {
         if ([...qs].length > 0) url += `?${qs}`;
         const res = await env.app.inject({
           method: op.method as 'GET', url,
-          headers: { authorization: `Bearer ${env.operatorKey}`, ...(req.body ? { 'content-type': req.body.type } : {}) },
+          headers: { authorization: `Bearer ${fuzzKeys[req.key]}`, ...(req.body ? { 'content-type': req.body.type } : {}) },
           ...(req.body ? { payload: req.body.payload } : {}),
         });
-        const where = `${op.method} ${url} -> ${res.statusCode} ${res.body.slice(0, 300)}`;
+        calls[req.key]++;
+        const where = `${req.key} key: ${op.method} ${url} -> ${res.statusCode} ${res.body.slice(0, 300)}`;
+        // Only a successful DELETE of a customer removes that one customer; nothing else removes any.
+        const now = await livingCustomers();
+        const deleted = op.method === 'DELETE' && op.path === '/v1/customers/{id}' && res.statusCode === 204 ? req.path.id : undefined;
+        const gone = [...living].filter((id) => !now.has(id) && id !== deleted);
+        expect(gone, `customers gone after ${where}`).toEqual([]);
+        living = now;
         expect(res.statusCode, where).toBeLessThan(500);
         // An id that is not even a path segment may miss the route entirely: the generic 404.
         const documented = Object.keys(op.responses).includes(String(res.statusCode)) || res.statusCode === 404;
@@ -160,7 +178,10 @@ describe('fuzzing every operation of /openapi.json', () => {
         }
       }), { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) });
     }
-  }, 600_000);
+    // Both kinds of key really were used.
+    expect(calls.operator).toBeGreaterThan(operations.length);
+    expect(calls.application).toBeGreaterThan(operations.length);
+  }, 900_000);
 });
 
 describe('hostile raw bodies', () => {

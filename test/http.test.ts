@@ -85,8 +85,14 @@ describe('body limits and parsing', () => {
 
   it('413 for a profile photo over 1 MiB', async () => {
     const c = await createCustomer(api);
+    const filesBefore = await env.ctx.blobs.list('photos');
     const r = await api.put(`/v1/customers/${c.id}/profile-photo`, Buffer.alloc(1024 * 1024 + 1, 1), { 'content-type': 'image/png' });
     expectProblem(r, 413, 'payload_too_large');
+    // Nothing was stored: no file, no key on the customer, no photo to fetch.
+    expect(await env.ctx.blobs.list('photos')).toEqual(filesBefore);
+    const row = await env.ctx.db.selectFrom('customers').select(['profilePhotoKey']).where('id', '=', c.id).executeTakeFirstOrThrow();
+    expect(row.profilePhotoKey).toBeNull();
+    expect((await api.get(`/v1/customers/${c.id}/profile-photo`)).status).toBe(404);
   });
 
   it('malformed JSON is 400 validation_failed', async () => {

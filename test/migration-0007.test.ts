@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ArchiveService } from '../src/backups/archive.service.ts';
 import { markerPath } from '../src/deployment/guards.ts';
 import { loadReleaseFixture, type ReleaseFixture } from './helpers/release-fixture.ts';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
@@ -34,7 +33,7 @@ describe('migration 0007 on a release-1 database', () => {
     expect(archives.length).toBeGreaterThan(0);
     for (const a of archives) {
       expect(await env.ctx.blobs.exists(a.blobKey!)).toBe(true);
-      const doc = await (env.services.shared.archives as ArchiveService).open(a.id);
+      const doc = await env.services.port('archives').open(a.id);
       expect(doc.format).toBeDefined();
     }
   });

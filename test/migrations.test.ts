@@ -5,12 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { loadConfig } from '../src/config.ts';
-import { migrate, migrations, openDatabase, pendingMigrations } from '../src/db/database.ts';
+import { migrate, openDatabase, pendingMigrations } from '../src/db/database.ts';
+import { MIGRATIONS } from '../src/domains.ts';
 import { startRuntime } from '../src/runtime.ts';
 import { createPgDatabase, TEST_DB } from './helpers/runtime.ts';
 import { runCli } from './helpers/process.ts';
 
-const ALL = Object.keys(migrations);
+const ALL = Object.keys(MIGRATIONS);
 
 async function appliedNames(db: Awaited<ReturnType<typeof openDatabase>>['db']) {
   const r = await sql<{ name: string }>`SELECT name FROM lethe_migrations ORDER BY name`.execute(db);
@@ -28,10 +29,10 @@ describe('migrations', () => {
   it('apply once; a second run applies nothing and nothing is pending', async () => {
     const handle = await freshDb();
     try {
-      expect(await pendingMigrations(handle.db)).toBe(ALL.length);
-      expect(await migrate(handle.db)).toEqual(ALL);
-      expect(await migrate(handle.db)).toEqual([]);
-      expect(await pendingMigrations(handle.db)).toBe(0);
+      expect(await pendingMigrations(handle.db, MIGRATIONS)).toBe(ALL.length);
+      expect(await migrate(handle.db, MIGRATIONS)).toEqual(ALL);
+      expect(await migrate(handle.db, MIGRATIONS)).toEqual([]);
+      expect(await pendingMigrations(handle.db, MIGRATIONS)).toBe(0);
       expect(await appliedNames(handle.db)).toEqual([...ALL].sort());
     } finally {
       await handle.close();
@@ -43,11 +44,11 @@ describe('migrations', () => {
     const a = await openDatabase({ databaseUrl: pgDb.url, poolSize: 2 });
     const b = await openDatabase({ databaseUrl: pgDb.url, poolSize: 2 });
     try {
-      const [ra, rb] = await Promise.all([migrate(a.db), migrate(b.db)]);
+      const [ra, rb] = await Promise.all([migrate(a.db, MIGRATIONS), migrate(b.db, MIGRATIONS)]);
       // Between them every migration ran exactly once; whoever lost the lock found nothing to do.
       expect([...ra, ...rb].sort()).toEqual([...ALL].sort());
       expect(await appliedNames(a.db)).toEqual([...ALL].sort());
-      expect(await pendingMigrations(b.db)).toBe(0);
+      expect(await pendingMigrations(b.db, MIGRATIONS)).toBe(0);
     } finally {
       await a.close();
       await b.close();
@@ -89,7 +90,7 @@ describe('migrations', () => {
       for (const r of results) expect(r.code, r.stderr).toBe(0);
       const handle = await openDatabase({ databaseUrl: pgDb.url });
       try {
-        expect(await pendingMigrations(handle.db)).toBe(0);
+        expect(await pendingMigrations(handle.db, MIGRATIONS)).toBe(0);
       } finally {
         await handle.close();
       }
@@ -102,7 +103,7 @@ describe('migrations', () => {
   it('a failing migration leaves no half-applied schema behind and is reported', async () => {
     const handle = await freshDb();
     try {
-      await migrate(handle.db);
+      await migrate(handle.db, MIGRATIONS);
       const before = await appliedNames(handle.db);
       // A migration that fails half way: its first statement must not survive.
       const broken = { up: async (db: typeof handle.db) => {
@@ -111,7 +112,7 @@ describe('migrations', () => {
       } };
       const { Migrator } = await import('kysely/migration');
       const migrator = new Migrator({
-        db: handle.db, provider: { getMigrations: async () => ({ ...migrations, '9999-broken': broken as never }) },
+        db: handle.db, provider: { getMigrations: async () => ({ ...MIGRATIONS, '9999-broken': broken as never }) },
         migrationTableName: 'lethe_migrations', migrationLockTableName: 'lethe_migrations_lock', transactionMode: 'per-run',
       } as never);
       const { error } = await migrator.migrateToLatest();

@@ -13,7 +13,7 @@ const DAY = 86_400_000;
 const GRACE_DAYS = 90;
 
 type Status = 'grace' | 'required' | 'confirmed' | 'revoked';
-interface ModelCase { status: Status; graceEndsAt: number; confirmedAt: number | null }
+interface ModelCase { status: Status; graceEndsAt: number; confirmedAt: number | null; reason: 'grace_expired' | 'customer_deleted' | null }
 interface ModelLicense { id: string; app: number; active: boolean; createdAt: number }
 interface ModelCustomer {
   id: string; alive: boolean; licenses: ModelLicense[]; cases: Map<number, ModelCase>;
@@ -82,7 +82,8 @@ class AddLicense implements fc.AsyncCommand<Model, Real> {
     const at = now();
     c.licenses.push({ id: r.body.id, app: this.app, active: true, createdAt: at });
     const k = c.cases.get(this.app);
-    if (k && k.status === 'grace' && k.graceEndsAt > at) k.status = 'revoked';
+    // SPEC: a new license revokes a grace case, and a required grace_expired case not yet confirmed.
+    if (k && (k.status === 'grace' || (k.status === 'required' && k.reason === 'grace_expired'))) k.status = 'revoked';
     await agree(m);
   }
   toString = () => `addLicense(${this.ci}, app${this.app})`;
@@ -105,7 +106,7 @@ class CancelLicense implements fc.AsyncCommand<Model, Real> {
     if (!c.licenses.some((x) => x.app === l.app && x.active)) {
       const k = c.cases.get(l.app);
       if (!k || k.status === 'revoked' || k.status === 'confirmed') {
-        c.cases.set(l.app, { status: 'grace', graceEndsAt: now() + GRACE_DAYS * DAY, confirmedAt: null });
+        c.cases.set(l.app, { status: 'grace', graceEndsAt: now() + GRACE_DAYS * DAY, confirmedAt: null, reason: null });
       }
     }
     await agree(m);
@@ -161,7 +162,7 @@ class Delete implements fc.AsyncCommand<Model, Real> {
       const k = c.cases.get(app);
       const relicensed = k?.confirmedAt != null && c.licenses.some((l) => l.app === app && l.createdAt > k.confirmedAt!);
       if (!k || k.status === 'grace' || k.status === 'revoked' || (k.status === 'confirmed' && relicensed)) {
-        c.cases.set(app, { status: 'required', graceEndsAt: k?.graceEndsAt ?? 0, confirmedAt: null });
+        c.cases.set(app, { status: 'required', graceEndsAt: k?.graceEndsAt ?? 0, confirmedAt: null, reason: 'customer_deleted' });
       }
     }
     await agree(m);
@@ -204,7 +205,7 @@ class TimePasses implements fc.AsyncCommand<Model, Real> {
     env.clock.advance(this.days * DAY);
     for (const job of ['grace-periods', 'deletion-notifications']) expect((await api.post(`/v1/jobs/${job}/run`)).status).toBe(200);
     for (const c of m.customers) {
-      for (const k of c.cases.values()) if (k.status === 'grace' && k.graceEndsAt <= now()) k.status = 'required';
+      for (const k of c.cases.values()) if (k.status === 'grace' && k.graceEndsAt <= now()) { k.status = 'required'; k.reason = 'grace_expired'; }
     }
     await agree(m);
   }

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import pino from 'pino';
-import { createCasesService, type CasesService } from '../src/notifications/cases.service.ts';
+import type { CasesService } from '../src/notifications/cases.service.ts';
+import { createServices } from '../src/services.ts';
 import { startRuntime, type Runtime } from '../src/runtime.ts';
 import { client, createTestEnv, TEST_DB, type TestEnv } from './helpers/runtime.ts';
 import { createApplication } from './helpers/fixtures.ts';
@@ -19,8 +20,8 @@ describe.skipIf(TEST_DB !== 'postgres')('many instances on one PostgreSQL (skipp
     env = await createTestEnv({ clockStart: '2026-05-10T10:00:00Z' });
     // A second, independent runtime (own pool, own services) on the same database.
     second = await startRuntime(env.config, { clock: env.clock, log: pino({ level: 'silent' }), withDefaultMetrics: false });
-    a = createCasesService(env.ctx);
-    b = createCasesService(second.ctx);
+    a = env.services.port('deletionCases');
+    b = createServices(second.ctx).port('deletionCases');
     appId = (await createApplication(client(env.app, env.operatorKey))).id;
   });
   afterAll(async () => {

@@ -14,12 +14,16 @@ describe.skipIf(TEST_DB !== 'postgres')('two server processes on one PostgreSQL 
   const cleanup: Array<() => Promise<unknown>> = [];
   afterAll(async () => { for (const c of cleanup.reverse()) await c().catch(() => undefined); });
 
-  it('a notification pass over 1,000 due cases run by both at once: one webhook per case, each delivered once', async () => {
+  it('a notification pass over 3,000 due cases run by both at once: one webhook per case, each delivered once, by both dispatchers', async () => {
     const db = await createPgDatabase();
     cleanup.push(() => db.drop());
     // A receiver that counts deliveries per case and per webhook-id.
     const perCase = new Map<string, number>();
     const perId = new Map<string, number>();
+    // Which process sent each webhook: while a delivery is in flight its row is leased by the
+    // sending instance (lease_owner = LETHE_INSTANCE_ID), so the receiver asks the database.
+    const perSender = new Map<string, number>();
+    let lookups: pg.Pool | null = null;
     const receiver = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -29,7 +33,14 @@ describe.skipIf(TEST_DB !== 'postgres')('two server processes on one PostgreSQL 
         perCase.set(k, (perCase.get(k) ?? 0) + 1);
         const id = String(req.headers['webhook-id']);
         perId.set(id, (perId.get(id) ?? 0) + 1);
-        res.writeHead(204).end();
+        void (async () => {
+          // Each answer takes a second, so the first dispatcher to poll is still busy with what it
+          // claimed when the other polls (every second).
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          const r = await lookups!.query<{ lease_owner: string | null }>('SELECT lease_owner FROM webhook_outbox WHERE id = $1', [id]);
+          const sender = r.rows[0]?.lease_owner ?? 'unknown';
+          perSender.set(sender, (perSender.get(sender) ?? 0) + 1);
+        })().catch(() => perSender.set('error', (perSender.get('error') ?? 0) + 1)).finally(() => res.writeHead(204).end());
       });
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
@@ -59,18 +70,27 @@ describe.skipIf(TEST_DB !== 'postgres')('two server processes on one PostgreSQL 
       });
       return { status: r.status, body: await r.json().catch(() => null) };
     };
-    const app = await call(servers[0]!, 'POST', '/v1/applications', { name: 'partner', webhookUrl: hook });
-    expect(app.status).toBe(201);
+    // An endpoint is served by one instance at a time (its leases are exclusive), and one process
+    // claims at most 1,024 rows ahead (4 x 256 in flight): 100 partner applications with 30 due
+    // cases each, so one process cannot take everything.
+    const appIds: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const app = await call(servers[0]!, 'POST', '/v1/applications', { name: `partner-${i}`, webhookUrl: `${hook}/${i}` });
+      expect(app.status).toBe(201);
+      appIds.push(app.body.id);
+    }
 
-    // 1,000 cases due, last notified yesterday (UTC, the default zone).
+    // 3,000 cases due (30 per application, in application order), last notified yesterday (UTC, the default zone).
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     cleanup.push(() => c.end());
+    lookups = new pg.Pool({ connectionString: db.url, max: 4 });
+    cleanup.push(() => lookups!.end());
     const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
     await c.query(`
       INSERT INTO deletion_cases (customer_id, application_id, status, reason, required_since, last_notified_day, created_at, updated_at)
-      SELECT gen_random_uuid(), $1, 'required', 'customer_deleted', now() - interval '3 days', $2, now(), now()
-      FROM generate_series(1, 1000)`, [app.body.id, yesterday]);
+      SELECT gen_random_uuid(), a.id, 'required', 'customer_deleted', now() - interval '3 days', $2, now(), now()
+      FROM unnest($1::uuid[]) WITH ORDINALITY a(id, n), generate_series(1, 30) ORDER BY a.n`, [appIds, yesterday]);
 
     servers.push(await startServer(env('b')));
     cleanup.push(() => servers[1]!.stop());
@@ -79,17 +99,21 @@ describe.skipIf(TEST_DB !== 'postgres')('two server processes on one PostgreSQL 
     expect(runs.map((r) => r.status)).toEqual([200, 200, 200, 200]);
 
     const { rows } = await c.query(`SELECT case_id, count(*)::int AS n FROM webhook_outbox GROUP BY case_id`);
-    expect(rows).toHaveLength(1000);
+    expect(rows).toHaveLength(3000);
     expect(rows.every((r) => r.n === 1)).toBe(true);
 
     // Both dispatchers deliver; no row is sent by both.
     const deadline = Date.now() + 90_000;
-    while (Date.now() < deadline && [...perCase.values()].reduce((a, b) => a + b, 0) < 1000) await new Promise((r) => setTimeout(r, 200));
+    const attributed = () => [...perSender.values()].reduce((a, b) => a + b, 0);
+    while (Date.now() < deadline && attributed() < 3000) await new Promise((r) => setTimeout(r, 200));
     await new Promise((r) => setTimeout(r, 1000));
-    expect(perCase.size).toBe(1000);
+    expect(perCase.size).toBe(3000);
     expect([...perCase.values()].every((n) => n === 1)).toBe(true);
     expect([...perId.values()].every((n) => n === 1)).toBe(true);
+    // Both dispatchers delivered part of the work, and every delivery came from one of them.
+    expect([...perSender.keys()].sort(), JSON.stringify([...perSender])).toEqual(['a', 'b']);
+    expect(perSender.get('a')! + perSender.get('b')!).toBe(3000);
     const { rows: states } = await c.query(`SELECT status, count(*)::int AS n FROM webhook_outbox GROUP BY status`);
-    expect(states).toEqual([{ status: 'delivered', n: 1000 }]);
+    expect(states).toEqual([{ status: 'delivered', n: 3000 }]);
   }, 240_000);
 });

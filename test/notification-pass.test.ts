@@ -11,7 +11,7 @@ let cases: CasesService;
 beforeAll(async () => {
   env = await createTestEnv({ clockStart: '2026-03-02T10:00:00Z' });
   api = client(env.app, env.operatorKey);
-  cases = env.services.shared.cases as CasesService;
+  cases = env.services.port('deletionCases');
 });
 afterAll(async () => env?.close());
 

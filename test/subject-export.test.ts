@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
 import { add, createApplication, createCustomer, customerBody, populate } from './helpers/fixtures.ts';
 import { COLLECTIONS } from '../src/customers/collections.ts';
-import type { SubjectExport } from '../src/backups/subject-export.ts';
+import type { SubjectExport } from '../src/customers/subject-export.ts';
 
 let env: TestEnv;
 let api: Client;
@@ -59,16 +59,14 @@ describe('GET /v1/customers/{id}/export', () => {
     expect(Buffer.from(withPhoto.body.profilePhoto.dataBase64, 'base64')).toEqual(PNG);
 
     // The shared function returns the same document.
-    const shared = env.services.shared.subjectExport as SubjectExport;
+    const shared: SubjectExport = env.services.port('subjectExport');
     expect(await shared(env.ctx.db, c.id)).toEqual(doc);
 
     // Further customer-linked tables (deletion cases) are walked from the data map.
-    if (env.services.shared.cases) {
-      const lic = doc.collections.licenses[0];
-      expect((await api.post(`/v1/licenses/${lic.id}/cancel`)).status).toBe(200);
-      const again = await api.get(`/v1/customers/${c.id}/export`);
-      expect(again.body.deletionCases).toEqual([expect.objectContaining({ customerId: c.id, applicationId: app.id, status: 'grace' })]);
-    }
+    const lic = doc.collections.licenses[0];
+    expect((await api.post(`/v1/licenses/${lic.id}/cancel`)).status).toBe(200);
+    const again = await api.get(`/v1/customers/${c.id}/export`);
+    expect(again.body.deletionCases).toEqual([expect.objectContaining({ customerId: c.id, applicationId: app.id, status: 'grace' })]);
   });
 
   it('404 for an unknown customer and once deleted; 400 for a malformed id; operator only', async () => {

@@ -3,7 +3,7 @@
 // Each migration's own upgrade checks live beside its feature's tests and use the same fixture.
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrations } from '../src/db/database.ts';
+import { MIGRATIONS as migrations } from '../src/domains.ts';
 import { loadReleaseFixture, type ReleaseFixture } from './helpers/release-fixture.ts';
 import { client, createTestEnv, type TestEnv } from './helpers/runtime.ts';
 

@@ -25,3 +25,6 @@ export async function existingApplicationIds(db: Db, ids: string[]): Promise<Set
 export async function updateApplication(db: Db, id: string, values: Partial<Omit<Application, 'id' | 'createdAt'>>) {
   return db.updateTable('applications').set(values).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
 }
+
+export const findForUpdate = (trx: Db, id: string) =>
+  trx.selectFrom('applications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();

@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth.ts';
 import { IdParams, ListOf, NullableTimestamp, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
-import type { ApplicationPatch, ApplicationsService } from './applications.service.ts';
+import type { ApplicationsService } from './applications.service.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['applications'];
 
@@ -20,9 +20,9 @@ export const ApplicationSchema = Type.Object({
 
 const WebhookUrl = Type.String({ minLength: 1, maxLength: 2000, description: 'http(s) URL receiving data_deletion.required events' });
 
-export function registerApplicationRoutes(app: FastifyInstance, applications: ApplicationsService) {
+export function registerApplicationRoutes(app: TypedApp, applications: ApplicationsService) {
   app.post('/v1/applications', {
-    schema: {
+    schema: { operationId: 'createApplication',
       tags, summary: 'Register a partner application (the webhook secret is shown only here)',
       body: Type.Object({
         name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -31,22 +31,24 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
       response: { 201: Type.Object({ ...ApplicationSchema.properties, webhookSecret: Type.String({ pattern: '^whsec_' }) }), ...errors() },
     },
   }, async (request, reply) => reply.code(201).send(
-    await applications.create(principalOf(request), request.body as { name: string; webhookUrl?: string | null })));
+    await applications.create(principalOf(request), request.body)));
 
   app.get('/v1/applications', {
-    schema: {
+    schema: { operationId: 'listApplications',
       tags, summary: 'List applications', querystring: Type.Object(PageQuerySchema, { additionalProperties: false }),
       response: { 200: ListOf(ApplicationSchema), ...errors() },
     },
-  }, async (request) => applications.list(request.query as { limit?: number; cursor?: string }));
+  }, async (request) => applications.list(request.query));
 
   app.get('/v1/applications/:id', {
-    schema: { tags, summary: 'Get an application', params: IdParams, response: { 200: ApplicationSchema, ...errors(404) } },
-  }, async (request) => applications.get((request.params as { id: string }).id));
+    config: { access: 'any' },
+    schema: { operationId: 'getApplication', tags, summary: 'Get an application (an application key: only its own)', params: IdParams, response: { 200: ApplicationSchema, ...errors(404) } },
+  }, async (request) => applications.get(request.params.id, principalOf(request)));
 
   app.patch('/v1/applications/:id', {
-    schema: {
-      tags, summary: 'Change an application: name, webhook URL (SSRF-checked), enable/disable delivery',
+    config: { access: 'any' },
+    schema: { operationId: 'updateApplication',
+      tags, summary: 'Change an application: name, webhook URL (SSRF-checked), enable/disable delivery (an application key: only its own webhookUrl)',
       description: 'Re-enabling (enabled: true) clears disabledReason and failingSince and sends every webhook that waited. '
         + 'Disabling keeps pending webhooks; nothing is lost.',
       params: IdParams,
@@ -57,18 +59,20 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
       }, { additionalProperties: false, minProperties: 1 }),
       response: { 200: ApplicationSchema, ...errors(404) },
     },
-  }, async (request) => applications.update(principalOf(request), (request.params as { id: string }).id, request.body as ApplicationPatch));
+  }, async (request) => applications.update(principalOf(request), request.params.id, request.body));
 
   app.post('/v1/applications/:id/rotate-secret', {
-    schema: {
+    config: { access: 'any' },
+    schema: { operationId: 'rotateApplicationSecret',
       tags, summary: 'Rotate the webhook secret (the new one is shown only here; the old one also signs for 24 h)',
       params: IdParams,
       response: { 200: Type.Object({ ...ApplicationSchema.properties, webhookSecret: Type.String({ pattern: '^whsec_' }) }), ...errors(404) },
     },
-  }, async (request) => applications.rotateSecret(principalOf(request), (request.params as { id: string }).id));
+  }, async (request) => applications.rotateSecret(principalOf(request), request.params.id));
 
   app.get('/v1/applications/:id/deliveries', {
-    schema: {
+    config: { access: 'any' },
+    schema: { operationId: 'listApplicationDeliveries',
       tags, summary: 'Webhook delivery attempts of an application, newest first',
       params: IdParams,
       querystring: Type.Object({
@@ -92,11 +96,10 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
         ...errors(404),
       },
     },
-  }, async (request) => applications.deliveries((request.params as { id: string }).id,
-    request.query as { limit?: number; cursor?: string; webhookId?: string; outcome?: string }));
+  }, async (request) => applications.deliveries(request.params.id, request.query, principalOf(request)));
 
   app.post('/v1/api-keys', {
-    schema: {
+    schema: { operationId: 'createApiKey',
       tags: ['keys'], summary: 'Issue an API key (the key is shown only here)',
       body: Type.Object({
         kind: Type.Union([Type.Literal('operator'), Type.Literal('application')]),
@@ -110,5 +113,5 @@ export function registerApplicationRoutes(app: FastifyInstance, applications: Ap
       },
     },
   }, async (request, reply) => reply.code(201).send(
-    await applications.createKey(principalOf(request), request.body as { kind: 'operator' | 'application'; applicationIds?: string[] })));
+    await applications.createKey(principalOf(request), request.body)));
 }

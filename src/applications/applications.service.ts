@@ -32,6 +32,17 @@ export function toApplicationView(a: Application) {
   };
 }
 
+/**
+ * Application self-service (SPEC "Application API"): an application key reaches only the
+ * applications it is associated with, 403 for any other id whether it exists or not (so the
+ * answer tells nothing about other applications). Operators reach every application.
+ */
+export function assertOwnApplication(principal: Principal | undefined, id: string): void {
+  if (principal?.kind === 'application' && !principal.applicationIds.includes(id)) {
+    throw new AppError('forbidden', 'This key is not associated with this application');
+  }
+}
+
 export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlCheck) {
   const { db, clock } = ctx;
   return {
@@ -47,7 +58,8 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
       });
     },
 
-    async get(id: string) {
+    async get(id: string, principal?: Principal) {
+      assertOwnApplication(principal, id);
       const a = await repo.findApplication(db, id);
       if (!a) throw notFound('Application');
       return toApplicationView(a);
@@ -63,9 +75,13 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
      * re-enables. Re-enabling clears the failure streak and sends what waited, at once.
      */
     async update(principal: Principal, id: string, patch: ApplicationPatch) {
+      assertOwnApplication(principal, id);
+      if (principal.kind === 'application' && (patch.name !== undefined || patch.enabled !== undefined)) {
+        throw new AppError('forbidden', 'An application key may change only webhookUrl');
+      }
       if (patch.webhookUrl) await checkWebhookUrl(patch.webhookUrl);
       return db.transaction().execute(async (trx) => {
-        const a = await trx.selectFrom('applications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+        const a = await repo.findForUpdate(trx, id);
         if (!a) throw notFound('Application');
         const at = clock.now();
         const values: Partial<Omit<Application, 'id' | 'createdAt'>> = { updatedAt: at };
@@ -96,8 +112,9 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
 
     /** A new whsec_ secret, shown once; the old one keeps signing (second signature) for 24 h. */
     async rotateSecret(principal: Principal, id: string) {
+      assertOwnApplication(principal, id);
       return db.transaction().execute(async (trx) => {
-        const a = await trx.selectFrom('applications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+        const a = await repo.findForUpdate(trx, id);
         if (!a) throw notFound('Application');
         const at = clock.now();
         const expires = new Date(at.getTime() + SECRET_OVERLAP_MS);
@@ -110,7 +127,8 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
       });
     },
 
-    async deliveries(id: string, query: { limit?: number; cursor?: string; webhookId?: string; outcome?: string }) {
+    async deliveries(id: string, query: { limit?: number; cursor?: string; webhookId?: string; outcome?: string }, principal?: Principal) {
+      assertOwnApplication(principal, id);
       if (!await repo.findApplication(db, id)) throw notFound('Application');
       return listDeliveries(db, id, query);
     },

@@ -1,9 +1,9 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../context.ts';
 import { validation } from '../http/errors.ts';
 import { Timestamp, Uuid, errors } from '../http/schemas.ts';
 import { listAudit, verifyAudit } from './audit.repo.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['audit'];
 
@@ -13,9 +13,9 @@ const AuditEventSchema = Type.Object({
   data: Type.Record(Type.String(), Type.Unknown()), createdAt: Timestamp, prevHash: Type.String(), hash: Type.String(),
 });
 
-export function registerAuditRoutes(app: FastifyInstance, ctx: Ctx) {
+export function registerAuditRoutes(app: TypedApp, ctx: Ctx) {
   app.get('/v1/audit-events', {
-    schema: {
+    schema: { operationId: 'listAuditEvents',
       tags, summary: 'The audit log, oldest first (hash-chained; ids and counts only)',
       querystring: Type.Object({
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
@@ -26,7 +26,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: Ctx) {
       response: { 200: Type.Object({ data: Type.Array(AuditEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors() },
     },
   }, async (request) => {
-    const q = request.query as { limit?: number; cursor?: string; subjectId?: string; type?: string };
+    const q = request.query;
     // The cursor is the last sequence number seen, encoded so clients treat it as opaque.
     let afterSeq = 0;
     if (q.cursor) {
@@ -42,7 +42,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: Ctx) {
   });
 
   app.get('/v1/audit-events/verify', {
-    schema: {
+    schema: { operationId: 'verifyAuditEvents',
       tags, summary: 'Recompute the hash chain',
       response: { 200: Type.Object({ valid: Type.Boolean(), count: Type.Integer(), firstInvalidSeq: Type.Union([Type.Integer(), Type.Null()]) }), ...errors() },
     },

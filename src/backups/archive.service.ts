@@ -1,16 +1,18 @@
 import crypto from 'node:crypto';
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { DAY_MS } from '../clock.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import type { DeletionStep } from '../erasure/deletion.service.ts';
+import type { DeletionStep } from '../plugin/registry.ts';
 import { AppError, notFound } from '../http/errors.ts';
-import { paginate, type PageQuery } from '../http/pagination.ts';
+import { type PageQuery } from '../http/pagination.ts';
 import { ListOf, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
+import * as repo from './archive.repo.ts';
 import { open, seal } from './crypto.ts';
-import type { SubjectExport } from './subject-export.ts';
+import type { SubjectExport } from '../customers/subject-export.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 /**
  * Sealed pre-deletion archives. At DELETE, inside the deletion's transaction and before the
@@ -23,40 +25,39 @@ import type { SubjectExport } from './subject-export.ts';
 export const ARCHIVE_PREFIX = 'archives';
 const archiveContext = (id: string) => `lethe-archive:${id}`;
 
+/** The backups section of the settings (settings/settings.repo.ts): how long archives and backup files are kept. */
 export async function retentionDays(db: Db): Promise<number> {
-  const s = await db.selectFrom('settings').select('backupRetentionDays').where('id', '=', 1).executeTakeFirst();
-  return s?.backupRetentionDays ?? 30;
+  return (await readSettingsSection(db, 'backups')).backupRetentionDays;
 }
 
-export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
+export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExport) {
   const { db, blobs } = ctx;
 
   /** Moves an archive's ciphertext from its row (older releases) into the stored files, in one transaction. */
   async function moveToBlob(id: string): Promise<boolean> {
     return db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('backupArchives').select(['sealed', 'blobKey', 'destroyedAt']).where('id', '=', id)
-        .forUpdate().executeTakeFirst();
+      const row = await repo.findSealedForUpdate(trx, id);
       if (!row?.sealed || row.blobKey || row.destroyedAt) return false;
       const key = await blobs.put(Buffer.from(row.sealed), ARCHIVE_PREFIX, trx);
-      await trx.updateTable('backupArchives').set({ blobKey: key, sealed: null }).where('id', '=', id).execute();
-      return true;
+      return repo.markMoved(trx, id, key);
     });
   }
 
-  const step: DeletionStep = {
-    // The deletion service records `backup.id` on the receipt (deletions.backup_id).
+  const step: DeletionStep<{ id: string; expiresAt: string }> = {
     name: 'backup',
+    // First of all steps: the archive must see the records before any other step touches them.
     phase: 'before',
+    order: 10,
+    receipt: (archive) => ({ backupId: archive.id }),
     async run(trx, c) {
-      const doc = await subjectExport(trx, c.customer.id, { includePhotoData: true, at: c.at });
+      const doc = await subjectExport()(trx, c.customer.id, { includePhotoData: true, at: c.at });
       const id = crypto.randomUUID();
       const sealed = seal(ctx.secrets.backupKey, Buffer.from(JSON.stringify(doc)), archiveContext(id));
       const expiresAt = new Date(c.at.getTime() + (await retentionDays(trx)) * DAY_MS);
       const blobKey = await blobs.put(sealed, ARCHIVE_PREFIX, trx);
-      await trx.insertInto('backupArchives').values({
-        id, customerId: c.customer.id, createdAt: c.at, expiresAt, blobKey, sealed: null,
-        sizeBytes: sealed.length, keyFingerprint: ctx.secrets.fingerprint, destroyedAt: null,
-      }).execute();
+      await repo.insertArchive(trx, {
+        id, customerId: c.customer.id, createdAt: c.at, expiresAt, blobKey, sizeBytes: sealed.length, keyFingerprint: ctx.secrets.fingerprint,
+      });
       await appendAudit(trx, {
         type: 'backup.archive_created', actorKeyId: c.actorKeyId, subjectType: 'backup_archive', subjectId: id,
         at: c.at, data: { customerId: c.customer.id, expiresAt: expiresAt.toISOString() },
@@ -74,24 +75,20 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
 
     /** Archives still waiting in their row (crash between commit and move). */
     async repairPending(): Promise<number> {
-      const rows = await db.selectFrom('backupArchives').select('id')
-        .where('sealed', 'is not', null).where('blobKey', 'is', null).execute();
+      const rows = await repo.pendingMoves(db);
       let moved = 0;
       for (const r of rows) if (await moveToBlob(r.id)) moved++;
       return moved;
     },
 
     list(filter: { customerId?: string }, page: PageQuery) {
-      let q = db.selectFrom('backupArchives').select(['id', 'customerId', 'createdAt', 'expiresAt'])
-        .where('destroyedAt', 'is', null);
-      if (filter.customerId) q = q.where('customerId', '=', filter.customerId);
-      return paginate(q, 'backup_archives', page);
+      return repo.listLive(db, filter, page);
     },
 
     /** Decrypts an archive (CLI only: the API never returns it). Audited. */
     async open(id: string, actorKeyId: string | null = null): Promise<Record<string, unknown>> {
       if (!/^[0-9a-f-]{36}$/i.test(id)) throw new AppError('validation_failed', `"${id}" is not an archive id`);
-      const row = await db.selectFrom('backupArchives').selectAll().where('id', '=', id).executeTakeFirst();
+      const row = await repo.findArchive(db, id);
       if (!row) throw notFound('Archive');
       if (row.destroyedAt) throw new AppError('not_found', `Archive ${id} was destroyed at ${new Date(row.destroyedAt).toISOString()} (retention)`);
       const sealed = row.sealed ? Buffer.from(row.sealed) : row.blobKey ? await blobs.get(row.blobKey) : null;
@@ -111,16 +108,11 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
     async destroyExpired(at: Date, actorKeyId: string | null): Promise<number> {
       const days = await retentionDays(db);
       const cutoff = new Date(at.getTime() - days * DAY_MS);
-      const rows = await db.selectFrom('backupArchives').select(['id', 'customerId', 'blobKey'])
-        .where('destroyedAt', 'is', null)
-        .where((eb) => eb.or([eb('expiresAt', '<=', at), eb('createdAt', '<=', cutoff)]))
-        .orderBy('createdAt').execute();
+      const rows = await repo.expired(db, at, cutoff);
       let destroyed = 0;
       for (const r of rows) {
         await db.transaction().execute(async (trx) => {
-          const u = await trx.updateTable('backupArchives').set({ destroyedAt: at, blobKey: null, sealed: null })
-            .where('id', '=', r.id).where('destroyedAt', 'is', null).executeTakeFirst();
-          if (Number(u.numUpdatedRows) === 0) return; // another instance got there first
+          if (!await repo.markDestroyed(trx, r.id, at)) return; // another instance got there first
           if (r.blobKey) await blobs.delete(r.blobKey, trx);
           destroyed++;
           await appendAudit(trx, {
@@ -136,11 +128,7 @@ export function createArchiveService(ctx: Ctx, subjectExport: SubjectExport) {
     async sweepOrphanBlobs(): Promise<number> {
       const keys = await blobs.list(ARCHIVE_PREFIX);
       if (keys.length === 0) return 0;
-      const used = new Set<string>();
-      for (let i = 0; i < keys.length; i += 5000) {
-        const rows = await db.selectFrom('backupArchives').select('blobKey').where('blobKey', 'in', keys.slice(i, i + 5000)).execute();
-        for (const r of rows) if (r.blobKey) used.add(r.blobKey);
-      }
+      const used = await repo.referencedBlobs(db, keys);
       let removed = 0;
       for (const k of keys) if (!used.has(k)) { await blobs.delete(k); removed++; }
       return removed;
@@ -154,16 +142,16 @@ const ArchiveSchema = Type.Object({
   id: Uuid, customerId: Uuid, createdAt: Timestamp, expiresAt: Timestamp,
 }, { additionalProperties: false });
 
-export function registerArchiveRoutes(app: FastifyInstance, archives: ArchiveService) {
+export function registerArchiveRoutes(app: TypedApp, archives: ArchiveService) {
   app.get('/v1/backups', {
-    schema: {
+    schema: { operationId: 'listBackups',
       tags: ['backups'],
       summary: 'Sealed pre-deletion archives (metadata only; open one with `lethe backup open <id>`)',
       querystring: Type.Object({ customerId: Type.Optional(Uuid), ...PageQuerySchema }, { additionalProperties: false }),
       response: { 200: ListOf(ArchiveSchema), ...errors() },
     },
   }, async (request) => {
-    const q = request.query as { customerId?: string; limit?: number; cursor?: string };
+    const q = request.query;
     return archives.list(q.customerId ? { customerId: q.customerId } : {}, q);
   });
 }

@@ -1,10 +1,6 @@
-import type { Config } from '../config.ts';
 import type { Ctx } from '../context.ts';
-import { cliCommands } from '../cli/commands.ts';
 import { AppError } from '../http/errors.ts';
-import { startRuntime } from '../runtime.ts';
-import { createServices, type ServicesCore } from '../services.ts';
-import type { ArchiveService } from './archive.service.ts';
+import type { CliCommand, Registry } from '../plugin/registry.ts';
 import { BackupIntegrityError } from './crypto.ts';
 import { createDatabaseBackup, listDatabaseBackups, pruneDatabaseBackups } from './database-backup.ts';
 import { restoreDatabaseBackup } from './restore.ts';
@@ -22,7 +18,7 @@ const consoleIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error
  * `lethe backup …` against an open runtime; callable in-process (tests) as well as from the CLI.
  * Returns the exit code.
  */
-export async function backupCommand(argv: string[], ctx: Ctx, services: ServicesCore, io: CliIo = consoleIo): Promise<number> {
+export async function backupCommand(argv: string[], ctx: Ctx, services: { registry: Registry }, io: CliIo = consoleIo): Promise<number> {
   const [, sub, arg] = argv;
   try {
     switch (sub) {
@@ -46,7 +42,7 @@ export async function backupCommand(argv: string[], ctx: Ctx, services: Services
       }
       case 'restore': {
         if (!arg) { io.err('lethe backup restore: name the backup file'); return 2; }
-        const r = await restoreDatabaseBackup(ctx, services, arg);
+        const r = await restoreDatabaseBackup(ctx, services.registry, arg);
         io.out(`restored backup ${r.header.id} taken ${r.header.createdAt} (${Object.values(r.rows).reduce((a, b) => a + b, 0)} rows)`);
         io.out(`replayed ${r.replay.deletionsReplayed} deletion(s) and ${r.replay.confirmationsReplayed} confirmation(s) recorded after it`
           + (r.replay.confirmationsUnapplied ? `; ${r.replay.confirmationsUnapplied} confirmation(s) could not be re-applied` : ''));
@@ -54,7 +50,7 @@ export async function backupCommand(argv: string[], ctx: Ctx, services: Services
       }
       case 'open': {
         if (!arg) { io.err('lethe backup open: name the archive id (GET /v1/backups lists them)'); return 2; }
-        const doc = await (services.shared.archives as ArchiveService).open(arg);
+        const doc = await services.registry.port('archives').open(arg);
         io.out(JSON.stringify(doc, null, 2));
         return 0;
       }
@@ -119,10 +115,11 @@ export async function backupViaServer(argv: string[], server: ServerConnection, 
   }
 }
 
-cliCommands.push({
+/** `lethe backup …`, plugged in by the backups domain (backups.plugin.ts). */
+export const backupCli: CliCommand = {
   usage: `${BACKUP_USAGE.padEnd(41)} database backups and sealed pre-deletion archives`,
   matches: (argv) => argv[0] === 'backup',
-  async run(argv: string[], config: Config) {
+  async run(argv, config) {
     const restoring = argv[1] === 'restore';
     let restoreLock: SessionLock | null = null;
     if (restoring && config.databaseUrl) {
@@ -133,6 +130,9 @@ cliCommands.push({
       const server = runningServer(config);
       if (server) return backupViaServer(argv, server);
     }
+    // Loaded on use: the runtime plugs every domain, this one included.
+    const { startRuntime } = await import('../runtime.ts');
+    const { createServices } = await import('../services.ts');
     try {
       let runtime;
       try {
@@ -153,4 +153,4 @@ cliCommands.push({
       await restoreLock?.release();
     }
   },
-});
+};

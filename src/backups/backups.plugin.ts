@@ -1,97 +1,95 @@
-import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import type { DeletionStep } from '../erasure/deletion.service.ts';
-import type { ServicesCore } from '../services.ts';
-import { createArchiveService, registerArchiveRoutes } from './archive.service.ts';
+import * as m0005 from '../db/migrations/0005-backups.ts';
+import type { DeletionStep, DomainPlugin } from '../plugin/registry.ts';
+import { SETTINGS_SECTIONS } from '../settings/settings.repo.ts';
+import { backupCli } from './backups.cli.ts';
+import { createArchiveService, registerArchiveRoutes, type ArchiveService } from './archive.service.ts';
 import { registerDatabaseBackupRoutes } from './database-backup.routes.ts';
 import { pruneDatabaseBackups } from './database-backup.ts';
 import * as journal from './erasure-journal.ts';
-import type { ConfirmationLike } from './erasure-journal.ts';
 import { backupLocationProblem } from '../deployment/guards.ts';
 import { crashPoint } from '../deployment/crash-points.ts';
 import { AppError } from '../http/errors.ts';
-import { createSubjectExport, registerSubjectExportRoute } from './subject-export.ts';
 
-/** What other domains may call to journal a confirmation (s.shared.erasureJournal). */
-export interface ErasureJournalApi {
+/** What the backups domain offers others: the erasure journal and the sealed archives. */
+export interface ErasureJournalPort {
   /**
-   * Records a deletion-case confirmation inside the confirmation's own transaction; call the
-   * returned function after commit (it appends pending entries to the journal file).
+   * Records a deletion-case confirmation inside the confirmation's own transaction (the entry
+   * reuses the confirmation's id); call (and await) the returned function after commit: it appends
+   * the pending entries to the shared journal file (one writer at a time).
    */
   recordConfirmation(trx: Db, input: {
-    caseId: string; applicationId: string; customerId: string; actorKeyId: string | null; at: Date;
+    confirmationId: string; caseId: string; applicationId: string; customerId: string; actorKeyId: string | null; at: Date;
+    /** What the application did (journaled so a restore's replay keeps it). */
+    outcome: 'deleted' | 'no_data_held';
   }): Promise<() => Promise<void>>;
 }
 
-/** Pre-deletion archives, database backups, restore with erasure replay. */
-export function plugBackups(ctx: Ctx, s: ServicesCore): void {
-  const subjectExport = createSubjectExport({ blobs: ctx.blobs, now: () => ctx.clock.now() });
-  s.shared.subjectExport = subjectExport;
-  s.extraRoutes.push((app) => registerSubjectExportRoute(app, ctx, subjectExport));
-
-  const archives = createArchiveService(ctx, subjectExport);
-  s.shared.archives = archives;
-  // First of all steps: the archive must see the records before any other step (redaction) touches them.
-  s.deletionSteps.unshift(archives.step);
-  s.extraRoutes.push((app) => registerArchiveRoutes(app, archives));
-  s.extraRoutes.push((app) => registerDatabaseBackupRoutes(app, ctx, archives));
-
-  const journalStep: DeletionStep = {
-    name: 'erasure-journal',
-    phase: 'after',
-    async run(trx, c) {
-      // No deletion without its journal entry: refused (503, rolled back) while the shared location is unreachable.
-      const problem = await backupLocationProblem(trx, ctx.config);
-      if (problem) throw new AppError('backup_location_unavailable', `${problem}; the customer was not deleted, retry once it is back`);
-      const entry = journal.newEntry({
-        kind: 'deletion', customerId: c.customer.id, caseId: null, applicationId: null, actorKeyId: c.actorKeyId, at: c.at,
-        ...(journal.replaying.has(c.customer.id) ? { id: journal.replaying.get(c.customer.id)! } : {}),
-      });
-      await journal.insertEntry(trx, entry, ctx.clock.now());
-      return entry;
-    },
-    async afterCommit() {
-      crashPoint('delete.after-commit');
-      // The entry is pending in the table; a crash before this line is repaired at start, by the
-      // retention job and by a restore (appendPending / reconcileFile).
-      await journal.appendPending(ctx.db, ctx.config, ctx.clock.now());
-    },
-  };
-  s.deletionSteps.push(journalStep);
-
-  const api: ErasureJournalApi = {
-    async recordConfirmation(trx, input) {
-      const entry = journal.newEntry({ kind: 'confirmation', ...input });
-      await journal.insertEntry(trx, entry, ctx.clock.now());
-      return async () => { await journal.appendPending(ctx.db, ctx.config, ctx.clock.now()); };
-    },
-  };
-  s.shared.erasureJournal = api;
-
-  // Confirmations: the notifications domain exposes its service as s.shared.cases; its routes
-  // call cases.confirm at request time, so wrapping it here journals every confirmation. A
-  // confirmation that slips past (crash between its commit and this write) is still pulled from
-  // deletion_confirmations by the restore and the retention job (journal.syncConfirmations).
-  const cases = s.shared.cases as { confirm?: (...args: never[]) => Promise<ConfirmationLike> } | undefined;
-  if (cases?.confirm) {
-    const confirm = cases.confirm;
-    cases.confirm = (async (...args: never[]) => {
-      const view = await confirm(...args);
-      await journal.journalConfirmations(ctx.db, ctx.config, [journal.confirmationEntry(view)], ctx.clock.now())
-        .catch((err: Error) => ctx.log.warn({ err: err.message }, 'confirmation not journaled yet; the retention job repairs it'));
-      return view;
-    }) as typeof cases.confirm;
+declare module '../plugin/registry.ts' {
+  interface Ports {
+    erasureJournal: ErasureJournalPort;
+    archives: ArchiveService;
   }
-
-  s.retentionTasks.push({
-    name: 'backups',
-    async run(at, actorKeyId) {
-      const archivesMoved = await archives.repairPending();
-      const archivesDestroyed = await archives.destroyExpired(at, actorKeyId);
-      const { pruned } = await pruneDatabaseBackups(ctx, at, actorKeyId);
-      const confirmationsJournaled = await journal.journalConfirmations(ctx.db, ctx.config, await journal.syncConfirmations(ctx.db), at);
-      const journalRepaired = await journal.appendPending(ctx.db, ctx.config, at);
-      return { archivesDestroyed, archivesMoved, backupFilesPruned: pruned.length, journalRepaired, confirmationsJournaled };
-    },
-  });
 }
+
+/** Pre-deletion archives, database backups, the erasure journal, restore with erasure replay. */
+export const backupsPlugin: DomainPlugin = {
+  name: 'backups',
+  migrations: { '0005-backups': m0005 },
+  cli: [backupCli],
+  plug(ctx, r) {
+    r.settingsSection({ fields: SETTINGS_SECTIONS.backups });
+    const archives = createArchiveService(ctx, r.port('subjectExport'));
+    r.provide('archives', archives);
+    r.deletionStep(archives.step);
+    r.routes((app) => registerArchiveRoutes(app, archives));
+    r.routes((app) => registerDatabaseBackupRoutes(app, ctx, archives));
+
+    const journalStep: DeletionStep<journal.JournalEntry> = {
+      name: 'erasure-journal',
+      phase: 'after',
+      // Last: it records the deletion once every other step has done its part.
+      order: 90,
+      async run(trx, c) {
+        // No deletion without its journal entry: refused (503, rolled back) while the shared location is unreachable.
+        const problem = await backupLocationProblem(trx, ctx.config);
+        if (problem) throw new AppError('backup_location_unavailable', `${problem}; the customer was not deleted, retry once it is back`);
+        const entry = journal.newEntry({
+          kind: 'deletion', customerId: c.customer.id, caseId: null, applicationId: null, actorKeyId: c.actorKeyId, at: c.at,
+          ...(journal.replaying.has(c.customer.id) ? { id: journal.replaying.get(c.customer.id)! } : {}),
+        });
+        await journal.insertEntry(trx, entry, ctx.clock.now());
+        return entry;
+      },
+      async afterCommit() {
+        crashPoint('delete.after-commit');
+        // The entry is pending in the table; a crash before this line is repaired at start, by the
+        // retention job and by a restore (appendPending / reconcileFile).
+        await journal.appendPending(ctx.db, ctx.config, ctx.clock.now());
+      },
+    };
+    r.deletionStep(journalStep);
+
+    r.provide('erasureJournal', {
+      async recordConfirmation(trx, input) {
+        const { confirmationId, ...rest } = input;
+        const entry = journal.newEntry({ kind: 'confirmation', id: confirmationId, ...rest });
+        await journal.insertEntry(trx, entry, ctx.clock.now());
+        return async () => { await journal.appendPending(ctx.db, ctx.config, ctx.clock.now()); };
+      },
+    });
+
+    r.retentionTask({
+      name: 'backups',
+      async run(at, actorKeyId) {
+        const archivesMoved = await archives.repairPending();
+        const archivesDestroyed = await archives.destroyExpired(at, actorKeyId);
+        const { pruned } = await pruneDatabaseBackups(ctx, at, actorKeyId);
+        // Confirmations made before the journal recorded them in their transaction (older releases).
+        const confirmationsJournaled = await journal.journalConfirmations(ctx.db, ctx.config, await journal.syncConfirmations(ctx.db), at);
+        const journalRepaired = await journal.appendPending(ctx.db, ctx.config, at);
+        return { archivesDestroyed, archivesMoved, backupFilesPruned: pruned.length, journalRepaired, confirmationsJournaled };
+      },
+    });
+  },
+};

@@ -25,6 +25,8 @@ export interface ErasureJournalTable {
   recordedAt: Timestamp;
   /** When the entry reached the shared journal file; null while pending (migration 0007). */
   fileAppendedAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** A confirmation's outcome (null for deletions and for confirmations journaled before migration 0009). */
+  outcome: 'deleted' | 'no_data_held' | null;
 }
 
 /** Kysely types of the tables this domain adds (joined into Database in src/db/schema.ts). */

@@ -1,9 +1,10 @@
 import { Type } from 'typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Ctx } from '../context.ts';
 import { LOCAL_CLI_KEY_ID, principalOf } from '../http/auth.ts';
 import { AppError } from '../http/errors.ts';
 import { Timestamp, Uuid, errors } from '../http/schemas.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 import type { ArchiveService } from './archive.service.ts';
 import { createDatabaseBackup, listDatabaseBackups, pruneDatabaseBackups } from './database-backup.ts';
 
@@ -23,9 +24,11 @@ function requireLocalCli(request: FastifyRequest) {
  * `lethe backup create|list|prune|open` call them when a server serves the embedded database
  * (src/cli/server-client.ts). Creating and pruning are audited (backup.created, backup.pruned).
  */
-export function registerDatabaseBackupRoutes(app: FastifyInstance, ctx: Ctx, archives: ArchiveService) {
+export function registerDatabaseBackupRoutes(app: TypedApp, ctx: Ctx, archives: ArchiveService) {
   app.post('/v1/backups/database', {
+    config: { access: 'operator' },
     schema: {
+      operationId: 'createDatabaseBackup',
       tags: ['backups'], summary: 'Take a database backup now, while serving (written to LETHE_BACKUP_DIR; audited)',
       response: { 201: Type.Object({
         id: Uuid, file: Type.String(), path: Type.String(), createdAt: Timestamp, tables: Type.Integer(), rows: Type.Integer(), journalSeq: Type.Integer(),
@@ -41,11 +44,14 @@ export function registerDatabaseBackupRoutes(app: FastifyInstance, ctx: Ctx, arc
   });
 
   app.get('/v1/backups/database', {
-    schema: { tags: ['backups'], summary: 'Database backup files in LETHE_BACKUP_DIR, oldest first', response: { 200: Type.Object({ data: Type.Array(BackupFile) }), ...errors() } },
+    config: { access: 'operator' },
+    schema: { operationId: 'listDatabaseBackups', tags: ['backups'], summary: 'Database backup files in LETHE_BACKUP_DIR, oldest first', response: { 200: Type.Object({ data: Type.Array(BackupFile) }), ...errors() } },
   }, async () => ({ data: listDatabaseBackups(ctx).map(({ path: _p, ...b }) => b) }));
 
   app.post('/v1/backups/database/prune', {
+    config: { access: 'operator' },
     schema: {
+      operationId: 'pruneDatabaseBackups',
       tags: ['backups'], summary: 'Delete database backups older than backupRetentionDays (audited)',
       response: { 200: Type.Object({ pruned: Type.Array(Type.String()), kept: Type.Integer() }), ...errors(409) },
     },
@@ -53,13 +59,15 @@ export function registerDatabaseBackupRoutes(app: FastifyInstance, ctx: Ctx, arc
 
   // The decrypted archive is for the CLI only (`lethe backup open`): never returned to an API key.
   app.post('/v1/backups/archives/:id/open', {
+    config: { access: 'operator' },
     schema: {
+      operationId: 'openArchiveLocalCli',
       tags: ['backups'], summary: 'Only for `lethe backup open` on the machine serving the embedded database (404 to any API key): decrypt a sealed archive (audited)',
       params: Type.Object({ id: Type.String({ maxLength: 100 }) }, { additionalProperties: false }),
       response: { 200: Type.Record(Type.String(), Type.Unknown()), ...errors(404, 409) },
     },
   }, async (request) => {
     requireLocalCli(request);
-    return archives.open((request.params as { id: string }).id, null);
+    return archives.open(request.params.id, null);
   });
 }

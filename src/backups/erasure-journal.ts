@@ -2,9 +2,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.ts';
-import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { lockJournalWriter } from '../deployment/guards.ts';
+import { insertEntry, markAppended, pendingEntries, presentIds, readTable } from './journal.repo.ts';
+
+export { highWaterMark, insertEntry, presentIds, reapplyConfirmation, readTable, syncConfirmations } from './journal.repo.ts';
 
 /**
  * The erasure journal: every deletion and every deletion-case confirmation, ids and times only.
@@ -24,6 +26,8 @@ export interface JournalEntry {
   actorKeyId: string | null;
   /** When the deletion or confirmation happened (ISO-8601). */
   at: string;
+  /** A confirmation's outcome; absent on deletions and on entries written before it existed (read: deleted). */
+  outcome?: 'deleted' | 'no_data_held';
 }
 
 export const journalPath = (config: Pick<Config, 'backupDir'>) => path.join(config.backupDir, 'erasure-journal.jsonl');
@@ -35,15 +39,8 @@ export function newEntry(input: Omit<JournalEntry, 'id' | 'at'> & { at: Date; id
   return {
     id: input.id ?? crypto.randomUUID(), kind: input.kind, customerId: input.customerId,
     caseId: input.caseId ?? null, applicationId: input.applicationId ?? null, actorKeyId: input.actorKeyId ?? null,
-    at: input.at.toISOString(),
+    at: input.at.toISOString(), ...(input.outcome ? { outcome: input.outcome } : {}),
   };
-}
-
-export async function insertEntry(trx: Db, e: JournalEntry, recordedAt: Date): Promise<void> {
-  await trx.insertInto('erasureJournal').values({
-    id: e.id, kind: e.kind, customerId: e.customerId, caseId: e.caseId, applicationId: e.applicationId,
-    actorKeyId: e.actorKeyId, at: e.at, recordedAt,
-  }).onConflict((oc) => oc.column('id').doNothing()).execute();
 }
 
 /** Appends entries and fsyncs; a line is only ever appended, never rewritten. */
@@ -98,32 +95,6 @@ function tailIds(config: Pick<Config, 'backupDir'>): Set<string> {
   return ids;
 }
 
-export async function readTable(db: Db): Promise<JournalEntry[]> {
-  const rows = await db.selectFrom('erasureJournal').selectAll().orderBy('seq').execute();
-  return rows.map((r) => ({
-    id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
-    actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(),
-  }));
-}
-
-/** The journal's high-water mark in a database: the last sequence number and the entry count. */
-export async function highWaterMark(db: Db): Promise<{ seq: number; count: number }> {
-  const r = await db.selectFrom('erasureJournal')
-    .select((eb) => [eb.fn.max('seq').as('seq'), eb.fn.countAll().as('count')]).executeTakeFirstOrThrow();
-  return { seq: Number(r.seq ?? 0), count: Number(r.count) };
-}
-
-/** Ids of the given entries already present in the table. */
-export async function presentIds(db: Db, ids: string[]): Promise<Set<string>> {
-  const present = new Set<string>();
-  for (let i = 0; i < ids.length; i += 5000) {
-    const batch = ids.slice(i, i + 5000);
-    const rows = await db.selectFrom('erasureJournal').select('id').where('id', 'in', batch).execute();
-    for (const r of rows) present.add(r.id);
-  }
-  return present;
-}
-
 /**
  * Appends every pending entry (any instance's) to the file, under the journal-writer lock, and
  * marks them appended. A failed append (backup location unreachable) leaves them pending; a crash
@@ -132,17 +103,13 @@ export async function presentIds(db: Db, ids: string[]): Promise<Set<string>> {
 export async function appendPending(db: Db, config: Pick<Config, 'backupDir'>, at: Date): Promise<number> {
   return db.transaction().execute(async (trx) => {
     await lockJournalWriter(trx);
-    const rows = await trx.selectFrom('erasureJournal').selectAll().where('fileAppendedAt', 'is', null).orderBy('seq').execute();
-    if (rows.length === 0) return 0;
+    const { entries, lastSeq } = await pendingEntries(trx);
+    if (entries.length === 0) return 0;
     // Only the file's tail can hold entries appended just before a crash that lost the commit.
     const inFile = tailIds(config);
-    const missing = rows.filter((r) => !inFile.has(r.id)).map((r): JournalEntry => ({
-      id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
-      actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(),
-    }));
+    const missing = entries.filter((e) => !inFile.has(e.id));
     appendToFile(config, missing);
-    await trx.updateTable('erasureJournal').set({ fileAppendedAt: at }).where('fileAppendedAt', 'is', null)
-      .where('seq', '<=', rows.at(-1)!.seq).execute();
+    await markAppended(trx, at, lastSeq);
     return missing.length;
   });
 }
@@ -155,7 +122,7 @@ export async function reconcileFile(db: Db, config: Pick<Config, 'backupDir'>, e
     const missing = new Map<string, JournalEntry>();
     for (const e of [...await readTable(trx), ...extra]) if (!inFile.has(e.id)) missing.set(e.id, e);
     appendToFile(config, [...missing.values()]);
-    await trx.updateTable('erasureJournal').set({ fileAppendedAt: new Date() }).where('fileAppendedAt', 'is', null).execute();
+    await markAppended(trx, new Date(), null);
     return missing.size;
   });
 }
@@ -163,12 +130,13 @@ export async function reconcileFile(db: Db, config: Pick<Config, 'backupDir'>, e
 /** The shape of a persisted confirmation (the notifications domain's ConfirmationView). */
 export interface ConfirmationLike {
   id: string; caseId: string; subscriptionId: string; applicationId: string; keyId: string; confirmedAt: Date | string;
+  outcome?: 'deleted' | 'no_data_held';
 }
 
 /** A confirmation's journal entry reuses the confirmation's id, so it is journaled once however often it is seen. */
 export const confirmationEntry = (c: ConfirmationLike): JournalEntry => ({
   id: c.id, kind: 'confirmation', customerId: c.subscriptionId, caseId: c.caseId, applicationId: c.applicationId,
-  actorKeyId: c.keyId, at: new Date(c.confirmedAt).toISOString(),
+  actorKeyId: c.keyId, at: new Date(c.confirmedAt).toISOString(), ...(c.outcome ? { outcome: c.outcome } : {}),
 });
 
 /** Journals confirmations not yet journaled (table, then file after commit); returns how many were new. */
@@ -180,38 +148,3 @@ export async function journalConfirmations(db: Db, config: Pick<Config, 'backupD
   return fresh.length;
 }
 
-const tableExists = async (db: Db, name: string) => (await sql<{ t: string | null }>`SELECT to_regclass(${name})::text AS t`.execute(db)).rows[0]?.t != null;
-
-/** Every confirmation persisted by the notifications domain (guarded: its table may not exist). */
-export async function syncConfirmations(db: Db): Promise<JournalEntry[]> {
-  if (!await tableExists(db, 'deletion_confirmations')) return [];
-  const r = await sql<{ id: string; caseId: string; customerId: string; applicationId: string; keyId: string; confirmedAt: Date }>`
-    SELECT c.id, c.case_id, c.customer_id, c.application_id, c.key_id, c.confirmed_at FROM deletion_confirmations c
-    WHERE NOT EXISTS (SELECT 1 FROM erasure_journal j WHERE j.id = c.id)`.execute(db);
-  return r.rows.map((c) => confirmationEntry({ ...c, subscriptionId: c.customerId }));
-}
-
-/**
- * Re-applies a confirmation recorded after a restored backup, directly on the notifications
- * domain's tables (guarded): the confirmation row with its original id and time, and the case
- * moved to confirmed. The case is found by (customer, application): a replayed deletion may have
- * re-created it under a new id.
- */
-export async function reapplyConfirmation(trx: Db, e: JournalEntry): Promise<{ outcome: 'applied' | 'present' | 'no_case'; caseId: string | null }> {
-  if (!await tableExists(trx, 'deletion_confirmations')) return { outcome: 'no_case', caseId: null };
-  const present = await sql`SELECT 1 FROM deletion_confirmations WHERE id = ${e.id}`.execute(trx);
-  if (present.rows.length) return { outcome: 'present', caseId: e.caseId };
-  const cases = await sql<{ id: string; status: string; reason: string | null; requiredSince: Date | null }>`
-    SELECT id, status, reason, required_since FROM deletion_cases
-    WHERE customer_id = ${e.customerId} AND application_id = ${e.applicationId}
-    FOR UPDATE`.execute(trx);
-  const c = cases.rows[0];
-  if (!c) return { outcome: 'no_case', caseId: null };
-  await sql`INSERT INTO deletion_confirmations (id, case_id, customer_id, application_id, key_id, reason, required_since, confirmed_at)
-    VALUES (${e.id}, ${c.id}, ${e.customerId}, ${e.applicationId}, ${e.actorKeyId}, ${c.reason}, ${c.requiredSince}, ${e.at})`.execute(trx);
-  if (c.status !== 'confirmed') {
-    await sql`UPDATE deletion_cases SET status = 'confirmed', confirmed_at = ${e.at}, confirmed_by_key_id = ${e.actorKeyId},
-      updated_at = ${e.at} WHERE id = ${c.id}`.execute(trx);
-  }
-  return { outcome: 'applied', caseId: c.id };
-}

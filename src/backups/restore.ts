@@ -7,23 +7,16 @@ import type { Db } from '../db/database.ts';
 import { AppError } from '../http/errors.ts';
 import { createDeletionService } from '../erasure/deletion.service.ts';
 import { customerRef } from '../erasure/pseudonym.ts';
-import type { ServicesCore } from '../services.ts';
-import { createArchiveService } from './archive.service.ts';
+import type { Registry } from '../plugin/registry.ts';
 import { BackupIntegrityError } from './crypto.ts';
 import { SKIP_TABLES, readBackupLines, verifyBackup, type BackupHeader } from './database-backup.ts';
 import * as journal from './erasure-journal.ts';
-import type { SubjectExport } from './subject-export.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type RawDb = Kysely<any>;
 const raw = (db: Db) => db.withoutPlugins() as RawDb;
 const BATCH_ROWS = 500;
 const BATCH_BYTES = 4 * 1024 * 1024;
-
-/** Re-applies a confirmation recorded after the backup; provided by the notifications domain through s.shared. */
-export type ReapplyConfirmation = (input: {
-  caseId: string | null; applicationId: string | null; customerId: string; actorKeyId: string | null; at: Date;
-}) => Promise<unknown>;
 
 export interface ReplayResult { deletionsReplayed: number; confirmationsReplayed: number; confirmationsUnapplied: number; journalled: number }
 
@@ -33,7 +26,7 @@ export interface ReplayResult { deletionsReplayed: number; confirmationsReplayed
  * the deletion already happened once; redaction and every other step included), dated at the
  * original deletion time; confirmations through the notifications domain. Audited.
  */
-export async function replayErasures(ctx: Ctx, services: ServicesCore, entries: journal.JournalEntry[], actorKeyId: string | null = null): Promise<ReplayResult> {
+export async function replayErasures(ctx: Ctx, registry: Registry, entries: journal.JournalEntry[], actorKeyId: string | null = null): Promise<ReplayResult> {
   const result: ReplayResult = { deletionsReplayed: 0, confirmationsReplayed: 0, confirmationsUnapplied: 0, journalled: 0 };
   const byId = new Map(entries.map((e) => [e.id, e]));
   const present = await journal.presentIds(ctx.db, [...byId.keys()]);
@@ -56,7 +49,7 @@ export async function replayErasures(ctx: Ctx, services: ServicesCore, entries: 
             .set({ customerId: null, customerRef: customerRef(ctx.secrets.pseudonymKey, e.customerId), updatedAt: at })
             .where('customerId', '=', e.customerId).where('status', '=', 'pending').execute();
         });
-        const deletion = createDeletionService({ ...ctx, clock: { now: () => at } }, services.deletionSteps);
+        const deletion = createDeletionService({ ...ctx, clock: { now: () => at } }, () => registry.deletionSteps);
         const principal = { keyId: e.actorKeyId, kind: 'operator', applicationIds: [] } as unknown as Principal;
         journal.replaying.set(e.customerId, e.id);
         try {
@@ -72,24 +65,18 @@ export async function replayErasures(ctx: Ctx, services: ServicesCore, entries: 
         }
       }
     } else {
-      const reapply = services.shared.reapplyConfirmation as ReapplyConfirmation | undefined;
-      if (reapply) {
-        await reapply({ caseId: e.caseId, applicationId: e.applicationId, customerId: e.customerId, actorKeyId: e.actorKeyId, at });
-        result.confirmationsReplayed++;
-      } else {
-        const outcome = await ctx.db.transaction().execute(async (trx) => {
-          const { outcome: o, caseId } = await journal.reapplyConfirmation(trx, e);
-          if (o === 'applied') {
-            await appendAudit(trx, {
-              type: 'deletion_case.confirmed', actorKeyId: e.actorKeyId, subjectType: 'deletion_case', subjectId: caseId, at,
-              data: { confirmationId: e.id, applicationId: e.applicationId, customerId: e.customerId, replayed: true },
-            });
-          }
-          return o;
-        });
-        if (outcome === 'no_case') result.confirmationsUnapplied++;
-        else result.confirmationsReplayed++;
-      }
+      const outcome = await ctx.db.transaction().execute(async (trx) => {
+        const { outcome: o, caseId } = await journal.reapplyConfirmation(trx, e);
+        if (o === 'applied') {
+          await appendAudit(trx, {
+            type: 'deletion_case.confirmed', actorKeyId: e.actorKeyId, subjectType: 'deletion_case', subjectId: caseId, at,
+            data: { confirmationId: e.id, applicationId: e.applicationId, customerId: e.customerId, replayed: true },
+          });
+        }
+        return o;
+      });
+      if (outcome === 'no_case') result.confirmationsUnapplied++;
+      else result.confirmationsReplayed++;
     }
     await journal.insertEntry(ctx.db, e, ctx.clock.now());
     result.journalled++;
@@ -102,12 +89,12 @@ export async function replayErasures(ctx: Ctx, services: ServicesCore, entries: 
 }
 
 /** At every start, before serving: replays journaled erasures the database lacks (after a restore by any means). */
-export async function replayAtStart(ctx: Ctx, makeServices: () => ServicesCore): Promise<ReplayResult | null> {
+export async function replayAtStart(ctx: Ctx, makeRegistry: () => Registry): Promise<ReplayResult | null> {
   const entries = journal.readFile(ctx.config);
   if (entries.length === 0) return null;
   const present = await journal.presentIds(ctx.db, entries.map((e) => e.id));
   if (entries.every((e) => present.has(e.id))) return null;
-  const result = await replayErasures(ctx, makeServices(), entries);
+  const result = await replayErasures(ctx, makeRegistry(), entries);
   ctx.log.warn({ ...result }, 'replayed erasures recorded after the database was last restored');
   return result;
 }
@@ -120,7 +107,7 @@ export interface RestoreResult { header: BackupHeader; rows: Record<string, numb
  * audit event to the restored chain, then replays the erasures recorded after the backup.
  * The server must not be serving this database meanwhile (stop it; PGlite allows one process).
  */
-export async function restoreDatabaseBackup(ctx: Ctx, services: ServicesCore, file: string, actorKeyId: string | null = null): Promise<RestoreResult> {
+export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: string, actorKeyId: string | null = null): Promise<RestoreResult> {
   const { header, rows } = await verifyBackup(file, ctx.secrets.backupKey, ctx.secrets.fingerprint);
   const known = await sql<{ name: string }>`SELECT name FROM lethe_migrations`.execute(raw(ctx.db));
   const knownNames = new Set(known.rows.map((r) => r.name));
@@ -216,12 +203,12 @@ export async function restoreDatabaseBackup(ctx: Ctx, services: ServicesCore, fi
 
   // Archive files superseded by the restore (their rows are gone) are removed; replayed
   // deletions seal fresh archives from the restored records.
-  const archives = createArchiveService(ctx, services.shared.subjectExport as SubjectExport);
+  const archives = registry.port('archives');
   const orphanArchivesRemoved = await archives.sweepOrphanBlobs();
   // Likewise profile photos uploaded after the backup: no restored row points at them, and a
   // file nobody references must not outlive its customer's records.
   await sweepOrphanPhotos(ctx);
-  const replay = await replayErasures(ctx, services, before, actorKeyId);
+  const replay = await replayErasures(ctx, registry, before, actorKeyId);
   return { header, rows, replay, orphanArchivesRemoved };
 }
 

@@ -6,10 +6,9 @@ import { migrate, openDatabase } from '../db/database.ts';
 import { existingApplicationIds } from '../applications/applications.repo.ts';
 import { systemClock } from '../clock.ts';
 import { serve } from '../main.ts';
-import { cliCommands } from './commands.ts';
+import { CLI_COMMANDS, MIGRATIONS } from '../domains.ts';
 import { problemDetail, runningServer } from './server-client.ts';
 import { acquireDataDirLock } from '../deployment/data-dir-lock.ts';
-import '../backups/backups.cli.ts'; // registers `lethe backup …`
 
 const USAGE = `lethe — trustworthy customer deletion
 
@@ -18,7 +17,7 @@ Usage:
   lethe migrate                             apply database migrations and exit
   lethe keys create --operator              issue an operator API key (printed once)
   lethe keys create --application <id>...   issue an application key for one or more applications
-${cliCommands.map((c) => `  ${c.usage}`).join('\n')}
+${CLI_COMMANDS.map((c) => `  ${c.usage}`).join('\n')}
 
 Configuration comes from the environment (see README): DATABASE_URL, LETHE_DATA_DIR, …`;
 
@@ -43,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
     try {
       const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
       try {
-        const applied = await migrate(handle.db);
+        const applied = await migrate(handle.db, MIGRATIONS);
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
       } finally { await handle.close(); }
     } finally { lock?.release(); }
@@ -74,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
     const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir })
       .catch((e: Error) => { lock?.release(); throw e; });
     try {
-      await migrate(handle.db);
+      await migrate(handle.db, MIGRATIONS);
       const { db } = handle;
       const clock = systemClock;
       const kind = values.operator ? 'operator' as const : 'application' as const;
@@ -97,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
     } finally { await handle.close(); lock?.release(); }
     return 0;
   }
-  const extra = cliCommands.find((c) => c.matches(argv));
+  const extra = CLI_COMMANDS.find((c) => c.matches(argv));
   if (extra) return extra.run(argv, config);
   console.error(`lethe: unknown command "${argv.join(' ')}"\n\n${USAGE}`);
   return 2;

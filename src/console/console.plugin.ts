@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { DomainPlugin, TypedApp } from '../plugin/registry.ts';
 
 /** Where `vite build` writes the console (src/console/dist, gitignored; built by `npm install`). */
 export const CONSOLE_DIST = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dist');
@@ -24,15 +25,15 @@ function securityHeaders(reply: { header(name: string, value: string): unknown }
  * Files that exist are served as they are (hashed assets cached for a year); every other path
  * under /console/ gets index.html, so the app's own routes survive a reload.
  */
-export async function registerConsole(app: FastifyInstance, options: { root?: string } = {}) {
+export async function registerConsole(app: TypedApp, options: { root?: string } = {}) {
   const root = options.root ?? CONSOLE_DIST;
   await app.register(fastifyStatic, { root, serve: false, decorateReply: true });
 
   app.get('/', hidden, async (_request, reply) => reply.redirect('/console/', 302));
 
-  const serve = async (request: FastifyRequest, reply: FastifyReply) => {
+  const serve = async (request: FastifyRequest<{ Params: { '*'?: string } }>, reply: FastifyReply) => {
     securityHeaders(reply);
-    const rest = (request.params as { '*'?: string })['*'] ?? '';
+    const rest = request.params['*'] ?? '';
     const file = path.normalize(rest).replace(/^(\.\.(\/|\\|$))+/, '');
     const full = path.join(root, file);
     if (file && full.startsWith(root + path.sep) && fs.existsSync(full) && fs.statSync(full).isFile()) {
@@ -51,3 +52,11 @@ export async function registerConsole(app: FastifyInstance, options: { root?: st
   app.get('/console', hidden, serve);
   app.get('/console/*', hidden, serve);
 }
+
+/** The operator console (static files; the API is its only backend). */
+export const consolePlugin: DomainPlugin = {
+  name: 'console',
+  plug(_ctx, r) {
+    r.routes((app) => registerConsole(app));
+  },
+};

@@ -75,3 +75,22 @@ export async function updateRecord(db: Db, def: CollectionDef, id: string, value
     .where('id', '=', id)
     .returning(recordColumns(def)).executeTakeFirstOrThrow() as Promise<Record<string, unknown>>;
 }
+
+export async function applicationExists(db: Db, id: string): Promise<boolean> {
+  return (await db.selectFrom('applications').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+}
+
+/** Whether `invoiceId` is a living invoice of the customer. */
+export async function liveInvoiceOf(db: Db, customerId: string, invoiceId: string): Promise<boolean> {
+  const inv = await db.selectFrom('invoices').select('id').where('id', '=', invoiceId)
+    .where('customerId', '=', customerId).where('deletedAt', 'is', null).executeTakeFirst();
+  return inv !== undefined;
+}
+
+/** Whether the customer holds a (living) license of one of the applications: how an application sees a customer. */
+export async function holdsLicenseOf(db: Db, customerId: string, applicationIds: string[]): Promise<boolean> {
+  const own = await db.selectFrom('licenses').select('id')
+    .where('customerId', '=', customerId).where('applicationId', 'in', applicationIds)
+    .where('deletedAt', 'is', null).limit(1).executeTakeFirst();
+  return own !== undefined;
+}

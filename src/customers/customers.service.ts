@@ -124,15 +124,12 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
         const at = clock.now();
         const values: Record<string, unknown> = { ...def.defaults, ...body };
         if (def.table === 'licenses') {
-          const app = await trx.selectFrom('applications').select('id').where('id', '=', String(values.applicationId)).executeTakeFirst();
-          if (!app) throw new AppError('validation_failed', 'body.applicationId does not name an application');
+          if (!await repo.applicationExists(trx, String(values.applicationId))) throw new AppError('validation_failed', 'body.applicationId does not name an application');
           if (values.status === 'cancelled') values.cancelledAt = at;
         }
         if (def.table === 'subscriptions' && values.status === 'cancelled') values.cancelledAt = at;
         if (def.table === 'transactions' && values.invoiceId) {
-          const inv = await trx.selectFrom('invoices').select('id').where('id', '=', String(values.invoiceId))
-            .where('customerId', '=', customerId).where('deletedAt', 'is', null).executeTakeFirst();
-          if (!inv) throw new AppError('validation_failed', 'body.invoiceId does not name an invoice of this customer');
+          if (!await repo.liveInvoiceOf(trx, customerId, String(values.invoiceId))) throw new AppError('validation_failed', 'body.invoiceId does not name an invoice of this customer');
         }
         const record = await repo.insertRecord(trx, def, customerId, values, at);
         await appendActivity(trx, { customerId, type: `${def.entity}.created`, recordId: String(record.id), at });
@@ -147,9 +144,7 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
       await requireLive(db, customerId);
       if (applicationIds) {
         // An application sees a customer only through its own licenses: otherwise the customer does not exist for it.
-        const own = applicationIds.length === 0 ? undefined : await db.selectFrom('licenses').select('id')
-          .where('customerId', '=', customerId).where('applicationId', 'in', applicationIds)
-          .where('deletedAt', 'is', null).limit(1).executeTakeFirst();
+        const own = applicationIds.length > 0 && await repo.holdsLicenseOf(db, customerId, applicationIds);
         if (!own) throw notFound('Customer');
       }
       return repo.listRecords(db, def, customerId, page, applicationIds ? { applicationIds } : undefined);

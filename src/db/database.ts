@@ -5,12 +5,6 @@ import { CamelCasePlugin, Kysely, PGliteDialect, PostgresDialect } from 'kysely'
 import { Migrator, type Migration } from 'kysely/migration';
 import pg from 'pg';
 import type { Database } from './schema.ts';
-import * as m0001 from './migrations/0001-spine.ts';
-import * as m0002 from './migrations/0002-erasure.ts';
-import * as m0003 from './migrations/0003-webhooks.ts';
-import * as m0004 from './migrations/0004-notifications.ts';
-import * as m0005 from './migrations/0005-backups.ts';
-import * as m0007 from './migrations/0007-deployment.ts';
 
 export type Db = Kysely<Database>;
 export type DbKind = 'pglite' | 'postgres';
@@ -20,16 +14,6 @@ export interface DatabaseHandle {
   kind: DbKind;
   close(): Promise<void>;
 }
-
-/** Every migration, in order. Append only: a landed migration is never edited. */
-export const migrations: Record<string, Migration> = {
-  '0001-spine': m0001,
-  '0002-erasure': m0002,
-  '0003-webhooks': m0003,
-  '0004-notifications': m0004,
-  '0005-backups': m0005,
-  '0007-deployment': m0007,
-};
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -80,8 +64,11 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseHandle
   };
 }
 
-/** Applies pending migrations. Kysely's Postgres adapter takes an advisory lock, so concurrent starts are safe. */
-export async function migrate(db: Db): Promise<string[]> {
+/**
+ * Applies pending migrations (every domain's, from src/domains.ts: MIGRATIONS). Kysely's Postgres
+ * adapter takes an advisory lock, so concurrent starts are safe.
+ */
+export async function migrate(db: Db, migrations: Record<string, Migration>): Promise<string[]> {
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
@@ -95,7 +82,7 @@ export async function migrate(db: Db): Promise<string[]> {
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
-export async function pendingMigrations(db: Db): Promise<number> {
+export async function pendingMigrations(db: Db, migrations: Record<string, Migration>): Promise<number> {
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },

@@ -3,7 +3,7 @@ import { Gauge } from 'prom-client';
 import { DAY_MS } from '../clock.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import { getSettings } from '../erasure/settings.repo.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
 import type { RetentionTask } from '../jobs/jobs.ts';
 
 /**
@@ -17,7 +17,7 @@ export function operationalRetentionTask(db: Db): RetentionTask {
   return {
     name: 'operational-tables',
     async run(at) {
-      const s = await getSettings(db);
+      const s = await readSettingsSection(db, 'deployment');
       const webhookCutoff = new Date(at.getTime() - s.webhookLogRetentionDays * DAY_MS);
       const deliveries = await db.deleteFrom('webhookDeliveries').where('attemptedAt', '<', webhookCutoff).executeTakeFirst();
       const outbox = await db.transaction().execute(async (trx) => {

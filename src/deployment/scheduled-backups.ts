@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import { getSettings } from '../erasure/settings.repo.ts';
+import { getSettings } from '../settings/settings.repo.ts';
 import { instantOf, isValidTimeZone, localDay } from '../notifications/schedule.ts';
 import { createDatabaseBackup, pruneDatabaseBackups } from '../backups/database-backup.ts';
 

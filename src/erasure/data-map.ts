@@ -170,6 +170,7 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       seq: id, id, kind: state, customer_id: ref, case_id: ref, application_id: ref, actor_key_id: ref, at: ts, recorded_at: ts,
       file_appended_at: ts,
+      outcome: state,
     },
   },
   settings: {
@@ -219,7 +220,7 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       id, customer_id: ref, application_id: ref, status: state, reason: state, grace_started_at: ts, grace_ends_at: ts,
       required_since: ts, revoked_at: ts, confirmed_at: ts, confirmed_by_key_id: ref, last_notified_day: state,
-      last_notified_at: ts, created_at: ts, updated_at: ts,
+      last_notified_at: ts, created_at: ts, updated_at: ts, outcome: state,
     },
   },
   // Deployment (issue 11): file contents (profile photos, sealed archives) stored in the database;
@@ -237,6 +238,7 @@ export const DATA_MAP: Record<string, TableMap> = {
     entity: 'deletion_confirmation',
     columns: {
       id, case_id: ref, customer_id: ref, application_id: ref, key_id: ref, reason: state, required_since: ts, confirmed_at: ts,
+      outcome: state,
     },
   },
 };

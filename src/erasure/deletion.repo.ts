@@ -57,3 +57,26 @@ export async function unlinkTransactions(db: Db, customerId: string, ref: string
     .where('customerId', '=', customerId).executeTakeFirst();
   return Number(r.numUpdatedRows);
 }
+
+export async function markCustomerDeleted(trx: Db, customerId: string, at: Date): Promise<void> {
+  await trx.updateTable('customers').set({ deletedAt: at, updatedAt: at }).where('id', '=', customerId).execute();
+}
+
+/** The deletion receipt (one row per deleted customer). */
+export async function insertReceipt(trx: Db, r: {
+  customerId: string; deletedAt: Date; actorKeyId: string | null; counts: Record<string, number>; preservedTransactions: number;
+  applicationsNotified: string[]; auditEventId: string; auditHash: string; redaction: Record<string, unknown> | null; backupId: string | null;
+}): Promise<void> {
+  await trx.insertInto('deletions').values({
+    ...r, counts: JSON.stringify(r.counts), applicationsNotified: JSON.stringify(r.applicationsNotified),
+    redaction: r.redaction === null ? null : JSON.stringify(r.redaction),
+  }).execute();
+}
+
+export const findReceipt = (db: Db, customerId: string) =>
+  db.selectFrom('deletions').selectAll().where('customerId', '=', customerId).executeTakeFirst();
+
+/** The receipts' redaction record, once the backlog redacted those customers. */
+export async function setRedactionRecord(trx: Db, customerIds: string[], record: Record<string, unknown>): Promise<void> {
+  await trx.updateTable('deletions').set({ redaction: JSON.stringify(record) }).where('customerId', 'in', customerIds).execute();
+}

@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth.ts';
 import { IdParams, Timestamp, Uuid, errors } from '../http/schemas.ts';
 import type { DeletionService } from './deletion.service.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['deletion'];
 const Counts = Type.Record(Type.String(), Type.Integer());
@@ -44,24 +44,24 @@ export const DeletionReceiptSchema = Type.Object({
   backupId: Type.Union([Uuid, Type.Null()]),
 });
 
-export function registerDeletionRoutes(app: FastifyInstance, deletion: DeletionService) {
+export function registerDeletionRoutes(app: TypedApp, deletion: DeletionService) {
   app.get('/v1/customers/:id/deletion-preview', {
-    schema: { tags, summary: 'What DELETE would do now: blockers, cascade counts, notifications', params: IdParams,
+    schema: { operationId: 'previewCustomerDeletion', tags, summary: 'What DELETE would do now: blockers, cascade counts, notifications', params: IdParams,
       response: { 200: DeletionPreviewSchema, ...errors(404) } },
-  }, async (request) => deletion.preview((request.params as { id: string }).id));
+  }, async (request) => deletion.preview(request.params.id));
 
   app.delete('/v1/customers/:id', {
-    schema: {
+    schema: { operationId: 'deleteCustomer',
       tags, summary: 'Delete a customer and everything attached (one atomic step)', params: IdParams,
       response: { 204: Type.Null({ description: 'Deleted' }), ...errors(404, 409) },
     },
   }, async (request, reply) => {
-    await deletion.delete(principalOf(request), (request.params as { id: string }).id);
+    await deletion.delete(principalOf(request), request.params.id);
     return reply.code(204).send();
   });
 
   app.get('/v1/deletions/:id', {
-    schema: { tags, summary: 'The deletion receipt (ids and counts only)', params: IdParams,
+    schema: { operationId: 'getDeletionReceipt', tags, summary: 'The deletion receipt (ids and counts only)', params: IdParams,
       response: { 200: DeletionReceiptSchema, ...errors(404) } },
-  }, async (request) => deletion.receipt((request.params as { id: string }).id));
+  }, async (request) => deletion.receipt(request.params.id));
 }

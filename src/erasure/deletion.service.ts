@@ -4,40 +4,22 @@ import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
 import { appendActivity } from '../customers/activity.repo.ts';
 import { findLiveCustomer } from '../customers/customers.repo.ts';
-import type { Db } from '../db/database.ts';
 import { retryTransaction } from '../db/retry.ts';
 import type { Customer } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import * as repo from './deletion.repo.ts';
+import type { DeletionContext, DeletionReceiptFields, DeletionStep } from '../plugin/registry.ts';
 import { customerRef } from './pseudonym.ts';
 
-export interface DeletionContext {
-  customer: Customer;
-  at: Date;
-  actorKeyId: string | null;
-  /** Applications the customer ever held a license for; steps may add more. */
-  applicationIds: Set<string>;
-}
-
-/**
- * A part of deletion owned by another domain (redaction, notification, backup). `before` steps
- * run inside the transaction before the cascade (they still see the living records), `after`
- * steps after it; both commit or roll back with the deletion. What `run` returns is stored on the
- * receipt under the step's name.
- */
-export interface DeletionStep {
-  name: string;
-  phase: 'before' | 'after';
-  run(trx: Db, c: DeletionContext): Promise<unknown>;
-  /** Work outside the database (file removal) once the deletion is committed. */
-  afterCommit?(c: DeletionContext, result: unknown): Promise<void>;
-  /** What the step will do, for the preview. */
-  preview?(db: Db, customer: Customer): Promise<unknown>;
-}
+export type { DeletionContext, DeletionStep } from '../plugin/registry.ts';
 
 export interface Blocker { code: 'legal_hold' | 'pending_transactions'; detail: string; count?: number }
 
-export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
+/**
+ * Deletion: blockers, the cascade, the receipt. Everything else a deletion does is a step some
+ * domain registered (`r.deletionStep`); `steps` returns them in order (phase, then `order`).
+ */
+export function createDeletionService(ctx: Ctx, stepsOf: () => readonly DeletionStep[]) {
   const { db, clock } = ctx;
 
   function blockersOf(c: Customer, pending: number): Blocker[] {
@@ -61,7 +43,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
       ]);
       const blockers = blockersOf(c, extra.pending);
       const stepPreviews: Record<string, unknown> = {};
-      for (const step of steps) if (step.preview) stepPreviews[step.name] = await step.preview(db, c);
+      for (const step of stepsOf()) if (step.preview) stepPreviews[step.name] = await step.preview(db, c);
       const notified = new Set(apps);
       for (const p of Object.values(stepPreviews)) {
         for (const id of (p as { applicationIds?: string[] } | null)?.applicationIds ?? []) notified.add(id);
@@ -84,6 +66,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
       const results = new Map<DeletionStep, unknown>();
       let context: DeletionContext | undefined;
       try {
+        const steps = stepsOf();
         await retryTransaction(() => db.transaction().execute(async (trx) => {
           results.clear();
           // FOR UPDATE serializes against a concurrent DELETE and against child writes (FOR SHARE).
@@ -111,7 +94,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
             if (def.table === 'licenses') cancelled.licenses = r.cancelled;
           }
           const preserved = await repo.unlinkTransactions(trx, customerId, customerRef(ctx.secrets.pseudonymKey, customerId), at);
-          await trx.updateTable('customers').set({ deletedAt: at, updatedAt: at }).where('id', '=', customerId).execute();
+          await repo.markCustomerDeleted(trx, customerId, at);
           await appendActivity(trx, {
             customerId, type: 'customer.deleted', at,
             details: { email: customer.email, displayName: customer.displayName, counts },
@@ -126,17 +109,14 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
             data: { counts, cancelled, preservedTransactions: preserved, applicationsNotified },
           });
           const audit = events[events.length - 1]!;
-          const stepData: Record<string, unknown> = {};
-          for (const [step, result] of results) stepData[step.name] = result ?? null;
-          await trx.insertInto('deletions').values({
+          // Receipt columns other domains fill, each from its own step's result.
+          const receipt: DeletionReceiptFields = { redaction: null, backupId: null };
+          for (const [step, result] of results) if (step.receipt) Object.assign(receipt, step.receipt(result));
+          await repo.insertReceipt(trx, {
             customerId, deletedAt: at, actorKeyId: principal.keyId,
-            counts: JSON.stringify({ ...counts, cancelledSubscriptions: cancelled.subscriptions, cancelledLicenses: cancelled.licenses }),
-            preservedTransactions: preserved,
-            applicationsNotified: JSON.stringify(applicationsNotified),
-            auditEventId: audit.id, auditHash: audit.hash,
-            redaction: stepData.redaction === undefined ? null : JSON.stringify(stepData.redaction),
-            backupId: (stepData.backup as { id?: string } | undefined)?.id ?? null,
-          }).execute();
+            counts: { ...counts, cancelledSubscriptions: cancelled.subscriptions, cancelledLicenses: cancelled.licenses },
+            preservedTransactions: preserved, applicationsNotified, auditEventId: audit.id, auditHash: audit.hash, ...receipt,
+          });
           crashPoint('delete.before-commit'); // test-only (NODE_ENV=test): SIGKILL before the commit
         }));
       } catch (error) {
@@ -154,7 +134,7 @@ export function createDeletionService(ctx: Ctx, steps: DeletionStep[] = []) {
     },
 
     async receipt(customerId: string) {
-      const r = await db.selectFrom('deletions').selectAll().where('customerId', '=', customerId).executeTakeFirst();
+      const r = await repo.findReceipt(db, customerId);
       if (!r) throw notFound('Deletion receipt');
       const counts = r.counts as Record<string, number>;
       const { cancelledSubscriptions, cancelledLicenses, ...softDeleted } = counts;

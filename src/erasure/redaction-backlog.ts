@@ -3,10 +3,11 @@ import { appendAuditBatch } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import type { RetentionTask } from '../jobs/jobs.ts';
-import { purgeStoredResponses, redactCustomers } from './redaction.ts';
+import { setRedactionRecord } from './deletion.repo.ts';
+import { purgeStoredResponses, redactCustomers } from './redaction.repo.ts';
 import { effectivePolicy } from './redaction-policy.ts';
 import type { RedactionRecord } from './redaction.step.ts';
-import { getSettings } from './settings.repo.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
 
 export const BACKLOG_BATCH = 500;
 
@@ -29,7 +30,7 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
     name: 'redaction-backlog',
     async run(at, actorKeyId) {
       const result = { enabled: 0, redacted: 0, batches: 0, filesRemoved: 0, storedResponsesPurged: 0 };
-      const settings = await getSettings(db);
+      const settings = await readSettingsSection(db, 'erasure');
       if (!settings.automaticPersonalDataDeletion) return result;
       result.enabled = 1;
       for (;;) {
@@ -40,12 +41,12 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
           const ids = rows.rows.map((r) => r.id);
           if (ids.length === 0) return { ids, blobKeys: [] as string[] };
           // Read in the batch's transaction: a policy change between batches applies from the next batch on.
-          const s = await getSettings(trx);
+          const s = await readSettingsSection(trx, 'erasure');
           const policy = effectivePolicy(s.redactionOverrides);
           const outcome = await redactCustomers(trx, ids, policy, at);
           await auditEach(trx, ids, { via: 'backlog', policyVersion: s.policyVersion }, actorKeyId, at);
           const record: RedactionRecord = { ran: true, via: 'backlog', redactedAt: at.toISOString(), policyVersion: s.policyVersion, policy };
-          await trx.updateTable('deletions').set({ redaction: JSON.stringify(record) }).where('customerId', 'in', ids).execute();
+          await setRedactionRecord(trx, ids, { ...record });
           return { ids, blobKeys: outcome.blobKeys };
         });
         if (batch.ids.length === 0) break;

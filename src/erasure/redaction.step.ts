@@ -1,8 +1,8 @@
 import type { Ctx } from '../context.ts';
 import type { DeletionStep } from './deletion.service.ts';
-import { redactCustomers } from './redaction.ts';
+import { redactCustomers } from './redaction.repo.ts';
 import { effectivePolicy } from './redaction-policy.ts';
-import { getSettings } from './settings.repo.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
 
 /** What the receipt records about redaction (`redaction` on the deletions row): ids, versions, actions only. */
 export interface RedactionRecord {
@@ -21,12 +21,14 @@ export interface RedactionRecord {
  * activity entry is written). With automatic personal data deletion off it records that it did
  * not run; the redaction backlog job catches up once the setting is turned on.
  */
-export function createRedactionStep(ctx: Ctx): DeletionStep {
+export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
   return {
     name: 'redaction',
     phase: 'after',
+    order: 10,
+    receipt: (record) => ({ redaction: { ...record } }),
     async run(trx, c): Promise<RedactionRecord> {
-      const s = await getSettings(trx);
+      const s = await readSettingsSection(trx, 'erasure');
       if (!s.automaticPersonalDataDeletion) {
         return { ran: false, via: null, redactedAt: null, policyVersion: null, policy: null, reason: 'automatic_personal_data_deletion_off' };
       }
@@ -36,7 +38,7 @@ export function createRedactionStep(ctx: Ctx): DeletionStep {
       return { ran: true, via: 'deletion', redactedAt: c.at.toISOString(), policyVersion: s.policyVersion, policy };
     },
     async preview(db) {
-      const s = await getSettings(db);
+      const s = await readSettingsSection(db, 'erasure');
       const policy = effectivePolicy(s.redactionOverrides);
       const actions: Record<string, number> = {};
       for (const a of Object.values(policy)) actions[a] = (actions[a] ?? 0) + 1;

@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth.ts';
 import { Timestamp, errors } from '../http/schemas.ts';
-import type { SettingsPatch, SettingsService } from './settings.service.ts';
+import type { SettingsService } from './settings.service.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['settings'];
 const Days = Type.Integer({ minimum: 0, maximum: 36500 });
@@ -49,15 +49,15 @@ export const SettingsPatchSchema = Type.Object({
   })),
 }, { additionalProperties: false, minProperties: 1 });
 
-export function registerSettingsRoutes(app: FastifyInstance, settings: SettingsService) {
+export function registerSettingsRoutes(app: TypedApp, settings: SettingsService) {
   app.get('/v1/settings', {
-    schema: { tags, summary: 'Operator settings, with the effective redaction policy', response: { 200: SettingsSchema, ...errors() } },
+    schema: { operationId: 'getSettings', tags, summary: 'Operator settings, with the effective redaction policy', response: { 200: SettingsSchema, ...errors() } },
   }, async () => settings.get());
 
   app.patch('/v1/settings', {
-    schema: {
+    schema: { operationId: 'updateSettings',
       tags, summary: 'Change settings; redaction-policy changes bump policyVersion and are audited',
       body: SettingsPatchSchema, response: { 200: SettingsSchema, ...errors() },
     },
-  }, async (request) => settings.update(principalOf(request).keyId, request.body as SettingsPatch));
+  }, async (request) => settings.update(principalOf(request).keyId, request.body));
 }

@@ -1,10 +1,11 @@
 import { appendAudit } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
 import type { Settings } from '../db/schema.ts';
+import type { SettingsSection } from '../plugin/registry.ts';
 import { validation } from '../http/errors.ts';
 import type { Action } from './data-map.ts';
 import { POLICY_FIELD_BY_KEY, effectivePolicy } from './redaction-policy.ts';
-import { type SettingsUpdate, getSettings, updateSettings } from './settings.repo.ts';
+import { type SettingsUpdate, getSettings, updateSettings } from '../settings/settings.repo.ts';
 
 export interface SettingsPatch {
   automaticPersonalDataDeletion?: boolean;
@@ -47,15 +48,6 @@ export function toSettingsView(s: Settings) {
 }
 export type SettingsView = ReturnType<typeof toSettingsView>;
 
-/** An IANA zone name ("Europe/Berlin", "UTC"), canonicalized; offsets such as "+02:00" are refused. */
-export function canonicalTimeZone(tz: string): string | null {
-  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(tz)) return null;
-  try {
-    return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
-  } catch {
-    return null;
-  }
-}
 
 /** Validates the policy part of a patch against the current overrides; returns the new overrides and what changed. */
 function applyPolicyPatch(current: Record<string, string>, patch: Record<string, string | null>, confirmKeep: boolean) {
@@ -87,7 +79,7 @@ function applyPolicyPatch(current: Record<string, string>, patch: Record<string,
   return { next, changes };
 }
 
-export function createSettingsService(ctx: Ctx) {
+export function createSettingsService(ctx: Ctx, sections: () => readonly SettingsSection[]) {
   const { db, clock } = ctx;
   return {
     async get(): Promise<SettingsView> {
@@ -96,10 +88,11 @@ export function createSettingsService(ctx: Ctx) {
 
     async update(actorKeyId: string | null, patch: SettingsPatch): Promise<SettingsView> {
       const update: SettingsUpdate = {};
-      if (patch.notificationTimeZone !== undefined) {
-        const tz = canonicalTimeZone(patch.notificationTimeZone);
-        if (!tz) throw validation(`body.notificationTimeZone: "${patch.notificationTimeZone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`);
-        patch = { ...patch, notificationTimeZone: tz };
+      // Each domain checks and canonicalizes its own section (e.g. notifications: the time zone).
+      for (const section of sections()) {
+        if (!section.normalize) continue;
+        const part = Object.fromEntries(Object.entries(patch).filter(([k, v]) => section.fields.includes(k) && v !== undefined));
+        if (Object.keys(part).length > 0) patch = { ...patch, ...section.normalize(part) };
       }
       return db.transaction().execute(async (trx) => {
         const current = await getSettings(trx, true);

@@ -1,15 +1,15 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth.ts';
 import { errors } from '../http/schemas.ts';
-import { DATASETS, FORMATS, type ExportsService, type Format } from './exports.service.ts';
+import { DATASETS, FORMATS, type ExportsService } from './exports.service.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['exports'];
 
-export function registerExportRoutes(app: FastifyInstance, exports: ExportsService) {
+export function registerExportRoutes(app: TypedApp, exports: ExportsService) {
   app.get('/v1/exports/:dataset', {
     config: { access: 'operator' },
-    schema: {
+    schema: { operationId: 'exportDataset',
       tags,
       summary: 'Stream a dataset export (deleted customers pseudonymized)',
       description: `Datasets: ${DATASETS.join(', ')}. JSON Lines (default) or CSV with a header row. `
@@ -34,8 +34,8 @@ export function registerExportRoutes(app: FastifyInstance, exports: ExportsServi
       },
     },
   }, async (request, reply) => {
-    const { dataset } = request.params as { dataset: string };
-    const format = ((request.query as { format?: Format }).format ?? 'jsonl');
+    const { dataset } = request.params;
+    const format = ((request.query).format ?? 'jsonl');
     const out = await exports.open(dataset, format, principalOf(request).keyId);
     return reply
       .type(out.contentType)

@@ -1,10 +1,11 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Access } from '../plugin/registry.ts';
 import { findPrincipal, type Principal } from '../auth/api-keys.ts';
 import type { Db } from '../db/database.ts';
 import { AppError } from './errors.ts';
 
-export type Access = 'operator' | 'application' | 'any' | 'public';
+export type { Access };
 
 declare module 'fastify' {
   interface FastifyContextConfig { access?: Access }

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
+import * as repo from './idempotency.repo.ts';
 import type { Clock } from '../clock.ts';
 import type { Db } from '../db/database.ts';
 import { canonicalJson } from '../audit/canonical-json.ts';
@@ -25,10 +25,11 @@ function bodyHash(request: FastifyRequest): string {
 function customerIdOf(request: FastifyRequest, payload: unknown): string | null {
   const body = payload && typeof payload === 'object' ? payload as { customerId?: unknown; id?: unknown } : {};
   const path = request.url.split('?')[0] ?? '';
+  const params: unknown = request.params;
   const candidates = [
     // A record's response names its customer (e.g. a cancelled subscription): purged with that customer.
     body.customerId,
-    path.startsWith('/v1/customers/') ? (request.params as { id?: unknown } | undefined)?.id : undefined,
+    path.startsWith('/v1/customers/') && params && typeof params === 'object' && 'id' in params ? params.id : undefined,
     path === '/v1/customers' ? body.id : undefined,
   ];
   // Only a well-formed id names a customer (a refused request may carry any text in its path).
@@ -65,22 +66,17 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
     const deadline = Date.now() + WAIT_MS;
     for (;;) {
       const now = clock.now();
-      const inserted = await db.insertInto('idempotencyKeys').values({
-        apiKeyId: keyId, key, method: request.method, path: request.url.split('?')[0]!, bodyHash: hash,
-        statusCode: null, responseBody: null, customerId: null, createdAt: now,
-      }).onConflict((oc) => oc.columns(['apiKeyId', 'key']).doNothing()).returning('key').executeTakeFirst();
-      if (inserted) {
+      const claimed = await repo.claim(db, { keyId, key, method: request.method, path: request.url.split('?')[0]!, bodyHash: hash, at: now });
+      if (claimed) {
         request.idempotency = { key, keyId };
         return;
       }
-      const existing = await db.selectFrom('idempotencyKeys').selectAll()
-        .where('apiKeyId', '=', keyId).where('key', '=', key).executeTakeFirst();
+      const existing = await repo.find(db, keyId, key);
       if (!existing) continue; // removed between our insert and select: try to claim again
       const expired = now.getTime() - new Date(existing.createdAt).getTime() > IDEMPOTENCY_TTL_MS;
       const abandoned = existing.statusCode === null && now.getTime() - new Date(existing.createdAt).getTime() > ABANDONED_MS;
       if (expired || abandoned) {
-        await db.deleteFrom('idempotencyKeys').where('apiKeyId', '=', keyId).where('key', '=', key)
-          .where('createdAt', '=', existing.createdAt).execute();
+        await repo.release(db, keyId, key, existing.createdAt);
         continue;
       }
       if (existing.bodyHash !== hash) {
@@ -98,9 +94,8 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
     const claim = request.idempotency;
     if (!claim) return payload;
     request.idempotency = null;
-    const where = db.deleteFrom('idempotencyKeys').where('apiKeyId', '=', claim.keyId).where('key', '=', claim.key);
     if (reply.statusCode >= 500 || reply.statusCode === 429) {
-      await where.execute(); // not a result: let the client retry with the same key
+      await repo.release(db, claim.keyId, claim.key); // not a result: let the client retry with the same key
       return payload;
     }
     let body: unknown = null;
@@ -121,12 +116,9 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
       // FOR SHARE orders the two: a DELETE in progress finishes first and the body is not kept;
       // a DELETE starting now waits, then purges this row.
       if (customerId && reply.statusCode < 300) {
-        const live = await sql`SELECT 1 FROM customers WHERE id = ${customerId} AND deleted_at IS NULL FOR SHARE`.execute(trx);
-        if (live.rows.length === 0) body = null;
+        if (!await repo.holdLiveCustomer(trx, customerId)) body = null;
       }
-      await trx.updateTable('idempotencyKeys')
-        .set({ statusCode: reply.statusCode, responseBody: JSON.stringify(body), customerId })
-        .where('apiKeyId', '=', claim.keyId).where('key', '=', claim.key).execute();
+      await repo.storeResponse(trx, claim.keyId, claim.key, { statusCode: reply.statusCode, body, customerId });
     });
     return payload;
   });

@@ -34,3 +34,6 @@ export function errors(...codes: number[]): Record<number, unknown> {
 }
 
 export const NoContent = Type.Null({ description: 'No content' });
+
+/** A route that takes no query parameters: an unknown one is 400 validation_failed (documented, like every 4xx). */
+export const NoQuery = Type.Object({}, { additionalProperties: false });

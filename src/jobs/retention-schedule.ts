@@ -1,6 +1,7 @@
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import { IDEMPOTENCY_TTL_MS } from '../http/idempotency.ts';
+import { purgeBefore } from '../http/idempotency.repo.ts';
 import type { Job, RetentionTask } from './jobs.ts';
 
 /** Stored idempotent responses are replayed for 24 hours, then deleted. */
@@ -9,8 +10,7 @@ export function idempotencyPurgeTask(db: Db): RetentionTask {
     name: 'idempotency-keys',
     async run(at) {
       const cutoff = new Date(at.getTime() - IDEMPOTENCY_TTL_MS);
-      const res = await db.deleteFrom('idempotencyKeys').where('createdAt', '<', cutoff).executeTakeFirst();
-      return { deleted: Number(res.numDeletedRows) };
+      return { deleted: await purgeBefore(db, cutoff) };
     },
   };
 }

@@ -1,6 +1,11 @@
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
+import { DAY_MS } from '../clock.ts';
 import type { Db } from '../db/database.ts';
-import type { CaseReason, CaseStatus } from './notifications.tables.ts';
+import type { Database } from '../db/schema.ts';
+import { type Page, type PageQuery, paginate } from '../http/pagination.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
+import { enqueueWebhooksFrom } from '../webhooks/outbox.repo.ts';
+import type { CaseReason, CaseStatus, ConfirmationOutcome } from './notifications.tables.ts';
 
 export const EVENT_TYPE = 'data_deletion.required';
 
@@ -18,6 +23,7 @@ export interface CaseRow {
   confirmedByKeyId: string | null;
   lastNotifiedDay: string | null;
   lastNotifiedAt: Date | null;
+  outcome: ConfirmationOutcome | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -29,11 +35,62 @@ export interface NotificationSettings {
   overdueAfterDays: number;
 }
 
-export async function readSettings(db: Db): Promise<NotificationSettings> {
-  const s = await db.selectFrom('settings')
-    .select(['gracePeriodDays', 'notificationTime', 'notificationTimeZone', 'overdueAfterDays'])
-    .where('id', '=', 1).executeTakeFirstOrThrow();
-  return s;
+/** The notifications section of the settings (settings/settings.repo.ts). */
+export const readSettings = (db: Db): Promise<NotificationSettings> => readSettingsSection(db, 'notifications');
+
+/** The start of the overdue window: a case required before this instant is overdue. */
+export const overdueCutoff = (at: Date, overdueAfterDays: number) => new Date(at.getTime() - overdueAfterDays * DAY_MS);
+
+/**
+ * The overdue rule, the one place it is written: a required case whose requiredSince lies before
+ * the cutoff (never NULL, so its negation is exact too).
+ */
+export const isOverdue = (eb: ExpressionBuilder<Database, 'deletionCases'>, cutoff: Date) =>
+  eb.and([eb('status', '=', 'required'), eb('requiredSince', 'is not', null), eb('requiredSince', '<', cutoff)]);
+
+export interface CaseFilter {
+  status?: CaseStatus;
+  applicationId?: string;
+  subscriptionId?: string;
+  overdue?: boolean;
+}
+
+/** A page of cases, each with its `overdue` flag; `scope` limits to an application key's applications. */
+export async function listCases(db: Db, q: { filter: CaseFilter; scope: string[] | null; cutoff: Date }, page: PageQuery)
+  : Promise<Page<CaseRow & { overdue: boolean }>> {
+  const { filter, scope, cutoff } = q;
+  let query = db.selectFrom('deletionCases').selectAll().select((eb) => isOverdue(eb, cutoff).as('overdue'));
+  if (scope) query = query.where('applicationId', 'in', scope);
+  if (filter.applicationId) query = query.where('applicationId', '=', filter.applicationId);
+  if (filter.subscriptionId) query = query.where('customerId', '=', filter.subscriptionId);
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.overdue === true) query = query.where((eb) => isOverdue(eb, cutoff));
+  if (filter.overdue === false) query = query.where((eb) => eb.not(isOverdue(eb, cutoff)));
+  return paginate(query, 'deletion_cases', page) as Promise<Page<CaseRow & { overdue: boolean }>>;
+}
+
+/** Cases per status, and how many are overdue (the gauges). */
+export async function caseCounts(db: Db, cutoff: Date): Promise<{ byStatus: Record<string, number>; overdue: number }> {
+  const rows = await db.selectFrom('deletionCases').select(['status', (eb) => eb.fn.countAll<string>().as('n')])
+    .groupBy('status').execute();
+  const overdue = await db.selectFrom('deletionCases').select((eb) => eb.fn.countAll<string>().as('n'))
+    .where((eb) => isOverdue(eb, cutoff)).executeTakeFirstOrThrow();
+  return { byStatus: Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])), overdue: Number(overdue.n) };
+}
+
+/** Applications the customer ever held a license for, sorted. */
+export async function licensedApplications(db: Db, customerId: string): Promise<string[]> {
+  const rows = await db.selectFrom('licenses').select('applicationId').distinct()
+    .where('customerId', '=', customerId).orderBy('applicationId').execute();
+  return rows.map((r) => r.applicationId);
+}
+
+/** Records a confirmation (kept forever: ids and times only). */
+export async function insertConfirmation(trx: Db, row: CaseRow, keyId: string, at: Date, outcome: ConfirmationOutcome) {
+  return trx.insertInto('deletionConfirmations').values({
+    caseId: row.id, customerId: row.customerId, applicationId: row.applicationId, keyId,
+    reason: row.reason, requiredSince: row.requiredSince, confirmedAt: at, outcome,
+  }).returningAll().executeTakeFirstOrThrow();
 }
 
 /**
@@ -71,7 +128,7 @@ type CaseFields = Partial<Omit<CaseRow, 'id' | 'customerId' | 'applicationId' | 
 export async function insertCase(trx: Db, customerId: string, applicationId: string, fields: CaseFields & { status: CaseStatus }, at: Date): Promise<CaseRow> {
   return trx.insertInto('deletionCases').values({
     customerId, applicationId, reason: null, graceStartedAt: null, graceEndsAt: null, requiredSince: null, revokedAt: null,
-    confirmedAt: null, confirmedByKeyId: null, lastNotifiedDay: null, lastNotifiedAt: null,
+    confirmedAt: null, confirmedByKeyId: null, lastNotifiedDay: null, lastNotifiedAt: null, outcome: null,
     ...fields, createdAt: at, updatedAt: at,
   }).returningAll().executeTakeFirstOrThrow() as Promise<CaseRow>;
 }
@@ -87,45 +144,36 @@ export async function latestConfirmation(trx: Db, caseId: string) {
     .orderBy('confirmedAt', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
 }
 
+export interface ConfirmationFilter { applicationIds?: string[]; applicationId?: string; subscriptionId?: string }
+
+/**
+ * The confirmation history, oldest first, keyset-paginated on (confirmed_at, id): rows are only
+ * ever appended, so a cursor never skips or repeats one.
+ */
+export async function listConfirmations(db: Db, filter: ConfirmationFilter, limit: number, after: { t: Date; id: string } | null) {
+  let q = db.selectFrom('deletionConfirmations').selectAll();
+  if (filter.applicationIds) q = q.where('applicationId', 'in', filter.applicationIds);
+  if (filter.applicationId) q = q.where('applicationId', '=', filter.applicationId);
+  if (filter.subscriptionId) q = q.where('customerId', '=', filter.subscriptionId);
+  if (after) q = q.where(sql<boolean>`(confirmed_at, id) > (${after.t}, ${after.id}::uuid)`);
+  return q.orderBy('confirmedAt').orderBy('id').limit(limit).execute();
+}
+
 /** ISO-8601 in UTC with milliseconds, exactly like Date.prototype.toISOString (and JSON.stringify). */
 const iso = (column: string) => sql.raw(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
 
-/** A JSON string literal of a safe constant (an event type, an ISO time): no escaping needed. */
-const jsonString = (v: string) => {
-  if (!/^[\w.:-]+$/.test(v)) throw new Error(`not a safe JSON constant: ${v}`);
-  return `"${v}"`;
-};
-
 /**
- * The outbox insert of a data_deletion.required webhook for every row of the CTE `due`
- * (columns id, customer_id, application_id, reason, required_since). The body is the same JSON
- * enqueueWebhook writes: {type, timestamp, data: {subscriptionId, applicationId, reason, requiredSince}}.
- *
- * Cost per row matters here (a million rows a day), so:
- * - the payload is built as text (uuids, a checked enum value and a formatted time: nothing to
- *   escape) and parsed into jsonb once, cheaper than nested jsonb_build_object calls; jsonb
- *   normalizes it, so the stored value equals enqueueWebhook's;
- * - the webhook-id has enqueueWebhook's shape (msg_ + 32 hex digits) but is time-ordered:
- *   14 hex digits of microseconds since the epoch and 8 random hex digits, both drawn once per
- *   statement, then a 10-digit row counter. Ids of one statement are unique by the counter,
- *   statements (and instances) differ by time and 32 random bits; increasing ids append at the
- *   right edge of the primary key and of the dispatcher's (application_id, next_attempt_at, id)
- *   index instead of touching a random leaf page per row (most of the cost with random ids once
- *   the indexes outgrow shared_buffers).
+ * The data_deletion.required webhook of every row of the CTE `due` (columns id, customer_id,
+ * application_id, reason, required_since), written by the one outbox writer (webhooks/outbox.repo.ts):
+ * data is {subscriptionId, applicationId, reason, requiredSince}, built as text (uuids, a checked
+ * enum value and a formatted time: nothing to escape).
  */
-function outboxInsert(at: Date) {
-  const head = `{"type":${jsonString(EVENT_TYPE)},"timestamp":${jsonString(at.toISOString())},"data":{"subscriptionId":"`;
-  return sql`
-    INSERT INTO webhook_outbox (id, application_id, case_id, event_type, payload, next_attempt_at, created_at)
-    SELECT 'msg_' || k.prefix || lpad(to_hex(row_number() OVER ()), 10, '0'), d.application_id, d.id, ${EVENT_TYPE},
-      (${head}::text || d.customer_id::text || '","applicationId":"' || d.application_id::text
-        || '","reason":' || coalesce('"' || d.reason || '"', 'null')
-        || ',"requiredSince":' || coalesce('"' || ${iso('d.required_since')} || '"', 'null') || '}}')::jsonb,
-      ${at}::timestamptz, ${at}::timestamptz
-    FROM due d, (SELECT lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000000)::bigint), 14, '0')
-      || substr(replace(gen_random_uuid()::text, '-', ''), 1, 8) AS prefix) k
-    RETURNING case_id`;
-}
+const outboxInsert = (at: Date) => enqueueWebhooksFrom('due', {
+  type: EVENT_TYPE, at,
+  dataText: sql`'{"subscriptionId":"' || d.customer_id::text || '","applicationId":"' || d.application_id::text
+    || '","reason":' || coalesce('"' || d.reason || '"', 'null')
+    || ',"requiredSince":' || coalesce('"' || ${iso('d.required_since')} || '"', 'null') || '}'`,
+});
 
 /** Heap pages of deletion_cases now: the pass walks them in physical order, a range at a time. */
 export async function casePages(db: Db): Promise<number> {

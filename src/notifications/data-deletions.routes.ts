@@ -1,12 +1,16 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth.ts';
 import { ListOf, NullableTimestamp, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schemas.ts';
-import type { CaseFilter, CasesService } from './cases.service.ts';
+import type { CasesService } from './cases.service.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 const tags = ['data-deletions'];
 const Status = Type.Union([Type.Literal('grace'), Type.Literal('required'), Type.Literal('confirmed'), Type.Literal('revoked')]);
 const Reason = Type.Union([Type.Literal('grace_expired'), Type.Literal('customer_deleted'), Type.Null()]);
+
+const Outcome = Type.Union([Type.Literal('deleted'), Type.Literal('no_data_held')], {
+  description: 'deleted: the application deleted its copy; no_data_held: it held nothing about the customer',
+});
 
 const CaseSchema = Type.Object({
   id: Uuid,
@@ -19,6 +23,7 @@ const CaseSchema = Type.Object({
   confirmedAt: NullableTimestamp,
   confirmedByKeyId: Type.Union([Type.String(), Type.Null()]),
   lastNotifiedDay: Type.Union([Type.String({ description: 'Local calendar day (notificationTimeZone) of the last notification' }), Type.Null()]),
+  outcome: Type.Union([Outcome, Type.Null()], { description: 'Outcome of the confirmation that closed the case; null unless confirmed' }),
   overdue: Type.Boolean({ description: 'Required and unconfirmed for more than settings.overdueAfterDays days' }),
   createdAt: Timestamp,
   updatedAt: Timestamp,
@@ -33,12 +38,13 @@ const ConfirmationSchema = Type.Object({
   requiredSince: NullableTimestamp,
   confirmedAt: Timestamp,
   keyId: Type.String({ description: 'The API key that made the confirmation' }),
+  outcome: Outcome,
 });
 
-export function registerDataDeletionRoutes(app: FastifyInstance, cases: CasesService) {
+export function registerDataDeletionRoutes(app: TypedApp, cases: CasesService) {
   app.get('/v1/data-deletions', {
     config: { access: 'any' },
-    schema: {
+    schema: { operationId: 'listDataDeletions',
       tags, summary: "Deletion cases: an application key sees only its own applications' cases, an operator key all",
       querystring: Type.Object({
         status: Type.Optional(Status),
@@ -50,17 +56,40 @@ export function registerDataDeletionRoutes(app: FastifyInstance, cases: CasesSer
       response: { 200: ListOf(CaseSchema), ...errors() },
     },
   }, async (request) => {
-    const q = request.query as CaseFilter & { limit?: number; cursor?: string };
+    const q = request.query;
     const { limit, cursor, ...filter } = q;
     return cases.list(principalOf(request), filter, { ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) });
   });
 
   app.post('/v1/data-deletions/confirmations', {
     config: { access: 'application' },
-    schema: {
+    schema: { operationId: 'confirmDataDeletion',
       tags, summary: 'Confirm that the application deleted its copy of a customer\'s data',
-      body: Type.Object({ subscriptionId: Uuid, applicationId: Type.Optional(Uuid) }, { additionalProperties: false }),
+      description: 'A repeat confirmation (since the case last became required) returns the first one, outcome included.',
+      body: Type.Object({
+        subscriptionId: Uuid,
+        applicationId: Type.Optional(Uuid),
+        outcome: Type.Optional(Outcome),
+      }, { additionalProperties: false }),
       response: { 200: ConfirmationSchema, ...errors(404, 409) },
     },
-  }, async (request) => cases.confirm(principalOf(request), request.body as { subscriptionId: string; applicationId?: string }));
+  }, async (request) => cases.confirm(principalOf(request), request.body));
+
+  app.get('/v1/data-deletions/confirmations', {
+    config: { access: 'any' },
+    schema: {
+      operationId: 'listDataDeletionConfirmations', tags,
+      summary: 'Confirmation history, oldest first (append-only; kept when a case is reopened)',
+      description: "An application key sees only its own applications' confirmations; an operator key all of them.",
+      querystring: Type.Object({
+        applicationId: Type.Optional(Uuid),
+        subscriptionId: Type.Optional(Uuid),
+        ...PageQuerySchema,
+      }, { additionalProperties: false }),
+      response: { 200: ListOf(ConfirmationSchema), ...errors() },
+    },
+  }, async (request) => {
+    const { limit, cursor, ...filter } = request.query;
+    return cases.listConfirmations(principalOf(request), filter, { ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) });
+  });
 }

@@ -1,25 +1,48 @@
-import type { Ctx } from '../context.ts';
-import type { ServicesCore } from '../services.ts';
-import { createCasesService } from './cases.service.ts';
+import * as m0004 from '../db/migrations/0004-notifications.ts';
+import * as m0009 from '../db/migrations/0009-partners.ts';
+import type { DomainPlugin } from '../plugin/registry.ts';
+import { createCasesService, type CasesService } from './cases.service.ts';
 import { registerDataDeletionRoutes } from './data-deletions.routes.ts';
+import { canonicalTimeZone } from './schedule.ts';
 import { createScheduler } from './scheduler.ts';
+import { validation } from '../http/errors.ts';
+import { SETTINGS_SECTIONS } from '../settings/settings.repo.ts';
 
-/** Deletion cases, grace periods, the daily notification pass, the application API. */
-export function plugNotifications(ctx: Ctx, s: ServicesCore): void {
-  const cases = createCasesService(ctx);
-  s.licenseObservers.push(cases.observer);
-  s.deletionSteps.push(cases.deletionStep);
-  s.jobs.set('grace-periods', { name: 'grace-periods', run: async () => cases.expireGracePeriods() });
-  s.jobs.set('deletion-notifications', {
-    name: 'deletion-notifications', run: async (actorKeyId) => cases.notifyDue({ actorKeyId }),
-  });
-  s.gaugeRefreshers.push(cases.refreshGauges);
-  s.extraRoutes.push((app) => registerDataDeletionRoutes(app, cases));
-  s.shared.cases = cases;
-  if (ctx.config.schedulerEnabled) {
-    s.background.push(createScheduler(ctx, {
-      expireGracePeriods: () => cases.expireGracePeriods(),
-      notifyDue: (opts) => cases.notifyDue(opts),
-    }));
+declare module '../plugin/registry.ts' {
+  interface Ports {
+    /** Deletion cases: the daily pass and the grace sweep (jobs, tests), the application API. */
+    deletionCases: CasesService;
   }
 }
+
+/** Deletion cases, grace periods, the daily notification pass, the application API. */
+export const notificationsPlugin: DomainPlugin = {
+  name: 'notifications',
+  // 0009 also adds erasure_journal.outcome (backups' table): the journal records each confirmation's outcome.
+  migrations: { '0004-notifications': m0004, '0009-partners': m0009 },
+  plug(ctx, r) {
+    const cases = createCasesService(ctx, { journal: r.port('erasureJournal') });
+    r.provide('deletionCases', cases);
+    r.settingsSection({
+      fields: SETTINGS_SECTIONS.notifications,
+      normalize(patch) {
+        if (typeof patch.notificationTimeZone !== 'string') return patch;
+        const tz = canonicalTimeZone(patch.notificationTimeZone);
+        if (!tz) throw validation(`body.notificationTimeZone: "${patch.notificationTimeZone}" is not an IANA time zone (e.g. "Europe/Berlin", "UTC")`);
+        return { ...patch, notificationTimeZone: tz };
+      },
+    });
+    r.licenseObserver(cases.observer);
+    r.deletionStep(cases.deletionStep);
+    r.job({ name: 'grace-periods', run: async () => cases.expireGracePeriods() });
+    r.job({ name: 'deletion-notifications', run: async (actorKeyId) => cases.notifyDue({ actorKeyId }) });
+    r.gauge(cases.refreshGauges);
+    r.routes((app) => registerDataDeletionRoutes(app, cases));
+    if (ctx.config.schedulerEnabled) {
+      r.background(createScheduler(ctx, {
+        expireGracePeriods: () => cases.expireGracePeriods(),
+        notifyDue: (opts) => cases.notifyDue(opts),
+      }));
+    }
+  },
+};

@@ -102,3 +102,13 @@ export function nextOccurrence(after: Date, time: string, timeZone: string): Dat
   }
   return instantOf(day, time, timeZone);
 }
+
+/** An IANA zone name ("Europe/Berlin", "UTC"), canonicalized; offsets such as "+02:00" are refused. */
+export function canonicalTimeZone(tz: string): string | null {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(tz)) return null;
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+  } catch {
+    return null;
+  }
+}

@@ -146,3 +146,9 @@ export async function disableEndpoint(trx: Db, applicationId: string, reason: st
     .where('id', '=', applicationId).where('enabled', '=', true).executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
+
+/** Gives leased rows back at once (a stopping instance), rather than when their leases expire. */
+export async function releaseLeases(db: Db, ids: string[], owner: string): Promise<void> {
+  await db.updateTable('webhookOutbox').set({ leaseOwner: null, leaseUntil: null })
+    .where('id', 'in', ids).where('leaseOwner', '=', owner).execute();
+}

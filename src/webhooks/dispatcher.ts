@@ -243,8 +243,7 @@ export function createDispatcher(ctx: Ctx, options: DispatcherOptions = {}) {
       queues.clear();
       queued = 0;
       if (unsent.length > 0) {
-        await db.updateTable('webhookOutbox').set({ leaseOwner: null, leaseUntil: null })
-          .where('id', 'in', unsent).where('leaseOwner', '=', owner).execute()
+        await repo.releaseLeases(db, unsent, owner)
           .catch((error: Error) => log.error({ err: { message: error.message } }, 'webhook lease release at stop failed'));
       }
       const rest = finishedQueue;

@@ -1,15 +1,15 @@
-import { type Kysely, sql } from 'kysely';
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import { COLLECTIONS, recordColumns } from '../customers/collections.ts';
-import { findLiveCustomer } from '../customers/customers.repo.ts';
-import { toCustomerView } from '../customers/customers.service.ts';
+import { COLLECTIONS } from './collections.ts';
+import * as repo from './subject-export.repo.ts';
+import { findLiveCustomer } from './customers.repo.ts';
+import { toCustomerView } from './customers.service.ts';
 import { DATA_MAP, toCamel } from '../erasure/data-map.ts';
 import { notFound } from '../http/errors.ts';
 import { IdParams, errors } from '../http/schemas.ts';
 import type { BlobStore } from '../storage/stored-files.repo.ts';
+import type { TypedApp } from '../plugin/registry.ts';
 
 /**
  * The data-subject export: every record Lethe holds about a living customer, as one JSON
@@ -26,9 +26,6 @@ export interface SubjectExportOptions {
 }
 
 export type SubjectExport = (db: Db, customerId: string, options?: SubjectExportOptions) => Promise<Record<string, unknown>>;
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyDb = Kysely<any>;
 
 /** Tables covered by a dedicated section, or holding no record *about* the customer (technical, evidence). */
 const NOT_RECORDS = new Set([
@@ -57,12 +54,8 @@ async function findExtraTables(db: Db): Promise<Array<{ table: string; columns: 
   for (const t of NOT_RECORDS) candidates.delete(t);
   if (candidates.size === 0) return [];
   // Guarded: only tables and columns that exist in this database (another domain may not have migrated yet).
-  const r = await sql<{ tableName: string; columnName: string }>`
-    SELECT table_name, column_name FROM information_schema.columns
-    WHERE table_schema = current_schema() AND table_name IN (${sql.join([...candidates])})
-    ORDER BY table_name, ordinal_position`.execute(db);
   const byTable = new Map<string, string[]>();
-  for (const row of r.rows) {
+  for (const row of await repo.existingColumns(db, [...candidates])) {
     const cols = byTable.get(row.tableName) ?? [];
     // Secrets (keys, hashes) are never part of an export, whatever table holds them.
     if (DATA_MAP[row.tableName]?.columns[row.columnName]?.category !== 'secret') cols.push(row.columnName);
@@ -76,23 +69,11 @@ export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date })
     const customer = await findLiveCustomer(db, customerId);
     if (!customer) throw notFound('Customer');
     const collections: Record<string, unknown[]> = {};
-    for (const def of COLLECTIONS) {
-      let q = (db as unknown as AnyDb).selectFrom(def.table).select(recordColumns(def)).where('customerId', '=', customerId);
-      if (def.softDelete) q = q.where('deletedAt', 'is', null);
-      collections[def.path] = await q.orderBy('createdAt').orderBy('id').execute();
-    }
-    const activity = await db.selectFrom('activity').select(['id', 'type', 'recordId', 'details', 'createdAt'])
-      .where('customerId', '=', customerId).orderBy('createdAt').orderBy('id').execute();
+    for (const def of COLLECTIONS) collections[def.path] = await repo.collectionRecords(db, def, customerId);
+    const activity = await repo.activityOf(db, customerId);
 
     const other: Record<string, unknown[]> = {};
-    for (const { table, columns } of await extraTables(db)) {
-      const hasDeletedAt = columns.includes('deleted_at');
-      const rows = await sql<Record<string, unknown>>`
-        SELECT ${sql.join(columns.map((c) => sql.ref(c)))} FROM ${sql.table(table)}
-        WHERE customer_id = ${customerId} ${hasDeletedAt ? sql`AND deleted_at IS NULL` : sql``}
-        ORDER BY ${columns.includes('created_at') ? sql`created_at, ` : sql``}${sql.ref(columns[0]!)}`.execute(db);
-      other[toCamel(table)] = rows.rows;
-    }
+    for (const { table, columns } of await extraTables(db)) other[toCamel(table)] = await repo.tableRows(db, table, columns, customerId);
 
     let profilePhoto: Record<string, unknown> | null = null;
     if (customer.profilePhotoKey) {
@@ -131,9 +112,9 @@ export const SubjectExportSchema = Type.Object({
   activity: Type.Array(Type.Record(Type.String(), Type.Unknown())),
 }, { additionalProperties: true, description: 'Every record held about the customer; further customer-linked tables (e.g. deletionCases) appear as extra arrays' });
 
-export function registerSubjectExportRoute(app: FastifyInstance, ctx: Ctx, subjectExport: SubjectExport) {
+export function registerSubjectExportRoute(app: TypedApp, ctx: Ctx, subjectExport: SubjectExport) {
   app.get('/v1/customers/:id/export', {
-    schema: {
+    schema: { operationId: 'exportCustomer',
       tags: ['customers'],
       summary: 'Data-subject access export: every record held about a living customer, as one JSON document',
       params: IdParams,
@@ -143,8 +124,8 @@ export function registerSubjectExportRoute(app: FastifyInstance, ctx: Ctx, subje
       response: { 200: SubjectExportSchema, ...errors(404) },
     },
   }, async (request, reply) => {
-    const { id } = request.params as { id: string };
-    const { includePhoto } = request.query as { includePhoto?: boolean };
+    const { id } = request.params;
+    const { includePhoto } = request.query;
     // One snapshot: the document is consistent even while the customer is being edited.
     const doc = await ctx.db.transaction().setIsolationLevel('repeatable read')
       .execute((trx) => subjectExport(trx, id, { includePhotoData: includePhoto === true }));

@@ -1,7 +1,7 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { deleteStoredFiles } from '../storage/stored-files.repo.ts';
-import { maskDetails, maskSql, nullifySql } from './masking.ts';
+import { maskDetails, maskSql, nullifySql } from './masking.sql.ts';
 import { type Policy, POLICY_FIELDS, type PolicyField } from './redaction-policy.ts';
 
 export interface RedactionOutcome {

@@ -1,0 +1,60 @@
+import type { Db } from '../db/database.ts';
+import { paginate, type PageQuery } from '../http/pagination.ts';
+
+/** SQL of the sealed pre-deletion archives (`backup_archives`). */
+
+/** An archive's ciphertext place, row locked (inside the move's transaction). */
+export const findSealedForUpdate = (trx: Db, id: string) =>
+  trx.selectFrom('backupArchives').select(['sealed', 'blobKey', 'destroyedAt']).where('id', '=', id).forUpdate().executeTakeFirst();
+
+export const findArchive = (db: Db, id: string) =>
+  db.selectFrom('backupArchives').selectAll().where('id', '=', id).executeTakeFirst();
+
+/** Points a live archive at its file and drops the in-row ciphertext; false when it was moved or destroyed meanwhile. */
+export async function markMoved(db: Db, id: string, blobKey: string): Promise<boolean> {
+  const r = await db.updateTable('backupArchives').set({ blobKey, sealed: null })
+    .where('id', '=', id).where('blobKey', 'is', null).where('destroyedAt', 'is', null).executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+export async function insertArchive(trx: Db, a: {
+  id: string; customerId: string; createdAt: Date; expiresAt: Date; blobKey: string; sizeBytes: number; keyFingerprint: string;
+}): Promise<void> {
+  // The ciphertext is in stored_files (blobKey), written in the same transaction; `sealed` is for older releases' rows.
+  await trx.insertInto('backupArchives').values({ ...a, sealed: null, destroyedAt: null }).execute();
+}
+
+/** Archives whose ciphertext is still in their row (written by an older release). */
+export const pendingMoves = (db: Db) =>
+  db.selectFrom('backupArchives').select('id').where('sealed', 'is not', null).where('blobKey', 'is', null).execute();
+
+export function listLive(db: Db, filter: { customerId?: string }, page: PageQuery) {
+  let q = db.selectFrom('backupArchives').select(['id', 'customerId', 'createdAt', 'expiresAt'])
+    .where('destroyedAt', 'is', null);
+  if (filter.customerId) q = q.where('customerId', '=', filter.customerId);
+  return paginate(q, 'backup_archives', page);
+}
+
+/** Live archives past their expiry or created before `cutoff`, oldest first. */
+export const expired = (db: Db, at: Date, cutoff: Date) =>
+  db.selectFrom('backupArchives').select(['id', 'customerId', 'blobKey'])
+    .where('destroyedAt', 'is', null)
+    .where((eb) => eb.or([eb('expiresAt', '<=', at), eb('createdAt', '<=', cutoff)]))
+    .orderBy('createdAt').execute();
+
+/** Turns an archive into a tombstone; false when another instance did it first. */
+export async function markDestroyed(trx: Db, id: string, at: Date): Promise<boolean> {
+  const u = await trx.updateTable('backupArchives').set({ destroyedAt: at, blobKey: null, sealed: null })
+    .where('id', '=', id).where('destroyedAt', 'is', null).executeTakeFirst();
+  return Number(u.numUpdatedRows) > 0;
+}
+
+/** Which of the given file keys some archive row points at. */
+export async function referencedBlobs(db: Db, keys: string[]): Promise<Set<string>> {
+  const used = new Set<string>();
+  for (let i = 0; i < keys.length; i += 5000) {
+    const rows = await db.selectFrom('backupArchives').select('blobKey').where('blobKey', 'in', keys.slice(i, i + 5000)).execute();
+    for (const r of rows) if (r.blobKey) used.add(r.blobKey);
+  }
+  return used;
+}

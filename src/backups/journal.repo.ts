@@ -1,0 +1,93 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/database.ts';
+import { confirmationEntry, type JournalEntry } from './erasure-journal.ts';
+
+/** SQL of the erasure journal's table (`erasure_journal`); the file side is erasure-journal.ts. */
+
+export async function insertEntry(trx: Db, e: JournalEntry, recordedAt: Date): Promise<void> {
+  await trx.insertInto('erasureJournal').values({
+    id: e.id, kind: e.kind, customerId: e.customerId, caseId: e.caseId, applicationId: e.applicationId,
+    actorKeyId: e.actorKeyId, at: e.at, recordedAt, outcome: e.outcome ?? null,
+  }).onConflict((oc) => oc.column('id').doNothing()).execute();
+}
+
+export async function readTable(db: Db): Promise<JournalEntry[]> {
+  const rows = await db.selectFrom('erasureJournal').selectAll().orderBy('seq').execute();
+  return rows.map((r) => ({
+    id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
+    actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(), ...(r.outcome ? { outcome: r.outcome } : {}),
+  }));
+}
+
+/** Entries not yet in the shared journal file (file_appended_at IS NULL), in order, and the last one's seq. */
+export async function pendingEntries(trx: Db): Promise<{ entries: JournalEntry[]; lastSeq: number | null }> {
+  const rows = await trx.selectFrom('erasureJournal').selectAll().where('fileAppendedAt', 'is', null).orderBy('seq').execute();
+  const entries = rows.map((r): JournalEntry => ({
+    id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
+    actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(), ...(r.outcome ? { outcome: r.outcome } : {}),
+  }));
+  return { entries, lastSeq: rows.length ? Number(rows.at(-1)!.seq) : null };
+}
+
+/** Marks pending entries (up to `uptoSeq`, or all) as appended to the file. */
+export async function markAppended(trx: Db, at: Date, uptoSeq: number | null): Promise<void> {
+  let q = trx.updateTable('erasureJournal').set({ fileAppendedAt: at }).where('fileAppendedAt', 'is', null);
+  if (uptoSeq !== null) q = q.where('seq', '<=', uptoSeq);
+  await q.execute();
+}
+
+/** The journal's high-water mark in a database: the last sequence number and the entry count. */
+export async function highWaterMark(db: Db): Promise<{ seq: number; count: number }> {
+  const r = await db.selectFrom('erasureJournal')
+    .select((eb) => [eb.fn.max('seq').as('seq'), eb.fn.countAll().as('count')]).executeTakeFirstOrThrow();
+  return { seq: Number(r.seq ?? 0), count: Number(r.count) };
+}
+
+/** Ids of the given entries already present in the table. */
+export async function presentIds(db: Db, ids: string[]): Promise<Set<string>> {
+  const present = new Set<string>();
+  for (let i = 0; i < ids.length; i += 5000) {
+    const batch = ids.slice(i, i + 5000);
+    const rows = await db.selectFrom('erasureJournal').select('id').where('id', 'in', batch).execute();
+    for (const r of rows) present.add(r.id);
+  }
+  return present;
+}
+
+const tableExists = async (db: Db, name: string) => (await sql<{ t: string | null }>`SELECT to_regclass(${name})::text AS t`.execute(db)).rows[0]?.t != null;
+
+/** Every confirmation persisted by the notifications domain (guarded: its table may not exist). */
+export async function syncConfirmations(db: Db): Promise<JournalEntry[]> {
+  if (!await tableExists(db, 'deletion_confirmations')) return [];
+  const r = await sql<{ id: string; caseId: string; customerId: string; applicationId: string; keyId: string; confirmedAt: Date;
+    outcome: 'deleted' | 'no_data_held' }>`
+    SELECT c.id, c.case_id, c.customer_id, c.application_id, c.key_id, c.confirmed_at, c.outcome FROM deletion_confirmations c
+    WHERE NOT EXISTS (SELECT 1 FROM erasure_journal j WHERE j.id = c.id)`.execute(db);
+  return r.rows.map((c) => confirmationEntry({ ...c, subscriptionId: c.customerId }));
+}
+
+/**
+ * Re-applies a confirmation recorded after a restored backup, directly on the notifications
+ * domain's tables (guarded): the confirmation row with its original id and time, and the case
+ * moved to confirmed. The case is found by (customer, application): a replayed deletion may have
+ * re-created it under a new id.
+ */
+export async function reapplyConfirmation(trx: Db, e: JournalEntry): Promise<{ outcome: 'applied' | 'present' | 'no_case'; caseId: string | null }> {
+  if (!await tableExists(trx, 'deletion_confirmations')) return { outcome: 'no_case', caseId: null };
+  const present = await sql`SELECT 1 FROM deletion_confirmations WHERE id = ${e.id}`.execute(trx);
+  if (present.rows.length) return { outcome: 'present', caseId: e.caseId };
+  const cases = await sql<{ id: string; status: string; reason: string | null; requiredSince: Date | null }>`
+    SELECT id, status, reason, required_since FROM deletion_cases
+    WHERE customer_id = ${e.customerId} AND application_id = ${e.applicationId}
+    FOR UPDATE`.execute(trx);
+  const c = cases.rows[0];
+  if (!c) return { outcome: 'no_case', caseId: null };
+  const outcome = e.outcome ?? 'deleted';
+  await sql`INSERT INTO deletion_confirmations (id, case_id, customer_id, application_id, key_id, reason, required_since, confirmed_at, outcome)
+    VALUES (${e.id}, ${c.id}, ${e.customerId}, ${e.applicationId}, ${e.actorKeyId}, ${c.reason}, ${c.requiredSince}, ${e.at}, ${outcome})`.execute(trx);
+  if (c.status !== 'confirmed') {
+    await sql`UPDATE deletion_cases SET status = 'confirmed', confirmed_at = ${e.at}, confirmed_by_key_id = ${e.actorKeyId},
+      outcome = ${outcome}, updated_at = ${e.at} WHERE id = ${c.id}`.execute(trx);
+  }
+  return { outcome: 'applied', caseId: c.id };
+}

@@ -1,0 +1,53 @@
+import type { Db } from '../db/database.ts';
+import type { Settings } from '../db/schema.ts';
+
+/**
+ * The one settings repository: the single settings row (id = 1, created by the spine migration).
+ * Each domain owns a section of its columns (declared with `r.settingsSection`) and reads just
+ * that section with readSettingsSection; `GET/PATCH /v1/settings` (erasure/settings.service.ts)
+ * read and write the whole row.
+ */
+export async function getSettings(db: Db, lock = false): Promise<Settings> {
+  let q = db.selectFrom('settings').selectAll().where('id', '=', 1);
+  if (lock) q = q.forUpdate();
+  return q.executeTakeFirstOrThrow();
+}
+
+export interface SettingsUpdate {
+  automaticPersonalDataDeletion?: boolean;
+  gracePeriodDays?: number;
+  notificationTime?: string;
+  notificationTimeZone?: string;
+  backupRetentionDays?: number;
+  overdueAfterDays?: number;
+  databaseBackupEnabled?: boolean;
+  databaseBackupTime?: string;
+  webhookLogRetentionDays?: number;
+  jobRunRetentionDays?: number;
+  redactionOverrides?: Record<string, string>;
+  policyVersion?: number;
+}
+
+export async function updateSettings(db: Db, update: SettingsUpdate, at: Date): Promise<Settings> {
+  const { redactionOverrides, ...rest } = update;
+  return db.updateTable('settings')
+    .set({ ...rest, ...(redactionOverrides ? { redactionOverrides: JSON.stringify(redactionOverrides) } : {}), updatedAt: at })
+    .where('id', '=', 1).returningAll().executeTakeFirstOrThrow();
+}
+
+/** The settings columns of each domain's section. */
+export const SETTINGS_SECTIONS = {
+  erasure: ['automaticPersonalDataDeletion', 'redactionOverrides', 'policyVersion'],
+  notifications: ['gracePeriodDays', 'notificationTime', 'notificationTimeZone', 'overdueAfterDays'],
+  backups: ['backupRetentionDays'],
+  deployment: ['databaseBackupEnabled', 'databaseBackupTime', 'webhookLogRetentionDays', 'jobRunRetentionDays'],
+} as const satisfies Record<string, ReadonlyArray<keyof Settings>>;
+
+export type SettingsSectionName = keyof typeof SETTINGS_SECTIONS;
+export type SettingsSectionOf<N extends SettingsSectionName> = Pick<Settings, (typeof SETTINGS_SECTIONS)[N][number]>;
+
+/** One domain's section of the settings row (inside the caller's transaction when `db` is one). */
+export async function readSettingsSection<N extends SettingsSectionName>(db: Db, name: N): Promise<SettingsSectionOf<N>> {
+  const columns = SETTINGS_SECTIONS[name] as ReadonlyArray<keyof Settings>;
+  return db.selectFrom('settings').select(columns).where('id', '=', 1).executeTakeFirstOrThrow() as Promise<SettingsSectionOf<N>>;
+}
