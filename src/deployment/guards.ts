@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
+import * as repo from './deployment.repo.ts';
 
 /**
  * Start-up guards: what every instance of one deployment must agree on. A refusal is a
@@ -15,21 +16,14 @@ export class StartupRefusal extends Error {}
 export const MARKER_FILE = 'lethe-deployment.json';
 export const markerPath = (config: Pick<Config, 'backupDir'>) => path.join(config.backupDir, MARKER_FILE);
 
-async function deploymentRow(trx: Db, at: Date) {
-  await trx.insertInto('deployment').values({ id: 1, keyFingerprint: null, backupMarkerId: null, updatedAt: at })
-    .onConflict((oc) => oc.column('id').doNothing()).execute();
-  return trx.selectFrom('deployment').selectAll().where('id', '=', 1).forUpdate().executeTakeFirstOrThrow();
-}
-
 /** The database records the master key's fingerprint at first start; another key refuses to start. */
 export async function checkMasterKey(db: Db, fingerprint: string, at: Date): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const row = await deploymentRow(trx, at);
+    const row = await repo.lockDeploymentRow(trx, at);
     let recorded = row.keyFingerprint;
     if (recorded === null) {
       // A database from before this guard: its sealed archives say which key it was used with.
-      const archive = await trx.selectFrom('backupArchives').select('keyFingerprint').orderBy('createdAt', 'desc').limit(1).executeTakeFirst();
-      recorded = archive?.keyFingerprint ?? null;
+      recorded = await repo.latestArchiveFingerprint(trx);
     }
     if (recorded !== null && recorded !== fingerprint) {
       throw new StartupRefusal(`LETHE_MASTER_KEY differs from the master key this database was set up with ` +
@@ -37,7 +31,7 @@ export async function checkMasterKey(db: Db, fingerprint: string, at: Date): Pro
         'LETHE_MASTER_KEY (or the same <data dir>/master.key on the embedded database); nothing was changed.');
     }
     if (row.keyFingerprint === null) {
-      await trx.updateTable('deployment').set({ keyFingerprint: fingerprint, updatedAt: at }).where('id', '=', 1).execute();
+      await repo.updateDeploymentRow(trx, { keyFingerprint: fingerprint }, at);
     }
   });
 }
@@ -56,7 +50,7 @@ function readMarker(config: Pick<Config, 'backupDir'>): string | null {
  */
 export async function checkBackupLocation(db: Db, config: Pick<Config, 'backupDir'>, at: Date): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const row = await deploymentRow(trx, at);
+    const row = await repo.lockDeploymentRow(trx, at);
     const onDisk = readMarker(config);
     if (row.backupMarkerId === null) {
       const id = onDisk ?? crypto.randomUUID();
@@ -69,7 +63,7 @@ export async function checkBackupLocation(db: Db, config: Pick<Config, 'backupDi
             'it holds the erasure journal and database backups, shared by every instance.');
         }
       }
-      await trx.updateTable('deployment').set({ backupMarkerId: id, updatedAt: at }).where('id', '=', 1).execute();
+      await repo.updateDeploymentRow(trx, { backupMarkerId: id }, at);
       return;
     }
     if (onDisk !== row.backupMarkerId) {
@@ -83,10 +77,10 @@ export async function checkBackupLocation(db: Db, config: Pick<Config, 'backupDi
 
 /** While serving: the backup location is still the one the database expects (readiness, DELETE). */
 export async function backupLocationProblem(db: Db, config: Pick<Config, 'backupDir'>): Promise<string | null> {
-  const row = await db.selectFrom('deployment').select('backupMarkerId').where('id', '=', 1).executeTakeFirst();
-  if (!row?.backupMarkerId) return null;
+  const expected = await repo.backupMarkerId(db);
+  if (!expected) return null;
   const onDisk = readMarker(config);
-  if (onDisk === row.backupMarkerId) return null;
+  if (onDisk === expected) return null;
   return 'The backup location (LETHE_BACKUP_DIR) is unreachable or not the shared one; the erasure journal cannot be written';
 }
 

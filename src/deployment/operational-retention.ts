@@ -1,10 +1,10 @@
-import { sql } from 'kysely';
 import { Gauge } from 'prom-client';
 import { DAY_MS } from '../clock.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
 import type { RetentionTask } from '../jobs/jobs.ts';
+import * as repo from './deployment.repo.ts';
 
 /**
  * Part of the daily retention job: operational tables do not grow without bound.
@@ -19,20 +19,10 @@ export function operationalRetentionTask(db: Db): RetentionTask {
     async run(at) {
       const s = await readSettingsSection(db, 'deployment');
       const webhookCutoff = new Date(at.getTime() - s.webhookLogRetentionDays * DAY_MS);
-      const deliveries = await db.deleteFrom('webhookDeliveries').where('attemptedAt', '<', webhookCutoff).executeTakeFirst();
-      const outbox = await db.transaction().execute(async (trx) => {
-        // Deliveries of a pruned webhook go with it (their foreign key), whatever their age.
-        await sql`DELETE FROM webhook_deliveries d USING webhook_outbox o
-          WHERE d.outbox_id = o.id AND o.status <> 'pending' AND o.created_at < ${webhookCutoff}`.execute(trx);
-        return trx.deleteFrom('webhookOutbox').where('status', '<>', 'pending').where('createdAt', '<', webhookCutoff).executeTakeFirst();
-      });
-      const jobCutoff = new Date(at.getTime() - s.jobRunRetentionDays * DAY_MS);
-      const runs = await db.deleteFrom('jobRuns').where('startedAt', '<', jobCutoff).executeTakeFirst();
-      return {
-        webhookDeliveriesDeleted: Number(deliveries.numDeletedRows),
-        webhookOutboxDeleted: Number(outbox.numDeletedRows),
-        jobRunsDeleted: Number(runs.numDeletedRows),
-      };
+      const webhookDeliveriesDeleted = await repo.pruneDeliveries(db, webhookCutoff);
+      const webhookOutboxDeleted = await repo.pruneOutbox(db, webhookCutoff);
+      const jobRunsDeleted = await repo.pruneJobRuns(db, new Date(at.getTime() - s.jobRunRetentionDays * DAY_MS));
+      return { webhookDeliveriesDeleted, webhookOutboxDeleted, jobRunsDeleted };
     },
   };
 }
@@ -45,10 +35,9 @@ export function outboxGauges(ctx: Ctx): () => Promise<void> {
   const pending = gauge('lethe_webhook_outbox_pending', 'Webhooks waiting for delivery (outbox rows with status pending)');
   const oldest = gauge('lethe_webhook_outbox_oldest_pending_age_seconds', 'Age of the oldest pending webhook in seconds (0 when none)');
   return async () => {
-    const r = await ctx.db.selectFrom('webhookOutbox').where('status', '=', 'pending')
-      .select((eb) => [eb.fn.countAll().as('n'), eb.fn.min('createdAt').as('oldest')]).executeTakeFirstOrThrow();
-    pending.set(Number(r.n));
-    const since = r.oldest ? new Date(r.oldest as unknown as string | Date).getTime() : null;
+    const r = await repo.pendingOutboxStats(ctx.db);
+    pending.set(r.count);
+    const since = r.oldest ? r.oldest.getTime() : null;
     oldest.set(since === null ? 0 : Math.max(0, (ctx.clock.now().getTime() - since) / 1000));
   };
 }

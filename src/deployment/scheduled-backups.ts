@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import { getSettings } from '../settings/settings.repo.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
+import * as repo from './deployment.repo.ts';
 import { instantOf, isValidTimeZone, localDay } from '../notifications/schedule.ts';
 import { createDatabaseBackup, pruneDatabaseBackups } from '../backups/database-backup.ts';
 
@@ -12,18 +12,10 @@ const STALE_CLAIM_MS = 3_600_000;
  * wins. A claim left unfinished for an hour (its instance died mid-run) may be taken over.
  */
 export async function claimRun(db: Db, job: string, slot: string, instanceId: string, at: Date): Promise<boolean> {
-  const staleBefore = new Date(at.getTime() - STALE_CLAIM_MS);
-  const r = await sql<{ job: string }>`INSERT INTO job_runs (job, slot, instance_id, started_at)
-    VALUES (${job}, ${slot}, ${instanceId}, ${at})
-    ON CONFLICT (job, slot) DO UPDATE SET instance_id = EXCLUDED.instance_id, started_at = EXCLUDED.started_at
-      WHERE job_runs.finished_at IS NULL AND job_runs.started_at < ${staleBefore}
-    RETURNING job`.execute(db);
-  return r.rows.length > 0;
+  return repo.claimRun(db, job, slot, instanceId, at, new Date(at.getTime() - STALE_CLAIM_MS));
 }
 
-export async function finishRun(db: Db, job: string, slot: string, at: Date, outcome: string): Promise<void> {
-  await db.updateTable('jobRuns').set({ finishedAt: at, outcome }).where('job', '=', job).where('slot', '=', slot).execute();
-}
+export const finishRun = repo.finishRun;
 
 /**
  * Scheduled database backups: with settings.databaseBackupEnabled, once per local day of
@@ -36,9 +28,11 @@ export function createBackupScheduler(ctx: Ctx, options: { tickMs?: number } = {
   let running: Promise<unknown> | null = null;
 
   async function tick(): Promise<{ ran: boolean; day: string | null }> {
-    const s = await getSettings(ctx.db);
+    const s = await readSettingsSection(ctx.db, 'deployment');
     if (!s.databaseBackupEnabled) return { ran: false, day: null };
-    const zone = isValidTimeZone(s.notificationTimeZone) ? s.notificationTimeZone : 'UTC';
+    // The local day is the notifications' one (their time zone).
+    const { notificationTimeZone } = await readSettingsSection(ctx.db, 'notifications');
+    const zone = isValidTimeZone(notificationTimeZone) ? notificationTimeZone : 'UTC';
     const now = ctx.clock.now();
     const day = localDay(now, zone);
     if (now.getTime() < instantOf(day, s.databaseBackupTime, zone).getTime()) return { ran: false, day: null };
