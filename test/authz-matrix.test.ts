@@ -71,10 +71,10 @@ async function makeWorld(): Promise<World> {
   };
 }
 
-/** A concrete URL for a route template; unknown parameters fail loudly so a new one gets a fixture. */
 /** Routes only the local CLI's token may use (src/backups/database-backup.routes.ts); any API key gets 404. */
 const LOCAL_CLI_ONLY = new Set(['POST /v1/backups/archives/:id/open']);
 
+/** A concrete URL for a route template; unknown parameters fail loudly so a new one gets a fixture. */
 function fill(route: RouteEntry, w: World): string {
   const byCollection: Record<string, string> = {
     customers: w.customer, subscriptions: w.subscription, licenses: w.license, transactions: w.transaction,
