@@ -108,10 +108,13 @@ WITH c AS (
           : list(t)}`).join(',\n        ')}),
       'activity', (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.created_at, a.id), '[]') FROM activity a WHERE a.customer_id = :cid::uuid),
       'deletionCases', (SELECT coalesce(jsonb_agg(to_jsonb(k)), '[]') FROM deletion_cases k WHERE k.customer_id = :cid::uuid)) AS d),
-  ba AS (INSERT INTO backup_archives (customer_id, created_at, expires_at, sealed, size_bytes, key_fingerprint)
-      SELECT c.id, now(), now() + (SELECT backup_retention_days FROM settings WHERE id = 1) * interval '1 day', s.sealed, length(s.sealed), 'bench'
+  ba AS (INSERT INTO backup_archives (customer_id, created_at, expires_at, sealed, size_bytes, key_fingerprint, key_epoch_id)
+      SELECT c.id, now(), now() + (SELECT backup_retention_days FROM settings WHERE id = 1) * interval '1 day', s.sealed, length(s.sealed), 'bench',
+        (SELECT id FROM key_epochs WHERE retired_at IS NULL AND destroyed_at IS NULL ORDER BY seq DESC LIMIT 1)
       FROM c, (SELECT ${o.seal(`convert_to(d::text, 'UTF8')`)} AS sealed FROM doc) s
       RETURNING id, expires_at),
+  -- Crypto-shredding: the customer's data key goes with the redaction.
+  ck AS (DELETE FROM customer_keys WHERE customer_id = :cid::uuid RETURNING epoch_id),
   bd AS (INSERT INTO blob_deletions (blob_key, requested_at)
       SELECT profile_photo_key, now() FROM customers WHERE id = (SELECT id FROM c) AND profile_photo_key IS NOT NULL
       ON CONFLICT DO NOTHING),
@@ -178,13 +181,13 @@ WITH RECURSIVE last AS (SELECT seq, hash FROM audit_events ORDER BY seq DESC LIM
       FROM chain ch JOIN evs e ON e.i = ch.i
       RETURNING id, hash, type)
 INSERT INTO deletions (customer_id, deleted_at, actor_key_id, counts, preserved_transactions, applications_notified,
-    audit_event_id, audit_hash, redaction, backup_id)
+    audit_event_id, audit_hash, redaction, backup_id, key_destroyed_at, key_epoch_id)
 SELECT :cid::uuid, now(), :actor::uuid,
   :counts::jsonb || jsonb_build_object('cancelledSubscriptions', :csub::int, 'cancelledLicenses', :clic::int),
   :ntx::int, :apps::jsonb, ins.id, ins.hash,
   jsonb_build_object('ran', true, 'via', 'deletion', 'redactedAt', ${ISO_NOW},
     'policyVersion', (SELECT policy_version FROM settings WHERE id = 1), 'policy', '${policyJson}'::jsonb),
-  :archive::uuid
+  :archive::uuid, now(), (SELECT id FROM key_epochs WHERE retired_at IS NULL AND destroyed_at IS NULL ORDER BY seq DESC LIMIT 1)
 FROM ins WHERE ins.type = 'customer.deleted';
 END;
 UPDATE backup_archives SET blob_key = 'archives/' || id, sealed = NULL WHERE id = :archive::uuid AND blob_key IS NULL;

@@ -32,7 +32,7 @@ try {
   const rt = await startRuntime(config, { log: pino({ level: 'silent' }) });
   try {
     const services = createServices(rt.ctx);
-    const principal = (await findPrincipal(rt.ctx.db, ADMIN_KEY))!;
+    const principal = (await findPrincipal(rt.ctx.db, ADMIN_KEY, rt.ctx.secrets.apiKeyHashKey))!;
     await services.port('deletion').delete(principal, ids[0]!); // warm-up
     const seen: Array<{ text: string; lock: boolean }> = [];
     const original = pg.Client.prototype.query;

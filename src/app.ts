@@ -6,7 +6,6 @@ import { registerAuth } from './http/auth.ts';
 import { errorHandler, sendProblem } from './http/errors.ts';
 import { registerIdempotency } from './http/idempotency.ts';
 import { registerJsonBody } from './http/json-body.ts';
-import { registerRateLimit } from './http/rate-limit.ts';
 import { ProblemSchema } from './http/schemas.ts';
 import { createValidatorCompiler } from './http/validation.ts';
 import type { RequestTypeProvider } from './plugin/registry.ts';
@@ -35,6 +34,8 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
     requestIdHeader: false,
     genReqId: () => crypto.randomUUID(),
     routerOptions: { ignoreTrailingSlash: true },
+    // request.ip is the socket's address unless the socket is one of these proxies (then X-Forwarded-For's hop).
+    trustProxy: ctx.config.trustedProxies.length > 0 ? ctx.config.trustedProxies : false,
     ajv: { customOptions: { removeAdditional: false } },
   });
   app.setValidatorCompiler(createValidatorCompiler());
@@ -43,7 +44,14 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
     sendProblem(reply, 'not_found', `No route ${request.method} ${request.url.split('?')[0]}`));
   registerJsonBody(app, BODY_LIMIT);
   app.addContentTypeParser(/^image\//, { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
-  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id); });
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    // Every response, API or console, errors included: no sniffing, no referrer, never framed.
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+  });
   app.addHook('preSerialization', async (_request, _reply, payload) => serializeDates(payload));
   app.addHook('onResponse', async (request, reply) => {
     const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
@@ -75,9 +83,12 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
     response[415] ??= { $ref: 'Problem#' };
   });
 
-  await registerRateLimit(app, ctx.config.rateLimitPerMinute);
-  registerAuth(app, ctx.db);
-  registerIdempotency(app, ctx.db, ctx.clock);
+  registerAuth(app, ctx.db, {
+    secrets: ctx.secrets,
+    perKeyPerMinute: ctx.config.rateLimitPerMinute,
+    perAddressPerMinute: ctx.config.rateLimitPerAddressPerMinute,
+  });
+  registerIdempotency(app, ctx.db, ctx.clock, ctx.crypto);
   // Every domain's routes, in src/domains.ts order; handlers get typed params, query and body.
   const typed = app.withTypeProvider<RequestTypeProvider>();
   for (const { module } of services.registry.routes) await module(typed);

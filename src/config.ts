@@ -1,4 +1,6 @@
+import net from 'node:net';
 import path from 'node:path';
+import { defaultKeyringDir, isInside } from './crypto/keyring.ts';
 
 /** Everything the process reads from its environment, parsed once at start and passed down. */
 export interface Config {
@@ -10,10 +12,18 @@ export interface Config {
   masterKey: string | undefined;
   webhookAllowPrivate: boolean;
   backupDir: string;
+  /** Key-epoch keys (crypto-shredding): LETHE_KEYRING_DIR, beside and never inside the data directory. */
+  keyringDir: string;
   logLevel: string;
   schedulerEnabled: boolean;
   dispatcherEnabled: boolean;
   rateLimitPerMinute: number;
+  /** Requests per minute per client address, counted before the key lookup (LETHE_RATE_LIMIT_PER_ADDRESS_PER_MINUTE). */
+  rateLimitPerAddressPerMinute: number;
+  /** Proxies whose X-Forwarded-For is believed (LETHE_TRUSTED_PROXIES: addresses or CIDRs); empty: the socket's address. */
+  trustedProxies: string[];
+  /** When set, GET /metrics needs `Authorization: Bearer <token>` (LETHE_METRICS_TOKEN). */
+  metricsToken: string | undefined;
   instanceId: string;
   /** Delays before webhook retries 1..n, in ms (LETHE_WEBHOOK_RETRY_SCHEDULE, e.g. "5s,5m,30m,2h,5h,10h"). */
   webhookRetrySchedule: number[];
@@ -67,7 +77,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (masterKey !== undefined && Buffer.from(masterKey, 'base64').length < 32) {
     throw new ConfigError('LETHE_MASTER_KEY must be at least 32 bytes, base64-encoded');
   }
+  const keyringDir = path.resolve(env.LETHE_KEYRING_DIR || defaultKeyringDir(dataDir));
+  if (isInside(keyringDir, dataDir)) {
+    throw new ConfigError('LETHE_KEYRING_DIR must not be inside the data directory (a copy of the data directory must never hold the keyring)');
+  }
+  const trustedProxies = (env.LETHE_TRUSTED_PROXIES ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  for (const proxy of trustedProxies) {
+    const [addr, bits, ...rest] = proxy.split('/');
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (net.isIPv6(addr ?? '') ? 128 : 32));
+    if (rest.length > 0 || !net.isIP(addr ?? '') || !okBits) {
+      throw new ConfigError(`LETHE_TRUSTED_PROXIES must list IP addresses or CIDR ranges separated by commas, got "${proxy}"`);
+    }
+  }
+  const metricsToken = env.LETHE_METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    throw new ConfigError('LETHE_METRICS_TOKEN must be at least 16 characters');
+  }
   return {
+    keyringDir,
+    trustedProxies,
+    metricsToken,
+    rateLimitPerAddressPerMinute: int('LETHE_RATE_LIMIT_PER_ADDRESS_PER_MINUTE', env.LETHE_RATE_LIMIT_PER_ADDRESS_PER_MINUTE, 60_000, 1, 10_000_000),
     port: int('PORT', env.PORT, 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
     dataDir,

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import type { FieldCrypto } from './crypto/field-crypto.ts';
 import type { Db, DbKind } from './db/database.ts';
 import type { Metrics } from './http/metrics.ts';
 import type { Secrets } from './secrets.ts';
@@ -14,6 +15,8 @@ export interface Ctx {
   config: Config;
   secrets: Secrets;
   blobs: BlobStore;
+  /** Personal data at rest: per-customer keys, the keyring, the blind index (src/crypto). */
+  crypto: FieldCrypto;
   log: Logger;
   metrics: Metrics;
 }

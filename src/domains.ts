@@ -2,15 +2,19 @@ import { applicationsPlugin } from './applications/applications.plugin.ts';
 import { auditPlugin } from './audit/audit.plugin.ts';
 import { backupsPlugin } from './backups/backups.plugin.ts';
 import { consolePlugin } from './console/console.plugin.ts';
+import { cryptoPlugin } from './crypto/crypto.plugin.ts';
 import { customersPlugin } from './customers/customers.plugin.ts';
 import { spinePlugin } from './db/spine.plugin.ts';
 import { deploymentPlugin } from './deployment/deployment.plugin.ts';
 import { erasurePlugin } from './erasure/erasure.plugin.ts';
+import { evidencePlugin } from './evidence/evidence.plugin.ts';
 import { exportsPlugin } from './exports/exports.plugin.ts';
 import { httpPlugin } from './http/http.plugin.ts';
 import { jobsPlugin } from './jobs/jobs.plugin.ts';
 import { notificationsPlugin } from './notifications/notifications.plugin.ts';
+import { operatorPlugin } from './operator/operator.plugin.ts';
 import { cliCommandsOf, migrationsOf, type DomainPlugin } from './plugin/registry.ts';
+import { statsPlugin } from './stats/stats.plugin.ts';
 import { webhooksPlugin } from './webhooks/webhooks.plugin.ts';
 
 /**
@@ -30,7 +34,11 @@ export const DOMAINS: readonly DomainPlugin[] = [
   exportsPlugin,
   backupsPlugin,
   deploymentPlugin,
+  cryptoPlugin, // after backups: its retention task (keys) follows the archives' destruction
   jobsPlugin,
+  evidencePlugin,
+  statsPlugin,
+  operatorPlugin,
   consolePlugin, // last: its wildcard route under /console/
 ];
 

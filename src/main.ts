@@ -1,6 +1,7 @@
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { startRuntime } from './runtime.ts';
+import { restrictUmask } from './storage/file-modes.ts';
 import { createServices } from './services.ts';
 import { allowLocalCliToken } from './http/auth.ts';
 import { DataDirLocked } from './deployment/data-dir-lock.ts';
@@ -8,6 +9,7 @@ import { holdServingLock, StartupRefusal, type SessionLock } from './deployment/
 
 /** `npm start`: serve the API and console, and run the scheduler and dispatcher in this process. */
 export async function serve(): Promise<void> {
+  restrictUmask(); // before any file is written (PGlite, master key, journal, backups)
   let config;
   try {
     config = loadConfig();

@@ -15,6 +15,18 @@ export interface Secrets {
   backupKey: Buffer;
   /** Key for masking values so masked output is not derivable from the original. */
   maskKey: Buffer;
+  /** HMAC key for API key hashes: a stolen key table cannot be tested against guesses offline. */
+  apiKeyHashKey: Buffer;
+  /** HMAC key of the audit chain and of its checkpoints outside the database. */
+  auditKey: Buffer;
+  /** AES-256-GCM key for secrets stored in the database (webhook secrets), see src/crypto/envelope.ts. */
+  storedSecretsKey: Buffer;
+  /** AES-256-GCM key sealing the receipt-signing private keys (src/evidence/receipt-keys.ts). */
+  receiptSealKey: Buffer;
+  /** Seals key-epoch keys in the keyring (crypto-shredding). */
+  keyringKey: Buffer;
+  /** HMAC key of the e-mail blind index. */
+  blindIndexKey: Buffer;
   /** Fingerprint of the master key: lets a backup say which key sealed it without revealing it. */
   fingerprint: string;
 }
@@ -27,6 +39,12 @@ export function deriveSecrets(master: Buffer): Secrets {
     exportKey: derive('export/v1'),
     backupKey: derive('backup/v1'),
     maskKey: derive('mask/v1'),
+    apiKeyHashKey: derive('api-key-hash/v1'),
+    auditKey: derive('audit-chain/v1'),
+    storedSecretsKey: derive('stored-secrets/v1'),
+    receiptSealKey: derive('receipt-key-seal/v1'),
+    keyringKey: derive('keyring/v1'),
+    blindIndexKey: derive('blind-index/v1'),
     fingerprint: crypto.createHash('sha256').update(derive('fingerprint/v1')).digest('hex').slice(0, 16),
   };
 }

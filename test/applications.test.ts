@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { openWebhookSecret } from '../src/applications/webhook-secrets.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueWebhook } from '../src/webhooks/outbox.repo.ts';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
@@ -95,8 +96,12 @@ describe('POST /v1/applications/{id}/rotate-secret', () => {
     expect(r.body.webhookSecret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     expect(r.body.previousSecretExpiresAt).toBe(new Date(env.clock.now().getTime() + 86_400_000).toISOString());
     const stored = await env.ctx.db.selectFrom('applications').selectAll().where('id', '=', a.id).executeTakeFirstOrThrow();
-    expect(stored.webhookSecret).toBe(r.body.webhookSecret);
-    expect(stored.previousWebhookSecret).toBe(a.webhookSecret);
+    // Stored sealed (issue 17), opening to the secrets shown.
+    const key = env.ctx.secrets.storedSecretsKey;
+    expect(stored.webhookSecret.startsWith('env:')).toBe(true);
+    expect(stored.webhookSecret).not.toContain(r.body.webhookSecret.slice(6));
+    expect(openWebhookSecret(key, a.id, stored.webhookSecret)).toBe(r.body.webhookSecret);
+    expect(openWebhookSecret(key, a.id, stored.previousWebhookSecret!)).toBe(a.webhookSecret);
     const get = await api.get(`/v1/applications/${a.id}`);
     expect(get.body.webhookSecret).toBeUndefined();
     expect(get.body.previousSecretExpiresAt).toBe(r.body.previousSecretExpiresAt);

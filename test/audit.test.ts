@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
 import { sql } from 'kysely';
+import { hashEvent } from '../src/audit/audit.repo.ts';
+import { checkpointPath } from '../src/audit/checkpoints.ts';
+import { createDatabaseBackup } from '../src/backups/database-backup.ts';
+import { restoreDatabaseBackup } from '../src/backups/restore.ts';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
 import { createApplication, createCustomer, customerBody, populate } from './helpers/fixtures.ts';
 
@@ -24,13 +29,21 @@ beforeAll(async () => {
 });
 afterAll(async () => env?.close());
 
-const verify = async () => (await api.get('/v1/audit-events/verify')).body as { valid: boolean; count: number; firstInvalidSeq: number | null };
+const verify = async () => (await api.get('/v1/audit-events/verify')).body as {
+  valid: boolean; count: number; firstInvalidSeq: number | null; checkpointSeq: number | null;
+  problems: Array<{ kind: string; seq: number | null; customerId: string | null }>; restores: Array<Record<string, unknown>>;
+};
+/** An attacker with database access: the append-only trigger switched off around `fn`. */
+async function asAttacker<T>(fn: () => Promise<T>): Promise<T> {
+  await sql`ALTER TABLE audit_events DISABLE TRIGGER USER`.execute(env.ctx.db);
+  try { return await fn(); } finally { await sql`ALTER TABLE audit_events ENABLE TRIGGER USER`.execute(env.ctx.db); }
+}
 const count = async () => Number((await env.ctx.db.selectFrom('auditEvents').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
 
 describe('the audit chain', () => {
   it('verifies, counting every row', async () => {
     const v = await verify();
-    expect(v).toEqual({ valid: true, count: await count(), firstInvalidSeq: null });
+    expect(v).toMatchObject({ valid: true, count: await count(), firstInvalidSeq: null, problems: [] });
     expect(v.count).toBeGreaterThanOrEqual(5);
   });
 
@@ -70,28 +83,28 @@ describe('the audit chain', () => {
       .orderBy('seq').limit(1).executeTakeFirstOrThrow();
     const original = JSON.stringify(target.data);
     const altered = { ...(target.data as Record<string, unknown>), preservedTransactions: 0 };
-    await sql`UPDATE audit_events SET data = ${JSON.stringify(altered)}::jsonb WHERE seq = ${target.seq}`.execute(env.ctx.db);
+    await asAttacker(() => sql`UPDATE audit_events SET data = ${JSON.stringify(altered)}::jsonb WHERE seq = ${target.seq}`.execute(env.ctx.db));
     try {
       const v = await verify();
       expect(v.valid).toBe(false);
       expect(v.firstInvalidSeq).toBe(Number(target.seq));
     } finally {
-      await sql`UPDATE audit_events SET data = ${original}::jsonb WHERE seq = ${target.seq}`.execute(env.ctx.db);
+      await asAttacker(() => sql`UPDATE audit_events SET data = ${original}::jsonb WHERE seq = ${target.seq}`.execute(env.ctx.db));
     }
     expect((await verify()).valid).toBe(true);
   });
 
   it('changing who or when, or recomputing a row\'s own hash, is caught', async () => {
     const target = await env.ctx.db.selectFrom('auditEvents').selectAll().orderBy('seq').offset(2).limit(1).executeTakeFirstOrThrow();
-    const restore = () => sql`UPDATE audit_events SET actor_key_id = ${target.actorKeyId}, created_at = ${target.createdAt}, hash = ${target.hash}
-      WHERE seq = ${target.seq}`.execute(env.ctx.db);
+    const restore = () => asAttacker(() => sql`UPDATE audit_events SET actor_key_id = ${target.actorKeyId}, created_at = ${target.createdAt}, hash = ${target.hash}
+      WHERE seq = ${target.seq}`.execute(env.ctx.db));
     for (const change of [
       sql`UPDATE audit_events SET actor_key_id = NULL WHERE seq = ${target.seq}`,
       sql`UPDATE audit_events SET created_at = created_at + interval '1 second' WHERE seq = ${target.seq}`,
       // A forger who rewrites the hash of the row breaks the link to the next row instead.
       sql`UPDATE audit_events SET hash = ${'f'.repeat(64)} WHERE seq = ${target.seq}`,
     ]) {
-      await change.execute(env.ctx.db);
+      await asAttacker(() => change.execute(env.ctx.db));
       try {
         expect((await verify()).valid).toBe(false);
       } finally {
@@ -103,7 +116,7 @@ describe('the audit chain', () => {
 
   it('removing a row is caught', async () => {
     const target = await env.ctx.db.selectFrom('auditEvents').selectAll().orderBy('seq').offset(1).limit(1).executeTakeFirstOrThrow();
-    await sql`DELETE FROM audit_events WHERE seq = ${target.seq}`.execute(env.ctx.db);
+    await asAttacker(() => sql`DELETE FROM audit_events WHERE seq = ${target.seq}`.execute(env.ctx.db));
     try {
       const v = await verify();
       expect(v.valid).toBe(false);
@@ -123,5 +136,121 @@ describe('the audit chain', () => {
     expect(r.body.data[0]).toMatchObject({ subjectType: 'customer', subjectId: c.id, actorKeyId: key.id });
     expect(r.body.data[0].data.counts).toMatchObject({ customer: 1 });
     expect((await api.get('/v1/audit-events?type=no.such.type')).body.data).toEqual([]);
+  });
+});
+
+describe('tamper evidence (issue 17)', () => {
+  const last = async () => env.ctx.db.selectFrom('auditEvents').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+
+  it('the table refuses UPDATE, DELETE and TRUNCATE', async () => {
+    const row = await last();
+    await expect(sql`UPDATE audit_events SET type = 'x' WHERE seq = ${row.seq}`.execute(env.ctx.db)).rejects.toThrow(/append-only/);
+    await expect(sql`DELETE FROM audit_events WHERE seq = ${row.seq}`.execute(env.ctx.db)).rejects.toThrow(/append-only/);
+    await expect(sql`TRUNCATE audit_events`.execute(env.ctx.db)).rejects.toThrow(/append-only/);
+    expect((await last()).type).toBe(row.type);
+  });
+
+  it('deleting the last events (DELETE … WHERE seq > N) is reported as truncation, not valid', async () => {
+    await createCustomer(api); // a write request: the head is checkpointed after it
+    const v0 = await verify();
+    expect(v0.valid).toBe(true);
+    const head = v0.count;
+    expect(v0.checkpointSeq).toBe(head);
+    const removed = await env.ctx.db.selectFrom('auditEvents').selectAll().where('seq', '>', head - 3).orderBy('seq').execute();
+    await asAttacker(() => sql`DELETE FROM audit_events WHERE seq > ${head - 3}`.execute(env.ctx.db));
+    try {
+      const v = await verify();
+      expect(v.valid).toBe(false);
+      expect(v.problems).toContainEqual(expect.objectContaining({ kind: 'truncated', seq: head }));
+      expect(v.restores).toEqual([]);
+    } finally {
+      for (const r of removed) await env.ctx.db.insertInto('auditEvents').values({ ...r, data: JSON.stringify(r.data) } as never).execute();
+    }
+    expect((await verify()).valid).toBe(true);
+  });
+
+  it('a rewritten event whose hashes are recomputed with the unkeyed function (release 1\'s) is caught', async () => {
+    const rows = await env.ctx.db.selectFrom('auditEvents').selectAll().orderBy('seq').execute();
+    const target = rows.findIndex((r) => r.actorKeyId !== null);
+    const forged = rows.map((r) => ({ ...r, seq: Number(r.seq), data: r.data as Record<string, unknown> }));
+    forged[target]!.actorKeyId = null;
+    for (let i = target; i < forged.length; i++) {
+      if (i > 0) forged[i]!.prevHash = forged[i - 1]!.hash;
+      forged[i]!.hash = hashEvent(forged[i]!, null);
+    }
+    await asAttacker(async () => {
+      for (const f of forged.slice(target)) {
+        await sql`UPDATE audit_events SET actor_key_id = ${f.actorKeyId}, prev_hash = ${f.prevHash}, hash = ${f.hash} WHERE seq = ${f.seq}`.execute(env.ctx.db);
+      }
+    });
+    try {
+      const v = await verify();
+      expect(v.valid).toBe(false);
+      expect(v.firstInvalidSeq).toBe(forged[target]!.seq);
+      // With a guessed key too (the key is derived from the master key, never stored in the database).
+      expect(v.problems.map((p) => p.kind)).toContain('chain_broken');
+    } finally {
+      await asAttacker(async () => {
+        for (const r of rows.slice(target)) {
+          await sql`UPDATE audit_events SET actor_key_id = ${r.actorKeyId}, prev_hash = ${r.prevHash}, hash = ${r.hash} WHERE seq = ${r.seq}`.execute(env.ctx.db);
+        }
+      });
+    }
+    expect((await verify()).valid).toBe(true);
+  });
+
+  it('a receipt whose audit event is missing or different is reported', async () => {
+    const receipt = await env.ctx.db.selectFrom('deletions').selectAll().limit(1).executeTakeFirstOrThrow();
+    await env.ctx.db.updateTable('deletions').set({ auditHash: 'f'.repeat(64) }).where('customerId', '=', receipt.customerId).execute();
+    let v = await verify();
+    expect(v.valid).toBe(false);
+    expect(v.problems).toContainEqual(expect.objectContaining({ kind: 'receipt_mismatch', customerId: receipt.customerId }));
+    await env.ctx.db.updateTable('deletions').set({ auditHash: receipt.auditHash, auditEventId: '00000000-0000-4000-8000-000000000000' })
+      .where('customerId', '=', receipt.customerId).execute();
+    v = await verify();
+    expect(v.problems).toContainEqual(expect.objectContaining({ kind: 'receipt_event_missing', customerId: receipt.customerId }));
+    await env.ctx.db.updateTable('deletions').set({ auditEventId: receipt.auditEventId }).where('customerId', '=', receipt.customerId).execute();
+    expect((await verify()).valid).toBe(true);
+  });
+
+  it('checkpoints live outside the database, signed: an edited line is reported', async () => {
+    const file = checkpointPath(env.config);
+    const text = fs.readFileSync(file, 'utf8');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    const lines = text.trim().split('\n');
+    const edited = JSON.parse(lines[lines.length - 1]!) as { seq: number };
+    edited.seq -= 1;
+    fs.appendFileSync(file, `${JSON.stringify(edited)}\n`);
+    try {
+      const v = await verify();
+      expect(v.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint_invalid' }));
+    } finally {
+      fs.writeFileSync(file, text);
+    }
+    expect((await verify()).valid).toBe(true);
+  });
+
+  it('a documented restore is a recorded fork: the events it drops are not truncation', async () => {
+    const backup = await createDatabaseBackup(env.ctx);
+    for (let i = 0; i < 3; i++) await createApplication(api); // audited: three events the restore drops
+    const before = await verify();
+    expect(before.valid).toBe(true);
+    const result = await restoreDatabaseBackup(env.ctx, env.services.registry, backup.path);
+    expect(result.header.id).toBe(backup.header.id);
+    const v = await verify();
+    expect(v.valid, JSON.stringify(v.problems)).toBe(true);
+    expect(v.restores).toHaveLength(1);
+    expect(v.restores[0]).toMatchObject({ backupId: backup.header.id, replacedSeq: before.count });
+    expect(Number(v.restores[0]!.eventsLost)).toBeGreaterThanOrEqual(3);
+    // After the restore, a truncation of the new chain is still caught.
+    await createCustomer(api);
+    const headNow = (await verify()).count;
+    const lastRow = await last();
+    await asAttacker(() => sql`DELETE FROM audit_events WHERE seq = ${headNow}`.execute(env.ctx.db));
+    try {
+      expect((await verify()).problems).toContainEqual(expect.objectContaining({ kind: 'truncated' }));
+    } finally {
+      await env.ctx.db.insertInto('auditEvents').values({ ...lastRow, data: JSON.stringify(lastRow.data) } as never).execute();
+    }
   });
 });

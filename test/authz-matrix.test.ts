@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeTableOf, type Access, type RouteEntry } from '../src/http/auth.ts';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
@@ -35,6 +36,8 @@ let doc: { paths: Record<string, Record<string, { responses: Record<string, unkn
 /** The records one matrix row works on: the owning application's customer and another application's. */
 interface World {
   customer: string; subscription: string; license: string; transaction: string; deleted: string;
+  /** The webhook (outbox row) notifying the owning application of the deleted customer's case. */
+  webhook: string;
   /** Never to be seen by the owning application's keys. */
   foreign: string[];
   /** Never to be seen by the other application's key. */
@@ -42,6 +45,9 @@ interface World {
 }
 
 async function makeWorld(): Promise<World> {
+  // The owning application has an endpoint (never reached: no dispatcher runs here), so a test
+  // webhook can be sent to it; set again for each world, as a self-service PATCH clears it.
+  expect((await api.patch(`/v1/applications/${apps.own}`, { webhookUrl: 'http://127.0.0.1:9/hook' })).status).toBe(200);
   const owned = await createCustomer(api);
   const ids = await populate(api, owned.id, [apps.own]);
   await api.put(`/v1/customers/${owned.id}/profile-photo`, Buffer.from('89504e470d0a1a0a', 'hex'), { 'content-type': 'image/png' });
@@ -59,12 +65,15 @@ async function makeWorld(): Promise<World> {
   const gIds = await populate(api, graceForeign.id, [apps.other]);
   await api.post(`/v1/licenses/${gIds.licenseIds[0]}/cancel`);
   for (const id of [deletedOwn.id, deletedForeign.id]) expect((await api.del(`/v1/customers/${id}`)).status).toBe(204);
+  const health = await api.get(`/v1/delivery-health?applicationId=${apps.own}&limit=500`);
+  const webhook = (health.body.data as Array<{ subscriptionId: string; webhookId: string }>).find((h) => h.subscriptionId === deletedOwn.id)?.webhookId;
+  if (!webhook) throw new Error(`authz matrix: no webhook for the deleted customer's case (${health.status})`);
   // A pending transaction (only those change status), on a customer of its own: it would block the
   // owned customer's DELETE.
   const payer = await createCustomer(api);
   const pending = await add(api, payer.id, 'transactions', { amountMinor: 100, currency: 'EUR', status: 'pending' });
   return {
-    customer: owned.id, subscription: ids.subscriptionId, license: ids.licenseIds[0]!, transaction: pending.id, deleted: deletedOwn.id,
+    customer: owned.id, subscription: ids.subscriptionId, license: ids.licenseIds[0]!, transaction: pending.id, deleted: deletedOwn.id, webhook,
     foreign: [foreign.id, ...fIds.licenseIds, deletedForeign.id, ...dfIds.licenseIds, graceForeign.id, ...gIds.licenseIds, foreign.email, apps.other],
     // The third application is the multi-application key's second one: its data is not "foreign" to that key.
     owned: [owned.id, ...ids.licenseIds, deletedOwn.id, ...dIds.licenseIds, owned.email, apps.own, thirdOnly.id, ...tIds.licenseIds],
@@ -80,7 +89,7 @@ function fill(route: RouteEntry, w: World): string {
     customers: w.customer, subscriptions: w.subscription, licenses: w.license, transactions: w.transaction,
     applications: apps.own, deletions: w.deleted, archives: w.deleted,
   };
-  const byName: Record<string, string> = { job: 'retention', dataset: 'customers' };
+  const byName: Record<string, string> = { job: 'retention', dataset: 'customers', customerId: w.deleted, webhookId: w.webhook };
   const parts = route.url.split('/');
   return parts.map((part, i) => {
     if (part === '*') return '';
@@ -294,4 +303,145 @@ describe('authorization matrix (generated from the route table)', () => {
       if (sneaky.status === 200) expect(sneaky.body.data).toEqual([]);
     }
   }, 120_000);
+});
+
+/**
+ * Issue 17: the same matrix over URL variants. The router decodes and normalises paths that the
+ * old check read as raw text (`/%761/customers` was public). No spelling of a route may reach its
+ * handler with less than its declared access: a variant may be 404 or 400, never a success.
+ */
+const HEX = (c: string, lower: boolean) => {
+  const h = c.charCodeAt(0).toString(16).padStart(2, '0');
+  return `%${lower ? h.toLowerCase() : h.toUpperCase()}`;
+};
+
+/** The URL's static characters (not a filled parameter value), as [start, end) ranges. */
+function staticRanges(route: RouteEntry, url: string): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  let pos = 0;
+  const parts = route.url.split('/');
+  const filled = url.split('/');
+  parts.forEach((part, i) => {
+    const seg = filled[i] ?? '';
+    if (i > 0) pos += 1; // the slash
+    if (!part.startsWith(':') && part !== '*') ranges.push([pos, pos + seg.length]);
+    pos += seg.length;
+  });
+  return ranges;
+}
+
+/** Every systematic spelling of `url`'s static part (issue 17 list). */
+function urlVariants(route: RouteEntry, url: string): string[] {
+  const out = new Set<string>();
+  for (const [start, end] of staticRanges(route, url)) {
+    for (let i = start; i < end; i++) {
+      for (const lower of [false, true]) out.add(url.slice(0, i) + HEX(url[i]!, lower) + url.slice(i + 1));
+    }
+  }
+  const enc = (lower: boolean) => {
+    let s = '';
+    const ranges = staticRanges(route, url);
+    for (let i = 0; i < url.length; i++) s += ranges.some(([a, b]) => i >= a && i < b) ? HEX(url[i]!, lower) : url[i]!;
+    return s;
+  };
+  out.add(enc(false)); out.add(enc(true));
+  const slashes = [...url].flatMap((c, i) => (c === '/' ? [i] : []));
+  for (const i of slashes) {
+    out.add(`${url.slice(0, i)}//${url.slice(i + 1)}`);
+    if (i > 0) out.add(`${url.slice(0, i)}%2F${url.slice(i + 1)}`);
+    if (i > 0) out.add(`${url.slice(0, i)}%2f${url.slice(i + 1)}`);
+    out.add(`${url.slice(0, i)}/./${url.slice(i + 1)}`);
+    out.add(`${url.slice(0, i)}/%2e/${url.slice(i + 1)}`);
+    out.add(`${url.slice(0, i)}/x/../${url.slice(i + 1)}`);
+    out.add(`${url.slice(0, i)}/x/%2e%2e/${url.slice(i + 1)}`);
+  }
+  out.add(`${url}/`); out.add(`${url}//`); out.add(`${url}/.`); out.add(`${url}?`); out.add(`${url}#x`); out.add(`${url};x`);
+  out.add(url.toUpperCase());
+  out.add(url.replace(/\/([a-z])/g, (_m, c: string) => `/${c.toUpperCase()}`));
+  out.delete(url);
+  return [...out];
+}
+
+/** Callers with less than the route's declared access. */
+function underprivileged(access: Access): Cred[] {
+  return (['none', 'bad', 'own', 'operator'] as Cred[]).filter((c) => typeof RULES[access][c] === 'number');
+}
+
+/** Rows a handler reaching the database would change (any effect counts). */
+async function effects(): Promise<string> {
+  const db = env.ctx.db;
+  const counts = await Promise.all((['customers', 'auditEvents', 'apiKeys', 'applications', 'licenses', 'subscriptions', 'idempotencyKeys',
+    'settings'] as const).map(async (t) => (await db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n));
+  const updated = await db.selectFrom('customers').select((eb) => eb.fn.max('updatedAt').as('u')).executeTakeFirstOrThrow();
+  return JSON.stringify([counts.map(Number), updated.u]);
+}
+
+const REFUSED = new Set([400, 401, 403, 404, 405]);
+
+describe('authorization over URL variants (issue 17)', () => {
+  it('no spelling of any route reaches its handler with less than the declared access', async () => {
+    const table = routeTableOf(env.app).filter((r) => r.access !== 'public');
+    const w = await makeWorld();
+    const before = await effects();
+    const failures: string[] = [];
+    let calls = 0;
+    for (const route of table) {
+      const url = fill(route, w);
+      const body = ['POST', 'PUT', 'PATCH'].includes(route.method) ? {} : undefined;
+      for (const variant of urlVariants(route, url)) {
+        for (const cred of underprivileged(route.access)) {
+          const r = await call(keys[cred], route.method, variant, body);
+          calls++;
+          if (!REFUSED.has(r.status)) failures.push(`${route.method} ${variant} [${route.access}] as ${cred}: ${r.status} ${r.raw.slice(0, 120)}`);
+        }
+      }
+    }
+    expect(calls).toBeGreaterThan(2000);
+    expect(failures).toEqual([]);
+    expect(await effects()).toBe(before);
+    // The admitted caller gets through the same spellings wherever the router matches them (never a 5xx).
+    for (const route of table.filter((r) => r.method === 'GET')) {
+      for (const variant of urlVariants(route, fill(route, w)).slice(0, 12)) {
+        const cred = route.access === 'application' ? 'own' : 'operator';
+        const r = await call(keys[cred], 'GET', variant);
+        if (r.status >= 500) failures.push(`${variant} as ${cred}: ${r.status}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 600_000);
+
+  it('property: random spellings (fast-check) never let a lesser credential through', async () => {
+    const table = routeTableOf(env.app).filter((r) => r.access !== 'public');
+    const w = await makeWorld();
+    const before = await effects();
+    const transform = fc.array(fc.oneof(
+      fc.record({ kind: fc.constant('encode' as const), at: fc.nat(), lower: fc.boolean() }),
+      fc.record({ kind: fc.constantFrom('double' as const, 'dot' as const, 'dotdot' as const, 'slash2f' as const), at: fc.nat() }),
+      fc.record({ kind: fc.constantFrom('upper' as const, 'trailing' as const), at: fc.nat() }),
+    ), { minLength: 1, maxLength: 6 });
+    await fc.assert(fc.asyncProperty(fc.nat(table.length - 1), transform, fc.constantFrom<Cred>('none', 'bad', 'own', 'operator'),
+      async (index, steps, cred) => {
+        const route = table[index]!;
+        if (typeof RULES[route.access][cred] !== 'number') return;
+        let url = fill(route, w);
+        for (const step of steps) {
+          const ranges = staticRanges(route, url).filter(([a, b]) => b > a);
+          const positions = ranges.flatMap(([a, b]) => Array.from({ length: b - a }, (_, k) => a + k));
+          const slashes = [...url].flatMap((c, i) => (c === '/' && !url.slice(i).startsWith('/%') ? [i] : []));
+          const p = positions.length ? positions[step.at % positions.length]! : 0;
+          const s = slashes.length ? slashes[step.at % slashes.length]! : 0;
+          if (step.kind === 'encode' && positions.length) url = url.slice(0, p) + HEX(url[p]!, (step as { lower: boolean }).lower) + url.slice(p + 1);
+          if (step.kind === 'double') url = `${url.slice(0, s)}//${url.slice(s + 1)}`;
+          if (step.kind === 'dot') url = `${url.slice(0, s)}/./${url.slice(s + 1)}`;
+          if (step.kind === 'dotdot') url = `${url.slice(0, s)}/zz/../${url.slice(s + 1)}`;
+          if (step.kind === 'slash2f' && s > 0) url = `${url.slice(0, s)}%2F${url.slice(s + 1)}`;
+          if (step.kind === 'upper' && positions.length) url = url.slice(0, p) + url[p]!.toUpperCase() + url.slice(p + 1);
+          if (step.kind === 'trailing') url = `${url}/`;
+        }
+        const body = ['POST', 'PUT', 'PATCH'].includes(route.method) ? {} : undefined;
+        const r = await call(keys[cred], route.method, url, body);
+        expect(REFUSED.has(r.status), `${route.method} ${url} [${route.access}] as ${cred}: ${r.status} ${r.raw.slice(0, 120)}`).toBe(true);
+      }), { numRuns: 400, seed: Number(process.env.FC_SEED ?? 17) });
+    expect(await effects()).toBe(before);
+  }, 300_000);
 });

@@ -56,8 +56,8 @@ function filesUnder(dir: string): string[] {
     .filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name));
 }
 
-describe('canary: no personal value of a deleted customer survives anywhere in the database', () => {
-  it('every personal field holds a unique canary; after DELETE no column of any table holds one', async () => {
+describe('canary: no personal value is stored in clear, before or after deletion', () => {
+  it('every personal field holds a unique canary; no column of any table holds one in clear, before or after DELETE', async () => {
     const policy = effectivePolicy({});
     // Kept fields (SPEC keeps them) get ordinary values; the test pins which ones they are.
     const kept = POLICY_FIELDS.filter((f) => policy[f.key] === 'keep').map((f) => f.key).sort();
@@ -110,27 +110,41 @@ describe('canary: no personal value of a deleted customer survives anywhere in t
     expect(i).toBeGreaterThan(25);
     const needles = [PREFIX, ...ips];
 
-    // The scan works: before deletion it finds the canaries where they are.
+    // The scan works: it finds a canary written into a field that is not personal (stored in clear).
+    const marker = `${PREFIX}plain`;
+    await add(api, id, 'orders', { number: marker, amountMinor: 1, currency: 'EUR' });
+    const probe = await scan([marker]);
+    expect(probe.columnsScanned).toBeGreaterThan(40);
+    expect(probe.hits.map((h) => `${h.table}.${h.column}`)).toEqual(['orders.number']);
+    await env.ctx.db.deleteFrom('orders').where('number', '=', marker).execute();
+
+    // Personal data at rest is encrypted (SPEC "Personal data at rest"): before deletion no column
+    // holds any of the canaries in clear, while the API reads every one of them back.
     const before = await scan(needles);
-    expect(before.columnsScanned).toBeGreaterThan(40);
-    const tablesBefore = new Set(before.hits.map((h) => h.table));
-    for (const t of ['customers', 'addresses', 'payment_methods', 'subscriptions', 'social_identities', 'activity', 'idempotency_keys']) {
-      expect(tablesBefore.has(t), `canary present in ${t} before deletion`).toBe(true);
-    }
-    for (const ip of ips) expect(before.hits.some((h) => h.needle === ip && h.table === 'customers')).toBe(true);
+    expect(before.hits, `canaries in clear before deletion: ${JSON.stringify(before.hits)}`).toEqual([]);
+    const read = await api.get(`/v1/customers/${id}`);
+    expect(read.body).toMatchObject({ firstName: customerBody.firstName, email, tin: customerBody.tin, metadata: customerBody.metadata });
+    expect((await api.get(`/v1/customers/${id}/addresses`)).body.data[0]).toMatchObject(address);
     expect(await env.ctx.blobs.exists(photoKey)).toBe(true);
+    // The photo's stored bytes (stored_files, read raw, not through the photo store) hold no canary in clear.
+    const storedPhoto = await env.ctx.db.selectFrom('storedFiles').select('content').where('key', '=', photoKey).executeTakeFirstOrThrow();
+    expect(storedPhoto.content.length).toBeGreaterThan(photo.length);
+    expect(Buffer.from(storedPhoto.content).includes(Buffer.from(PREFIX))).toBe(false);
+    const photoBack = await env.app.inject({ method: 'GET', url: `/v1/customers/${id}/profile-photo`, headers: { authorization: `Bearer ${env.operatorKey}` } });
+    expect(photoBack.rawPayload.equals(photo)).toBe(true);
 
     expect((await api.del(`/v1/customers/${id}`)).status).toBe(204);
 
     const after = await scan(needles);
     expect(after.hits, `canaries left: ${JSON.stringify(after.hits)}`).toEqual([]);
 
-    // The photo file is gone; no file under the blob store holds a canary.
+    // The photo's stored file is gone; no stored file (photos, sealed archives) holds a canary, and no file is on disk.
     expect(await env.ctx.blobs.exists(photoKey)).toBe(false);
     expect(await env.ctx.blobs.list('photos')).not.toContain(photoKey);
-    for (const file of filesUnder(path.join(env.dataDir, 'blobs'))) {
-      expect(fs.readFileSync(file).includes(Buffer.from(PREFIX)), file).toBe(false);
-    }
+    const stored = await env.ctx.db.selectFrom('storedFiles').select(['key', 'content']).execute();
+    expect(stored.map((f) => f.key.split('/')[0])).toContain('archives');
+    for (const f of stored) expect(Buffer.from(f.content).includes(Buffer.from(PREFIX)), f.key).toBe(false);
+    expect(filesUnder(path.join(env.dataDir, 'blobs'))).toEqual([]);
     expect(await env.ctx.db.selectFrom('blobDeletions').selectAll().execute()).toEqual([]);
   });
 });

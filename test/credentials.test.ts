@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
+import { hashKey } from '../src/auth/api-keys.ts';
 import { openDatabase } from '../src/db/database.ts';
+import { deriveSecrets, loadMasterKey } from '../src/secrets.ts';
 import { ADMIN_KEY, client, createPgDatabase, createTestEnv, TEST_DB, type Client, type TestEnv } from './helpers/runtime.ts';
 import { createApplication } from './helpers/fixtures.ts';
 import { startServer } from './helpers/process.ts';
@@ -38,8 +40,12 @@ describe('operator bootstrap', () => {
     expect((await api.get('/v1/customers')).status).toBe(200);
     const rows = await env.ctx.db.selectFrom('apiKeys').selectAll().execute();
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ kind: 'operator', keyHash: sha256(ADMIN_KEY), revokedAt: null });
+    // Keyed with a server secret (not the unkeyed SHA-256 of release 1), and no part of the chosen key kept.
+    expect(rows[0]).toMatchObject({ kind: 'operator', keyHash: hashKey(ADMIN_KEY, env.ctx.secrets.apiKeyHashKey), revokedAt: null });
+    expect(rows[0]!.keyHash).not.toContain(sha256(ADMIN_KEY));
+    expect(rows[0]!.keyPrefix).toBe('lethe_op_');
     expect(JSON.stringify(rows)).not.toContain(ADMIN_KEY);
+    expect(JSON.stringify(rows)).not.toContain(ADMIN_KEY.slice(9, 14));
   });
 
   it('a real `node src/main.ts` on an empty data directory prints a generated key once; a restart prints none', async () => {
@@ -74,7 +80,8 @@ describe('operator bootstrap', () => {
       try {
         const rows = await handle.db.selectFrom('apiKeys').selectAll().execute();
         expect(rows).toHaveLength(1);
-        expect(rows[0]).toMatchObject({ kind: 'operator', keyHash: sha256(key) });
+        const { apiKeyHashKey } = deriveSecrets(loadMasterKey(undefined, dataDir));
+        expect(rows[0]).toMatchObject({ kind: 'operator', keyHash: hashKey(key, apiKeyHashKey) });
         expect(await wholeDatabaseText(handle.db)).not.toContain(key);
       } finally {
         await handle.close();
@@ -106,7 +113,7 @@ describe('POST /v1/api-keys', () => {
     expect(r.body.key).toMatch(/^lethe_op_[A-Za-z0-9_-]{40,}$/);
     expect((await client(env.app, r.body.key).get('/v1/customers')).status).toBe(200);
     const row = await env.ctx.db.selectFrom('apiKeys').selectAll().where('id', '=', r.body.id).executeTakeFirstOrThrow();
-    expect(row.keyHash).toBe(sha256(r.body.key));
+    expect(row.keyHash).toBe(hashKey(r.body.key, env.ctx.secrets.apiKeyHashKey));
   });
 
   it('issues an application key for one or several applications', async () => {

@@ -46,6 +46,8 @@ const SPEC_COLLECTIONS: Record<string, { fields: string[]; body: (ctx: { applica
 
 const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex');
 const JPEG = Buffer.from('ffd8ffe000104a46494600010100000100010000ffd9', 'hex');
+const GIF = Buffer.from('47494638396101000100800000000000ffffff2c00000000010001000002024401003b', 'hex');
+const WEBP = Buffer.concat([Buffer.from('RIFF'), Buffer.from([26, 0, 0, 0]), Buffer.from('WEBPVP8L'), Buffer.alloc(14)]);
 
 describe('customers', () => {
   it('POST creates a customer with exactly the SPEC fields; GET returns the same', async () => {
@@ -206,8 +208,15 @@ describe('profile photo', () => {
 
   it('content types: only jpeg, png, gif, webp (415 otherwise); empty 400; unknown customer 404', async () => {
     const c = await createCustomer(api);
-    for (const type of ['image/gif', 'image/webp']) {
-      expect((await api.put(`/v1/customers/${c.id}/profile-photo`, PNG, { 'content-type': type })).status, type).toBe(204);
+    for (const [type, bytes] of [['image/gif', GIF], ['image/webp', WEBP]] as const) {
+      expect((await api.put(`/v1/customers/${c.id}/profile-photo`, bytes, { 'content-type': type })).status, type).toBe(204);
+    }
+    // The bytes must be the type declared (issue 17): anything sent as image/png is no longer stored and served back.
+    for (const [type, bytes] of [['image/gif', PNG], ['image/png', JPEG], ['image/jpeg', Buffer.from('<html><script>alert(1)</script>')],
+      ['image/webp', Buffer.from('RIFF0000WAVE')], ['image/png', Buffer.from('89504e47', 'hex')]] as const) {
+      const r = await api.put(`/v1/customers/${c.id}/profile-photo`, bytes, { 'content-type': type });
+      expect(r.status, type).toBe(415);
+      expect(r.body.code).toBe('unsupported_media_type');
     }
     for (const type of ['text/plain', 'image/svg+xml', 'application/octet-stream', 'application/json']) {
       const r = await api.put(`/v1/customers/${c.id}/profile-photo`, type === 'application/json' ? '{}' : PNG, { 'content-type': type });
@@ -221,16 +230,17 @@ describe('profile photo', () => {
 
   it('size limit: 1 MiB is accepted, one byte more is 413', async () => {
     const c = await createCustomer(api);
-    expect((await api.put(`/v1/customers/${c.id}/profile-photo`, Buffer.alloc(1024 * 1024, 7), { 'content-type': 'image/png' })).status).toBe(204);
+    const first = Buffer.concat([PNG, Buffer.alloc(1024 * 1024 - PNG.length, 7)]);
+    expect((await api.put(`/v1/customers/${c.id}/profile-photo`, first, { 'content-type': 'image/png' })).status).toBe(204);
     const filesBefore = await env.ctx.blobs.list('photos');
-    const r = await api.put(`/v1/customers/${c.id}/profile-photo`, Buffer.alloc(1024 * 1024 + 1, 8), { 'content-type': 'image/png' });
+    const r = await api.put(`/v1/customers/${c.id}/profile-photo`, Buffer.concat([PNG, Buffer.alloc(1024 * 1024 + 1 - PNG.length, 8)]), { 'content-type': 'image/png' });
     expect(r.status).toBe(413);
     expect(r.body.code).toBe('payload_too_large');
     // Nothing was stored: the accepted photo is still the one served, and no new file exists.
     expect(await env.ctx.blobs.list('photos')).toEqual(filesBefore);
-    const photo = await api.get(`/v1/customers/${c.id}/profile-photo`);
-    expect(photo.status).toBe(200);
-    expect(photo.raw === Buffer.alloc(1024 * 1024, 7).toString('latin1')).toBe(true);
+    const photo = await env.app.inject({ method: 'GET', url: `/v1/customers/${c.id}/profile-photo`, headers: { authorization: `Bearer ${env.operatorKey}` } });
+    expect(photo.statusCode).toBe(200);
+    expect(photo.rawPayload.equals(first)).toBe(true);
   });
 });
 

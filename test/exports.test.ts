@@ -68,8 +68,11 @@ describe('dataset exports', () => {
     env.clock.advance(60_000);
     deletedAt = env.clock.now().toISOString();
     expect((await api.del(`/v1/customers/${deleted.id}`)).status).toBe(204);
+    // Stored encrypted under the customer's key, which survives with the data while the setting is off.
     const stored = await env.ctx.db.selectFrom('customers').selectAll().where('id', '=', deleted.id as string).executeTakeFirstOrThrow();
-    expect(stored.email).toBe(deletedBody.email);
+    const dek = (await env.ctx.crypto.keysOf(env.ctx.db, [deleted.id as string])).get(deleted.id as string);
+    expect(dek).toBeDefined();
+    expect(env.ctx.crypto.decryptRow('customers', stored, stored.id, dek).email).toBe(deletedBody.email);
 
     expect((await api.patch('/v1/settings', { automaticPersonalDataDeletion: true })).status).toBe(200);
     env.clock.advance(60_000);

@@ -2,6 +2,7 @@
 // confirmation history, application self-service, the immediate notice after a deletion, and the
 // revocation of a grace_expired case by a new license. Webhooks are really delivered (dispatcher).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openWebhookSecret } from '../src/applications/webhook-secrets.ts';
 import { DAY_MS } from '../src/clock.ts';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
 import { add, createAppKey, createApplication, createCustomer } from './helpers/fixtures.ts';
@@ -152,7 +153,8 @@ describe('application self-service', () => {
     }
     const untouched = await env.ctx.db.selectFrom('applications').selectAll().where('id', '=', other.id).executeTakeFirstOrThrow();
     expect(untouched.webhookUrl).toBeNull();
-    expect(untouched.webhookSecret).toBe(other.webhookSecret);
+    // Stored sealed (issue 17): it still opens to the secret the application was given.
+    expect(openWebhookSecret(env.ctx.secrets.storedSecretsKey, other.id, untouched.webhookSecret)).toBe(other.webhookSecret);
     // The list of all applications stays an operator's.
     expect((await p.api.get('/v1/applications')).status).toBe(403);
     expect((await api.get(`/v1/applications/${unknown}`)).status).toBe(404);

@@ -42,15 +42,15 @@ describe('the plug-in registry', () => {
       const { registry } = env.services;
       expect(registry.domains).toEqual(DOMAINS.map((d) => d.name));
       expect(registry.deletionSteps.map((s) => `${s.phase}:${s.name}`))
-        .toEqual(['before:backup', 'after:redaction', 'after:deletionCases', 'after:erasure-journal']);
+        .toEqual(['before:keyring', 'before:backup', 'after:redaction', 'after:deletionCases', 'after:deliveryExcerpts', 'after:erasure-journal']);
       expect([...registry.jobs.keys()].sort()).toEqual(['deletion-notifications', 'grace-periods', 'retention']);
-      expect(registry.retentionTasks.map((t) => t.name)).toEqual(['idempotency-keys', 'redaction-backlog', 'backups', 'operational-tables']);
+      expect(registry.retentionTasks.map((t) => t.name)).toEqual(['idempotency-keys', 'redaction-backlog', 'backups', 'operational-tables', 'keys']);
       for (const port of ['subjectExport', 'deletion', 'webhookUrlCheck', 'webhookDispatcher', 'deletionCases', 'erasureJournal', 'archives'] as const) {
         expect(registry.port(port), port).toBeDefined();
       }
       // Every route module is a domain's: the core ones included.
       expect(new Set(registry.routes.map((r) => r.domain))).toEqual(new Set(['http', 'audit', 'applications', 'customers', 'erasure',
-        'notifications', 'exports', 'backups', 'jobs', 'console']));
+        'notifications', 'exports', 'backups', 'jobs', 'evidence', 'stats', 'operator', 'console']));
     } finally {
       await env.close();
     }

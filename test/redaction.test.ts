@@ -48,14 +48,17 @@ async function fullCustomer() {
   return { id: c.id, before };
 }
 
+/** The customer's rows as stored, personal values decrypted while its key exists (clear once redacted: masks, kept values). */
 async function rowsOf(id: string) {
   const db = env.ctx.db;
+  const dek = (await env.ctx.crypto.keysOf(db, [id])).get(id);
+  const dec = <T extends Record<string, unknown>>(table: string, row: T): T => env.ctx.crypto.decryptRow(table, row, String(row.id), dek);
   return {
-    customer: await db.selectFrom('customers').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
-    address: await db.selectFrom('addresses').selectAll().where('customerId', '=', id).executeTakeFirstOrThrow(),
-    payment_method: await db.selectFrom('paymentMethods').selectAll().where('customerId', '=', id).executeTakeFirstOrThrow(),
-    subscription: await db.selectFrom('subscriptions').selectAll().where('customerId', '=', id).executeTakeFirstOrThrow(),
-    social_identity: await db.selectFrom('socialIdentities').selectAll().where('customerId', '=', id).executeTakeFirstOrThrow(),
+    customer: dec('customers', await db.selectFrom('customers').selectAll().where('id', '=', id).executeTakeFirstOrThrow()),
+    address: dec('addresses', await db.selectFrom('addresses').selectAll().where('customerId', '=', id).executeTakeFirstOrThrow()),
+    payment_method: dec('payment_methods', await db.selectFrom('paymentMethods').selectAll().where('customerId', '=', id).executeTakeFirstOrThrow()),
+    subscription: dec('subscriptions', await db.selectFrom('subscriptions').selectAll().where('customerId', '=', id).executeTakeFirstOrThrow()),
+    social_identity: dec('social_identities', await db.selectFrom('socialIdentities').selectAll().where('customerId', '=', id).executeTakeFirstOrThrow()),
   };
 }
 type Rows = Awaited<ReturnType<typeof rowsOf>>;

@@ -1,3 +1,4 @@
+import { openWebhookSecret } from '../src/applications/webhook-secrets.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
@@ -43,7 +44,7 @@ describe('secrets shown once are never kept in stored idempotent responses', () 
     expect(replayRotate.body.webhookSecret).toBeNull();
     // The replay rotated nothing: the secret that signs is still the one shown by the first call.
     const row = await env.ctx.db.selectFrom('applications').select('webhookSecret').where('id', '=', created.body.id).executeTakeFirstOrThrow();
-    expect(row.webhookSecret).toBe(rotated.body.webhookSecret);
+    expect(openWebhookSecret(env.ctx.secrets.storedSecretsKey, created.body.id, row.webhookSecret)).toBe(rotated.body.webhookSecret);
     const apps = await api.get('/v1/applications');
     expect(apps.body.data.filter((a: { name: string }) => a.name === 'partner')).toHaveLength(1);
   });

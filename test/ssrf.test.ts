@@ -43,6 +43,9 @@ const HOSTILE: string[] = [
   'http://[fd00:ec2::254]/', 'http://0.0.0.0/', 'http://0/', 'http://[::]/', 'http://224.0.0.1/', 'http://[ff02::1]/',
   'http://255.255.255.255/', 'http://192.0.2.1/', 'http://240.0.0.1/', 'http://[::ffff:169.254.169.254]/',
   'http://[64:ff9b::a00:1]/', 'http://[2002:7f00:1::]/',
+  // Issue 17: IPv4-compatible ::/96 and other IPv6 forms embedding a private/loopback IPv4 address.
+  'http://[::127.0.0.1]/', 'http://[::7f00:1]/', 'http://[::10.0.0.1]/', 'http://[::169.254.169.254]/', 'http://[::8.8.8.8]/',
+  'http://[0:0:0:0:0:0:7f00:1]/', 'http://[::ffff:0:7f00:1]/', 'http://[64:ff9b:1::a00:1]/', 'http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/',
   // metadata and internal names
   'http://metadata.google.internal/computeMetadata/v1/', 'http://METADATA.google.internal./', 'http://metadata/',
   'http://instance-data/', 'http://printer.local/', 'http://intranet/',
@@ -95,7 +98,7 @@ describe('SSRF guard at registration', () => {
   });
 
   it('classifies addresses', () => {
-    for (const a of ['127.0.0.1', '10.0.0.1', '::1', '::ffff:10.0.0.1', 'fe80::1', '169.254.169.254', '0.0.0.0', 'nonsense']) {
+    for (const a of ['::127.0.0.1', '::a00:1', '::ffff:0:7f00:1', '127.0.0.1', '10.0.0.1', '::1', '::ffff:10.0.0.1', 'fe80::1', '169.254.169.254', '0.0.0.0', 'nonsense']) {
       expect(isPublicAddress(a), a).toBe(false);
     }
     for (const a of ['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8']) expect(isPublicAddress(a), a).toBe(true);

@@ -2,9 +2,9 @@ import type { Db } from '../db/database.ts';
 import type { Application } from '../db/schema.ts';
 import { paginate, type PageQuery } from '../http/pagination.ts';
 
-export async function insertApplication(db: Db, input: { name: string; webhookUrl: string | null; webhookSecret: string; at: Date }) {
+export async function insertApplication(db: Db, input: { id: string; name: string; webhookUrl: string | null; webhookSecret: string; at: Date }) {
   return db.insertInto('applications').values({
-    name: input.name, webhookUrl: input.webhookUrl, webhookSecret: input.webhookSecret,
+    id: input.id, name: input.name, webhookUrl: input.webhookUrl, webhookSecret: input.webhookSecret,
     previousWebhookSecret: null, previousSecretExpiresAt: null, disabledReason: null, failingSince: null,
     createdAt: input.at, updatedAt: input.at,
   }).returningAll().executeTakeFirstOrThrow();

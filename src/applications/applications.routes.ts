@@ -22,6 +22,7 @@ const WebhookUrl = Type.String({ minLength: 1, maxLength: 2000, description: 'ht
 
 export function registerApplicationRoutes(app: TypedApp, applications: ApplicationsService) {
   app.post('/v1/applications', {
+    config: { access: 'operator' },
     schema: { operationId: 'createApplication',
       tags, summary: 'Register a partner application (the webhook secret is shown only here)',
       body: Type.Object({
@@ -34,6 +35,7 @@ export function registerApplicationRoutes(app: TypedApp, applications: Applicati
     await applications.create(principalOf(request), request.body)));
 
   app.get('/v1/applications', {
+    config: { access: 'operator' },
     schema: { operationId: 'listApplications',
       tags, summary: 'List applications', querystring: Type.Object(PageQuerySchema, { additionalProperties: false }),
       response: { 200: ListOf(ApplicationSchema), ...errors() },
@@ -99,6 +101,7 @@ export function registerApplicationRoutes(app: TypedApp, applications: Applicati
   }, async (request) => applications.deliveries(request.params.id, request.query, principalOf(request)));
 
   app.post('/v1/api-keys', {
+    config: { access: 'operator' },
     schema: { operationId: 'createApiKey',
       tags: ['keys'], summary: 'Issue an API key (the key is shown only here)',
       body: Type.Object({

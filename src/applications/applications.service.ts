@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { appendAudit } from '../audit/audit.repo.ts';
+import { sealWebhookSecret } from './webhook-secrets.ts';
 import { insertKey, type KeyKind, type Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
 import type { Application } from '../db/schema.ts';
@@ -50,11 +51,13 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
       if (input.webhookUrl) await checkWebhookUrl(input.webhookUrl);
       return db.transaction().execute(async (trx) => {
         const at = clock.now();
+        const id = crypto.randomUUID();
+        const secret = newWebhookSecret();
         const a = await repo.insertApplication(trx, {
-          name: input.name, webhookUrl: input.webhookUrl ?? null, webhookSecret: newWebhookSecret(), at,
+          id, name: input.name, webhookUrl: input.webhookUrl ?? null, webhookSecret: sealWebhookSecret(ctx.secrets.storedSecretsKey, id, secret), at,
         });
         await appendAudit(trx, { type: 'application.created', actorKeyId: principal.keyId, subjectType: 'application', subjectId: a.id, at });
-        return { ...toApplicationView(a), webhookSecret: a.webhookSecret };
+        return { ...toApplicationView(a), webhookSecret: secret };
       });
     },
 
@@ -118,12 +121,14 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
         if (!a) throw notFound('Application');
         const at = clock.now();
         const expires = new Date(at.getTime() + SECRET_OVERLAP_MS);
+        const secret = newWebhookSecret();
         const updated = await repo.updateApplication(trx, id, {
-          webhookSecret: newWebhookSecret(), previousWebhookSecret: a.webhookSecret, previousSecretExpiresAt: expires, updatedAt: at,
+          webhookSecret: sealWebhookSecret(ctx.secrets.storedSecretsKey, id, secret), previousWebhookSecret: a.webhookSecret,
+          previousSecretExpiresAt: expires, updatedAt: at,
         });
         await appendAudit(trx, { type: 'application.secret_rotated', actorKeyId: principal.keyId, subjectType: 'application', subjectId: id, at,
           data: { previousSecretExpiresAt: expires.toISOString() } });
-        return { ...toApplicationView(updated), webhookSecret: updated.webhookSecret };
+        return { ...toApplicationView(updated), webhookSecret: secret };
       });
     },
 
@@ -146,7 +151,7 @@ export function createApplicationsService(ctx: Ctx, checkWebhookUrl: WebhookUrlC
         const unknown = applicationIds.filter((id) => !known.has(id));
         if (unknown.length > 0) throw new AppError('validation_failed', `body.applicationIds: unknown application ${unknown.join(', ')}`);
         const at = clock.now();
-        const created = await insertKey(trx, { kind: input.kind, applicationIds, createdByKeyId: principal.keyId, at });
+        const created = await insertKey(trx, { kind: input.kind, applicationIds, createdByKeyId: principal.keyId, at, hashSecret: ctx.secrets.apiKeyHashKey });
         await appendAudit(trx, {
           type: 'api_key.created', actorKeyId: principal.keyId, subjectType: 'api_key', subjectId: created.id, at,
           data: { kind: input.kind, applicationIds },

@@ -30,12 +30,38 @@ export interface AuditEvent {
   hash: string;
 }
 
-export function hashEvent(e: Omit<AuditEvent, 'hash'>): string {
+/**
+ * An event's hash: HMAC-SHA256 under the audit key (derived from the master key), so nobody
+ * without it can recompute a rewritten chain. `key` null is release 1's unkeyed SHA-256, still
+ * used to verify the events before the chain was re-keyed (see AUDIT_REKEYED).
+ */
+export function hashEvent(e: Omit<AuditEvent, 'hash'>, key: Buffer | null): string {
   const body = canonicalJson({
     seq: Number(e.seq), id: e.id, type: e.type, actorKeyId: e.actorKeyId, subjectType: e.subjectType,
     subjectId: e.subjectId, data: e.data, createdAt: new Date(e.createdAt).toISOString(),
   });
-  return crypto.createHash('sha256').update(e.prevHash).update('\n').update(body).digest('hex');
+  const h = key ? crypto.createHmac('sha256', key) : crypto.createHash('sha256');
+  return h.update(e.prevHash).update('\n').update(body).digest('hex');
+}
+
+/** The event that re-anchors a chain written by release 1 (unkeyed) under the audit key. */
+export const AUDIT_REKEYED = 'audit.chain_rekeyed';
+
+// The audit key of a database handle. Appends happen deep inside services' transactions, so the
+// key is bound once to the handle (its dialect adapter, shared by the handle and its
+// transactions) when the runtime opens it, instead of being passed through every call.
+const auditKeys = new WeakMap<object, Buffer>();
+const adapterOf = (db: Db): object => db.getExecutor().adapter;
+
+/** Binds the audit key to a database handle; every append through it (and its transactions) is keyed. */
+export function bindAuditKey(db: Db, key: Buffer): void {
+  auditKeys.set(adapterOf(db), key);
+}
+
+export function auditKeyOf(db: Db): Buffer {
+  const key = auditKeys.get(adapterOf(db));
+  if (!key) throw new Error('The audit chain key is not bound to this database handle (bindAuditKey)');
+  return key;
 }
 
 // Transactions whose audit events are collected and appended together at the end (see deferAudit).
@@ -59,6 +85,7 @@ export async function lockAuditChain(trx: Db): Promise<void> {
 /** Appends events in order under one lock and one read of the chain's end; ids may be given. */
 async function appendChained(trx: Db, pending: Array<{ id: string; input: AuditInput }>): Promise<AuditEvent[]> {
   if (pending.length === 0) return [];
+  const key = auditKeyOf(trx);
   await lockAuditChain(trx);
   const last = await trx.selectFrom('auditEvents').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
   let seq = last ? Number(last.seq) : 0;
@@ -68,7 +95,7 @@ async function appendChained(trx: Db, pending: Array<{ id: string; input: AuditI
       seq: ++seq, id, type: input.type, actorKeyId: input.actorKeyId, subjectType: input.subjectType ?? null,
       subjectId: input.subjectId ?? null, data: input.data ?? {}, createdAt: input.at, prevHash,
     };
-    const full = { ...event, hash: hashEvent(event) };
+    const full = { ...event, hash: hashEvent(event, key) };
     prevHash = full.hash;
     return full;
   });
@@ -104,30 +131,79 @@ export async function appendAudit(trx: Db, input: AuditInput): Promise<AuditEven
   return event!;
 }
 
-export async function listAudit(db: Db, opts: { afterSeq: number; limit: number; subjectId?: string; type?: string }) {
-  let q = db.selectFrom('auditEvents').selectAll().where('seq', '>', opts.afterSeq);
+/** Events after `afterSeq` in sequence order, or (desc) before it, newest first. */
+export async function listAudit(db: Db, opts: { afterSeq: number; limit: number; subjectId?: string; type?: string; desc?: boolean }) {
+  let q = db.selectFrom('auditEvents').selectAll().where('seq', opts.desc ? '<' : '>', opts.afterSeq);
   if (opts.subjectId) q = q.where('subjectId', '=', opts.subjectId);
   if (opts.type) q = q.where('type', '=', opts.type);
-  const rows = await q.orderBy('seq').limit(opts.limit).execute();
+  const rows = await q.orderBy('seq', opts.desc ? 'desc' : 'asc').limit(opts.limit).execute();
   return rows.map((r) => ({ ...r, seq: Number(r.seq) })) as AuditEvent[];
 }
 
-/** Recomputes the whole chain; any edited, inserted or removed row breaks it. */
-export async function verifyAudit(db: Db): Promise<{ valid: boolean; count: number; firstInvalidSeq: number | null }> {
+/** Every event type recorded so far, with its count (for the console's filters). */
+export async function listAuditTypes(db: Db): Promise<Array<{ type: string; count: number }>> {
+  const rows = await db.selectFrom('auditEvents').select((eb) => ['type', eb.fn.countAll<string>().as('count')])
+    .groupBy('type').orderBy('type').execute();
+  return rows.map((r) => ({ type: r.type, count: Number(r.count) }));
+}
+
+/**
+ * Re-anchors a chain written by release 1 (unkeyed SHA-256) once: appends an audited, keyed
+ * `audit.chain_rekeyed` event naming the last unkeyed event and its hash. Rewriting any earlier
+ * event changes that hash, which the keyed event (and the checkpoints) no longer match.
+ * Idempotent; migration 0006 recorded where the unkeyed part ends.
+ */
+export async function reanchorAuditChain(db: Db, at: Date): Promise<AuditEvent | null> {
+  return db.transaction().execute((trx) => reanchorIn(trx, at));
+}
+
+/** reanchorAuditChain inside the caller's transaction (a restore of a release-1 backup). */
+export async function reanchorIn(trx: Db, at: Date): Promise<AuditEvent | null> {
+  {
+    await lockAuditChain(trx);
+    const state = await trx.selectFrom('auditChainState').selectAll().where('id', '=', 1).forUpdate().executeTakeFirst();
+    if (!state || state.rekeyedAt !== null || Number(state.legacyUntilSeq) === 0) return null;
+    const legacyUntilSeq = Number(state.legacyUntilSeq);
+    const last = await trx.selectFrom('auditEvents').select(['seq', 'hash']).where('seq', '=', legacyUntilSeq).executeTakeFirst();
+    const event = await appendAudit(trx, {
+      type: AUDIT_REKEYED, actorKeyId: null, at,
+      data: { legacyUntilSeq, legacyHeadHash: last?.hash ?? null, algorithm: 'hmac-sha256', reason: 'issue 17: keyed chain' },
+    });
+    await trx.updateTable('auditChainState').set({ rekeyedAt: at }).where('id', '=', 1).execute();
+    return event;
+  }
+}
+
+export interface ChainCheck { valid: boolean; count: number; firstInvalidSeq: number | null; head: { seq: number; hash: string } | null; legacyUntilSeq: number }
+
+/**
+ * Recomputes the whole chain; any edited, inserted or removed row breaks it. Events up to the
+ * re-anchoring are release 1's unkeyed hashes; the re-anchoring event and all later ones are keyed.
+ */
+export async function verifyChain(db: Db, key: Buffer): Promise<ChainCheck> {
+  const state = await db.selectFrom('auditChainState').selectAll().where('id', '=', 1).executeTakeFirst();
+  const legacyUntilSeq = Number(state?.legacyUntilSeq ?? 0);
   let prevHash = GENESIS_HASH;
   let expectedSeq = 1;
   let count = 0;
+  let head: ChainCheck['head'] = null;
+  const invalid = (seq: number) => ({ valid: false, count, firstInvalidSeq: seq, head, legacyUntilSeq });
   for (;;) {
     const rows = await listAudit(db, { afterSeq: expectedSeq - 1, limit: 1000 });
     for (const row of rows) {
       count++;
-      if (row.seq !== expectedSeq || row.prevHash !== prevHash || hashEvent(row) !== row.hash) {
-        return { valid: false, count, firstInvalidSeq: row.seq };
-      }
+      const keyed = row.seq > legacyUntilSeq;
+      if (row.seq !== expectedSeq || row.prevHash !== prevHash || hashEvent(row, keyed ? key : null) !== row.hash) return invalid(row.seq);
+      // The keyed part starts with the re-anchoring event, naming exactly where the unkeyed part ended.
+      if (legacyUntilSeq > 0 && row.seq === legacyUntilSeq + 1
+        && (row.type !== AUDIT_REKEYED || Number(row.data.legacyUntilSeq) !== legacyUntilSeq)) return invalid(row.seq);
       prevHash = row.hash;
+      head = { seq: row.seq, hash: row.hash };
       expectedSeq++;
     }
     if (rows.length < 1000) break;
   }
-  return { valid: true, count, firstInvalidSeq: null };
+  // An unkeyed part must be followed by its re-anchoring event (else anyone could have rewritten it all).
+  if (legacyUntilSeq > 0 && (head?.seq ?? 0) <= legacyUntilSeq) return invalid(head?.seq ?? 0);
+  return { valid: true, count, firstInvalidSeq: null, head, legacyUntilSeq };
 }

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { sql } from 'kysely';
+import { ConfigError } from '../config.ts';
 import type { Db } from '../db/database.ts';
 
 export type KeyKind = 'operator' | 'application';
@@ -12,7 +13,20 @@ export interface Principal {
 
 const PREFIX: Record<KeyKind, string> = { operator: 'lethe_op_', application: 'lethe_app_' };
 
-export const hashKey = (key: string) => crypto.createHash('sha256').update(key).digest('hex');
+/** Release 1 stored unkeyed SHA-256 (64 hex); still accepted once, then rehashed (findPrincipal). */
+export const legacyHashKey = (key: string) => crypto.createHash('sha256').update(key).digest('hex');
+/** The stored hash of a key: HMAC-SHA256 under a server secret derived from the master key, tagged. */
+export const hashKey = (key: string, hashSecret: Buffer) =>
+  `hmac1:${crypto.createHmac('sha256', hashSecret).update(key).digest('hex')}`;
+
+/** A chosen LETHE_ADMIN_KEY must resist guessing: at least 32 characters, at least 10 distinct. */
+export function weakAdminKeyReason(key: string): string | null {
+  if (key.length < 32) return 'LETHE_ADMIN_KEY must be at least 32 characters to become the first operator key';
+  if (new Set(key).size < 10) return 'LETHE_ADMIN_KEY has too little variety (fewer than 10 distinct characters)';
+  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(key)).length;
+  if (classes < 2) return 'LETHE_ADMIN_KEY must mix at least two of: lower case, upper case, digits, symbols';
+  return null;
+}
 
 export function generateKey(kind: KeyKind): string {
   return PREFIX[kind] + crypto.randomBytes(32).toString('base64url');
@@ -21,13 +35,14 @@ export function generateKey(kind: KeyKind): string {
 /** Stores a key by its hash only; the plain key exists only in the return value. */
 export async function insertKey(
   db: Db,
-  input: { kind: KeyKind; applicationIds: string[]; createdByKeyId: string | null; at: Date; plainKey?: string },
+  input: { kind: KeyKind; applicationIds: string[]; createdByKeyId: string | null; at: Date; plainKey?: string; hashSecret: Buffer },
 ): Promise<{ id: string; key: string }> {
   const key = input.plainKey ?? generateKey(input.kind);
   const row = await db.insertInto('apiKeys').values({
     kind: input.kind,
-    keyHash: hashKey(key),
-    keyPrefix: key.slice(0, 12),
+    keyHash: hashKey(key, input.hashSecret),
+    // A chosen key keeps no part of itself in the database; a generated one shows its kind and 3 random characters.
+    keyPrefix: input.plainKey !== undefined ? PREFIX[input.kind] : key.slice(0, 12),
     createdByKeyId: input.createdByKeyId,
     createdAt: input.at,
     revokedAt: null,
@@ -40,10 +55,19 @@ export async function insertKey(
   return { id: row.id, key };
 }
 
-export async function findPrincipal(db: Db, key: string): Promise<Principal | null> {
-  const row = await db.selectFrom('apiKeys').select(['id', 'kind']).where('keyHash', '=', hashKey(key))
+/**
+ * The live key `key` names. A key stored by release 1 (unkeyed SHA-256) is found by that hash
+ * once and rehashed in place, so existing keys keep working and the table converges.
+ */
+export async function findPrincipal(db: Db, key: string, hashSecret: Buffer): Promise<Principal | null> {
+  const keyed = hashKey(key, hashSecret);
+  const legacy = legacyHashKey(key);
+  const row = await db.selectFrom('apiKeys').select(['id', 'kind', 'keyHash']).where('keyHash', 'in', [keyed, legacy])
     .where('revokedAt', 'is', null).executeTakeFirst();
   if (!row) return null;
+  if (row.keyHash === legacy) {
+    await db.updateTable('apiKeys').set({ keyHash: keyed }).where('id', '=', row.id).where('keyHash', '=', legacy).execute();
+  }
   const apps = row.kind === 'application'
     ? await db.selectFrom('apiKeyApplications').select('applicationId').where('apiKeyId', '=', row.id)
       .orderBy('applicationId').execute()
@@ -61,14 +85,26 @@ export async function countKeys(db: Db): Promise<number> {
  * generated and returned so the caller can print it once. Serialized by an advisory lock so two
  * instances starting together create one key.
  */
-export async function bootstrapOperatorKey(db: Db, adminKey: string | undefined, at: Date): Promise<string | null> {
+export async function bootstrapOperatorKey(db: Db, adminKey: string | undefined, at: Date, hashSecret: Buffer): Promise<string | null> {
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(${0x4c4b4559})`.execute(trx);
     if ((await countKeys(trx)) > 0) return null;
+    // Only a key about to be created must be strong: an existing deployment's key keeps working.
+    const weak = adminKey ? weakAdminKeyReason(adminKey) : null;
+    if (weak) throw new ConfigError(weak);
     const { key } = await insertKey(trx, {
-      kind: 'operator', applicationIds: [], createdByKeyId: null, at,
+      kind: 'operator', applicationIds: [], createdByKeyId: null, at, hashSecret,
       ...(adminKey ? { plainKey: adminKey } : {}),
     });
     return adminKey ? null : key;
   });
+}
+
+/** A chosen key (LETHE_ADMIN_KEY) stored by release 1 kept its first 12 characters: keep only its kind's prefix. */
+export async function forgetChosenKeyPrefix(db: Db, key: string, hashSecret: Buffer): Promise<void> {
+  const rows = await db.selectFrom('apiKeys').select(['id', 'kind', 'keyPrefix'])
+    .where('keyHash', 'in', [hashKey(key, hashSecret), legacyHashKey(key)]).execute();
+  for (const row of rows) {
+    if (row.keyPrefix !== PREFIX[row.kind]) await db.updateTable('apiKeys').set({ keyPrefix: PREFIX[row.kind] }).where('id', '=', row.id).execute();
+  }
 }

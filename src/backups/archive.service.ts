@@ -25,6 +25,41 @@ import type { TypedApp } from '../plugin/registry.ts';
 export const ARCHIVE_PREFIX = 'archives';
 const archiveContext = (id: string) => `lethe-archive:${id}`;
 
+/**
+ * The key an archive is sealed under: the key-epoch key current at its creation (crypto-shredding:
+ * once that epoch is destroyed, no one can open it), or, for archives of release 1 not yet
+ * re-sealed, the master-derived backup key.
+ */
+function archiveKey(ctx: Ctx, epochId: string | null): Buffer {
+  if (!epochId) return ctx.secrets.backupKey;
+  try { return ctx.crypto.keys.keyring.epochKey(epochId); } catch {
+    throw new AppError('not_found', `The key epoch that sealed this archive (${epochId}) was destroyed: the archive can no longer be opened`);
+  }
+}
+
+/**
+ * Re-seals a release-1 archive (backup key) under the current epoch key; true when done. One
+ * transaction: the new ciphertext goes into stored_files, the row points at it, the old file
+ * (or in-row ciphertext) goes.
+ */
+export async function resealLegacyArchive(ctx: Ctx, id: string): Promise<boolean> {
+  const { db, blobs } = ctx;
+  return db.transaction().execute(async (trx) => {
+    const row = await repo.findSealedForUpdate(trx, id);
+    if (!row || row.destroyedAt || row.keyEpochId) return false;
+    const sealed = row.sealed ? Buffer.from(row.sealed) : row.blobKey ? await blobs.get(row.blobKey, trx) : null;
+    if (!sealed) return false;
+    const plain = open(ctx.secrets.backupKey, sealed, archiveContext(id));
+    const epoch = await ctx.crypto.keys.currentEpoch(trx);
+    if (!epoch) return false;
+    const resealed = seal(archiveKey(ctx, epoch.id), plain, archiveContext(id));
+    const newKey = await blobs.put(resealed, ARCHIVE_PREFIX, trx);
+    if (!await repo.markResealed(trx, id, epoch.id, newKey, resealed.length)) return false;
+    if (row.blobKey) await blobs.delete(row.blobKey, trx);
+    return true;
+  });
+}
+
 /** The backups section of the settings (settings/settings.repo.ts): how long archives and backup files are kept. */
 export async function retentionDays(db: Db): Promise<number> {
   return (await readSettingsSection(db, 'backups')).backupRetentionDays;
@@ -52,11 +87,14 @@ export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExpor
     async run(trx, c) {
       const doc = await subjectExport()(trx, c.customer.id, { includePhotoData: true, at: c.at });
       const id = crypto.randomUUID();
-      const sealed = seal(ctx.secrets.backupKey, Buffer.from(JSON.stringify(doc)), archiveContext(id));
+      // Sealed under the current epoch key: openable while that epoch lives (at least backupRetentionDays), by no one after.
+      const epoch = await ctx.crypto.keys.currentEpoch(trx);
+      const keyEpochId = epoch?.id ?? null;
+      const sealed = seal(archiveKey(ctx, keyEpochId), Buffer.from(JSON.stringify(doc)), archiveContext(id));
       const expiresAt = new Date(c.at.getTime() + (await retentionDays(trx)) * DAY_MS);
       const blobKey = await blobs.put(sealed, ARCHIVE_PREFIX, trx);
       await repo.insertArchive(trx, {
-        id, customerId: c.customer.id, createdAt: c.at, expiresAt, blobKey, sizeBytes: sealed.length, keyFingerprint: ctx.secrets.fingerprint,
+        id, customerId: c.customer.id, createdAt: c.at, expiresAt, blobKey, sizeBytes: sealed.length, keyFingerprint: ctx.secrets.fingerprint, keyEpochId,
       });
       await appendAudit(trx, {
         type: 'backup.archive_created', actorKeyId: c.actorKeyId, subjectType: 'backup_archive', subjectId: id,
@@ -93,7 +131,7 @@ export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExpor
       if (row.destroyedAt) throw new AppError('not_found', `Archive ${id} was destroyed at ${new Date(row.destroyedAt).toISOString()} (retention)`);
       const sealed = row.sealed ? Buffer.from(row.sealed) : row.blobKey ? await blobs.get(row.blobKey) : null;
       if (!sealed) throw new AppError('not_found', `Archive ${id}: the sealed file is missing from the stored files`);
-      const doc = JSON.parse(open(ctx.secrets.backupKey, sealed, archiveContext(id)).toString('utf8')) as Record<string, unknown>;
+      const doc = JSON.parse(open(archiveKey(ctx, row.keyEpochId), sealed, archiveContext(id)).toString('utf8')) as Record<string, unknown>;
       await db.transaction().execute((trx) => appendAudit(trx, {
         type: 'backup.archive_opened', actorKeyId, subjectType: 'backup_archive', subjectId: id,
         at: ctx.clock.now(), data: { customerId: row.customerId, via: 'cli' },
@@ -144,6 +182,7 @@ const ArchiveSchema = Type.Object({
 
 export function registerArchiveRoutes(app: TypedApp, archives: ArchiveService) {
   app.get('/v1/backups', {
+    config: { access: 'operator' },
     schema: { operationId: 'listBackups',
       tags: ['backups'],
       summary: 'Sealed pre-deletion archives (metadata only; open one with `lethe backup open <id>`)',

@@ -10,6 +10,8 @@ export interface BackupArchivesTable {
   sealed: Buffer | null;
   sizeBytes: number;
   keyFingerprint: string;
+  /** Epoch key that sealed it (NULL: sealed by release 1 under the master-derived backup key). */
+  keyEpochId: Generated<string | null>;
   destroyedAt: Timestamp | null;
 }
 

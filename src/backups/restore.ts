@@ -1,6 +1,7 @@
 import { crashPoint } from '../deployment/crash-points.ts';
 import { sql, type Kysely } from 'kysely';
-import { appendAudit } from '../audit/audit.repo.ts';
+import { appendAudit, reanchorIn } from '../audit/audit.repo.ts';
+import { auditHeadOf, checkpointAudit, recordFork } from '../audit/checkpoints.ts';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
@@ -119,8 +120,15 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
   await journal.reconcileFile(ctx.db, ctx.config, before);
 
   const at = ctx.clock.now();
+  // The head this restore replaces, anchored first: the fork line below names it (issue 17).
+  const checkpoints = { db: ctx.db, config: ctx.config, key: ctx.secrets.auditKey, now: () => ctx.clock.now() };
+  await checkpointAudit(checkpoints);
+  const replaced = await auditHeadOf(ctx.db);
+  let restored: { seq: number; hash: string } | null = null;
   await ctx.db.transaction().execute(async (trx) => {
     const r = raw(trx);
+    // audit_events refuses TRUNCATE except in a documented restore (migration 0006): this transaction only.
+    await sql`SELECT set_config('lethe.audit_restore', 'on', true)`.execute(r);
     const current = await sql<{ table_name: string }>`
       SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`.execute(r);
     const tables = current.rows.map((x) => x.table_name).filter((n) => !SKIP_TABLES.has(n));
@@ -193,6 +201,12 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
       await sql`SELECT setval(${s.seq}::regclass, coalesce((SELECT max(${sql.ref(s.column_name)}) FROM ${sql.table(s.table_name)}), 1),
         (SELECT max(${sql.ref(s.column_name)}) FROM ${sql.table(s.table_name)}) IS NOT NULL)`.execute(r);
     }
+    restored = await auditHeadOf(trx);
+    await sql`SELECT set_config('lethe.audit_restore', 'off', true)`.execute(r);
+    // A backup written before migration 0006 has no chain state: its chain is release 1's, unkeyed; re-anchor it.
+    await sql`INSERT INTO audit_chain_state (id, legacy_until_seq, rekeyed_at)
+      SELECT 1, coalesce(max(seq), 0), NULL FROM audit_events ON CONFLICT (id) DO NOTHING`.execute(r);
+    await reanchorIn(trx, at);
     // The restore appends to the restored chain; it never rewrites it.
     await appendAudit(trx, {
       type: 'backup.restored', actorKeyId, subjectType: 'backup', subjectId: header.id, at,
@@ -200,6 +214,10 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
         rows: Object.values(counts).reduce((a, b) => a + b, 0) },
     });
   });
+
+  // A recorded fork: verify reports the events after the backup's head as lost to this restore, not truncated.
+  await recordFork(checkpoints, { replaced, restored, backupId: header.id });
+  await checkpointAudit(checkpoints);
 
   // Archive files superseded by the restore (their rows are gone) are removed; replayed
   // deletions seal fresh archives from the restored records.

@@ -1,5 +1,8 @@
 import { parseArgs } from 'node:util';
 import { insertKey } from '../auth/api-keys.ts';
+import { bindAuditKey, reanchorAuditChain } from '../audit/audit.repo.ts';
+import { restrictUmask } from '../storage/file-modes.ts';
+import { deriveSecrets, loadMasterKey } from '../secrets.ts';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { migrate, openDatabase } from '../db/database.ts';
@@ -22,6 +25,7 @@ ${CLI_COMMANDS.map((c) => `  ${c.usage}`).join('\n')}
 Configuration comes from the environment (see README): DATABASE_URL, LETHE_DATA_DIR, …`;
 
 async function main(argv: string[]): Promise<number> {
+  restrictUmask(); // files this command writes (PGlite, master key, backups) are readable by this user only
   const [command, sub] = argv;
   const config = loadConfig();
   if (!command || command === 'help' || command === '--help' || command === '-h') {
@@ -76,6 +80,10 @@ async function main(argv: string[]): Promise<number> {
       await migrate(handle.db, MIGRATIONS);
       const { db } = handle;
       const clock = systemClock;
+      const secrets = deriveSecrets(loadMasterKey(config.masterKey, config.dataDir));
+      const hashSecret = secrets.apiKeyHashKey;
+      bindAuditKey(db, secrets.auditKey);
+      await reanchorAuditChain(db, clock.now());
       const kind = values.operator ? 'operator' as const : 'application' as const;
       const applicationIds = kind === 'application' ? positionals : [];
       if (kind === 'application') {
@@ -87,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
       }
       const created = await db.transaction().execute(async (trx) => {
         const at = clock.now();
-        const k = await insertKey(trx, { kind, applicationIds, createdByKeyId: null, at });
+        const k = await insertKey(trx, { kind, applicationIds, createdByKeyId: null, at, hashSecret });
         await appendAudit(trx, { type: 'api_key.created', actorKeyId: null, subjectType: 'api_key', subjectId: k.id, at, data: { kind, applicationIds, via: 'cli' } });
         return k;
       });

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { FieldCrypto } from '../crypto/field-crypto.ts';
 import type { Db } from '../db/database.ts';
 import { paginate, type PageQuery } from '../http/pagination.ts';
 
@@ -28,21 +29,25 @@ export function orderedId(at: Date): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-export async function appendActivity(db: Db, input: ActivityInput): Promise<void> {
+/** Appends an entry; its details are encrypted under the customer's key (they may name the person). */
+export async function appendActivity(db: Db, fc: FieldCrypto, input: ActivityInput): Promise<void> {
+  const id = orderedId(input.at);
+  const dek = await fc.keyFor(db, input.customerId, input.at);
   await db.insertInto('activity').values({
-    id: orderedId(input.at),
+    id,
     customerId: input.customerId,
     type: input.type,
     recordId: input.recordId ?? null,
-    details: JSON.stringify(input.details ?? {}),
+    ...fc.encryptRow('activity', { details: input.details ?? {} }, id, dek),
     createdAt: input.at,
-  }).execute();
+  } as never).execute();
 }
 
-export function listActivity(db: Db, customerId: string, page: PageQuery) {
-  return paginate(
+export async function listActivity(db: Db, fc: FieldCrypto, customerId: string, page: PageQuery) {
+  const result = await paginate(
     db.selectFrom('activity').select(['id', 'customerId', 'type', 'recordId', 'details', 'createdAt'])
       .where('customerId', '=', customerId),
     'activity', page,
   );
+  return { data: await fc.decryptRows(db, 'activity', result.data, (r) => r.customerId, (r) => r.id), nextCursor: result.nextCursor };
 }

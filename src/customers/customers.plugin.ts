@@ -22,7 +22,7 @@ export const customersPlugin: DomainPlugin = {
     });
     r.routes((app) => registerCustomerRoutes(app, customers));
 
-    const subjectExport = createSubjectExport({ blobs: ctx.blobs, now: () => ctx.clock.now() });
+    const subjectExport = createSubjectExport({ blobs: ctx.blobs, now: () => ctx.clock.now(), crypto: ctx.crypto });
     r.provide('subjectExport', subjectExport);
     r.routes((app) => registerSubjectExportRoute(app, ctx, subjectExport));
   },

@@ -1,4 +1,6 @@
-import { type Kysely, sql } from 'kysely';
+import crypto from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { FieldCrypto } from '../crypto/field-crypto.ts';
 import type { Db } from '../db/database.ts';
 import type { Customer } from '../db/schema.ts';
 import { paginate, type PageQuery } from '../http/pagination.ts';
@@ -9,71 +11,102 @@ export type CustomerFields = Partial<Pick<Customer,
   'salutation' | 'firstName' | 'lastName' | 'displayName' | 'email' | 'organization' | 'tin'
   | 'lastLoginSuccessIp' | 'lastLoginFailureIp' | 'sdkRegisterIp' | 'legalHold'>> & { metadata?: Record<string, string> };
 
-export async function insertCustomer(db: Db, fields: CustomerFields, at: Date): Promise<Customer> {
-  return db.insertInto('customers').values({
-    ...fields,
-    metadata: JSON.stringify(fields.metadata ?? {}),
+// Personal values are stored encrypted under the customer's key (fc: src/crypto/field-crypto.ts);
+// these functions take and return clear rows.
+export async function insertCustomer(db: Db, fc: FieldCrypto, fields: CustomerFields, at: Date): Promise<Customer> {
+  const id = crypto.randomUUID();
+  const dek = await fc.keyFor(db, id, at);
+  const row = await db.insertInto('customers').values({
+    ...fc.encryptRow('customers', { ...fields, metadata: fields.metadata ?? {} }, id, dek),
+    id,
+    emailBidx: fc.blindIndex(fields.email),
     createdAt: at,
     updatedAt: at,
     deletedAt: null,
     redactedAt: null,
     profilePhotoKey: null,
     profilePhotoContentType: null,
-  }).returningAll().executeTakeFirstOrThrow();
+  } as never).returningAll().executeTakeFirstOrThrow();
+  return fc.decryptRow('customers', row, id, dek);
 }
 
-/** A living customer, optionally row-locked: FOR SHARE for child writes, FOR UPDATE for deletion. */
-export async function findLiveCustomer(db: Db, id: string, lock?: 'share' | 'update'): Promise<Customer | undefined> {
+/**
+ * A living customer, optionally row-locked: FOR SHARE for child writes, FOR UPDATE for deletion.
+ * With `fc` its personal values are decrypted; without, they are as stored (callers that only
+ * check it lives, or read ids, flags and timestamps).
+ */
+export async function findLiveCustomer(db: Db, id: string, lock?: 'share' | 'update', fc?: FieldCrypto): Promise<Customer | undefined> {
   let q = db.selectFrom('customers').selectAll().where('id', '=', id).where('deletedAt', 'is', null);
   if (lock === 'share') q = q.forShare();
   if (lock === 'update') q = q.forUpdate();
-  return q.executeTakeFirst();
+  const row = await q.executeTakeFirst();
+  if (!row || !fc) return row;
+  return fc.decryptRow('customers', row, id, (await fc.keysOf(db, [id])).get(id));
 }
 
-export async function updateCustomer(db: Db, id: string, fields: CustomerFields & {
+export async function updateCustomer(db: Db, fc: FieldCrypto, id: string, fields: CustomerFields & {
   profilePhotoKey?: string | null; profilePhotoContentType?: string | null;
 }, at: Date): Promise<Customer> {
-  const { metadata, ...rest } = fields;
-  return db.updateTable('customers')
-    .set({ ...rest, ...(metadata !== undefined ? { metadata: JSON.stringify(metadata) } : {}), updatedAt: at })
+  const dek = await fc.keyFor(db, id, at);
+  const set = fc.encryptRow('customers', fields as Record<string, unknown>, id, dek);
+  if ('email' in fields) set.emailBidx = fc.blindIndex(fields.email);
+  const row = await db.updateTable('customers').set({ ...set, updatedAt: at } as never)
     .where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+  return fc.decryptRow('customers', row, id, dek);
 }
 
-export function listCustomers(db: Db, filter: { email?: string }, page: PageQuery) {
+/** Lists living customers; `email` is an exact match on the normalized address, through its blind index. */
+export async function listCustomers(db: Db, fc: FieldCrypto, filter: { email?: string }, page: PageQuery) {
   let q = db.selectFrom('customers').selectAll().where('deletedAt', 'is', null);
-  if (filter.email) q = q.where(sql<string>`lower(email)`, '=', filter.email.toLowerCase());
-  return paginate(q, 'customers', page);
+  if (filter.email) q = q.where('emailBidx', '=', fc.blindIndex(filter.email));
+  const result = await paginate(q, 'customers', page);
+  const data = await fc.decryptRows(db, 'customers', result.data as Customer[], (r) => r.id, (r) => r.id);
+  return { data, nextCursor: result.nextCursor };
 }
 
 // Collections are declared in collections.ts; these queries work for any of them by name.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDb = Kysely<any>;
 
-export async function insertRecord(db: Db, def: CollectionDef, customerId: string, values: Record<string, unknown>, at: Date) {
-  const row = { ...values, customerId, createdAt: at, updatedAt: at };
-  return (db as unknown as AnyDb).insertInto(def.table).values(row)
-    .returning(recordColumns(def)).executeTakeFirstOrThrow() as Promise<Record<string, unknown>>;
+type Rec = Record<string, unknown>;
+const decryptRecords = (db: Db, fc: FieldCrypto, def: CollectionDef, rows: Rec[]) =>
+  fc.decryptRows(db, def.sqlTable, rows, (r) => (r.customerId as string | null) ?? null, (r) => String(r.id));
+
+export async function insertRecord(db: Db, fc: FieldCrypto, def: CollectionDef, customerId: string, values: Rec, at: Date) {
+  const id = crypto.randomUUID();
+  const dek = await fc.keyFor(db, customerId, at);
+  const row = { ...fc.encryptRow(def.sqlTable, values, id, dek), id, customerId, createdAt: at, updatedAt: at };
+  const stored = await (db as unknown as AnyDb).insertInto(def.table).values(row)
+    .returning(recordColumns(def)).executeTakeFirstOrThrow() as Rec;
+  return fc.decryptRow(def.sqlTable, stored, id, dek);
 }
 
-export function listRecords(db: Db, def: CollectionDef, customerId: string, page: PageQuery, filter?: { applicationIds?: string[] }) {
+export async function listRecords(db: Db, fc: FieldCrypto, def: CollectionDef, customerId: string, page: PageQuery, filter?: { applicationIds?: string[] }) {
   let q = (db as unknown as AnyDb).selectFrom(def.table).select(recordColumns(def))
     .where('customerId', '=', customerId);
   if (def.softDelete) q = q.where('deletedAt', 'is', null);
   if (filter?.applicationIds) q = q.where('applicationId', 'in', filter.applicationIds);
-  return paginate(q as never, def.sqlTable, page) as Promise<{ data: Record<string, unknown>[]; nextCursor: string | null }>;
+  const result = await (paginate(q as never, def.sqlTable, page) as Promise<{ data: Rec[]; nextCursor: string | null }>);
+  return { data: await decryptRecords(db, fc, def, result.data), nextCursor: result.nextCursor };
 }
 
-export async function findRecord(db: Db, def: CollectionDef, id: string, lock = false) {
+export async function findRecord(db: Db, fc: FieldCrypto, def: CollectionDef, id: string, lock = false) {
   let q = (db as unknown as AnyDb).selectFrom(def.table).select(recordColumns(def)).where('id', '=', id);
   if (def.softDelete) q = q.where('deletedAt', 'is', null);
   if (lock) q = q.forUpdate();
-  return q.executeTakeFirst() as Promise<Record<string, unknown> | undefined>;
+  const row = await q.executeTakeFirst() as Rec | undefined;
+  return row ? (await decryptRecords(db, fc, def, [row]))[0] : undefined;
 }
 
-export async function updateRecord(db: Db, def: CollectionDef, id: string, values: Record<string, unknown>, at: Date) {
-  return (db as unknown as AnyDb).updateTable(def.table).set({ ...values, updatedAt: at })
+export async function updateRecord(db: Db, fc: FieldCrypto, def: CollectionDef, id: string, values: Rec, at: Date) {
+  const any = db as unknown as AnyDb;
+  const owner = await any.selectFrom(def.table).select('customerId').where('id', '=', id).executeTakeFirst() as { customerId: string | null } | undefined;
+  const dek = owner?.customerId ? await fc.keyFor(db, owner.customerId, at) : undefined;
+  const set = dek ? fc.encryptRow(def.sqlTable, values, id, dek) : values;
+  const row = await any.updateTable(def.table).set({ ...set, updatedAt: at })
     .where('id', '=', id)
-    .returning(recordColumns(def)).executeTakeFirstOrThrow() as Promise<Record<string, unknown>>;
+    .returning(recordColumns(def)).executeTakeFirstOrThrow() as Rec;
+  return (await decryptRecords(db, fc, def, [row]))[0]!;
 }
 
 export async function applicationExists(db: Db, id: string): Promise<boolean> {

@@ -14,10 +14,12 @@ const pascal = (name: string) => name.replace(/(^|_)(\w)/g, (_m, _u, c: string) 
 
 export function registerCustomerRoutes(app: TypedApp, customers: CustomersService) {
   app.post('/v1/customers', {
+    config: { access: 'operator' },
     schema: { operationId: 'createCustomer', tags, summary: 'Create a customer', body: CustomerCreate, response: { 201: CustomerSchema, ...errors(409) } },
   }, async (request, reply) => reply.code(201).send(await customers.create(request.body)));
 
   app.get('/v1/customers', {
+    config: { access: 'operator' },
     schema: { operationId: 'listCustomers',
       tags, summary: 'List living customers',
       querystring: Type.Object({ email: Type.Optional(Type.String({ maxLength: 320 })), ...PageQuerySchema }, { additionalProperties: false }),
@@ -29,14 +31,17 @@ export function registerCustomerRoutes(app: TypedApp, customers: CustomersServic
   });
 
   app.get('/v1/customers/:id', {
+    config: { access: 'operator' },
     schema: { operationId: 'getCustomer', tags, summary: 'Get a customer', params: IdParams, response: { 200: CustomerSchema, ...errors(404) } },
   }, async (request) => customers.get(request.params.id));
 
   app.patch('/v1/customers/:id', {
+    config: { access: 'operator' },
     schema: { operationId: 'updateCustomer', tags, summary: 'Update a customer', params: IdParams, body: CustomerPatch, response: { 200: CustomerSchema, ...errors(404) } },
   }, async (request) => customers.update(request.params.id, request.body));
 
   app.put('/v1/customers/:id/profile-photo', {
+    config: { access: 'operator' },
     bodyLimit: MAX_PHOTO_BYTES,
     schema: { operationId: 'putCustomerProfilePhoto',
       tags, summary: 'Upload the profile photo (raw image body: image/jpeg, png, gif or webp)', params: IdParams,
@@ -50,6 +55,7 @@ export function registerCustomerRoutes(app: TypedApp, customers: CustomersServic
   });
 
   app.get('/v1/customers/:id/profile-photo', {
+    config: { access: 'operator' },
     schema: { operationId: 'getCustomerProfilePhoto',
       tags, summary: 'Download the profile photo', params: IdParams,
       response: { 200: Type.Unsafe({ description: 'The image', type: 'string', format: 'binary' }), ...errors(404) },
@@ -60,6 +66,7 @@ export function registerCustomerRoutes(app: TypedApp, customers: CustomersServic
   });
 
   app.get('/v1/customers/:id/activity', {
+    config: { access: 'operator' },
     schema: { operationId: 'listCustomerActivity',
       tags, summary: "The customer's activity log", params: IdParams,
       querystring: Type.Object(PageQuerySchema, { additionalProperties: false }),
@@ -72,6 +79,7 @@ export function registerCustomerRoutes(app: TypedApp, customers: CustomersServic
     const isLicenses = def.table === 'licenses';
 
     app.post(`/v1/customers/:id/${def.path}`, {
+      config: { access: 'operator' },
       schema: { operationId: `createCustomer${pascal(def.entity)}`,
         tags, summary: `Add to the customer's ${def.path}`, params: IdParams, body: createSchema(def),
         response: { 201: schema, ...errors(404) },
@@ -100,14 +108,17 @@ export function registerCustomerRoutes(app: TypedApp, customers: CustomersServic
   const transaction = COLLECTIONS.find((c) => c.table === 'transactions')!;
 
   app.post('/v1/subscriptions/:id/cancel', {
+    config: { access: 'operator' },
     schema: { operationId: 'cancelSubscription', tags, summary: 'Cancel a subscription', params: IdParams, response: { 200: recordSchema(subscription), ...errors(404) } },
   }, async (request) => customers.cancel('subscriptions', request.params.id));
 
   app.post('/v1/licenses/:id/cancel', {
+    config: { access: 'operator' },
     schema: { operationId: 'cancelLicense', tags, summary: 'Cancel a license', params: IdParams, response: { 200: recordSchema(license), ...errors(404) } },
   }, async (request) => customers.cancel('licenses', request.params.id));
 
   app.patch('/v1/transactions/:id', {
+    config: { access: 'operator' },
     schema: { operationId: 'updateTransaction',
       tags, summary: 'Settle a pending transaction', params: IdParams,
       body: Type.Object({ status: Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')]) },

@@ -1,3 +1,4 @@
+import { sniffImageType } from './image-type.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import type { Customer } from '../db/schema.ts';
@@ -6,6 +7,7 @@ import type { PageQuery } from '../http/pagination.ts';
 import { appendActivity, listActivity } from './activity.repo.ts';
 import { type CollectionDef, collectionByTable } from './collections.ts';
 import * as repo from './customers.repo.ts';
+import { createPhotoStore } from './photo-store.ts';
 
 /** What the notifications domain must hear about licenses, inside the same transaction. */
 export interface LicenseObserver {
@@ -49,9 +51,12 @@ export const MAX_PHOTO_BYTES = 1024 * 1024;
 
 export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noLicenseObserver) {
   const { db, clock } = ctx;
+  const fc = ctx.crypto;
+  const photos = createPhotoStore(ctx.blobs, fc);
 
-  async function requireLive(trx: Db, id: string, lock?: 'share' | 'update') {
-    const c = await repo.findLiveCustomer(trx, id, lock);
+  /** The living customer, decrypted (`raw`: as stored, for callers that only check it lives). */
+  async function requireLive(trx: Db, id: string, lock?: 'share' | 'update', raw = false) {
+    const c = await repo.findLiveCustomer(trx, id, lock, raw ? undefined : fc);
     if (!c) throw notFound('Customer');
     return c;
   }
@@ -62,8 +67,8 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
     async create(fields: repo.CustomerFields): Promise<CustomerView> {
       return db.transaction().execute(async (trx) => {
         const at = clock.now();
-        const c = await repo.insertCustomer(trx, fields, at);
-        await appendActivity(trx, { customerId: c.id, type: 'customer.created', details: identifying(c), at });
+        const c = await repo.insertCustomer(trx, fc, fields, at);
+        await appendActivity(trx, fc, { customerId: c.id, type: 'customer.created', details: identifying(c), at });
         return toCustomerView(c);
       });
     },
@@ -73,16 +78,16 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
     },
 
     async list(filter: { email?: string }, page: PageQuery) {
-      const result = await repo.listCustomers(db, filter, page);
+      const result = await repo.listCustomers(db, fc, filter, page);
       return { data: result.data.map(toCustomerView), nextCursor: result.nextCursor };
     },
 
     async update(id: string, fields: repo.CustomerFields): Promise<CustomerView> {
       return db.transaction().execute(async (trx) => {
-        await requireLive(trx, id, 'update');
+        await requireLive(trx, id, 'update', true);
         const at = clock.now();
-        const c = await repo.updateCustomer(trx, id, fields, at);
-        await appendActivity(trx, {
+        const c = await repo.updateCustomer(trx, fc, id, fields, at);
+        await appendActivity(trx, fc, {
           customerId: id, type: 'customer.updated', at,
           details: { ...identifying(c), fields: Object.keys(fields).sort() },
         });
@@ -95,32 +100,37 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
         throw new AppError('unsupported_media_type', `Profile photo must be one of ${[...PHOTO_TYPES].join(', ')}`);
       }
       if (data.length === 0) throw new AppError('validation_failed', 'Profile photo body is empty');
-      // Bytes and reference in one transaction: the old photo's bytes go with it, no file step outside.
+      const actual = sniffImageType(data);
+      if (actual !== contentType) {
+        throw new AppError('unsupported_media_type', `The body is ${actual ?? 'not an image of a supported type'}, not the declared ${contentType}`);
+      }
+      // Bytes (encrypted by the photo store) and reference in one transaction (stored_files): the old
+      // photo's bytes go with it, no file step outside.
       await db.transaction().execute(async (trx) => {
-        const c = await requireLive(trx, id, 'update');
-        const key = await ctx.blobs.put(data, 'photos', trx);
+        const c = await requireLive(trx, id, 'update', true);
         const at = clock.now();
-        await repo.updateCustomer(trx, id, { profilePhotoKey: key, profilePhotoContentType: contentType }, at);
+        const key = await photos.put(trx, id, data, at);
+        await repo.updateCustomer(trx, fc, id, { profilePhotoKey: key, profilePhotoContentType: contentType }, at);
         if (c.profilePhotoKey) await ctx.blobs.delete(c.profilePhotoKey, trx);
-        await appendActivity(trx, { customerId: id, type: 'customer.profile_photo_updated', at });
+        await appendActivity(trx, fc, { customerId: id, type: 'customer.profile_photo_updated', at });
       });
     },
 
     async getPhoto(id: string): Promise<{ data: Buffer; contentType: string }> {
-      const c = await requireLive(db, id);
-      const data = c.profilePhotoKey ? await ctx.blobs.get(c.profilePhotoKey) : null;
+      const c = await requireLive(db, id, undefined, true);
+      const data = c.profilePhotoKey ? await photos.get(db, id, c.profilePhotoKey) : null;
       if (!data || !c.profilePhotoContentType) throw notFound('Profile photo');
       return { data, contentType: c.profilePhotoContentType };
     },
 
     activity: async (id: string, page: PageQuery) => {
-      await requireLive(db, id);
-      return listActivity(db, id, page);
+      await requireLive(db, id, undefined, true);
+      return listActivity(db, fc, id, page);
     },
 
     async createRecord(def: CollectionDef, customerId: string, body: Record<string, unknown>) {
       return db.transaction().execute(async (trx) => {
-        await requireLive(trx, customerId, 'share');
+        await requireLive(trx, customerId, 'share', true);
         const at = clock.now();
         const values: Record<string, unknown> = { ...def.defaults, ...body };
         if (def.table === 'licenses') {
@@ -131,8 +141,8 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
         if (def.table === 'transactions' && values.invoiceId) {
           if (!await repo.liveInvoiceOf(trx, customerId, String(values.invoiceId))) throw new AppError('validation_failed', 'body.invoiceId does not name an invoice of this customer');
         }
-        const record = await repo.insertRecord(trx, def, customerId, values, at);
-        await appendActivity(trx, { customerId, type: `${def.entity}.created`, recordId: String(record.id), at });
+        const record = await repo.insertRecord(trx, fc, def, customerId, values, at);
+        await appendActivity(trx, fc, { customerId, type: `${def.entity}.created`, recordId: String(record.id), at });
         if (def.table === 'licenses' && record.status === 'active') {
           await licenses.licenseActivated(trx, customerId, String(record.applicationId), at);
         }
@@ -141,29 +151,29 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
     },
 
     async listRecords(def: CollectionDef, customerId: string, page: PageQuery, applicationIds?: string[]) {
-      await requireLive(db, customerId);
+      await requireLive(db, customerId, undefined, true);
       if (applicationIds) {
         // An application sees a customer only through its own licenses: otherwise the customer does not exist for it.
         const own = applicationIds.length > 0 && await repo.holdsLicenseOf(db, customerId, applicationIds);
         if (!own) throw notFound('Customer');
       }
-      return repo.listRecords(db, def, customerId, page, applicationIds ? { applicationIds } : undefined);
+      return repo.listRecords(db, fc, def, customerId, page, applicationIds ? { applicationIds } : undefined);
     },
 
     /** Cancels an active subscription or license; cancelling a cancelled one returns it unchanged. */
     async cancel(table: 'subscriptions' | 'licenses', id: string) {
       const def = collectionByTable.get(table)!;
       return db.transaction().execute(async (trx) => {
-        const found = await repo.findRecord(trx, def, id);
+        const found = await repo.findRecord(trx, fc, def, id);
         if (!found) throw notFound(def.entity === 'license' ? 'License' : 'Subscription');
-        await requireLive(trx, String(found.customerId), 'share');
-        const record = await repo.findRecord(trx, def, id, true);
+        await requireLive(trx, String(found.customerId), 'share', true);
+        const record = await repo.findRecord(trx, fc, def, id, true);
         if (!record) throw notFound(def.entity);
         if (record.status === 'cancelled') return record;
         const at = clock.now();
-        const updated = await repo.updateRecord(trx, def, id, { status: 'cancelled', cancelledAt: at }, at);
+        const updated = await repo.updateRecord(trx, fc, def, id, { status: 'cancelled', cancelledAt: at }, at);
         const customerId = String(record.customerId);
-        await appendActivity(trx, { customerId, type: `${def.entity}.cancelled`, recordId: id, at });
+        await appendActivity(trx, fc, { customerId, type: `${def.entity}.cancelled`, recordId: id, at });
         if (table === 'licenses') await licenses.licenseCancelled(trx, customerId, String(record.applicationId), at);
         return updated;
       });
@@ -172,18 +182,18 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
     async updateTransactionStatus(id: string, status: 'pending' | 'succeeded' | 'failed') {
       const def = collectionByTable.get('transactions')!;
       return db.transaction().execute(async (trx) => {
-        const found = await repo.findRecord(trx, def, id);
+        const found = await repo.findRecord(trx, fc, def, id);
         if (!found || found.customerId === null) throw notFound('Transaction');
-        await requireLive(trx, String(found.customerId), 'share');
-        const record = await repo.findRecord(trx, def, id, true);
+        await requireLive(trx, String(found.customerId), 'share', true);
+        const record = await repo.findRecord(trx, fc, def, id, true);
         if (!record) throw notFound('Transaction');
         if (record.status === status) return record;
         if (record.status !== 'pending') {
           throw new AppError('conflict', `A ${String(record.status)} transaction is final; only pending transactions change status`);
         }
         const at = clock.now();
-        const updated = await repo.updateRecord(trx, def, id, { status }, at);
-        await appendActivity(trx, {
+        const updated = await repo.updateRecord(trx, fc, def, id, { status }, at);
+        await appendActivity(trx, fc, {
           customerId: String(record.customerId), type: `transaction.${status}`, recordId: id, at,
           details: { from: record.status, to: status },
         });

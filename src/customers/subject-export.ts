@@ -10,6 +10,8 @@ import { notFound } from '../http/errors.ts';
 import { IdParams, errors } from '../http/schemas.ts';
 import type { BlobStore } from '../storage/stored-files.repo.ts';
 import type { TypedApp } from '../plugin/registry.ts';
+import type { FieldCrypto } from '../crypto/field-crypto.ts';
+import { createPhotoStore } from './photo-store.ts';
 
 /**
  * The data-subject export: every record Lethe holds about a living customer, as one JSON
@@ -32,6 +34,8 @@ const NOT_RECORDS = new Set([
   'customers', 'activity', 'deletions', 'idempotency_keys', 'audit_events',
   // Backups domain: sealed copies and erasure evidence, not records of the customer's own.
   'backup_archives', 'erasure_journal',
+  // Crypto-shredding: the customer's wrapped data key is a secret, not a record about the customer.
+  'customer_keys',
   ...COLLECTIONS.map((c) => c.sqlTable),
 ]);
 /** Tables being added concurrently by other domains that hold customer records; included when they exist. */
@@ -64,20 +68,27 @@ async function findExtraTables(db: Db): Promise<Array<{ table: string; columns: 
   return [...byTable].filter(([, cols]) => cols.includes('customer_id')).map(([table, columns]) => ({ table, columns }));
 }
 
-export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date }): SubjectExport {
+export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date; crypto: FieldCrypto }): SubjectExport {
+  const fc = deps.crypto;
+  const photos = createPhotoStore(deps.blobs, fc);
   return async (db, customerId, options = {}) => {
-    const customer = await findLiveCustomer(db, customerId);
+    const customer = await findLiveCustomer(db, customerId, undefined, fc);
     if (!customer) throw notFound('Customer');
+    // Personal values are stored encrypted under the customer's key: decrypted here, once.
+    const dek = (await fc.keysOf(db, [customerId])).get(customerId);
     const collections: Record<string, unknown[]> = {};
-    for (const def of COLLECTIONS) collections[def.path] = await repo.collectionRecords(db, def, customerId);
-    const activity = await repo.activityOf(db, customerId);
+    for (const def of COLLECTIONS) {
+      const rows = await repo.collectionRecords(db, def, customerId) as Array<Record<string, unknown>>;
+      collections[def.path] = rows.map((r) => fc.decryptRow(def.sqlTable, r, String(r.id), dek));
+    }
+    const activity = (await repo.activityOf(db, customerId)).map((r) => fc.decryptRow('activity', r, r.id, dek));
 
     const other: Record<string, unknown[]> = {};
     for (const { table, columns } of await extraTables(db)) other[toCamel(table)] = await repo.tableRows(db, table, columns, customerId);
 
     let profilePhoto: Record<string, unknown> | null = null;
     if (customer.profilePhotoKey) {
-      const data = await deps.blobs.get(customer.profilePhotoKey, db);
+      const data = await photos.get(db, customerId, customer.profilePhotoKey);
       profilePhoto = {
         contentType: customer.profilePhotoContentType,
         sizeBytes: data?.length ?? null,
@@ -114,6 +125,7 @@ export const SubjectExportSchema = Type.Object({
 
 export function registerSubjectExportRoute(app: TypedApp, ctx: Ctx, subjectExport: SubjectExport) {
   app.get('/v1/customers/:id/export', {
+    config: { access: 'operator' },
     schema: { operationId: 'exportCustomer',
       tags: ['customers'],
       summary: 'Data-subject access export: every record held about a living customer, as one JSON document',

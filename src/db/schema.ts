@@ -1,9 +1,11 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { BackupTables } from '../backups/backups.tables.ts';
 import type { DeploymentTables } from '../deployment/deployment.tables.ts';
+import type { CryptoTables } from '../crypto/crypto.tables.ts';
 import type { ErasureTables } from '../erasure/erasure.tables.ts';
 import type { NotificationTables } from '../notifications/notifications.tables.ts';
 import type { WebhookTables } from '../webhooks/webhooks.tables.ts';
+import type { EvidenceTables } from '../evidence/evidence.tables.ts';
 
 // Column names are camelCase here; the CamelCasePlugin maps them to the snake_case columns.
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -17,6 +19,7 @@ export interface SettingsTable {
   notificationTimeZone: string;
   backupRetentionDays: number;
   overdueAfterDays: number;
+  keyEpochDays: Generated<number>;
   redactionOverrides: Json<Record<string, string>>;
   policyVersion: number;
   /** Issue 11: scheduled database backups and retention of operational tables (migration 0007). */
@@ -72,6 +75,8 @@ export interface CustomersTable {
   legalHold: Generated<boolean>;
   profilePhotoKey: string | null;
   profilePhotoContentType: string | null;
+  /** Blind index of the normalized e-mail (crypto-shredding); NULL once the customer's key is destroyed. */
+  emailBidx: Generated<string | null>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
   deletedAt: Timestamp | null;
@@ -93,7 +98,8 @@ export interface AddressesTable extends CollectionBase {
 }
 export interface PaymentMethodsTable extends CollectionBase {
   brand: string | null; cardId: string | null; last4: string | null;
-  expMonth: number | null; expYear: number | null; token: string | null;
+  // Stored as text since 0010 (encrypted); the API speaks numbers.
+  expMonth: string | number | null; expYear: string | number | null; token: string | null;
 }
 export interface SubscriptionsTable extends CollectionBase {
   plan: string; status: 'active' | 'cancelled';
@@ -155,6 +161,8 @@ export interface DeletionsTable {
   auditHash: string;
   redaction: Json<Record<string, unknown>> | null;
   backupId: string | null;
+  keyDestroyedAt: Timestamp | null;
+  keyEpochId: string | null;
 }
 
 export interface IdempotencyKeysTable {
@@ -169,14 +177,22 @@ export interface IdempotencyKeysTable {
   createdAt: Timestamp;
 }
 
+export interface AuditChainStateTable {
+  id: number;
+  /** The last event of release 1's unkeyed chain (0: the chain was keyed from its start). */
+  legacyUntilSeq: number;
+  rekeyedAt: Timestamp | null;
+}
+
 export interface BlobDeletionsTable {
   blobKey: string;
   requestedAt: Timestamp;
 }
 
 // Tables of later domains are declared beside their code and joined here.
-export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables, DeploymentTables {
+export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables, EvidenceTables, CryptoTables, DeploymentTables {
   settings: SettingsTable;
+  auditChainState: AuditChainStateTable;
   applications: ApplicationsTable;
   apiKeys: ApiKeysTable;
   apiKeyApplications: ApiKeyApplicationsTable;

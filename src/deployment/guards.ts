@@ -4,6 +4,8 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.ts';
+import { type CustomerKeys, KeyringMismatchError } from '../crypto/customer-keys.ts';
+import type { Keyring } from '../crypto/keyring.ts';
 import type { Db } from '../db/database.ts';
 import * as repo from './deployment.repo.ts';
 
@@ -82,6 +84,34 @@ export async function backupLocationProblem(db: Db, config: Pick<Config, 'backup
   const onDisk = readMarker(config);
   if (onDisk === expected) return null;
   return 'The backup location (LETHE_BACKUP_DIR) is unreachable or not the shared one; the erasure journal cannot be written';
+}
+
+/**
+ * The shared locations outside the database, checked together at start: the backup location
+ * (marker file, above) and the keyring (its id bound to the database in crypto_state, every
+ * epoch key in use present: crypto/customer-keys.ts). A mismatch of either refuses to start.
+ */
+export async function checkSharedLocations(db: Db, config: Pick<Config, 'backupDir'>, keys: Pick<CustomerKeys, 'checkKeyring'>, at: Date): Promise<void> {
+  await checkBackupLocation(db, config, at);
+  try {
+    await keys.checkKeyring(db);
+  } catch (e) {
+    if (e instanceof KeyringMismatchError) throw new StartupRefusal(`LETHE_KEYRING_DIR: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * While serving (readiness): the first shared location out of reach, with the problem code its
+ * 503 carries (backup location: `backup_location_unavailable`; keyring: `unavailable`), or null.
+ */
+export async function sharedLocationProblem(db: Db, config: Pick<Config, 'backupDir'>, keyring: Pick<Keyring, 'reachable'>):
+Promise<{ code: 'backup_location_unavailable' | 'unavailable'; detail: string } | null> {
+  const backup = await backupLocationProblem(db, config);
+  if (backup) return { code: 'backup_location_unavailable', detail: backup };
+  // Crypto-shredding: without the keyring no new customer key can be wrapped (docs/encryption.md).
+  if (!keyring.reachable()) return { code: 'unavailable', detail: 'Keyring not reachable (LETHE_KEYRING_DIR)' };
+  return null;
 }
 
 /**

@@ -17,6 +17,7 @@ export const CASCADE: Record<string, CascadeAction> = {
   transactions: 'unlink',
   activity: 'purge',
   idempotency_keys: 'purge',
+  customer_keys: 'purge',       // the customer's data key: destroyed with its redaction (crypto-shredding)
   deletions: 'evidence',
   audit_events: 'evidence',
   backup_archives: 'evidence',  // sealed archive, destroyed by the retention job after backupRetentionDays

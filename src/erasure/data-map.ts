@@ -16,6 +16,8 @@ export type Category =
 /** How a masked value keeps its field's shape. */
 export type MaskShape = 'email' | 'name' | 'phone' | 'text' | 'digits' | 'ip' | 'metadata' | 'month' | 'year' | 'token';
 
+export type Encoding = 'text' | 'int' | 'json' | 'json-values';
+
 export interface Column {
   personal: boolean;
   category: Category;
@@ -24,6 +26,12 @@ export interface Column {
   identifying?: boolean;
   /** How a mask keeps the shape; also the shape used when an operator overrides the action to `mask`. */
   mask?: MaskShape;
+  /**
+   * Stored encrypted under the customer's data key (crypto-shredding, src/crypto/field-crypto.ts):
+   * text → an "enc:" string; int → an "enc:" string read back as a number; json → the whole JSON
+   * value sealed into one "enc:" string; json-values → an object whose keys stay and values are sealed.
+   */
+  encrypted?: Encoding;
   /** Name in redaction-policy keys when it is not the camelCase column ("customer.profilePhoto"). */
   field?: string;
 }
@@ -40,9 +48,12 @@ const ts: Column = { personal: false, category: 'timestamp', action: 'keep' };
 const state: Column = { personal: false, category: 'state', action: 'keep' };
 const tech: Column = { personal: false, category: 'technical', action: 'keep' };
 const money: Column = { personal: false, category: 'financial', action: 'keep' };
+// Every personal value is stored encrypted (SPEC "Personal data at rest"): text unless said otherwise.
 const nullify = (category: Category, identifying = false, shape?: MaskShape): Column =>
-  ({ personal: true, category, action: 'nullify', identifying, ...(shape ? { mask: shape } : {}) });
-const mask = (category: Category, shape: MaskShape, identifying = false): Column => ({ personal: true, category, action: 'mask', mask: shape, identifying });
+  ({ personal: true, category, action: 'nullify', identifying, encrypted: 'text', ...(shape ? { mask: shape } : {}) });
+const mask = (category: Category, shape: MaskShape, identifying = false, encrypted: Encoding = 'text'): Column =>
+  ({ personal: true, category, action: 'mask', mask: shape, identifying, encrypted });
+const secret: Column = { personal: false, category: 'secret', action: 'keep' };
 
 const lifecycle = { id, customer_id: ref, created_at: ts, updated_at: ts, deleted_at: ts };
 
@@ -62,10 +73,13 @@ export const DATA_MAP: Record<string, TableMap> = {
       last_login_success_ip: nullify('network', false, 'ip'),
       last_login_failure_ip: nullify('network', false, 'ip'),
       sdk_register_ip: nullify('network', false, 'ip'),
-      metadata: mask('free_text', 'metadata'),
+      metadata: mask('free_text', 'metadata', false, 'json-values'),
       legal_hold: state,
+      // The stored file's bytes are encrypted under the customer's key (src/customers/photo-store.ts).
       profile_photo_key: { personal: true, category: 'file', action: 'delete', identifying: true, field: 'profilePhoto' },
       profile_photo_content_type: tech,
+      // Blind index of the normalized e-mail (HMAC, key derived from the master key): cleared with the customer's key.
+      email_bidx: secret,
     },
   },
   addresses: {
@@ -82,8 +96,8 @@ export const DATA_MAP: Record<string, TableMap> = {
       line1: mask('address', 'text', true),
       line2: mask('address', 'text'),
       phone: mask('contact', 'phone', true),
-      city: { personal: true, category: 'address', action: 'keep', mask: 'text' },
-      country: { personal: true, category: 'address', action: 'keep', mask: 'text' },
+      city: { personal: true, category: 'address', action: 'keep', mask: 'text', encrypted: 'text' },
+      country: { personal: true, category: 'address', action: 'keep', mask: 'text', encrypted: 'text' },
     },
   },
   payment_methods: {
@@ -93,8 +107,8 @@ export const DATA_MAP: Record<string, TableMap> = {
       brand: { personal: false, category: 'payment_card', action: 'keep' },
       card_id: mask('payment_card', 'token', true),
       last4: mask('payment_card', 'digits'),
-      exp_month: mask('payment_card', 'month'),
-      exp_year: mask('payment_card', 'year'),
+      exp_month: mask('payment_card', 'month', false, 'int'),
+      exp_year: mask('payment_card', 'year', false, 'int'),
       token: mask('payment_card', 'token', true),
     },
   },
@@ -129,7 +143,7 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       id, customer_id: ref, type: state, record_id: ref, created_at: ts,
       // Entries are purged at deletion except customer.deleted, whose details are masked.
-      details: mask('free_text', 'metadata'),
+      details: mask('free_text', 'metadata', false, 'json'),
     },
   },
   audit_events: {
@@ -139,11 +153,13 @@ export const DATA_MAP: Record<string, TableMap> = {
       created_at: ts, prev_hash: tech, hash: tech,
     },
   },
+  audit_chain_state: { entity: 'audit_chain_state', columns: { id, legacy_until_seq: tech, rekeyed_at: ts } },
   deletions: {
     entity: 'deletion',
     columns: {
       customer_id: ref, deleted_at: ts, actor_key_id: ref, counts: tech, preserved_transactions: tech,
       applications_notified: tech, audit_event_id: ref, audit_hash: tech, redaction: tech, backup_id: ref,
+      key_destroyed_at: ts, key_epoch_id: ref,
     },
   },
   idempotency_keys: {
@@ -152,7 +168,7 @@ export const DATA_MAP: Record<string, TableMap> = {
       api_key_id: ref, key: tech, method: tech, path: tech, body_hash: tech, status_code: tech, created_at: ts,
       customer_id: ref,
       // A stored response may repeat the customer's data: purged with the customer.
-      response_body: { personal: true, category: 'free_text', action: 'delete' },
+      response_body: { personal: true, category: 'free_text', action: 'delete', encrypted: 'json' },
     },
   },
   blob_deletions: { entity: 'blob_deletion', columns: { blob_key: tech, requested_at: ts } },
@@ -163,6 +179,7 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       id, customer_id: ref, created_at: ts, expires_at: ts, destroyed_at: ts, blob_key: tech,
       sealed: { personal: false, category: 'secret', action: 'keep' }, size_bytes: tech, key_fingerprint: tech,
+      key_epoch_id: ref,
     },
   },
   erasure_journal: {
@@ -178,9 +195,23 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       id, automatic_personal_data_deletion: state, grace_period_days: state, notification_time: state,
       notification_time_zone: state, backup_retention_days: state, overdue_after_days: state,
-      redaction_overrides: state, policy_version: state, updated_at: ts,
+      redaction_overrides: state, policy_version: state, updated_at: ts, key_epoch_days: state,
       database_backup_enabled: state, database_backup_time: state, webhook_log_retention_days: state, job_run_retention_days: state,
     },
+  },
+  // Crypto-shredding (src/crypto): epoch metadata (keys are in the keyring, outside the database),
+  // customers' wrapped data keys (destroyed at redaction), and the keyring binding.
+  key_epochs: {
+    entity: 'key_epoch',
+    columns: { id, seq: state, created_at: ts, retired_at: ts, out_of_use_since: ts, destroyed_at: ts },
+  },
+  customer_keys: {
+    entity: 'customer_key',
+    columns: { customer_id: ref, epoch_id: ref, wrapped: secret, created_at: ts, wrapped_at: ts },
+  },
+  crypto_state: {
+    entity: 'crypto_state',
+    columns: { id, keyring_id: ref, migration_cursor: ref, migration_done_at: ts },
   },
   applications: {
     entity: 'application',
@@ -213,6 +244,8 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       id, outbox_id: ref, application_id: ref, attempt: state, attempted_at: ts, duration_ms: tech,
       status_code: tech, outcome: state, error: tech,
+      // Scrubbed of addresses, numbers and names-like tokens before it is stored; cleared at the customer's deletion.
+      response_excerpt: tech,
     },
   },
   deletion_cases: {
@@ -241,7 +274,18 @@ export const DATA_MAP: Record<string, TableMap> = {
       outcome: state,
     },
   },
+  receipt_signing_keys: {
+    entity: 'receipt_signing_key',
+    columns: { key_id: id, algorithm: tech, public_key: tech, sealed_private_key: { personal: false, category: 'secret', action: 'keep' }, created_at: ts, retired_at: ts },
+  },
 };
+
+/** Every encrypted column of a table: SQL column → encoding. */
+export function encryptedColumns(table: string): Array<[string, Encoding]> {
+  const t = DATA_MAP[table];
+  if (!t) return [];
+  return Object.entries(t.columns).filter(([, c]) => c.encrypted).map(([name, c]) => [name, c.encrypted!]);
+}
 
 /** Tables the migration tool owns; not ours to classify. */
 export const UNMAPPED_TABLES = new Set(['lethe_migrations', 'lethe_migrations_lock']);

@@ -66,6 +66,7 @@ export async function markCustomerDeleted(trx: Db, customerId: string, at: Date)
 export async function insertReceipt(trx: Db, r: {
   customerId: string; deletedAt: Date; actorKeyId: string | null; counts: Record<string, number>; preservedTransactions: number;
   applicationsNotified: string[]; auditEventId: string; auditHash: string; redaction: Record<string, unknown> | null; backupId: string | null;
+  keyDestroyedAt: string | null; keyEpochId: string | null;
 }): Promise<void> {
   await trx.insertInto('deletions').values({
     ...r, counts: JSON.stringify(r.counts), applicationsNotified: JSON.stringify(r.applicationsNotified),
@@ -77,6 +78,11 @@ export const findReceipt = (db: Db, customerId: string) =>
   db.selectFrom('deletions').selectAll().where('customerId', '=', customerId).executeTakeFirst();
 
 /** The receipts' redaction record, once the backlog redacted those customers. */
+/** The receipt's crypto-shredding columns: when the customer's data key was destroyed, under which epoch. */
+export async function setKeyDestroyed(trx: Db, customerId: string, at: Date, keyEpochId: string): Promise<void> {
+  await trx.updateTable('deletions').set({ keyDestroyedAt: at, keyEpochId }).where('customerId', '=', customerId).execute();
+}
+
 export async function setRedactionRecord(trx: Db, customerIds: string[], record: Record<string, unknown>): Promise<void> {
   await trx.updateTable('deletions').set({ redaction: JSON.stringify(record) }).where('customerId', 'in', customerIds).execute();
 }

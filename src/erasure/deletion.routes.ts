@@ -42,18 +42,27 @@ export const DeletionReceiptSchema = Type.Object({
     reason: Type.Optional(Type.String()),
   }, { additionalProperties: true }), Type.Null()]),
   backupId: Type.Union([Uuid, Type.Null()]),
+  keyDestroyedAt: Type.Union([Timestamp, Type.Null()], {
+    description: "When the customer's data key was destroyed (crypto-shredding); null while automatic personal data deletion has not run",
+  }),
+  unreadableEverywhereBy: Type.Union([Timestamp, Type.Null()], {
+    description: 'When the last key-epoch key that ever wrapped the customer\'s key is (scheduled to be) destroyed: from then on no copy without the keyring can be decrypted',
+  }),
+  unreadableEverywhereConfirmed: Type.Boolean({ description: 'True once that epoch key\'s destruction happened (audited: key_epoch.destroyed)' }),
 });
 
 export function registerDeletionRoutes(app: TypedApp, deletion: DeletionService) {
   app.get('/v1/customers/:id/deletion-preview', {
+    config: { access: 'operator' },
     schema: { operationId: 'previewCustomerDeletion', tags, summary: 'What DELETE would do now: blockers, cascade counts, notifications', params: IdParams,
       response: { 200: DeletionPreviewSchema, ...errors(404) } },
   }, async (request) => deletion.preview(request.params.id));
 
   app.delete('/v1/customers/:id', {
+    config: { access: 'operator' },
     schema: { operationId: 'deleteCustomer',
       tags, summary: 'Delete a customer and everything attached (one atomic step)', params: IdParams,
-      response: { 204: Type.Null({ description: 'Deleted' }), ...errors(404, 409) },
+      response: { 204: Type.Null({ description: 'Deleted' }), ...errors(404, 409, 503) },
     },
   }, async (request, reply) => {
     await deletion.delete(principalOf(request), request.params.id);
@@ -61,6 +70,7 @@ export function registerDeletionRoutes(app: TypedApp, deletion: DeletionService)
   });
 
   app.get('/v1/deletions/:id', {
+    config: { access: 'operator' },
     schema: { operationId: 'getDeletionReceipt', tags, summary: 'The deletion receipt (ids and counts only)', params: IdParams,
       response: { 200: DeletionReceiptSchema, ...errors(404) } },
   }, async (request) => deletion.receipt(request.params.id));

@@ -5,7 +5,8 @@ import type { Ctx } from '../context.ts';
 import { appendActivity } from '../customers/activity.repo.ts';
 import { findLiveCustomer } from '../customers/customers.repo.ts';
 import { retryTransaction } from '../db/retry.ts';
-import type { Customer } from '../db/schema.ts';
+import type { Selectable } from 'kysely';
+import type { Customer, DeletionsTable } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import * as repo from './deletion.repo.ts';
 import type { DeletionContext, DeletionReceiptFields, DeletionStep } from '../plugin/registry.ts';
@@ -70,7 +71,7 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
         await retryTransaction(() => db.transaction().execute(async (trx) => {
           results.clear();
           // FOR UPDATE serializes against a concurrent DELETE and against child writes (FOR SHARE).
-          const customer = await findLiveCustomer(trx, customerId, 'update');
+          const customer = await findLiveCustomer(trx, customerId, 'update', ctx.crypto);
           if (!customer) throw notFound('Customer');
           const extra = await repo.blockerCounts(trx, customerId);
           const [blocker] = blockersOf(customer, extra.pending);
@@ -95,7 +96,7 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           }
           const preserved = await repo.unlinkTransactions(trx, customerId, customerRef(ctx.secrets.pseudonymKey, customerId), at);
           await repo.markCustomerDeleted(trx, customerId, at);
-          await appendActivity(trx, {
+          await appendActivity(trx, ctx.crypto, {
             customerId, type: 'customer.deleted', at,
             details: { email: customer.email, displayName: customer.displayName, counts },
           });
@@ -110,7 +111,7 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           });
           const audit = events[events.length - 1]!;
           // Receipt columns other domains fill, each from its own step's result.
-          const receipt: DeletionReceiptFields = { redaction: null, backupId: null };
+          const receipt: DeletionReceiptFields = { redaction: null, backupId: null, keyDestroyedAt: null, keyEpochId: null };
           for (const [step, result] of results) if (step.receipt) Object.assign(receipt, step.receipt(result));
           await repo.insertReceipt(trx, {
             customerId, deletedAt: at, actorKeyId: principal.keyId,
@@ -133,25 +134,40 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
       }
     },
 
+    /** A deletions row as its receipt, with when every copy of the customer's data becomes unreadable. */
+    async receiptOf(r: Selectable<DeletionsTable>) {
+      return toReceipt(r, await ctx.crypto.keys.unreadableEverywhereBy(db, r.keyEpochId, r.keyDestroyedAt ? new Date(r.keyDestroyedAt) : null));
+    },
+
     async receipt(customerId: string) {
       const r = await repo.findReceipt(db, customerId);
       if (!r) throw notFound('Deletion receipt');
-      const counts = r.counts as Record<string, number>;
-      const { cancelledSubscriptions, cancelledLicenses, ...softDeleted } = counts;
-      return {
-        customerId: r.customerId,
-        deletedAt: r.deletedAt,
-        deletedByKeyId: r.actorKeyId,
-        softDeleted,
-        cancelled: { subscriptions: cancelledSubscriptions ?? 0, licenses: cancelledLicenses ?? 0 },
-        preservedTransactions: r.preservedTransactions,
-        applicationsNotified: r.applicationsNotified as string[],
-        auditEventId: r.auditEventId,
-        auditHash: r.auditHash,
-        redaction: r.redaction,
-        backupId: r.backupId,
-      };
+      return this.receiptOf(r);
     },
+  };
+}
+
+/** A deletions row as the receipt the API serves (ids, counts and times only). */
+export function toReceipt(r: Selectable<DeletionsTable>, unreadable: { at: Date | null; confirmed: boolean } | null) {
+  const counts = r.counts as Record<string, number>;
+  const { cancelledSubscriptions, cancelledLicenses, ...softDeleted } = counts;
+  return {
+    customerId: r.customerId,
+    deletedAt: r.deletedAt,
+    deletedByKeyId: r.actorKeyId,
+    softDeleted,
+    cancelled: { subscriptions: cancelledSubscriptions ?? 0, licenses: cancelledLicenses ?? 0 },
+    preservedTransactions: r.preservedTransactions,
+    applicationsNotified: r.applicationsNotified as string[],
+    auditEventId: r.auditEventId,
+    auditHash: r.auditHash,
+    redaction: r.redaction,
+    backupId: r.backupId,
+    // Crypto-shredding: the customer's key is gone from the database; every copy that does not
+    // also hold the keyring is unreadable once the last epoch key that wrapped it is destroyed.
+    keyDestroyedAt: r.keyDestroyedAt ? new Date(r.keyDestroyedAt) : null,
+    unreadableEverywhereBy: unreadable?.at ?? null,
+    unreadableEverywhereConfirmed: unreadable?.confirmed ?? false,
   };
 }
 

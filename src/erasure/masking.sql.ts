@@ -25,8 +25,9 @@ function maskValue(shape: Exclude<MaskShape, 'metadata'>, col: RawBuilder<unknow
     // As many digits as the original (1 to 32), never the original itself.
     case 'digits': return sql`(SELECT CASE WHEN m = ${col} THEN translate(m, '0123456789', '1234567890') ELSE m END
       FROM (SELECT translate(substr(md5(gen_random_uuid()::text), 1, greatest(1, least(length(${col}), 32))), 'abcdef', '012345') AS m) AS x)`;
-    case 'month': return sql`((${col} + floor(random() * 11)::int) % 12) + 1`;
-    case 'year': return sql`2000 + (((${col} - 1999 + floor(random() * 99)::int) % 100) + 100) % 100`;
+    // Card expiry is stored as text since 0010 (crypto-shredding); these SQL masks serve clear values only.
+    case 'month': return sql`(((${col})::int + floor(random() * 11)::int) % 12) + 1`;
+    case 'year': return sql`2000 + ((((${col})::int - 1999 + floor(random() * 99)::int) % 100) + 100) % 100`;
     // Same family as the original, inside ranges reserved for documentation/benchmarks.
     case 'ip': return sql`CASE WHEN ${col} LIKE '%:%'
       THEN '2001:db8:' || ${hex(4)} || ':' || ${hex(4)} || '::' || ${hex(4)}

@@ -3,8 +3,9 @@ import { appendAuditBatch } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import type { RetentionTask } from '../jobs/jobs.ts';
-import { setRedactionRecord } from './deletion.repo.ts';
-import { purgeStoredResponses, redactCustomers } from './redaction.repo.ts';
+import { setKeyDestroyed, setRedactionRecord } from './deletion.repo.ts';
+import { purgeStoredResponses } from './redaction.repo.ts';
+import { redactCustomers } from './redaction.ts';
 import { effectivePolicy } from './redaction-policy.ts';
 import type { RedactionRecord } from './redaction.step.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
@@ -43,10 +44,12 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
           // Read in the batch's transaction: a policy change between batches applies from the next batch on.
           const s = await readSettingsSection(trx, 'erasure');
           const policy = effectivePolicy(s.redactionOverrides);
-          const outcome = await redactCustomers(trx, ids, policy, at);
+          const outcome = await redactCustomers(trx, ctx.crypto, ids, policy, at);
           await auditEach(trx, ids, { via: 'backlog', policyVersion: s.policyVersion }, actorKeyId, at);
           const record: RedactionRecord = { ran: true, via: 'backlog', redactedAt: at.toISOString(), policyVersion: s.policyVersion, policy };
           await setRedactionRecord(trx, ids, { ...record });
+          // Crypto-shredding: the keys went with the redaction; the receipt says when and under which epoch.
+          for (const [customerId, keyEpochId] of outcome.keyEpochs) await setKeyDestroyed(trx, customerId, at, keyEpochId);
           return { ids, blobKeys: outcome.blobKeys };
         });
         if (batch.ids.length === 0) break;

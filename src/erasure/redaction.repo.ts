@@ -1,74 +1,67 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import { deleteStoredFiles } from '../storage/stored-files.repo.ts';
-import { maskDetails, maskSql, nullifySql } from './masking.sql.ts';
-import { type Policy, POLICY_FIELDS, type PolicyField } from './redaction-policy.ts';
 
-export interface RedactionOutcome {
-  /** Keys of the stored files deleted in this transaction. */
-  blobKeys: string[];
-  /** Rows changed, by table (no personal data). */
-  counts: Record<string, number>;
-}
-
-const byTable = new Map<string, PolicyField[]>();
-for (const f of POLICY_FIELDS) byTable.set(f.sqlTable, [...(byTable.get(f.sqlTable) ?? []), f]);
+/**
+ * SQL of redaction (`erasure/redaction.ts` holds the logic: values are decrypted and masked in the
+ * process, since personal columns are encrypted under the customer's key — crypto-shredding).
+ */
 
 const list = (ids: string[]) => sql.join(ids.map((id) => sql`${id}`));
 
+/** The given customers' rows of `table` (the customers row itself, or their records): id, customer id, the personal columns. */
+export async function personalRows(trx: Db, table: string, ids: string[], columns: string[], fileColumn?: string): Promise<Array<Record<string, unknown>>> {
+  const isCustomers = table === 'customers';
+  const where = isCustomers ? sql`id IN (${list(ids)})` : sql`customer_id IN (${list(ids)})`;
+  const cols = [...(fileColumn ? [fileColumn] : []), ...columns];
+  const rows = await sql<Record<string, unknown>>`SELECT id, ${isCustomers ? sql`id AS customer_id` : sql`customer_id`}
+    ${cols.length ? sql`, ${sql.join(cols.map((c) => sql.ref(c)))}` : sql``}
+    FROM ${sql.table(table)} WHERE ${where} ORDER BY id`.execute(trx);
+  return rows.rows;
+}
+
 /**
- * Redacts every personal field of the given (soft-deleted) customers and of all their records
- * per the policy, purges their activity log except the masked `customer.deleted` entry and the
- * stored request responses that hold their data, and marks them redacted. Runs inside the
- * caller's transaction: one set-based statement per table for the whole batch.
+ * One UPDATE for a batch: each row's new clear values (text; `json` columns cast to jsonb), the
+ * file column emptied when its file goes, and on `customers` redacted_at set and the blind index
+ * cleared. Returns the rows changed.
  */
-export async function redactCustomers(trx: Db, ids: string[], policy: Policy, at: Date): Promise<RedactionOutcome> {
-  const counts: Record<string, number> = {};
-  const blobKeys: string[] = [];
-  if (ids.length === 0) return { blobKeys, counts };
-
-  for (const [table, fields] of byTable) {
-    const sets: RawBuilder<unknown>[] = [];
-    for (const f of fields) {
-      const action = policy[f.key];
-      if (f.column.category === 'file') {
-        if (action !== 'delete') continue;
-        // The file's bytes go in this same transaction (they live in the database): nothing to finish after commit.
-        const rows = await sql<{ k: string }>`SELECT ${sql.ref(f.sqlColumn)} AS k FROM ${sql.table(table)}
-          WHERE id IN (${list(ids)}) AND ${sql.ref(f.sqlColumn)} IS NOT NULL`.execute(trx);
-        const keys = rows.rows.map((r) => r.k);
-        blobKeys.push(...keys);
-        counts.filesDeleted = (counts.filesDeleted ?? 0) + await deleteStoredFiles(trx, keys);
-        sets.push(sql`${sql.ref(f.sqlColumn)} = NULL`);
-        if (table === 'customers') sets.push(sql`profile_photo_content_type = NULL`);
-      } else if (action === 'nullify') {
-        sets.push(sql`${sql.ref(f.sqlColumn)} = ${nullifySql(f.column.mask)}`);
-      } else if (action === 'mask' && f.column.mask) {
-        sets.push(sql`${sql.ref(f.sqlColumn)} = ${maskSql(f.column.mask, f.sqlColumn)}`);
-      }
-    }
-    if (table === 'customers') sets.push(sql`redacted_at = ${at}`);
-    if (sets.length === 0) continue;
-    sets.push(sql`updated_at = ${at}`);
-    const where = table === 'customers' ? sql`id IN (${list(ids)})` : sql`customer_id IN (${list(ids)})`;
-    const r = await sql`UPDATE ${sql.table(table)} SET ${sql.join(sets)} WHERE ${where}`.execute(trx);
-    counts[table] = Number(r.numAffectedRows ?? 0);
+export async function writeRedactedValues(trx: Db, table: string, w: {
+  columns: Array<{ sqlColumn: string; json: boolean }>;
+  rows: Array<{ id: string; cells: Array<string | null> }>;
+  fileColumn?: string | undefined;
+  at: Date;
+}): Promise<number> {
+  const isCustomers = table === 'customers';
+  const values = w.rows.map((r) => sql`(${sql.join([sql`${r.id}::uuid`,
+    ...r.cells.map((c) => (c === null ? sql`NULL::text` : sql`${c}::text`))])})`);
+  const sets: RawBuilder<unknown>[] = w.columns.map((c, i) =>
+    sql`${sql.ref(c.sqlColumn)} = ${sql.raw(`v.c${i}`)}${sql.raw(c.json ? '::jsonb' : '')}`);
+  if (w.fileColumn) {
+    sets.push(sql`${sql.ref(w.fileColumn)} = NULL`);
+    if (isCustomers) sets.push(sql`profile_photo_content_type = NULL`);
   }
+  if (isCustomers) sets.push(sql`redacted_at = ${w.at}`, sql`email_bidx = NULL`);
+  sets.push(sql`updated_at = ${w.at}`);
+  const names = sql.raw(['id', ...w.columns.map((_c, i) => `c${i}`)].join(', '));
+  const r = await sql`UPDATE ${sql.table(table)} AS t SET ${sql.join(sets)}
+    FROM (VALUES ${sql.join(values)}) AS v(${names}) WHERE t.id = v.id`.execute(trx);
+  return Number(r.numAffectedRows ?? 0);
+}
 
-  // The activity log goes, except one customer.deleted entry per customer with its details masked.
+/** Deletes the customers' activity except their `customer.deleted` entries. */
+export async function purgeActivity(trx: Db, ids: string[]): Promise<number> {
   const purged = await sql`DELETE FROM activity WHERE customer_id IN (${list(ids)}) AND type <> 'customer.deleted'`.execute(trx);
-  counts.activityPurged = Number(purged.numAffectedRows ?? 0);
-  const kept = await trx.selectFrom('activity').select(['id', 'details'])
-    .where('customerId', 'in', ids).where('type', '=', 'customer.deleted').execute();
-  if (kept.length > 0) {
-    const values = kept.map((k) => sql`(${k.id}, ${JSON.stringify(maskDetails(k.details))})`);
-    await sql`UPDATE activity AS a SET details = v.details::jsonb FROM (VALUES ${sql.join(values)}) AS v(id, details)
-      WHERE a.id = v.id::uuid`.execute(trx);
-  }
-  counts.activityMasked = kept.length;
+  return Number(purged.numAffectedRows ?? 0);
+}
 
-  counts.storedResponses = await purgeStoredResponses(trx, ids);
-  return { blobKeys, counts };
+export const deletedEntries = (trx: Db, ids: string[]) => trx.selectFrom('activity').select(['id', 'customerId', 'details'])
+  .where('customerId', 'in', ids).where('type', '=', 'customer.deleted').execute();
+
+/** Replaces the details of activity entries (one statement). */
+export async function setActivityDetails(trx: Db, entries: Array<{ id: string; details: unknown }>): Promise<void> {
+  if (entries.length === 0) return;
+  const values = entries.map((e) => sql`(${e.id}, ${JSON.stringify(e.details)})`);
+  await sql`UPDATE activity AS a SET details = v.details::jsonb FROM (VALUES ${sql.join(values)}) AS v(id, details)
+    WHERE a.id = v.id::uuid`.execute(trx);
 }
 
 /**

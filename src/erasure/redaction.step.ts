@@ -1,6 +1,6 @@
 import type { Ctx } from '../context.ts';
 import type { DeletionStep } from './deletion.service.ts';
-import { redactCustomers } from './redaction.repo.ts';
+import { redactCustomers } from './redaction.ts';
 import { effectivePolicy } from './redaction-policy.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
 
@@ -14,6 +14,9 @@ export interface RedactionRecord {
   /** The effective policy applied, snapshotted: a later policy change does not alter it. */
   policy: Record<string, string> | null;
   reason?: string;
+  /** Crypto-shredding: when the customer's data key was destroyed, and the epoch that last wrapped it. */
+  keyDestroyedAt?: string | null;
+  keyEpochId?: string | null;
 }
 
 /**
@@ -26,7 +29,7 @@ export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
     name: 'redaction',
     phase: 'after',
     order: 10,
-    receipt: (record) => ({ redaction: { ...record } }),
+    receipt: (record) => ({ redaction: { ...record }, keyDestroyedAt: record.keyDestroyedAt ?? null, keyEpochId: record.keyEpochId ?? null }),
     async run(trx, c): Promise<RedactionRecord> {
       const s = await readSettingsSection(trx, 'erasure');
       if (!s.automaticPersonalDataDeletion) {
@@ -34,8 +37,12 @@ export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
       }
       const policy = effectivePolicy(s.redactionOverrides);
       // The photo's bytes (stored_files) are deleted here, in the DELETE's own transaction.
-      await redactCustomers(trx, [c.customer.id], policy, c.at);
-      return { ran: true, via: 'deletion', redactedAt: c.at.toISOString(), policyVersion: s.policyVersion, policy };
+      const outcome = await redactCustomers(trx, ctx.crypto, [c.customer.id], policy, c.at);
+      const keyEpochId = outcome.keyEpochs.get(c.customer.id) ?? null;
+      return {
+        ran: true, via: 'deletion', redactedAt: c.at.toISOString(), policyVersion: s.policyVersion, policy,
+        keyDestroyedAt: keyEpochId ? c.at.toISOString() : null, keyEpochId,
+      };
     },
     async preview(db) {
       const s = await readSettingsSection(db, 'erasure');

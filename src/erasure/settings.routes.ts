@@ -23,6 +23,7 @@ export const SettingsSchema = Type.Object({
   databaseBackupTime: Type.String(),
   webhookLogRetentionDays: Type.Integer(),
   jobRunRetentionDays: Type.Integer(),
+  keyEpochDays: Type.Integer({ description: 'A new key epoch starts every keyEpochDays (crypto-shredding; docs/encryption.md)' }),
   redactionPolicy: PolicyMap,
   redactionPolicyOverrides: PolicyMap,
   policyVersion: Type.Integer(),
@@ -40,6 +41,7 @@ export const SettingsPatchSchema = Type.Object({
   databaseBackupTime: Type.Optional(Time),
   webhookLogRetentionDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 36500, description: 'Delivered/failed webhooks and delivery attempts are deleted after this many days' })),
   jobRunRetentionDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 36500, description: 'Records of scheduled runs are deleted after this many days' })),
+  keyEpochDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })),
   redactionPolicy: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), Type.Union([Type.String({ maxLength: 20 }), Type.Null()]), {
     maxProperties: 200,
     description: 'Overrides per field, e.g. {"customer.organization": "mask"}; null restores the default',
@@ -51,10 +53,12 @@ export const SettingsPatchSchema = Type.Object({
 
 export function registerSettingsRoutes(app: TypedApp, settings: SettingsService) {
   app.get('/v1/settings', {
+    config: { access: 'operator' },
     schema: { operationId: 'getSettings', tags, summary: 'Operator settings, with the effective redaction policy', response: { 200: SettingsSchema, ...errors() } },
   }, async () => settings.get());
 
   app.patch('/v1/settings', {
+    config: { access: 'operator' },
     schema: { operationId: 'updateSettings',
       tags, summary: 'Change settings; redaction-policy changes bump policyVersion and are audited',
       body: SettingsPatchSchema, response: { 200: SettingsSchema, ...errors() },

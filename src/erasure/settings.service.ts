@@ -18,6 +18,8 @@ export interface SettingsPatch {
   databaseBackupTime?: string;
   webhookLogRetentionDays?: number;
   jobRunRetentionDays?: number;
+  /** Crypto-shredding: a new key epoch starts every keyEpochDays. */
+  keyEpochDays?: number;
   /** Per-field overrides: "entity.field" → action; null (or the default action) removes the override. */
   redactionPolicy?: Record<string, string | null>;
   /** Must be true when the patch sets `keep` on a field the data map marks as identifying. */
@@ -26,7 +28,7 @@ export interface SettingsPatch {
 
 const SCALARS = ['automaticPersonalDataDeletion', 'gracePeriodDays', 'notificationTime', 'notificationTimeZone',
   'backupRetentionDays', 'overdueAfterDays', 'databaseBackupEnabled', 'databaseBackupTime', 'webhookLogRetentionDays',
-  'jobRunRetentionDays'] as const;
+  'jobRunRetentionDays', 'keyEpochDays'] as const;
 
 export function toSettingsView(s: Settings) {
   return {
@@ -40,6 +42,7 @@ export function toSettingsView(s: Settings) {
     databaseBackupTime: s.databaseBackupTime,
     webhookLogRetentionDays: s.webhookLogRetentionDays,
     jobRunRetentionDays: s.jobRunRetentionDays,
+    keyEpochDays: s.keyEpochDays,
     redactionPolicy: effectivePolicy(s.redactionOverrides),
     redactionPolicyOverrides: s.redactionOverrides,
     policyVersion: s.policyVersion,

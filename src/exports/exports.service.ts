@@ -51,6 +51,8 @@ interface DatasetDef {
   position(row: repo.Row): repo.Position;
   /** The customer's stored pseudonymous reference when the row belongs to a deleted customer, else null. */
   deletedRef(row: repo.Row, pseudonymKey: Buffer): string | null;
+  /** Whose key decrypts the row's personal values: a living customer's (a deleted one's are pseudonymized, never read). */
+  livingCustomer?(row: repo.Row): string | null;
 }
 
 const byTimestamp = (row: repo.Row): repo.Position => ({ ts: row.positionTs as string, id: row.id });
@@ -60,6 +62,7 @@ const DEFS: Record<Dataset, DatasetDef> = {
     table: 'customers', customerColumn: 'id', read: repo.customersAfter,
     position: (row) => ({ id: row.id }),
     deletedRef: (row, key) => (row.deletedAt ? customerRef(key, row.id) : null),
+    livingCustomer: (row) => (row.deletedAt ? null : row.id),
   },
   transactions: {
     table: 'transactions', customerColumn: 'customer_id', read: repo.transactionsAfter, position: byTimestamp,
@@ -75,6 +78,7 @@ const DEFS: Record<Dataset, DatasetDef> = {
   activity: {
     table: 'activity', customerColumn: 'customer_id', read: repo.activityAfter, position: byTimestamp,
     deletedRef: (row, key) => (row.customerDeletedAt ? customerRef(key, row.customerId as string) : null),
+    livingCustomer: (row) => (row.customerDeletedAt ? null : row.customerId as string),
   },
 };
 
@@ -161,8 +165,10 @@ export function createExportsService(ctx: Ctx) {
       };
       let pending = read(null);
       for (;;) {
-        const batch = await pending;
+        let batch = await pending;
         if (batch.length === 0) break;
+        // Personal values at rest are encrypted: one key lookup per batch decrypts the living customers' rows.
+        if (def.livingCustomer) batch = await ctx.crypto.decryptRows(db, def.table, batch, def.livingCustomer, (r) => r.id);
         const more = batch.length === BATCH_SIZE;
         if (more) pending = read(def.position(batch[batch.length - 1]!));
         let out = '';

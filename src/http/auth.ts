@@ -3,9 +3,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Access } from '../plugin/registry.ts';
 import { findPrincipal, type Principal } from '../auth/api-keys.ts';
 import type { Db } from '../db/database.ts';
+import type { Secrets } from '../secrets.ts';
 import { AppError } from './errors.ts';
+import { clientAddressOf, createLimiter } from './rate-limit.ts';
 
 export type { Access };
+export const ACCESS_LEVELS: readonly Access[] = ['operator', 'application', 'any', 'public'];
 
 declare module 'fastify' {
   interface FastifyContextConfig { access?: Access }
@@ -27,46 +30,69 @@ export const LOCAL_CLI_KEY_ID = '00000000-0000-0000-0000-000000000000';
 const localTokens = new WeakMap<FastifyInstance, string>();
 export function allowLocalCliToken(app: FastifyInstance, token: string): void { localTokens.set(app, token); }
 
-/** Who may call a route: its declared `config.access`, else operator under /v1/ and public elsewhere. */
-export const accessOf = (config: { access?: Access } | undefined, url: string): Access =>
-  config?.access ?? (url.startsWith('/v1/') ? 'operator' : 'public');
+const isAccess = (value: unknown): value is Access => ACCESS_LEVELS.includes(value as Access);
 
 /** One registered route and who may call it: the live route table tests are generated from. */
 export interface RouteEntry { method: string; url: string; access: Access; hidden: boolean }
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
 export const routeTableOf = (app: FastifyInstance): RouteEntry[] => routeTables.get(app) ?? [];
 
+/** `Bearer <key>`, the scheme in any case; anything else is no key. */
+export function bearerKeyOf(header: unknown): string | null {
+  if (typeof header !== 'string') return null;
+  const match = /^bearer[ \t]+(\S{1,512})[ \t]*$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+export interface AuthOptions {
+  secrets: Pick<Secrets, 'apiKeyHashKey'>;
+  /** Requests per minute per key (after the lookup) and per client address (before it). */
+  perKeyPerMinute: number;
+  perAddressPerMinute: number;
+}
+
 /**
- * Bearer authentication for every /v1 route. Missing or unknown key: 401. Wrong kind: 403.
- * Routes declare who may call them in `config.access` (operator by default).
+ * Bearer authentication, decided by the matched route's declaration only (never the URL's text,
+ * which the router decodes differently): every route must declare `config.access`, else
+ * registering it throws and the server does not start. Missing or unknown key: 401; wrong kind:
+ * 403. Rate limits: per client address before the key lookup, per key (its id) right after.
  */
-export function registerAuth(app: FastifyInstance, db: Db) {
+export function registerAuth(app: FastifyInstance, db: Db, options: AuthOptions) {
   app.decorateRequest('principal', null);
   const table: RouteEntry[] = [];
   routeTables.set(app, table);
+  const byAddress = createLimiter(options.perAddressPerMinute, 'requests from this address');
+  const byKey = createLimiter(options.perKeyPerMinute, 'requests for this key');
   app.addHook('onRoute', (route) => {
+    const access = (route.config as { access?: unknown } | undefined)?.access;
+    if (!isAccess(access)) {
+      throw new Error(`Route ${[route.method].flat().join(',')} ${route.url} declares no access `
+        + `(config.access must be one of ${ACCESS_LEVELS.join(', ')}): refusing to start`);
+    }
     for (const method of [route.method].flat()) {
       if (method === 'HEAD') continue;
       const hidden = (route.schema as { hide?: boolean } | undefined)?.hide === true;
-      table.push({ method, url: route.url, access: accessOf(route.config as { access?: Access }, route.url), hidden });
+      table.push({ method, url: route.url, access, hidden });
     }
   });
   app.addHook('onRequest', async (request) => {
     // No route matched: the not-found handler answers 404 whoever asks (the route list is public).
     if (request.routeOptions.url === undefined) return;
-    const access: Access = accessOf(request.routeOptions.config, request.url);
+    const access = request.routeOptions.config.access;
+    if (!isAccess(access)) throw new AppError('forbidden', 'This route declares no access'); // unreachable: refused at start
     if (access === 'public') return;
-    const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer\s+(\S{1,512})\s*$/i.exec(header) : null;
-    if (!match?.[1]) {
+    byAddress.take(`ip:${clientAddressOf(request)}`);
+    const key = bearerKeyOf(request.headers.authorization);
+    if (!key) {
       throw new AppError('unauthorized', 'Send an API key as "Authorization: Bearer <key>"', undefined,
         { 'www-authenticate': 'Bearer' });
     }
     const local = localTokens.get(app);
-    const principal = local !== undefined && match[1].length === local.length && crypto.timingSafeEqual(Buffer.from(match[1]), Buffer.from(local))
+    const principal = local !== undefined && key.length === local.length && crypto.timingSafeEqual(Buffer.from(key), Buffer.from(local))
       ? { keyId: LOCAL_CLI_KEY_ID, kind: 'operator' as const, applicationIds: [] }
-      : await findPrincipal(db, match[1]);
+      : await findPrincipal(db, key, options.secrets.apiKeyHashKey);
     if (!principal) throw new AppError('unauthorized', 'Unknown or revoked API key', undefined, { 'www-authenticate': 'Bearer' });
+    byKey.take(`key:${principal.keyId}`);
     request.principal = principal;
     if (access !== 'any' && principal.kind !== access) {
       throw new AppError('forbidden', `This call needs an ${access} key; this is an ${principal.kind} key`);

@@ -1,12 +1,22 @@
+import crypto from 'node:crypto';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
 import type { Migration } from 'kysely/migration';
 import type { TypedApp } from '../plugin/registry.ts';
 import { pendingMigrations } from '../db/database.ts';
 import type { Ctx } from '../context.ts';
+import { bearerKeyOf } from './auth.ts';
 import { sendProblem } from './errors.ts';
-import { backupLocationProblem } from '../deployment/guards.ts';
+import { sharedLocationProblem } from '../deployment/guards.ts';
 import { NoQuery, ProblemRef } from './schemas.ts';
+
+/** Constant-time comparison of a presented token with the configured one. */
+function tokenMatches(presented: string | null, expected: string): boolean {
+  if (presented === null) return false;
+  const a = crypto.createHash('sha256').update(presented).digest();
+  const b = crypto.createHash('sha256').update(expected).digest();
+  return crypto.timingSafeEqual(a, b);
+}
 
 export interface HealthDeps {
   /** Refreshes gauges computed from the database (every domain's), before a scrape. */
@@ -26,7 +36,7 @@ export function registerHealthRoutes(app: TypedApp, ctx: Ctx, deps: HealthDeps) 
   app.get('/readyz', {
     config: publicRoute,
     schema: { operationId: 'getReadiness',
-      tags: ['ops'], summary: 'Readiness: database reachable, migrations applied, backup location reachable', querystring: NoQuery,
+      tags: ['ops'], summary: 'Readiness: database reachable, migrations applied, backup location and keyring reachable', querystring: NoQuery,
       response: { 200: Type.Object({ status: Type.Literal('ready'), database: Type.String() }), 400: ProblemRef, 503: ProblemRef },
     },
   }, async (_request, reply) => {
@@ -34,9 +44,9 @@ export function registerHealthRoutes(app: TypedApp, ctx: Ctx, deps: HealthDeps) 
       await sql`SELECT 1`.execute(ctx.db);
       const pending = await pendingMigrations(ctx.db, deps.migrations());
       if (pending > 0) return sendProblem(reply, 'unavailable', `${pending} migration(s) not applied`);
-      // Deletions need the shared backup location (the erasure journal): not ready without it.
-      const problem = await backupLocationProblem(ctx.db, ctx.config);
-      if (problem) return sendProblem(reply, 'backup_location_unavailable', problem);
+      // Deletions need the shared locations (erasure journal, keyring): not ready without them.
+      const problem = await sharedLocationProblem(ctx.db, ctx.config, ctx.crypto.keys.keyring);
+      if (problem) return sendProblem(reply, problem.code, problem.detail);
     } catch {
       return sendProblem(reply, 'unavailable', 'Database not reachable');
     }
@@ -50,9 +60,15 @@ export function registerHealthRoutes(app: TypedApp, ctx: Ctx, deps: HealthDeps) 
       response: {
         200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
         400: ProblemRef,
+        401: ProblemRef,
       },
     },
-  }, async (_request, reply) => {
+  }, async (request, reply) => {
+    const token = ctx.config.metricsToken;
+    if (token !== undefined && !tokenMatches(bearerKeyOf(request.headers.authorization), token)) {
+      reply.header('www-authenticate', 'Bearer');
+      return sendProblem(reply, 'unauthorized', 'Send the metrics token as "Authorization: Bearer <LETHE_METRICS_TOKEN>"');
+    }
     await deps.refreshGauges().catch(() => undefined);
     reply.type(ctx.metrics.registry.contentType);
     return ctx.metrics.registry.metrics();

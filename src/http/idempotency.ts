@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import * as repo from './idempotency.repo.ts';
 import type { Clock } from '../clock.ts';
+import type { FieldCrypto } from '../crypto/field-crypto.ts';
 import type { Db } from '../db/database.ts';
 import { canonicalJson } from '../audit/canonical-json.ts';
 import { AppError } from './errors.ts';
@@ -17,20 +18,29 @@ const ABANDONED_MS = 60_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const WAIT_MS = 5_000;
 
-function bodyHash(request: FastifyRequest): string {
-  const body = Buffer.isBuffer(request.body) ? request.body.toString('base64') : canonicalJson(request.body ?? null);
-  return crypto.createHash('sha256').update(`${request.method} ${request.url}\n${body}`).digest('hex');
+/**
+ * What the request is, as the router understood it: the matched route's pattern and the parsed
+ * params and query, never the URL's text (`/v1/customer%73` and `/v1/customers` are one request).
+ */
+function requestIdentity(request: FastifyRequest): string {
+  return `${request.method} ${request.routeOptions.url ?? ''} ${canonicalJson(request.params ?? {})} ${canonicalJson(request.query ?? {})}`;
 }
 
-function customerIdOf(request: FastifyRequest, payload: unknown): string | null {
+function bodyHash(request: FastifyRequest): string {
+  const body = Buffer.isBuffer(request.body) ? request.body.toString('base64') : canonicalJson(request.body ?? null);
+  return crypto.createHash('sha256').update(`${requestIdentity(request)}\n${body}`).digest('hex');
+}
+
+/** The customer a stored response is about: from the matched route's pattern and parsed params. */
+export function customerIdOf(request: FastifyRequest, payload: unknown): string | null {
   const body = payload && typeof payload === 'object' ? payload as { customerId?: unknown; id?: unknown } : {};
-  const path = request.url.split('?')[0] ?? '';
+  const route = request.routeOptions.url ?? '';
   const params: unknown = request.params;
   const candidates = [
     // A record's response names its customer (e.g. a cancelled subscription): purged with that customer.
     body.customerId,
-    path.startsWith('/v1/customers/') && params && typeof params === 'object' && 'id' in params ? params.id : undefined,
-    path === '/v1/customers' ? body.id : undefined,
+    route.startsWith('/v1/customers/:id') && params && typeof params === 'object' && 'id' in params ? params.id : undefined,
+    route === '/v1/customers' ? body.id : undefined,
   ];
   // Only a well-formed id names a customer (a refused request may carry any text in its path).
   return (candidates.find((c) => typeof c === 'string' && UUID.test(c)) as string | undefined) ?? null;
@@ -47,7 +57,10 @@ function replay(reply: FastifyReply, statusCode: number, body: unknown) {
  * with the same body gets the stored status and body; the same key with another body is 409.
  * A concurrent duplicate waits for the first to finish, so two racing requests make one effect.
  */
-export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) {
+/** Stored responses are encrypted under their customer's key; the associated data binds the row (key id and key). */
+const rowId = (apiKeyId: string, key: string) => `${apiKeyId}/${key}`;
+
+export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, fc: FieldCrypto) {
   app.decorateRequest('idempotency', null);
   // Every POST may answer 409 idempotency_key_reused / idempotency_key_in_flight: document it.
   app.addHook('onRoute', (route) => {
@@ -66,7 +79,7 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
     const deadline = Date.now() + WAIT_MS;
     for (;;) {
       const now = clock.now();
-      const claimed = await repo.claim(db, { keyId, key, method: request.method, path: request.url.split('?')[0]!, bodyHash: hash, at: now });
+      const claimed = await repo.claim(db, { keyId, key, method: request.method, path: request.routeOptions.url ?? '', bodyHash: hash, at: now });
       if (claimed) {
         request.idempotency = { key, keyId };
         return;
@@ -82,7 +95,15 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
       if (existing.bodyHash !== hash) {
         throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body or path');
       }
-      if (existing.statusCode !== null) return replay(reply, existing.statusCode, existing.responseBody);
+      if (existing.statusCode !== null) {
+        let body = existing.responseBody;
+        if (existing.customerId && fc.isSealed(body)) {
+          const dek = (await fc.keysOf(db, [existing.customerId])).get(existing.customerId);
+          // A stored response whose customer's key is gone (deleted since) replays without its body.
+          body = dek ? fc.decryptRow('idempotency_keys', { responseBody: body }, rowId(keyId, key), dek).responseBody : null;
+        }
+        return replay(reply, existing.statusCode, body);
+      }
       if (Date.now() > deadline) {
         throw new AppError('idempotency_key_in_flight', 'The first request with this Idempotency-Key is still running; retry later');
       }
@@ -117,6 +138,11 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock) 
       // a DELETE starting now waits, then purges this row.
       if (customerId && reply.statusCode < 300) {
         if (!await repo.holdLiveCustomer(trx, customerId)) body = null;
+        else if (body !== null) {
+          // Sealed under the customer's key (data map: idempotency_keys.response_body), stored as a JSON string.
+          const dek = await fc.keyFor(trx, customerId, clock.now());
+          body = JSON.parse(fc.encryptRow('idempotency_keys', { responseBody: JSON.stringify(body) }, rowId(claim.keyId, claim.key), dek).responseBody as string);
+        }
       }
       await repo.storeResponse(trx, claim.keyId, claim.key, { statusCode: reply.statusCode, body, customerId });
     });

@@ -9,6 +9,9 @@ export const MAX_LIMIT = 500;
 
 interface CursorPosition { t: string; id: string }
 
+const ISO_INSTANT = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function encodeCursor(createdAt: Date, id: string): string {
   return Buffer.from(JSON.stringify({ t: createdAt.toISOString(), id })).toString('base64url');
 }
@@ -16,8 +19,11 @@ export function encodeCursor(createdAt: Date, id: string): string {
 export function decodeCursor(cursor: string): CursorPosition {
   try {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as CursorPosition;
-    if (typeof parsed.t !== 'string' || typeof parsed.id !== 'string' || Number.isNaN(Date.parse(parsed.t))
-      || !/^[0-9a-f-]{36}$/i.test(parsed.id)) throw new Error('shape');
+    // Exactly what encodeCursor writes: an ISO instant the database can hold and a real uuid.
+    if (!parsed || typeof parsed !== 'object' || typeof parsed.t !== 'string' || typeof parsed.id !== 'string'
+      || !ISO_INSTANT.test(parsed.t) || !UUID.test(parsed.id)) throw new Error('shape');
+    const t = new Date(parsed.t);
+    if (Number.isNaN(t.getTime()) || t.toISOString() !== parsed.t) throw new Error('time');
     return parsed;
   } catch {
     throw validation('querystring.cursor is not a cursor returned by this API');

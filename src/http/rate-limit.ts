@@ -1,27 +1,37 @@
-import crypto from 'node:crypto';
-import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { AppError } from './errors.ts';
 
 /**
- * Per-key rate limit on the API: each bearer key has its own budget, so one noisy key never
- * slows another; requests without a key are counted per client address. Over the limit: 429
- * problem+json with Retry-After.
+ * Fixed-window request budgets held in this process's memory: each instance counts its own
+ * requests, so with N instances behind a balancer a client may spend up to N budgets per minute
+ * (docs/security.md). Two budgets are charged per request to a route needing a key (src/http/auth.ts):
+ * the client address before the key lookup, so floods of missing or wrong keys get 429, then the
+ * key (by its id, however `Bearer` was spelled) before the handler.
  */
-export async function registerRateLimit(app: FastifyInstance, perMinute: number) {
-  await app.register(rateLimit, {
-    global: true,
-    max: perMinute,
-    timeWindow: 60_000,
-    hook: 'onRequest',
-    allowList: (request) => !request.url.startsWith('/v1/'),
-    keyGenerator: (request) => {
-      const auth = request.headers.authorization;
-      return typeof auth === 'string' && auth.length > 0
-        ? `key:${crypto.createHash('sha256').update(auth).digest('hex').slice(0, 32)}`
-        : `ip:${request.ip}`;
-    },
-    errorResponseBuilder: (_request, context) =>
-      new AppError('rate_limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`),
-  });
+export interface Limiter {
+  /** Charges one request to `bucket`; throws 429 rate_limited with Retry-After past the budget. */
+  take(bucket: string): void;
 }
+
+export function createLimiter(perMinute: number, label = 'requests'): Limiter {
+  const WINDOW = 60_000;
+  let windowStart = 0;
+  let counts = new Map<string, number>();
+  return {
+    take(bucket) {
+      // The wall clock, not the injected one: budgets are about real request rates.
+      const now = Date.now();
+      if (now - windowStart >= WINDOW) { windowStart = now - (now % WINDOW); counts = new Map(); }
+      const n = (counts.get(bucket) ?? 0) + 1;
+      counts.set(bucket, n);
+      if (n > perMinute) {
+        const after = Math.max(1, Math.ceil((windowStart + WINDOW - now) / 1000));
+        throw new AppError('rate_limited', `Rate limit of ${perMinute} ${label} per minute exceeded; retry in ${after} s`,
+          undefined, { 'retry-after': String(after) });
+      }
+    },
+  };
+}
+
+/** The caller's address: the socket's, or the X-Forwarded-For hop Fastify's trustProxy believes. */
+export const clientAddressOf = (request: FastifyRequest): string => request.ip ?? 'unknown';

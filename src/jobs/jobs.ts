@@ -13,6 +13,7 @@ export type { Job, RetentionTask } from '../plugin/registry.ts';
  */
 export function registerJobRoutes(app: TypedApp, jobsOf: () => ReadonlyMap<string, Job>) {
   app.post('/v1/jobs/:job/run', {
+    config: { access: 'operator' },
     schema: { operationId: 'runJob',
       tags: ['jobs'], summary: 'Run a scheduled job now: grace-periods, deletion-notifications or retention',
       params: Type.Object({ job: Type.String({ maxLength: 100 }) }, { additionalProperties: false }),

@@ -63,6 +63,9 @@ export interface DeletionReceiptFields {
   redaction: Record<string, unknown> | null;
   /** The sealed pre-deletion archive (backups domain). */
   backupId: string | null;
+  /** Crypto-shredding: when the customer's data key was destroyed, and the epoch that last wrapped it (erasure's redaction). */
+  keyDestroyedAt: string | null;
+  keyEpochId: string | null;
 }
 
 /**

@@ -19,6 +19,7 @@ export interface SettingsUpdate {
   notificationTime?: string;
   notificationTimeZone?: string;
   backupRetentionDays?: number;
+  keyEpochDays?: number;
   overdueAfterDays?: number;
   databaseBackupEnabled?: boolean;
   databaseBackupTime?: string;
@@ -41,6 +42,7 @@ export const SETTINGS_SECTIONS = {
   notifications: ['gracePeriodDays', 'notificationTime', 'notificationTimeZone', 'overdueAfterDays'],
   backups: ['backupRetentionDays'],
   deployment: ['databaseBackupEnabled', 'databaseBackupTime', 'webhookLogRetentionDays', 'jobRunRetentionDays'],
+  crypto: ['keyEpochDays'],
 } as const satisfies Record<string, ReadonlyArray<keyof Settings>>;
 
 export type SettingsSectionName = keyof typeof SETTINGS_SECTIONS;

@@ -77,7 +77,7 @@ export async function claimDue(trx: Db, o: { owner: string; now: Date; leaseUnti
 
 export interface AttemptRecord {
   outboxId: string; applicationId: string; attempt: number; at: Date; durationMs: number;
-  statusCode: number | null; outcome: Outcome; error: string | null;
+  statusCode: number | null; outcome: Outcome; error: string | null; excerpt?: string | null;
 }
 
 export async function recordAttempts(trx: Db, list: AttemptRecord[]) {
@@ -85,7 +85,16 @@ export async function recordAttempts(trx: Db, list: AttemptRecord[]) {
   await trx.insertInto('webhookDeliveries').values(list.map((a) => ({
     outboxId: a.outboxId, applicationId: a.applicationId, attempt: a.attempt, attemptedAt: a.at,
     durationMs: a.durationMs, statusCode: a.statusCode, outcome: a.outcome, error: a.error,
+    responseExcerpt: a.excerpt ?? null,
   }))).execute();
+  // An excerpt about a customer who is deleted already is not kept (cleared with the customer's deletion).
+  const withExcerpt = list.filter((a) => a.excerpt).map((a) => a.outboxId);
+  if (withExcerpt.length > 0) {
+    await sql`UPDATE webhook_deliveries d SET response_excerpt = NULL
+      FROM webhook_outbox o JOIN deletion_cases c ON c.id = o.case_id JOIN customers cu ON cu.id = c.customer_id
+      WHERE d.outbox_id = o.id AND cu.deleted_at IS NOT NULL AND d.response_excerpt IS NOT NULL
+        AND d.outbox_id IN (${sql.join(withExcerpt)})`.execute(trx);
+  }
 }
 
 /**

@@ -2,6 +2,7 @@ import { appendAudit } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import { DAY_MS } from '../clock.ts';
+import { openWebhookSecret } from '../applications/webhook-secrets.ts';
 import * as repo from './dispatcher.repo.ts';
 import { createSender, signatureHeaders, type Outcome, type SendResult } from './sender.ts';
 import { createSsrfGuard, type Resolver } from './ssrf.ts';
@@ -68,9 +69,9 @@ export function createDispatcher(ctx: Ctx, options: DispatcherOptions = {}) {
     const attempt = row.attempts + 1;
     // The exact bytes signed and sent; the same on every retry of this row.
     const body = JSON.stringify({ type: row.payload.type, timestamp: row.payload.timestamp, data: row.payload.data });
-    const secrets = [endpoint.webhookSecret];
+    const secrets = [openWebhookSecret(ctx.secrets.storedSecretsKey, endpoint.applicationId, endpoint.webhookSecret)];
     if (endpoint.previousWebhookSecret && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > at) {
-      secrets.push(endpoint.previousWebhookSecret);
+      secrets.push(openWebhookSecret(ctx.secrets.storedSecretsKey, endpoint.applicationId, endpoint.previousWebhookSecret));
     }
     let result: SendResult;
     let url: URL | null = null;
@@ -89,7 +90,7 @@ export function createDispatcher(ctx: Ctx, options: DispatcherOptions = {}) {
     const done = clock.now();
     const records = finished.map((f): repo.AttemptRecord => ({
       outboxId: f.row.id, applicationId: f.row.applicationId, attempt: f.attempt, at: f.at, durationMs: f.result.durationMs,
-      statusCode: f.result.statusCode, outcome: f.result.outcome, error: f.result.error,
+      statusCode: f.result.statusCode, outcome: f.result.outcome, error: f.result.error, excerpt: f.result.excerpt ?? null,
     }));
     await repo.settleDelivered(trx, owner, records.filter((r) => r.outcome === 'delivered'), done);
     await repo.recordAttempts(trx, records.filter((r) => r.outcome !== 'delivered'));

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Webhook } from 'standardwebhooks';
 import type { LookupFunction } from './ssrf.ts';
+import { EXCERPT_READ_BYTES, scrubExcerpt } from './excerpt.ts';
 
 /** Outcomes recorded per attempt (webhook_deliveries.outcome and the metric label). */
 export type Outcome = 'delivered' | 'failed' | 'timeout' | 'network_error' | 'refused' | 'gone';
@@ -14,6 +15,8 @@ export interface SendResult {
   /** From a Retry-After header on 429/503, in ms from now. */
   retryAfterMs: number | null;
   durationMs: number;
+  /** A scrubbed excerpt of a non-2xx response body (see excerpt.ts); null otherwise. */
+  excerpt?: string | null;
 }
 
 const webhooks = new Map<string, Webhook>();
@@ -107,15 +110,33 @@ export function createSender(options: { timeoutMs: number; lookup: LookupFunctio
       });
       req.on('response', (res) => {
         const status = res.statusCode ?? 0;
-        // Drain and drop the body (it is never stored); the timer still bounds a slow one.
         res.on('error', () => {});
-        res.resume();
         const retryAfter = status === 429 || status === 503
           ? parseRetryAfter(res.headers['retry-after'], now, RETRY_AFTER_CAP_MS) : null;
-        if (status >= 200 && status < 300) done({ outcome: 'delivered', statusCode: status, error: null, retryAfterMs: null });
-        else if (status === 410) done({ outcome: 'gone', statusCode: status, error: 'HTTP 410 Gone: endpoint disabled', retryAfterMs: null });
-        else if (status >= 300 && status < 400) done({ outcome: 'failed', statusCode: status, error: `HTTP ${status}: redirects are not followed`, retryAfterMs: null });
-        else done({ outcome: 'failed', statusCode: status, error: `HTTP ${status}`, retryAfterMs: retryAfter });
+        if (status >= 200 && status < 300) {
+          // Drain and drop the body of a success; the timer still bounds a slow one.
+          res.resume();
+          done({ outcome: 'delivered', statusCode: status, error: null, retryAfterMs: null });
+          return;
+        }
+        // A failure keeps a short scrubbed excerpt of the first bytes (delivery health); the rest is drained.
+        const chunks: Buffer[] = [];
+        let read = 0;
+        const finish = () => {
+          const excerpt = read > 0 ? scrubExcerpt(Buffer.concat(chunks).toString('utf8').replace(/\uFFFD+$/, '')) : null;
+          if (status === 410) done({ outcome: 'gone', statusCode: status, error: 'HTTP 410 Gone: endpoint disabled', retryAfterMs: null, excerpt });
+          else if (status >= 300 && status < 400) done({ outcome: 'failed', statusCode: status, error: `HTTP ${status}: redirects are not followed`, retryAfterMs: null, excerpt });
+          else done({ outcome: 'failed', statusCode: status, error: `HTTP ${status}`, retryAfterMs: retryAfter, excerpt });
+        };
+        res.on('data', (chunk: Buffer) => {
+          if (read >= EXCERPT_READ_BYTES) return;
+          const part = chunk.subarray(0, EXCERPT_READ_BYTES - read);
+          chunks.push(part);
+          read += part.length;
+          if (read >= EXCERPT_READ_BYTES) finish();
+        });
+        res.on('end', finish);
+        res.on('close', finish);
       });
       req.end(body);
     });

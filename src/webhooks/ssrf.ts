@@ -31,11 +31,22 @@ const BLOCKED_NAMES = new Set([
 ]);
 const BLOCKED_SUFFIXES = ['.localhost', '.internal', '.local', '.localdomain', '.home.arpa'];
 
+const EMBEDDING_V4: Array<[ipaddr.IPv6, number]> = [
+  [ipaddr.IPv6.parse('::'), 96], [ipaddr.IPv6.parse('::ffff:0:0:0'), 96], [ipaddr.IPv6.parse('64:ff9b:1::'), 48],
+  [ipaddr.IPv6.parse('64:ff9b::'), 96], [ipaddr.IPv6.parse('2002::'), 16], [ipaddr.IPv6.parse('2001::'), 32],
+];
+
 /** Is this IP address one a webhook may be sent to? Only global unicast addresses are. */
 export function isPublicAddress(address: string): boolean {
   let ip: ipaddr.IPv4 | ipaddr.IPv6;
   try { ip = ipaddr.parse(address); } catch { return false; }
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
+  if (ip.kind() === 'ipv6') {
+    const v6 = ip as ipaddr.IPv6;
+    if (v6.isIPv4MappedAddress()) ip = v6.toIPv4Address();
+    // Forms that embed an IPv4 address (and reach it on some stacks): IPv4-compatible ::/96 (e.g.
+    // [::127.0.0.1]), SIIT ::ffff:0:0:0/96, local-use NAT64 64:ff9b:1::/48. Never a webhook target.
+    else if (EMBEDDING_V4.some(([net, bits]) => v6.match(net, bits))) return false;
+  }
   return ip.range() === 'unicast';
 }
 

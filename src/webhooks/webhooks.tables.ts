@@ -31,6 +31,8 @@ export interface WebhookDeliveriesTable {
   /** delivered | failed | timeout | network_error | refused (SSRF guard) | gone (410) */
   outcome: string;
   error: string | null;
+  /** A short excerpt of a failed response, scrubbed of personal data (delivery health). */
+  responseExcerpt: Generated<string | null>;
 }
 
 export interface WebhookPayload {

@@ -58,6 +58,8 @@ export async function createTestEnv(options: {
   env?: Record<string, string>; clockStart?: string;
   /** Serve a copy of a landed release's database (test/helpers/release-fixture.ts) instead of a fresh one. */
   fixture?: ReleaseFixture;
+  /** PGlite: keep the database in files under the data directory (default: in memory). */
+  onDisk?: boolean;
 } = {}): Promise<TestEnv> {
   const fixture = options.fixture;
   const dataDir = fixture?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-test-'));
@@ -75,7 +77,7 @@ export async function createTestEnv(options: {
   });
   const clock = fakeClock(options.clockStart ?? '2026-03-02T10:00:00Z');
   const runtime = await startRuntime(config, {
-    clock, log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), inMemory: !fixture, withDefaultMetrics: false,
+    clock, log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), inMemory: !fixture && !options.onDisk, withDefaultMetrics: false,
   });
   const services = createServices(runtime.ctx);
   const app = await buildApp(runtime.ctx, services);
@@ -89,6 +91,7 @@ export async function createTestEnv(options: {
       await pgDb?.drop();
       await fixture?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      fs.rmSync(config.keyringDir, { recursive: true, force: true });
     },
   };
 }

@@ -60,7 +60,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: database reachable, migrations applied, backup location reachable */
+        /** Readiness: database reachable and migrations applied */
         get: operations["getReadiness"];
         put?: never;
         post?: never;
@@ -143,6 +143,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/applications/{id}/deliveries/{webhookId}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a pending or failed webhook now, under its own webhook-id (not a new notice); audited */
+        post: operations["retryWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/applications/{id}/delivery-health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An endpoint's health: state, last attempt, what waits, next retry */
+        get: operations["getApplicationDeliveryHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/applications/{id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop webhook deliveries to this endpoint (they wait until re-enabled); the reason is audited */
+        post: operations["disableApplicationEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/applications/{id}/rotate-secret": {
         parameters: {
             query?: never;
@@ -154,6 +205,23 @@ export interface paths {
         put?: never;
         /** Rotate the webhook secret (the new one is shown only here; the old one also signs for 24 h) */
         post: operations["rotateApplicationSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/applications/{id}/test-webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a {"type":"webhook.test"} event to the endpoint (never counted as a notice); audited */
+        post: operations["sendTestWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -177,6 +245,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit-events/types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every audit event type recorded so far, with its count (for filters) */
+        get: operations["listAuditEventTypes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/audit-events/verify": {
         parameters: {
             query?: never;
@@ -184,7 +269,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recompute the hash chain */
+        /** Verify the keyed chain, its head against the checkpoints outside the database, and every deletion receipt */
         get: operations["verifyAuditEvents"];
         put?: never;
         post?: never;
@@ -205,58 +290,6 @@ export interface paths {
         get: operations["listBackups"];
         put?: never;
         post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/backups/archives/{id}/open": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Only for `lethe backup open` on the machine serving the embedded database (404 to any API key): decrypt a sealed archive (audited) */
-        post: operations["openArchiveLocalCli"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/backups/database": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Database backup files in LETHE_BACKUP_DIR, oldest first */
-        get: operations["listDatabaseBackups"];
-        put?: never;
-        /** Take a database backup now, while serving (written to LETHE_BACKUP_DIR; audited) */
-        post: operations["createDatabaseBackup"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/backups/database/prune": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Delete database backups older than backupRetentionDays (audited) */
-        post: operations["pruneDatabaseBackups"];
         delete?: never;
         options?: never;
         head?: never;
@@ -381,6 +414,23 @@ export interface paths {
         put?: never;
         /** Add to the customer's invoices */
         post: operations["createCustomerInvoice"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/{id}/legal-hold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Place or lift a legal hold with a reason (audited); an optional note goes to the activity log */
+        put: operations["setCustomerLegalHold"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -572,6 +622,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/deletions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Deletion receipts, newest first */
+        get: operations["listDeletionReceipts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deletions/{customerId}/signed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The deletion receipt as canonical JSON (RFC 8785), signed with Ed25519 */
+        get: operations["getSignedDeletionReceipt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/deletions/{id}": {
         parameters: {
             query?: never;
@@ -581,6 +665,23 @@ export interface paths {
         };
         /** The deletion receipt (ids and counts only) */
         get: operations["getDeletionReceipt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/delivery-health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Each deletion case's latest webhook: last outcome, next retry, response excerpt; `failing=true` lists failing deliveries */
+        get: operations["listCaseDeliveryHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -643,6 +744,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/licenses/{id}/cancellation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a license with a reason (audited; starts the grace period); an optional note goes to the activity log */
+        post: operations["cancelLicenseWithReason"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/receipt-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every receipt-signing public key (old ones kept), to verify signed receipts without trusting the database */
+        get: operations["listReceiptKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/settings": {
         parameters: {
             query?: never;
@@ -659,6 +794,23 @@ export interface paths {
         head?: never;
         /** Change settings; redaction-policy changes bump policyVersion and are audited */
         patch: operations["updateSettings"];
+        trace?: never;
+    };
+    "/v1/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per local day: deletions, cases required, confirmations by outcome, overdue at day end; per application time to confirm */
+        get: operations["getStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/subscriptions/{id}/cancel": {
@@ -770,6 +922,15 @@ export interface operations {
             };
             /** @description Default Response */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1465,6 +1626,339 @@ export interface operations {
             };
         };
     };
+    retryWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                webhookId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        nextAttemptAt: string;
+                        /** @enum {string} */
+                        status: "pending";
+                        webhookId: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getApplicationDeliveryHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        applicationId: string;
+                        disabledReason: string | null;
+                        enabled: boolean;
+                        failing: number;
+                        failingSince: string | null;
+                        last: {
+                            attempts: number;
+                            eventType: string;
+                            failing: boolean;
+                            lastAttemptAt: string | null;
+                            lastError: string | null;
+                            lastOutcome: string | null;
+                            lastStatusCode: number | null;
+                            nextRetryAt: string | null;
+                            /** @description At most 160 characters of the last failed response, scrubbed of addresses, numbers and ids */
+                            responseExcerpt: string | null;
+                            status: string;
+                            webhookId: string;
+                        } | null;
+                        nextRetryAt: string | null;
+                        pending: number;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    disableApplicationEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Why (audited) */
+                    reason: "endpoint_failing" | "endpoint_compromised" | "partner_request" | "maintenance" | "other";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        createdAt: string;
+                        disabledReason: string | null;
+                        enabled: boolean;
+                        failingSince: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** @description Until then the previous secret also signs each webhook */
+                        previousSecretExpiresAt: string | null;
+                        /** Format: date-time */
+                        updatedAt: string;
+                        webhookUrl: string | null;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     rotateApplicationSecret: {
         parameters: {
             query?: never;
@@ -1583,11 +2077,122 @@ export interface operations {
             };
         };
     };
+    sendTestWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        nextAttemptAt: string;
+                        /** @enum {string} */
+                        status: "pending";
+                        webhookId: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listAuditEvents: {
         parameters: {
             query?: {
                 cursor?: string;
                 limit?: number;
+                /** @description asc (default): oldest first; desc: newest first */
+                order?: "asc" | "desc";
                 subjectId?: string;
                 type?: string;
             };
@@ -1671,6 +2276,76 @@ export interface operations {
             };
         };
     };
+    listAuditEventTypes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        types: {
+                            count: number;
+                            type: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     verifyAuditEvents: {
         parameters: {
             query?: never;
@@ -1687,8 +2362,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        checkpointSeq: number | null;
                         count: number;
                         firstInvalidSeq: number | null;
+                        head: {
+                            hash: string;
+                            seq: number;
+                        } | null;
+                        problems: {
+                            customerId: string | null;
+                            detail: string;
+                            kind: "chain_broken" | "truncated" | "rewritten" | "checkpoint_invalid" | "receipt_event_missing" | "receipt_mismatch";
+                            seq: number | null;
+                        }[];
+                        restores: {
+                            at: string;
+                            backupId: string;
+                            eventsLost: number;
+                            replacedSeq: number;
+                            restoredSeq: number;
+                        }[];
                         valid: boolean;
                     };
                 };
@@ -1794,383 +2487,6 @@ export interface operations {
             };
             /** @description Default Response */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    openArchiveLocalCli: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-            /** @description Default Response */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    listDatabaseBackups: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        data: {
-                            /** Format: date-time */
-                            createdAt: string;
-                            databaseKind: string;
-                            file: string;
-                            /** Format: uuid */
-                            id: string;
-                            sizeBytes: number;
-                        }[];
-                    };
-                };
-            };
-            /** @description Default Response */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    createDatabaseBackup: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Default Response */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** Format: date-time */
-                        createdAt: string;
-                        file: string;
-                        /** Format: uuid */
-                        id: string;
-                        journalSeq: number;
-                        path: string;
-                        rows: number;
-                        tables: number;
-                    };
-                };
-            };
-            /** @description Default Response */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    pruneDatabaseBackups: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        kept: number;
-                        pruned: string[];
-                    };
-                };
-            };
-            /** @description Default Response */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Default Response */
-            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2601,6 +2917,15 @@ export interface operations {
             };
             /** @description Default Response */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3467,6 +3792,114 @@ export interface operations {
             };
             /** @description Default Response */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setCustomerLegalHold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    legalHold: boolean;
+                    /** @description Free text for the customer's activity log (erased with the customer); never written to the audit log */
+                    note?: string;
+                    /** @description Why (audited) */
+                    reason: "litigation" | "regulator_request" | "fraud_investigation" | "customer_dispute" | "matter_closed" | "placed_in_error" | "other";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        customerId: string;
+                        legalHold: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5544,12 +5977,125 @@ export interface operations {
             };
         };
     };
-    getDeletionReceipt: {
+    listDeletionReceipts: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                from?: string;
+                limit?: number;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            applicationsNotified: string[];
+                            /** Format: uuid */
+                            auditEventId: string;
+                            auditHash: string;
+                            backupId: string | null;
+                            cancelled: {
+                                licenses: number;
+                                subscriptions: number;
+                            };
+                            /** Format: uuid */
+                            customerId: string;
+                            /** Format: date-time */
+                            deletedAt: string;
+                            deletedByKeyId: string | null;
+                            /** @description When the customer's data key was destroyed (crypto-shredding); null while automatic personal data deletion has not run */
+                            keyDestroyedAt: string | null;
+                            preservedTransactions: number;
+                            redaction: ({
+                                /** @description Snapshot of the policy applied ("entity.field" → action) */
+                                policy: {
+                                    [key: string]: string;
+                                } | null;
+                                /** @description The redaction policy version applied */
+                                policyVersion: number | null;
+                                /** @description Whether personal data was redacted (automatic personal data deletion) */
+                                ran: boolean;
+                                reason?: string;
+                                redactedAt: string | null;
+                                via: "deletion" | "backlog" | null;
+                            } & {
+                                [key: string]: unknown;
+                            }) | null;
+                            softDeleted: {
+                                [key: string]: number;
+                            };
+                            /** @description When the last key-epoch key that ever wrapped the customer's key is (scheduled to be) destroyed: from then on no copy without the keyring can be decrypted */
+                            unreadableEverywhereBy: string | null;
+                            /** @description True once that epoch key's destruction happened (audited: key_epoch.destroyed) */
+                            unreadableEverywhereConfirmed: boolean;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSignedDeletionReceipt: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                id: string;
+                customerId: string;
             };
             cookie?: never;
         };
@@ -5562,39 +6108,14 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        applicationsNotified: string[];
-                        /** Format: uuid */
-                        auditEventId: string;
-                        auditHash: string;
-                        backupId: string | null;
-                        cancelled: {
-                            licenses: number;
-                            subscriptions: number;
-                        };
-                        /** Format: uuid */
-                        customerId: string;
-                        /** Format: date-time */
-                        deletedAt: string;
-                        deletedByKeyId: string | null;
-                        preservedTransactions: number;
-                        redaction: ({
-                            /** @description Snapshot of the policy applied ("entity.field" → action) */
-                            policy: {
-                                [key: string]: string;
-                            } | null;
-                            /** @description The redaction policy version applied */
-                            policyVersion: number | null;
-                            /** @description Whether personal data was redacted (automatic personal data deletion) */
-                            ran: boolean;
-                            reason?: string;
-                            redactedAt: string | null;
-                            via: "deletion" | "backlog" | null;
-                        } & {
-                            [key: string]: unknown;
-                        }) | null;
-                        softDeleted: {
-                            [key: string]: number;
-                        };
+                        /** @enum {string} */
+                        algorithm: "Ed25519";
+                        /** @description The signing key; its public half is in GET /v1/receipt-keys */
+                        keyId: string;
+                        /** @description The deletion receipt as RFC 8785 canonical JSON text: the exact bytes signed */
+                        receipt: string;
+                        /** @description Ed25519 signature over the UTF-8 bytes of `receipt`, base64url */
+                        signature: string;
                     };
                 };
             };
@@ -5627,6 +6148,216 @@ export interface operations {
             };
             /** @description Default Response */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDeletionReceipt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        applicationsNotified: string[];
+                        /** Format: uuid */
+                        auditEventId: string;
+                        auditHash: string;
+                        backupId: string | null;
+                        cancelled: {
+                            licenses: number;
+                            subscriptions: number;
+                        };
+                        /** Format: uuid */
+                        customerId: string;
+                        /** Format: date-time */
+                        deletedAt: string;
+                        deletedByKeyId: string | null;
+                        /** @description When the customer's data key was destroyed (crypto-shredding); null while automatic personal data deletion has not run */
+                        keyDestroyedAt: string | null;
+                        preservedTransactions: number;
+                        redaction: ({
+                            /** @description Snapshot of the policy applied ("entity.field" → action) */
+                            policy: {
+                                [key: string]: string;
+                            } | null;
+                            /** @description The redaction policy version applied */
+                            policyVersion: number | null;
+                            /** @description Whether personal data was redacted (automatic personal data deletion) */
+                            ran: boolean;
+                            reason?: string;
+                            redactedAt: string | null;
+                            via: "deletion" | "backlog" | null;
+                        } & {
+                            [key: string]: unknown;
+                        }) | null;
+                        softDeleted: {
+                            [key: string]: number;
+                        };
+                        /** @description When the last key-epoch key that ever wrapped the customer's key is (scheduled to be) destroyed: from then on no copy without the keyring can be decrypted */
+                        unreadableEverywhereBy: string | null;
+                        /** @description True once that epoch key's destruction happened (audited: key_epoch.destroyed) */
+                        unreadableEverywhereConfirmed: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listCaseDeliveryHealth: {
+        parameters: {
+            query?: {
+                applicationId?: string;
+                caseId?: string[];
+                cursor?: string;
+                failing?: boolean;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** Format: uuid */
+                            applicationId: string;
+                            attempts: number;
+                            /** Format: uuid */
+                            caseId: string;
+                            caseStatus: string;
+                            eventType: string;
+                            failing: boolean;
+                            lastAttemptAt: string | null;
+                            lastError: string | null;
+                            lastOutcome: string | null;
+                            lastStatusCode: number | null;
+                            nextRetryAt: string | null;
+                            /** @description At most 160 characters of the last failed response, scrubbed of addresses, numbers and ids */
+                            responseExcerpt: string | null;
+                            status: string;
+                            /** Format: uuid */
+                            subscriptionId: string;
+                            webhookId: string;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5958,6 +6689,207 @@ export interface operations {
             };
         };
     };
+    cancelLicenseWithReason: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Free text for the customer's activity log (erased with the customer); never written to the audit log */
+                    note?: string;
+                    /** @description Why (audited) */
+                    reason: "customer_request" | "non_payment" | "contract_ended" | "fraud" | "duplicate" | "other";
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        applicationId: string;
+                        cancelledAt: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: uuid */
+                        customerId: string;
+                        /** Format: uuid */
+                        id: string;
+                        status: "active" | "cancelled";
+                        /** Format: date-time */
+                        updatedAt: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listReceiptKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        keys: {
+                            algorithm: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            keyId: string;
+                            /** @description Raw 32-byte Ed25519 public key, base64url */
+                            publicKey: string;
+                            /** @description When a rotation replaced it; still valid for receipts signed before */
+                            retiredAt: string | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getSettings: {
         parameters: {
             query?: never;
@@ -5976,10 +6908,9 @@ export interface operations {
                     "application/json": {
                         automaticPersonalDataDeletion: boolean;
                         backupRetentionDays: number;
-                        databaseBackupEnabled: boolean;
-                        databaseBackupTime: string;
                         gracePeriodDays: number;
-                        jobRunRetentionDays: number;
+                        /** @description A new key epoch starts every keyEpochDays (crypto-shredding; docs/encryption.md) */
+                        keyEpochDays: number;
                         notificationTime: string;
                         notificationTimeZone: string;
                         overdueAfterDays: number;
@@ -5994,7 +6925,6 @@ export interface operations {
                         };
                         /** Format: date-time */
                         updatedAt: string;
-                        webhookLogRetentionDays: number;
                     };
                 };
             };
@@ -6059,13 +6989,8 @@ export interface operations {
                     backupRetentionDays?: number;
                     /** @description Required (true) when the patch sets "keep" on a field that identifies the person */
                     confirmKeepIdentifying?: boolean;
-                    /** @description Take a database backup every day at databaseBackupTime (notificationTimeZone) */
-                    databaseBackupEnabled?: boolean;
-                    /** @description "HH:MM", 24-hour clock */
-                    databaseBackupTime?: string;
                     gracePeriodDays?: number;
-                    /** @description Records of scheduled runs are deleted after this many days */
-                    jobRunRetentionDays?: number;
+                    keyEpochDays?: number;
                     /** @description "HH:MM", 24-hour clock */
                     notificationTime?: string;
                     /** @description IANA time zone, e.g. "Europe/Berlin" */
@@ -6075,8 +7000,6 @@ export interface operations {
                     redactionPolicy?: {
                         [key: string]: string | null;
                     };
-                    /** @description Delivered/failed webhooks and delivery attempts are deleted after this many days */
-                    webhookLogRetentionDays?: number;
                 };
             };
         };
@@ -6090,10 +7013,9 @@ export interface operations {
                     "application/json": {
                         automaticPersonalDataDeletion: boolean;
                         backupRetentionDays: number;
-                        databaseBackupEnabled: boolean;
-                        databaseBackupTime: string;
                         gracePeriodDays: number;
-                        jobRunRetentionDays: number;
+                        /** @description A new key epoch starts every keyEpochDays (crypto-shredding; docs/encryption.md) */
+                        keyEpochDays: number;
                         notificationTime: string;
                         notificationTimeZone: string;
                         overdueAfterDays: number;
@@ -6108,7 +7030,6 @@ export interface operations {
                         };
                         /** Format: date-time */
                         updatedAt: string;
-                        webhookLogRetentionDays: number;
                     };
                 };
             };
@@ -6150,6 +7071,103 @@ export interface operations {
             };
             /** @description Default Response */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getStats: {
+        parameters: {
+            query?: {
+                /** @description A local calendar day, YYYY-MM-DD */
+                from?: string;
+                /** @description A local calendar day, YYYY-MM-DD */
+                to?: string;
+                /** @description IANA time zone; defaults to settings.notificationTimeZone */
+                zone?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        applications: {
+                            /** Format: uuid */
+                            applicationId: string;
+                            confirmed: number;
+                            medianSecondsToConfirm: number | null;
+                            p95SecondsToConfirm: number | null;
+                        }[];
+                        days: {
+                            /** @description Deletion cases that became required that day */
+                            casesRequired: number;
+                            /** @description Confirmations given that day, by outcome */
+                            confirmations: {
+                                [key: string]: number;
+                            };
+                            /** @description A local calendar day, YYYY-MM-DD */
+                            day: string;
+                            deletions: number;
+                            overdueAtEndOfDay: number;
+                        }[];
+                        /** @description A local calendar day, YYYY-MM-DD */
+                        from: string;
+                        /** @description A local calendar day, YYYY-MM-DD */
+                        to: string;
+                        zone: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Default Response */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -13,13 +13,19 @@ import { ApplicationPage } from './pages/Application.tsx';
 import { AuditLog } from './pages/Audit.tsx';
 import { Settings } from './pages/Settings.tsx';
 import { Exports } from './pages/Exports.tsx';
+import { Deletions } from './pages/Deletions.tsx';
+import { Keys } from './pages/Keys.tsx';
+import { Jobs } from './pages/Jobs.tsx';
 
 const NAV = [
   { to: '/', label: 'Overview' },
   { to: '/customers', label: 'Customers' },
   { to: '/cases', label: 'Deletion cases' },
+  { to: '/deletions', label: 'Receipts' },
   { to: '/applications', label: 'Applications' },
   { to: '/audit', label: 'Audit log' },
+  { to: '/keys', label: 'API keys' },
+  { to: '/jobs', label: 'Jobs' },
   { to: '/exports', label: 'Exports' },
   { to: '/settings', label: 'Settings' },
 ];
@@ -29,7 +35,10 @@ function Page({ path, query }: { path: string; query: URLSearchParams }) {
   if (path === '/') return <Overview />;
   if (path === '/customers') return <Customers />;
   if ((m = match('/customers/:id', path))) return <CustomerPage id={m.id!} />;
+  if (path === '/deletions') return <Deletions query={query} />;
   if ((m = match('/deletions/:id', path))) return <ReceiptPage id={m.id!} />;
+  if (path === '/keys') return <Keys />;
+  if (path === '/jobs') return <Jobs />;
   if (path === '/cases') return <Cases query={query} />;
   if ((m = match("/cases/:id", path))) return <CasePage id={m.id!} query={query} />;
   if (path === '/applications') return <Applications query={query} />;
@@ -49,6 +58,8 @@ export function App() {
   const [key, setKeyState] = useState<string | null>(getKey);
   const { path, query } = useLocation();
   const mainRef = useRef<HTMLElement>(null);
+  const [menuOpen, setMenuOpen] = useState(false);
+  useEffect(() => setMenuOpen(false), [path]);
 
   useEffect(() => onUnauthorized(() => { setKey(null); setKeyState(null); }), []);
   // Move focus to the page's content on navigation, so screen readers announce the new page.
@@ -69,14 +80,15 @@ export function App() {
     navigate('/', true);
   };
   const section = NAV.slice(1).find((n) => path === n.to || path.startsWith(`${n.to}/`))?.to
-    ?? (path.startsWith('/deletions') ? '/customers' : '/');
+    ?? '/';
 
   return (
     <>
       <a className="skip" href="#main">Skip to content</a>
       <header className="top">
         <span className="brand">Lethe <span className="muted">console</span></span>
-        <nav aria-label="Main">
+        <button type="button" className="secondary menu-toggle" aria-expanded={menuOpen} aria-controls="main-nav" onClick={() => setMenuOpen(!menuOpen)}>Menu</button>
+        <nav aria-label="Main" id="main-nav" className={menuOpen ? 'open' : undefined}>
           <ul>
             {NAV.map((n) => (
               <li key={n.to}><Link to={n.to} aria-current={section === n.to ? 'page' : undefined}>{n.label}</Link></li>

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { ApiError } from './api.ts';
 
 export interface Loadable<T> { data: T | null; error: unknown; loading: boolean; reload: () => void }
@@ -7,17 +7,20 @@ export interface Loadable<T> { data: T | null; error: unknown; loading: boolean;
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loadable<T> {
   const [state, setState] = useState<{ data: T | null; error: unknown; loading: boolean }>({ data: null, error: null, loading: true });
   const [tick, setTick] = useState(0);
-  // eslint-disable-next-line react-hooks/exhaustive-deps
-  const run = useCallback(load, deps);
+  // The latest loader runs whenever a dependency changes (the loader itself may be one shared
+  // function, e.g. loadApplications, so its identity cannot be the trigger).
+  const loadRef = useRef(load);
+  loadRef.current = load;
   useEffect(() => {
     let live = true;
     setState((s) => ({ ...s, loading: true, error: null }));
-    run().then(
+    loadRef.current().then(
       (data) => { if (live) setState({ data, error: null, loading: false }); },
       (error: unknown) => { if (live) setState({ data: null, error, loading: false }); },
     );
     return () => { live = false; };
-  }, [run, tick]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, tick]);
   return { ...state, reload: () => setTick((t) => t + 1) };
 }
 
@@ -100,19 +103,21 @@ export function Fields({ value, omit = [], label }: { value: Record<string, unkn
 
 export interface Column<T> { key: string; label: string; render?: (row: T) => ReactNode }
 
-export function Table<T extends Record<string, unknown>>({ rows, columns, caption, empty = 'Nothing here yet.' }: {
+export function Table<T extends Record<string, unknown>>({ rows, columns, caption, empty = 'Nothing here yet.', className }: {
   rows: T[]; columns: Array<Column<T>>; caption: string; empty?: string;
+  /** "cards-on-phone": each row becomes a card of label/value pairs on a narrow screen. */
+  className?: string;
 }) {
   if (rows.length === 0) return <Empty>{empty}</Empty>;
   return (
     <div className="table-wrap">
-      <table>
+      <table className={className}>
         <caption className="sr-only">{caption}</caption>
         <thead><tr>{columns.map((c) => <th key={c.key} scope="col">{c.label}</th>)}</tr></thead>
         <tbody>
           {rows.map((row, i) => (
             <tr key={String(row.id ?? row.seq ?? i)}>
-              {columns.map((c) => <td key={c.key}>{c.render ? c.render(row) : formatValue(c.key, row[c.key])}</td>)}
+              {columns.map((c) => <td key={c.key} data-label={c.label}>{c.render ? c.render(row) : formatValue(c.key, row[c.key])}</td>)}
             </tr>
           ))}
         </tbody>
@@ -138,7 +143,8 @@ export function Dialog({ open, onClose, title, children }: { open: boolean; onCl
     if (!open && d.open) d.close();
   }, [open]);
   return (
-    <dialog ref={ref} onClose={onClose} aria-labelledby="dialog-title" className="dialog">
+    // A nested dialog's close event reaches this one through React's tree: only its own counts.
+    <dialog ref={ref} onClose={(e) => { if (e.target === e.currentTarget) onClose(); }} aria-labelledby="dialog-title" className="dialog">
       <div className="dialog-head">
         <h2 id="dialog-title">{title}</h2>
         <button type="button" className="link" onClick={onClose} aria-label="Close dialog">✕</button>

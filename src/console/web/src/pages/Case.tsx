@@ -1,6 +1,7 @@
 import { api, ApiError, type DeletionCase, type Page } from '../api.ts';
 import { loadApplications, nameOf } from '../apps.ts';
 import { Link } from '../router.tsx';
+import { DeliveryState, useCaseHealth } from '../delivery.tsx';
 import { ErrorMessage, Fields, Show, StatusBadge, Table, formatTime, useLoad } from '../ui.tsx';
 
 type Row = Record<string, unknown>;
@@ -76,6 +77,7 @@ export function CasePage({ id, query }: { id: string; query: URLSearchParams }) 
   const kase = useLoad(() => loadCase(id, query), [id]);
   const deliveries = useLoad(async () => (kase.data ? loadDeliveries(kase.data) : null), [kase.data]);
   const apps = useLoad(loadApplications, []);
+  const health = useCaseHealth([id]);
   return (
     <>
       <p className="small"><Link to="/cases">← Deletion cases</Link></p>
@@ -85,7 +87,8 @@ export function CasePage({ id, query }: { id: string; query: URLSearchParams }) 
           <>
             <section className="card" aria-labelledby="h-case">
               <h2 id="h-case"><StatusBadge value={c.status} /> {nameOf(apps.data, c.applicationId)}</h2>
-              <Fields label="Case" value={c} omit={['deliveries', 'notifications', 'attempts']} />
+              <p>Delivery: {health.data ? <DeliveryState health={health.data.get(id)} lastNotifiedDay={c.lastNotifiedDay} /> : '…'}</p>
+              <Fields label="Case" value={c} omit={['deliveries', 'notifications', 'attempts', 'lastNotifiedDay']} />
               <p>
                 <Link to={`/cases?subscriptionId=${c.subscriptionId}`}>Other cases of this customer</Link>
                 {' · '}<Link to={`/applications/${c.applicationId}`}>The application</Link>
@@ -111,7 +114,7 @@ export function CasePage({ id, query }: { id: string; query: URLSearchParams }) 
                     <p className="muted small">Attempts of <code>data_deletion.required</code> webhooks to this application since the case became required
                       (the delivery log does not name the case of each attempt).</p>
                   )}
-                  <Table caption="Delivery attempts" rows={deliveries.data.rows}
+                  <Table caption="Delivery attempts" rows={deliveries.data.rows} className="cards-on-phone"
                     columns={[{ key: 'attemptedAt', label: 'When' }, { key: 'attempt', label: 'Attempt' },
                       { key: 'outcome', label: 'Outcome', render: (d) => <StatusBadge value={String(d.outcome ?? '')} /> },
                       { key: 'statusCode', label: 'HTTP status' }, { key: 'durationMs', label: 'ms' }, { key: 'error', label: 'Error' },

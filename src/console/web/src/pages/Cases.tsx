@@ -4,6 +4,7 @@ import { loadApplications } from '../apps.ts';
 import { navigate } from '../router.tsx';
 import { ErrorMessage, Loading, Pager, useCursorPages, useLoad } from '../ui.tsx';
 import { CasesTable } from './CasesTable.tsx';
+import type { CaseDeliveryHealth } from '../delivery.tsx';
 import { CASE_STATES } from './Overview.tsx';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -13,17 +14,28 @@ export function Cases({ query }: { query: URLSearchParams }) {
   const applicationId = query.get('applicationId') ?? '';
   const subscriptionId = query.get('subscriptionId') ?? '';
   const overdue = query.get('overdue') === '1';
+  const failing = query.get('delivery') === 'failing';
   const [customerInput, setCustomerInput] = useState(subscriptionId);
   const pages = useCursorPages();
   const apps = useLoad(loadApplications, []);
   const cases = useLoad(async () => {
+    if (failing) {
+      // Cases whose latest webhook is failing (GET /v1/delivery-health), shown as cases.
+      const page = await api<Page<CaseDeliveryHealth>>('GET', '/v1/delivery-health', {
+        query: { failing: 'true', applicationId, limit: 50, cursor: pages.cursor },
+      });
+      const rows: DeletionCase[] = page.data
+        .filter((h) => (!subscriptionId || h.subscriptionId === subscriptionId) && (!status || h.caseStatus === status))
+        .map((h) => ({ id: h.caseId, subscriptionId: h.subscriptionId, applicationId: h.applicationId, status: h.caseStatus }));
+      return { data: rows, nextCursor: page.nextCursor };
+    }
     return api<Page<DeletionCase>>('GET', '/v1/data-deletions', {
       query: { status, applicationId, subscriptionId, overdue: overdue ? 'true' : undefined, limit: 50, cursor: pages.cursor },
     });
-  }, [status, applicationId, subscriptionId, overdue, pages.cursor]);
+  }, [status, applicationId, subscriptionId, overdue, failing, pages.cursor]);
 
   const setFilter = (patch: Record<string, string>) => {
-    const next = new URLSearchParams({ status, applicationId, subscriptionId, ...(overdue ? { overdue: '1' } : {}), ...patch });
+    const next = new URLSearchParams({ status, applicationId, subscriptionId, ...(overdue ? { overdue: '1' } : {}), ...(failing ? { delivery: 'failing' } : {}), ...patch });
     for (const [k, v] of [...next.entries()]) if (!v) next.delete(k);
     pages.reset();
     const s = next.toString();
@@ -41,7 +53,7 @@ export function Cases({ query }: { query: URLSearchParams }) {
 
   return (
     <>
-      <h1>Deletion cases{overdue ? ': overdue' : ''}</h1>
+      <h1>Deletion cases{overdue ? ': overdue' : ''}{failing ? ': delivery failing' : ''}</h1>
       <form className="card row" onSubmit={submitCustomer} aria-label="Filter deletion cases">
         <div>
           <label htmlFor="f-status">State</label>
@@ -63,8 +75,14 @@ export function Cases({ query }: { query: URLSearchParams }) {
             placeholder="customer id (UUID)" spellCheck={false} autoComplete="off"
             aria-invalid={inputError ? true : undefined} aria-describedby={inputError ? 'f-customer-error' : undefined} />
         </div>
+        <div>
+          <label className="switch" htmlFor="f-failing">
+            <input id="f-failing" type="checkbox" checked={failing} onChange={(e) => setFilter({ delivery: e.target.checked ? 'failing' : '', overdue: '' })} />
+            Delivery failing
+          </label>
+        </div>
         <button type="submit">Filter</button>
-        {(status || applicationId || subscriptionId || overdue) && (
+        {(status || applicationId || subscriptionId || overdue || failing) && (
           <button type="button" className="secondary" onClick={() => { setCustomerInput(''); pages.reset(); navigate('/cases'); }}>Clear filters</button>
         )}
       </form>

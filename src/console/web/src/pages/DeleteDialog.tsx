@@ -2,7 +2,9 @@ import { useState } from 'react';
 import { api, ApiError, download, type Application, type Customer, type Preview } from '../api.ts';
 import { nameOf } from '../apps.ts';
 import { navigate } from '../router.tsx';
-import { Dialog, ErrorMessage, Loading, formatValue, humanize, useAction, useLoad } from '../ui.tsx';
+import { Dialog, ErrorMessage, Loading, formatTime, formatValue, humanize, useAction, useLoad } from '../ui.tsx';
+import { useConfirm } from '../confirm.tsx';
+import { formatMoney } from '../format.tsx';
 import { settleButtons } from './Customer.tsx';
 
 type Row = Record<string, unknown> & { id: string };
@@ -48,7 +50,7 @@ function Body({ customer, apps, onClose }: { customer: Customer; apps: Applicati
   const [version, setVersion] = useState(0);
   const state = useLoad(() => loadDialog(customer.id), [customer.id, version]);
   const [typed, setTyped] = useState('');
-  const settle = useAction();
+  const confirm = useConfirm();
   const del = useAction();
   const exporting = useAction();
   const expected = customer.email ?? customer.id;
@@ -77,119 +79,116 @@ function Body({ customer, apps, onClose }: { customer: Customer; apps: Applicati
     navigate(`/deletions/${customer.id}`);
   });
 
+  const deletedTotal = Object.values(preview.softDeleted).reduce((a, b) => a + b, 0);
+  const fieldName = (k: string) => humanize(k.replace('.', ' ')).replace(/\bip\b/gi, 'IP').replace(/\btin\b/gi, 'TIN');
+  const blockerText = (b: { code: string; count?: number; detail: string }) => (b.code === 'legal_hold'
+    ? 'A legal hold is on. Lift it on the customer page (with a reason) to allow the deletion.'
+    : b.code === 'pending_transactions'
+      ? `${b.count ?? 'Some'} transaction${b.count === 1 ? ' is' : 's are'} still pending. Settle ${b.count === 1 ? 'it' : 'them'} below first.`
+      : b.detail.replace(/\s*\((GET|POST|PATCH|PUT|DELETE) \/v1[^)]*\)/g, ''));
+
   return (
     <div className="dialog-body">
-      <section aria-labelledby="h-blockers">
-        <h3 id="h-blockers">Blockers</h3>
-        {preview.blockers.length === 0 ? <p className="success" role="status">Nothing blocks this deletion.</p> : (
-          <div className="error" role="alert">
-            <ul aria-label="Blockers">
-              {preview.blockers.map((b) => (
-                <li key={b.code}><strong>{humanize(b.code)}</strong>{b.count !== undefined ? ` (${b.count})` : ''}: {b.detail}</li>
-              ))}
-            </ul>
-          </div>
-        )}
-        {pending.length > 0 && (
-          <div className="card">
-            <p>Pending transactions must be settled first:</p>
-            <ul>
+      <p className="lead">
+        {deletedTotal} record{deletedTotal === 1 ? '' : 's'} deleted, {preview.preservedTransactions} transaction{preview.preservedTransactions === 1 ? '' : 's'} kept without the customer's name,
+        {' '}{preview.applicationsToNotify.length} application{preview.applicationsToNotify.length === 1 ? '' : 's'} told to delete their copy.
+        {auto === false ? ' Personal fields are kept (automatic personal data deletion is off).' : ' Personal fields are redacted.'}
+      </p>
+      {preview.blockers.length === 0 ? <p className="success" role="status">Nothing blocks this deletion.</p> : (
+        <div className="error" role="alert" aria-labelledby="h-blockers">
+          <h3 id="h-blockers">Blocked</h3>
+          <ul aria-label="Blockers">
+            {preview.blockers.map((b) => <li key={b.code}>{blockerText(b)}</li>)}
+          </ul>
+          {pending.length > 0 && (
+            <ul aria-label="Pending transactions">
               {pending.map((t) => (
                 <li key={t.id}>
-                  <code>{t.id.slice(0, 8)}</code> {String(t.amountMinor)} {String(t.currency)} {settleButtons(t, () => setVersion((v) => v + 1), settle)}
+                  <strong>{formatMoney(t.amountMinor, t.currency)}</strong> pending since {formatTime(t.createdAt)} {settleButtons(t, () => setVersion((v) => v + 1), confirm.ask)}
                 </li>
               ))}
             </ul>
-            <ErrorMessage error={settle.error} />
-          </div>
-        )}
-        {preview.blockers.some((b) => b.code === 'legal_hold') && <p>Turn the legal hold off on the customer page to allow the deletion.</p>}
-        <button type="button" className="secondary" onClick={() => setVersion((v) => v + 1)}>Check again</button>
-      </section>
+          )}
+          <button type="button" className="secondary" onClick={() => setVersion((v) => v + 1)}>Check again</button>
+        </div>
+      )}
 
-      <section aria-labelledby="h-deleted">
-        <h3 id="h-deleted">Deleted</h3>
+      <form onSubmit={(e) => { e.preventDefault(); if (canDelete) void doDelete(); }} className="confirm-delete">
+        <p className="small">Recommended first: <button type="button" className="link" disabled={exporting.busy}
+          onClick={() => void exporting.run(() => download(`/v1/customers/${customer.id}/export`, `customer-${customer.id}.json`))}>
+          {exporting.busy ? 'exporting…' : 'download everything held about the customer'}</button> (a JSON export).</p>
+        <ErrorMessage error={exporting.error} what="The customer export" />
+        <label htmlFor="confirm-delete">Type the customer's {what} <code>{expected}</code> to confirm</label>
+        <div className="row">
+          <input id="confirm-delete" value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" spellCheck={false}
+            aria-describedby="confirm-help" disabled={!preview.deletable} className="grow" />
+          <button type="submit" className="danger" disabled={!canDelete}>{del.busy ? 'Deleting…' : 'Delete permanently'}</button>
+          <button type="button" className="secondary" onClick={onClose}>Cancel</button>
+        </div>
+        <p id="confirm-help" className="muted small">
+          {!preview.deletable ? 'Resolve what blocks the deletion first.' : matches ? 'Ready: this cannot be undone.' : `The button stays disabled until the ${what} matches.`}
+        </p>
+      </form>
+      <ErrorMessage error={del.error} />
+
+      <h3>Details</h3>
+      <details>
+        <summary>Deleted ({deletedTotal})</summary>
         <ul>
           {Object.entries(preview.softDeleted).filter(([, n]) => n > 0).map(([k, n]) => <li key={k}>{n} × {humanize(k)}</li>)}
           {preview.cancelled.subscriptions > 0 && <li>{preview.cancelled.subscriptions} active subscription(s) cancelled</li>}
           {preview.cancelled.licenses > 0 && <li>{preview.cancelled.licenses} active license(s) cancelled</li>}
-          {auto !== false && preview.activityEntries > 0 && <li>{preview.activityEntries} activity entr{preview.activityEntries === 1 ? 'y' : 'ies'} (one masked <code>customer.deleted</code> entry remains)</li>}
+          {auto !== false && preview.activityEntries > 0 && <li>{preview.activityEntries} activity entr{preview.activityEntries === 1 ? 'y' : 'ies'} (one entry saying the customer was deleted remains, without identifying details)</li>}
           {auto !== false && preview.profilePhoto && <li>The profile photo file</li>}
         </ul>
-      </section>
-
-      <section aria-labelledby="h-redacted">
-        <h3 id="h-redacted">Redacted{redaction?.policyVersion ? <span className="muted small"> (policy version {redaction.policyVersion})</span> : null}</h3>
+      </details>
+      <details>
+        <summary>Redacted{redaction?.policyVersion ? ` (policy version ${redaction.policyVersion})` : ''}</summary>
         {auto === false ? <p>Automatic personal data deletion is <strong>off</strong>: records are soft deleted, personal fields are kept.</p>
           : groups ? (
             <ul>
               {Object.entries(groups).filter(([a]) => a !== 'keep').map(([action, fields]) => (
-                <li key={action}><strong>{humanize(action)}</strong>: {fields.join(', ')}</li>
+                <li key={action}><strong>{humanize(action)}</strong>: {fields.map(fieldName).join(', ')}</li>
               ))}
-              {groups.keep && <li><strong>Kept</strong> (policy says keep): {groups.keep.join(', ')}</li>}
+              {groups.keep && <li><strong>Kept</strong> (your policy keeps them): {groups.keep.map(fieldName).join(', ')}</li>}
             </ul>
           ) : <><p>Personal fields are nullified or masked per the redaction policy.</p><ErrorMessage error={state.data.settingsError} what="The redaction policy" /></>}
-      </section>
-
-      <section aria-labelledby="h-preserved">
-        <h3 id="h-preserved">Preserved</h3>
+      </details>
+      <details>
+        <summary>Preserved</summary>
         <ul>
-          <li>{preview.preservedTransactions} transaction record(s), unlinked from the customer (pseudonymous reference)</li>
+          <li>{preview.preservedTransactions} transaction record(s), unlinked from the customer (a pseudonymous reference)</li>
           <li>An audit event and a deletion receipt (ids and counts only)</li>
-          {backup?.sealedArchive ? <li>A sealed pre-deletion backup of the customer's records, purged after {backup.retentionDays ?? '?'} days</li>
-            : settings && typeof settings.backupRetentionDays === 'number' && <li>A sealed pre-deletion backup, purged after {settings.backupRetentionDays} days</li>}
+          {backup?.sealedArchive ? <li>A sealed backup of the customer's records, purged after {backup.retentionDays ?? '?'} days</li>
+            : settings && typeof settings.backupRetentionDays === 'number' && <li>A sealed backup, purged after {settings.backupRetentionDays} days</li>}
         </ul>
         {extras.length > 0 && (
           <dl className="fields">{extras.map(([k, v]) => <div key={k}><dt>{humanize(k)}</dt><dd>{formatValue(k, v)}</dd></div>)}</dl>
         )}
-      </section>
-
-      <section aria-labelledby="h-apps">
-        <h3 id="h-apps">Applications to be told</h3>
+      </details>
+      <details>
+        <summary>Applications to be told ({preview.applicationsToNotify.length})</summary>
         {preview.applicationsToNotify.length === 0 ? <p>None: the customer never held a license.</p> : (
           <ul aria-label="Applications to be told">
             {preview.applicationsToNotify.map((a) => {
               const plan = casePlans.find((p) => p.applicationId === a);
               return (
-                <li key={a}>{nameOf(apps, a)} <span className="muted small">({a})</span>
+                <li key={a}>{nameOf(apps, a)}
                   {plan ? <span className="small"> — deletion case: {plan.status ?? 'none'}{plan.becomes && plan.becomes !== plan.status ? ` → ${plan.becomes}` : ''}</span> : null}
                 </li>
               );
             })}
           </ul>
         )}
-      </section>
-
-      <section aria-labelledby="h-backup">
-        <h3 id="h-backup">Back up first</h3>
-        <p>Download everything held about the customer (the data-subject export) before deleting.</p>
-        <button type="button" className="secondary" disabled={exporting.busy}
-          onClick={() => void exporting.run(() => download(`/v1/customers/${customer.id}/export`, `customer-${customer.id}.json`))}>
-          {exporting.busy ? 'Exporting…' : 'Download export (JSON)'}
-        </button>
-        <ErrorMessage error={exporting.error} what="The customer export" />
-      </section>
-
-      <form onSubmit={(e) => { e.preventDefault(); if (canDelete) void doDelete(); }}>
-        <label htmlFor="confirm-delete">Type the customer's {what} <code>{expected}</code> to confirm</label>
-        <div className="row">
-          <input id="confirm-delete" value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" spellCheck={false}
-            size={40} aria-describedby="confirm-help" disabled={!preview.deletable} />
-          <button type="submit" className="danger" disabled={!canDelete}>{del.busy ? 'Deleting…' : 'Delete permanently'}</button>
-          <button type="button" className="secondary" onClick={onClose}>Cancel</button>
-        </div>
-        <p id="confirm-help" className="muted small">
-          {!preview.deletable ? 'Resolve the blockers above first.' : matches ? 'Ready: this cannot be undone.' : `The button stays disabled until the ${what} matches.`}
-        </p>
-      </form>
-      <ErrorMessage error={del.error} />
+      </details>
+      {confirm.dialog}
     </div>
   );
 }
 
 export function DeleteDialog({ open, customer, apps, onClose }: { open: boolean; customer: Customer; apps: Application[] | null; onClose: () => void }) {
   return (
-    <Dialog open={open} onClose={onClose} title={`Delete ${customer.email ?? customer.id}`}>
+    <Dialog open={open} onClose={onClose} title={`Delete ${customer.email ?? 'this customer'}?`}>
       <Body customer={customer} apps={apps} onClose={onClose} />
     </Dialog>
   );

@@ -1,0 +1,71 @@
+import { useState } from 'react';
+import { api, type Page } from '../api.ts';
+import { loadApplications, nameOf } from '../apps.ts';
+import { useConfirm } from '../confirm.tsx';
+import { ShortId } from '../format.tsx';
+import { ErrorMessage, Show, StatusBadge, Table, useAction, useLoad } from '../ui.tsx';
+import { SecretOnce } from './Applications.tsx';
+
+interface ApiKey {
+  id: string; kind: 'operator' | 'application'; applicationIds: string[]; label: string | null; createdAt: string;
+  expiresAt: string | null; lastUsedAt: string | null; revokedAt: string | null;
+}
+
+async function loadKeys(): Promise<ApiKey[]> {
+  const out: ApiKey[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: Page<ApiKey> = await api('GET', '/v1/api-keys', { query: { limit: 500, cursor } });
+    out.push(...page.data);
+    cursor = page.nextCursor;
+  } while (cursor && out.length < 5000);
+  return out;
+}
+
+/** API keys: who can call Lethe. Keys are shown once at creation; here only their metadata. */
+export function Keys() {
+  const [version, setVersion] = useState(0);
+  const keys = useLoad(loadKeys, [version]);
+  const apps = useLoad(loadApplications, []);
+  const confirm = useConfirm();
+  const create = useAction();
+  const [created, setCreated] = useState<string | null>(null);
+  return (
+    <>
+      <h1>API keys</h1>
+      <div className="actions">
+        <button type="button" className="secondary" disabled={create.busy} onClick={() => void create.run(async () => {
+          const r = await api<{ key: string }>('POST', '/v1/api-keys', { body: { kind: 'operator' } });
+          setCreated(r.key);
+          setVersion((v) => v + 1);
+        })}>Issue an operator key</button>
+      </div>
+      <ErrorMessage error={create.error} />
+      {created && <SecretOnce secret={created} label="New operator API key" />}
+      <Show state={keys} what="The key list">
+        {(list) => (
+          <Table<ApiKey & Record<string, unknown>> caption="API keys" rows={list as Array<ApiKey & Record<string, unknown>>} className="cards-on-phone"
+            empty="No keys."
+            columns={[
+              { key: 'label', label: 'Label', render: (k) => k.label ?? <span className="muted">no label</span> },
+              { key: 'kind', label: 'Kind' },
+              { key: 'applicationIds', label: 'Applications', render: (k) => (k.kind === 'operator' ? 'all (operator)' : k.applicationIds.map((a) => nameOf(apps.data, a)).join(', ')) },
+              { key: 'state', label: 'State', render: (k) => <StatusBadge value={k.revokedAt ? 'revoked' : k.expiresAt && new Date(k.expiresAt) < new Date() ? 'expired' : 'active'} /> },
+              { key: 'lastUsedAt', label: 'Last used' },
+              { key: 'createdAt', label: 'Created' },
+              { key: 'id', label: 'Id', render: (k) => <ShortId id={k.id} /> },
+              { key: 'revoke', label: 'Action', render: (k) => (k.revokedAt ? null : (
+                <button type="button" className="secondary" onClick={() => confirm.ask({
+                  title: `Revoke the ${k.kind} key ${k.label ? `“${k.label}”` : k.id.slice(0, 8)}?`,
+                  body: <p>Every request with this key is refused within a second, on every instance. {k.kind === 'application' ? 'The application cannot confirm deletions until it gets a new key.' : 'If you are signed in with it, you will be signed out.'} This cannot be undone.</p>,
+                  confirmLabel: 'Revoke key', danger: true,
+                  run: async () => { await api('DELETE', `/v1/api-keys/${k.id}`); setVersion((v) => v + 1); },
+                })}>Revoke…</button>
+              )) },
+            ]} />
+        )}
+      </Show>
+      {confirm.dialog}
+    </>
+  );
+}

@@ -1,0 +1,236 @@
+import crypto from 'node:crypto';
+import { sql } from 'kysely';
+import { appendAudit } from '../audit/audit.repo.ts';
+import { DAY_MS } from '../clock.ts';
+import type { Db } from '../db/database.ts';
+import { openBytes, sealBytes } from './envelope.ts';
+import { type Keyring, KeyUnavailableError } from './keyring.ts';
+
+/**
+ * Customer data keys and key epochs (SQL and key handling; the keys of epochs live in the keyring).
+ *
+ * - A customer's data key (32 random bytes) is stored wrapped by the current epoch key
+ *   (customer_keys). Deleting that row destroys the key: every value encrypted under it is
+ *   unreadable in every copy once the epoch keys that ever wrapped it are destroyed too.
+ * - A new epoch starts every keyEpochDays; the re-wrap job moves keys to the current epoch in
+ *   batches; an epoch out of use (not current, wrapping no key) for backupRetentionDays is destroyed.
+ */
+export class KeyringMismatchError extends Error {}
+
+const wrapAad = (customerId: string, epochId: string) => `lethe-customer-key:${customerId}:${epochId}`;
+export const REWRAP_BATCH = 500;
+
+export interface EpochRow { id: string; seq: number; createdAt: Date }
+
+export function createCustomerKeys(keyring: Keyring) {
+  async function currentEpoch(db: Db): Promise<EpochRow | undefined> {
+    const r = await db.selectFrom('keyEpochs').select(['id', 'seq', 'createdAt'])
+      .where('retiredAt', 'is', null).where('destroyedAt', 'is', null).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    return r ? { id: r.id, seq: r.seq, createdAt: new Date(r.createdAt) } : undefined;
+  }
+
+  const unwrap = (customerId: string, epochId: string, wrapped: Buffer) =>
+    openBytes(keyring.epochKey(epochId), Buffer.from(wrapped), wrapAad(customerId, epochId));
+
+  /**
+   * Epoch key files the database does not know (their epochs were started after a backup that was
+   * then restored): recorded as retired, so they go through the same out-of-use → destruction path
+   * instead of living forever. A file younger than an hour may belong to an epoch being started now.
+   */
+  async function adoptOrphans(db: Db, at: Date) {
+    const known = new Set((await db.selectFrom('keyEpochs').select('id').execute()).map((e) => e.id));
+    for (const id of keyring.list()) {
+      if (known.has(id)) continue;
+      const written = keyring.writtenAt(id);
+      if (written === null || Date.now() - written < 3_600_000) continue;
+      await db.transaction().execute(async (trx) => {
+        await sql`SELECT id FROM crypto_state WHERE id = 1 FOR UPDATE`.execute(trx);
+        const last = await trx.selectFrom('keyEpochs').select(sql<number>`coalesce(max(seq), 0)`.as('m')).executeTakeFirstOrThrow();
+        await trx.insertInto('keyEpochs').values({
+          id, seq: Number(last.m) + 1, createdAt: new Date(written), retiredAt: at, outOfUseSince: null, destroyedAt: null,
+        }).onConflict((oc) => oc.column('id').doNothing()).execute();
+      });
+    }
+  }
+
+  const api = {
+    keyring,
+    currentEpoch,
+
+    /**
+     * Binds the database to this keyring (first start) or checks it is the one the database was
+     * bound to: instances sharing a database must share the keyring.
+     */
+    async checkKeyring(db: Db): Promise<void> {
+      await db.updateTable('cryptoState').set({ keyringId: keyring.id }).where('id', '=', 1).where('keyringId', 'is', null).execute();
+      const s = await db.selectFrom('cryptoState').select('keyringId').where('id', '=', 1).executeTakeFirstOrThrow();
+      if (s.keyringId !== keyring.id) {
+        throw new KeyringMismatchError(`the keyring at ${keyring.dir} (id ${keyring.id}) is not this database's keyring (id ${s.keyringId}); ` +
+          'point LETHE_KEYRING_DIR at the keyring shared by every instance of this database');
+      }
+      // Epochs this database still uses must be in the keyring (a wrong directory or master key fails here, at start).
+      const used = await db.selectFrom('keyEpochs').select('id').where('destroyedAt', 'is', null).execute();
+      for (const e of used) {
+        if (!keyring.has(e.id)) throw new KeyringMismatchError(`epoch key ${e.id} is missing from the keyring at ${keyring.dir}`);
+        keyring.epochKey(e.id);
+      }
+    },
+
+    /** Starts the first epoch, or a new one when the current is keyEpochDays old. Race-safe across instances. */
+    async ensureEpoch(db: Db, at: Date, actorKeyId: string | null = null): Promise<{ id: string; rotated: boolean }> {
+      const cur = await currentEpoch(db);
+      const days = await epochDays(db);
+      if (cur && at.getTime() < cur.createdAt.getTime() + days * DAY_MS) return { id: cur.id, rotated: false };
+      return db.transaction().execute(async (trx) => {
+        await sql`SELECT id FROM crypto_state WHERE id = 1 FOR UPDATE`.execute(trx);
+        const again = await currentEpoch(trx);
+        if (again && at.getTime() < again.createdAt.getTime() + days * DAY_MS) return { id: again.id, rotated: false };
+        const id = crypto.randomUUID();
+        // The key is durable in the keyring before any row can name it.
+        keyring.createEpochKey(id);
+        const last = await trx.selectFrom('keyEpochs').select(sql<number>`coalesce(max(seq), 0)`.as('m')).executeTakeFirstOrThrow();
+        await trx.insertInto('keyEpochs').values({
+          id, seq: Number(last.m) + 1, createdAt: at, retiredAt: null, outOfUseSince: null, destroyedAt: null,
+        }).execute();
+        if (again) await trx.updateTable('keyEpochs').set({ retiredAt: at }).where('id', '=', again.id).execute();
+        await appendAudit(trx, {
+          type: 'key_epoch.started', actorKeyId, subjectType: 'key_epoch', subjectId: id, at,
+          data: { seq: Number(last.m) + 1, previousEpochId: again?.id ?? null },
+        });
+        return { id, rotated: true };
+      });
+    },
+
+    /** Data keys of these customers (those that have one). */
+    async keysOf(db: Db, customerIds: string[]): Promise<Map<string, Buffer>> {
+      const out = new Map<string, Buffer>();
+      const ids = [...new Set(customerIds)];
+      if (ids.length === 0) return out;
+      const rows = await db.selectFrom('customerKeys').select(['customerId', 'epochId', 'wrapped'])
+        .where('customerId', 'in', ids).execute();
+      for (const r of rows) {
+        try { out.set(r.customerId, unwrap(r.customerId, r.epochId, r.wrapped)); } catch (error) {
+          // Wrapped by a destroyed epoch (a database restored from beyond retention): unreadable, as intended.
+          if (!(error instanceof KeyUnavailableError)) throw error;
+        }
+      }
+      return out;
+    },
+
+    /** The customer's data key, created (wrapped by the current epoch) if it has none. */
+    async keyFor(db: Db, customerId: string, at: Date): Promise<Buffer> {
+      const existing = (await api.keysOf(db, [customerId])).get(customerId);
+      if (existing) return existing;
+      let epoch = await currentEpoch(db);
+      if (!epoch) { await api.ensureEpoch(db, at); epoch = (await currentEpoch(db))!; }
+      const dek = crypto.randomBytes(32);
+      const wrapped = sealBytes(keyring.epochKey(epoch.id), dek, wrapAad(customerId, epoch.id));
+      const r = await db.insertInto('customerKeys').values({ customerId, epochId: epoch.id, wrapped, createdAt: at, wrappedAt: at })
+        .onConflict((oc) => oc.column('customerId').doNothing()).returning('customerId').executeTakeFirst();
+      if (r) return dek;
+      return (await api.keysOf(db, [customerId])).get(customerId)!; // created concurrently
+    },
+
+    /** Destroys the customers' data keys (crypto-shredding). Returns the epoch that wrapped each. */
+    async destroyKeys(trx: Db, customerIds: string[]): Promise<Map<string, string>> {
+      const out = new Map<string, string>();
+      if (customerIds.length === 0) return out;
+      const rows = await trx.deleteFrom('customerKeys').where('customerId', 'in', customerIds)
+        .returning(['customerId', 'epochId']).execute();
+      for (const r of rows) out.set(r.customerId, r.epochId);
+      return out;
+    },
+
+    /** Re-wraps keys of older epochs under the current one, REWRAP_BATCH per transaction. */
+    async rewrap(db: Db, at: Date, batch = REWRAP_BATCH): Promise<number> {
+      const cur = await currentEpoch(db);
+      if (!cur) return 0;
+      let total = 0;
+      for (;;) {
+        const n = await db.transaction().execute(async (trx) => {
+          const rows = await sql<{ customer_id: string; epoch_id: string; wrapped: Buffer }>`
+            SELECT customer_id, epoch_id, wrapped FROM customer_keys WHERE epoch_id <> ${cur.id}
+            ORDER BY customer_id LIMIT ${batch} FOR UPDATE SKIP LOCKED`.execute(trx.withoutPlugins());
+          const newKey = keyring.epochKey(cur.id);
+          for (const r of rows.rows) {
+            const dek = unwrap(r.customer_id, r.epoch_id, r.wrapped);
+            await trx.updateTable('customerKeys')
+              .set({ epochId: cur.id, wrapped: sealBytes(newKey, dek, wrapAad(r.customer_id, cur.id)), wrappedAt: at })
+              .where('customerId', '=', r.customer_id).execute();
+          }
+          return rows.rows.length;
+        });
+        total += n;
+        if (n < batch) return total;
+      }
+    },
+
+    /**
+     * Marks retired epochs that wrap no key as out of use (since now), and destroys those out of use
+     * for backupRetentionDays: key file removed, directory fsync'd, row stamped, audited.
+     */
+    async destroyUnused(db: Db, at: Date, retentionDays: number, actorKeyId: string | null = null): Promise<{ outOfUse: number; destroyed: string[] }> {
+      await adoptOrphans(db, at);
+      const epochs = await db.selectFrom('keyEpochs').selectAll().where('retiredAt', 'is not', null)
+        .where('destroyedAt', 'is', null).orderBy('seq').execute();
+      let outOfUse = 0;
+      const destroyed: string[] = [];
+      for (const e of epochs) {
+        await db.transaction().execute(async (trx) => {
+          const row = await trx.selectFrom('keyEpochs').selectAll().where('id', '=', e.id).where('destroyedAt', 'is', null)
+            .forUpdate().executeTakeFirst();
+          if (!row) return;
+          const used = await trx.selectFrom('customerKeys').select('customerId').where('epochId', '=', e.id).limit(1).executeTakeFirst();
+          if (used) {
+            if (row.outOfUseSince) await trx.updateTable('keyEpochs').set({ outOfUseSince: null }).where('id', '=', e.id).execute();
+            return;
+          }
+          const since = row.outOfUseSince ? new Date(row.outOfUseSince) : at;
+          if (!row.outOfUseSince) { await trx.updateTable('keyEpochs').set({ outOfUseSince: at }).where('id', '=', e.id).execute(); outOfUse++; }
+          if (since.getTime() + retentionDays * DAY_MS > at.getTime()) return;
+          keyring.destroyEpochKey(e.id);
+          await trx.updateTable('keyEpochs').set({ destroyedAt: at }).where('id', '=', e.id).execute();
+          await appendAudit(trx, {
+            type: 'key_epoch.destroyed', actorKeyId, subjectType: 'key_epoch', subjectId: e.id, at,
+            data: { seq: row.seq, outOfUseSince: since.toISOString(), retentionDays },
+          });
+          destroyed.push(e.id);
+        });
+      }
+      return { outOfUse, destroyed };
+    },
+
+    /**
+     * When the epoch that last wrapped a destroyed key is destroyed (or is scheduled to be): its
+     * audited destruction time, or out-of-use + retention, or its scheduled retirement + re-wrap
+     * (the daily job) + retention.
+     */
+    async unreadableEverywhereBy(db: Db, epochId: string | null, keyDestroyedAt: Date | null): Promise<{ at: Date; confirmed: boolean } | null> {
+      if (!epochId || !keyDestroyedAt) return null;
+      const e = await db.selectFrom('keyEpochs').selectAll().where('id', '=', epochId).executeTakeFirst();
+      if (!e) return null;
+      if (e.destroyedAt) return { at: new Date(e.destroyedAt), confirmed: true };
+      const retention = await retentionDaysOf(db);
+      if (e.outOfUseSince) return { at: new Date(new Date(e.outOfUseSince).getTime() + retention * DAY_MS), confirmed: false };
+      const retire = e.retiredAt ? new Date(e.retiredAt).getTime() : new Date(e.createdAt).getTime() + (await epochDays(db)) * DAY_MS;
+      const start = Math.max(retire, keyDestroyedAt.getTime()) + DAY_MS; // the daily job re-wraps what remains
+      return { at: new Date(start + retention * DAY_MS), confirmed: false };
+    },
+
+    /** Whether a key could not be unwrapped because its epoch is gone. */
+    isUnavailable: (e: unknown) => e instanceof KeyUnavailableError,
+  };
+  return api;
+}
+
+export type CustomerKeys = ReturnType<typeof createCustomerKeys>;
+
+async function epochDays(db: Db): Promise<number> {
+  const s = await db.selectFrom('settings').select('keyEpochDays').where('id', '=', 1).executeTakeFirst();
+  return s?.keyEpochDays ?? 7;
+}
+
+async function retentionDaysOf(db: Db): Promise<number> {
+  const s = await db.selectFrom('settings').select('backupRetentionDays').where('id', '=', 1).executeTakeFirst();
+  return s?.backupRetentionDays ?? 30;
+}

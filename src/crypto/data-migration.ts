@@ -1,0 +1,132 @@
+import { sql } from 'kysely';
+import { appendAudit } from '../audit/audit.repo.ts';
+import { resealLegacyArchive } from '../backups/archive.service.ts';
+import type { Ctx } from '../context.ts';
+import { createPhotoStore } from '../customers/photo-store.ts';
+import type { Db } from '../db/database.ts';
+import { DATA_MAP, encryptedColumns, toCamel } from '../erasure/data-map.ts';
+
+/**
+ * Encrypts what a database of an earlier release holds in clear, in resumable batches while
+ * serving: customer by customer (ordered by id, a cursor in crypto_state), every encrypted column
+ * of the customer's rows, its activity details, its stored responses and its profile photo; then
+ * re-seals the pre-deletion archives under the current epoch key; then removes the plaintext the
+ * tables' files still hold in dead row versions (VACUUM FULL rewrites them). Redacted customers
+ * hold only masks and kept values, written in clear on purpose: they are left as they are.
+ * Several instances may run it: each batch locks the crypto_state row.
+ */
+export const MIGRATION_BATCH = 100;
+
+const PERSONAL_TABLES = Object.keys(DATA_MAP).filter((t) => t !== 'customers' && t !== 'idempotency_keys'
+  && 'customer_id' in DATA_MAP[t]!.columns && encryptedColumns(t).length > 0);
+
+export interface MigrationProgress { customers: number; photos: number; archives: number; done: boolean }
+
+export async function migrationDone(db: Db): Promise<boolean> {
+  const s = await db.selectFrom('cryptoState').select('migrationDoneAt').where('id', '=', 1).executeTakeFirstOrThrow();
+  return s.migrationDoneAt !== null;
+}
+
+function unsealed(fc: Ctx['crypto'], table: string, row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [column, enc] of encryptedColumns(table)) {
+    const k = toCamel(column);
+    const v = row[k];
+    if (v === null || v === undefined) continue;
+    if (enc === 'json-values') {
+      const values = Object.values(v as Record<string, unknown>);
+      if (values.length > 0 && !values.some((x) => fc.isSealed(x))) out[k] = v;
+    } else if (!fc.isSealed(v)) out[k] = v;
+  }
+  return out;
+}
+
+/** One batch of customers; returns what it did. Call until `done`. */
+export async function migrateBatch(ctx: Ctx, limit = MIGRATION_BATCH): Promise<MigrationProgress> {
+  const { db, crypto: fc } = ctx;
+  const photos = createPhotoStore(ctx.blobs, fc);
+  const progress: MigrationProgress = { customers: 0, photos: 0, archives: 0, done: false };
+  const at = ctx.clock.now();
+  const finished = await db.transaction().execute(async (trx) => {
+    const state = await trx.selectFrom('cryptoState').selectAll().where('id', '=', 1).forUpdate().executeTakeFirstOrThrow();
+    if (state.migrationDoneAt) return true;
+    let q = trx.selectFrom('customers').selectAll().orderBy('id').limit(limit).forUpdate();
+    if (state.migrationCursor) q = q.where('id', '>', state.migrationCursor);
+    const customers = await q.execute();
+    for (const c of customers) {
+      progress.customers++;
+      if (c.redactedAt) continue;
+      const dek = await fc.keyFor(trx, c.id, at);
+      const set: Record<string, unknown> = fc.encryptRow('customers', unsealed(fc, 'customers', c), c.id, dek);
+      const plain = fc.decryptRow('customers', c, c.id, dek);
+      set.emailBidx = fc.blindIndex(plain.email);
+      if (c.profilePhotoKey) {
+        const moved = await photos.encryptExisting(trx, c.id, c.profilePhotoKey, at);
+        // The clear bytes go in this transaction (stored_files), with the row pointing at the sealed ones.
+        if (moved) { set.profilePhotoKey = moved; await ctx.blobs.delete(c.profilePhotoKey, trx); progress.photos++; }
+      }
+      await trx.updateTable('customers').set(set as never).where('id', '=', c.id).execute();
+      for (const table of PERSONAL_TABLES) {
+        const cols = encryptedColumns(table).map(([col]) => sql.ref(col));
+        const rows = await sql<Record<string, unknown>>`SELECT id, ${sql.join(cols)} FROM ${sql.table(table)}
+          WHERE customer_id = ${c.id}`.execute(trx);
+        for (const r of rows.rows) {
+          const todo = unsealed(fc, table, r);
+          if (Object.keys(todo).length === 0) continue;
+          const enc = fc.encryptRow(table, todo, String(r.id), dek);
+          await sql`UPDATE ${sql.table(table)} SET ${sql.join(Object.entries(enc).map(([k, v]) =>
+            sql`${sql.ref(k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`))} = ${v}`))} WHERE id = ${r.id}`.execute(trx);
+        }
+      }
+      const stored = await trx.selectFrom('idempotencyKeys').select(['apiKeyId', 'key', 'responseBody'])
+        .where('customerId', '=', c.id).where('responseBody', 'is not', null).execute();
+      for (const r of stored) {
+        if (r.responseBody === null || fc.isSealed(r.responseBody)) continue;
+        const enc = fc.encryptRow('idempotency_keys', { responseBody: JSON.stringify(r.responseBody) }, `${r.apiKeyId}/${r.key}`, dek);
+        await trx.updateTable('idempotencyKeys').set({ responseBody: enc.responseBody as string })
+          .where('apiKeyId', '=', r.apiKeyId).where('key', '=', r.key).execute();
+      }
+    }
+    if (customers.length > 0) {
+      await trx.updateTable('cryptoState').set({ migrationCursor: customers.at(-1)!.id }).where('id', '=', 1).execute();
+    }
+    return customers.length < limit;
+  });
+  if (!finished) return progress;
+
+  // Archives of release 1: re-sealed under the current epoch key.
+  const legacy = await db.selectFrom('backupArchives').select('id').where('keyEpochId', 'is', null).where('destroyedAt', 'is', null).execute();
+  for (const a of legacy) if (await resealLegacyArchive(ctx, a.id)) progress.archives++;
+  const marked = await db.transaction().execute(async (trx) => {
+    const u = await trx.updateTable('cryptoState').set({ migrationDoneAt: at }).where('id', '=', 1)
+      .where('migrationDoneAt', 'is', null).executeTakeFirst();
+    if (Number(u.numUpdatedRows) === 0) return false;
+    await appendAudit(trx, {
+      type: 'crypto.data_encrypted', actorKeyId: null, subjectType: null, subjectId: null, at,
+      data: { archivesResealed: progress.archives },
+    });
+    return true;
+  });
+  // Dead row versions still hold the plaintext in the tables' files: rewrite the files.
+  if (marked) await dropPlaintext(db);
+  progress.done = true;
+  return progress;
+}
+
+/** VACUUM FULL of every table that held personal data in clear (photo bytes included): new files, the old ones removed. */
+export async function dropPlaintext(db: Db): Promise<void> {
+  // stored_files: the photos' clear bytes of release 1 (deleted by the batches) and the archives sealed under the backup key.
+  for (const t of ['customers', ...PERSONAL_TABLES, 'idempotency_keys', 'stored_files', 'backup_archives']) {
+    await sql`VACUUM FULL ${sql.table(t)}`.execute(db);
+  }
+}
+
+/** Runs every batch until done (a background task at start; tests call it directly). */
+export async function migrateAll(ctx: Ctx, limit = MIGRATION_BATCH): Promise<MigrationProgress> {
+  const total: MigrationProgress = { customers: 0, photos: 0, archives: 0, done: false };
+  for (;;) {
+    const p = await migrateBatch(ctx, limit);
+    total.customers += p.customers; total.photos += p.photos; total.archives += p.archives;
+    if (p.done) { total.done = true; return total; }
+  }
+}
