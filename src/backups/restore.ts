@@ -143,6 +143,8 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
     }
     // This deployment's own identity (key fingerprint, backup-location marker) survives the restore.
     const deployment = await sql<Record<string, unknown>>`SELECT * FROM deployment WHERE id = 1`.execute(r).catch(() => null);
+    // Likewise the keyring this database is bound to (crypto_state.keyring_id, checked at start).
+    const keyring = await sql<{ keyring_id: string | null }>`SELECT keyring_id FROM crypto_state WHERE id = 1`.execute(r);
     // Every table at once: TRUNCATE of the whole set is foreign-key safe.
     // A backup from before migration 0007 holds no stored files (they were files on disk then):
     // the current ones stay, and those no restored row points at are swept after the restore.
@@ -186,6 +188,10 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
       await sql`INSERT INTO deployment (id, key_fingerprint, backup_marker_id, updated_at)
         VALUES (1, ${own.key_fingerprint as string | null}, ${own.backup_marker_id as string | null}, ${own.updated_at as Date})`.execute(r);
     }
+    // A backup from before migration 0010 holds no crypto state: its personal data is in clear, so
+    // the data migration runs again (cursor and done mark reset); the keyring binding is this deployment's.
+    await sql`INSERT INTO crypto_state (id) VALUES (1) ON CONFLICT (id) DO NOTHING`.execute(r);
+    await sql`UPDATE crypto_state SET keyring_id = ${keyring.rows[0]?.keyring_id ?? null} WHERE id = 1`.execute(r);
     crashPoint('restore'); // test-only (NODE_ENV=test): SIGKILL with every table replaced but not committed
     if (!ended) throw new BackupIntegrityError('backup has no end marker');
     for (const [t, n] of Object.entries(rows)) {
@@ -217,6 +223,8 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
 
   // A recorded fork: verify reports the events after the backup's head as lost to this restore, not truncated.
   await recordFork(checkpoints, { replaced, restored, backupId: header.id });
+  // A backup without key epochs (before migration 0010): the current epoch starts now, before replay needs keys.
+  await ctx.crypto.keys.ensureEpoch(ctx.db, ctx.clock.now());
   await checkpointAudit(checkpoints);
 
   // Archive files superseded by the restore (their rows are gone) are removed; replayed
