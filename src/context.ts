@@ -5,7 +5,7 @@ import type { FieldCrypto } from './crypto/field-crypto.ts';
 import type { Db, DbKind } from './db/database.ts';
 import type { Metrics } from './http/metrics.ts';
 import type { Secrets } from './secrets.ts';
-import type { BlobStore } from './storage/blob-store.ts';
+import type { BlobStore } from './storage/stored-files.repo.ts';
 
 /** What every service is built from: passed in, never imported as a global. */
 export interface Ctx {

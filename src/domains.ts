@@ -6,6 +6,7 @@ import { consolePlugin } from './console/console.plugin.ts';
 import { cryptoPlugin } from './crypto/crypto.plugin.ts';
 import { customersPlugin } from './customers/customers.plugin.ts';
 import { spinePlugin } from './db/spine.plugin.ts';
+import { deploymentPlugin } from './deployment/deployment.plugin.ts';
 import { erasurePlugin } from './erasure/erasure.plugin.ts';
 import { evidencePlugin } from './evidence/evidence.plugin.ts';
 import { exportsPlugin } from './exports/exports.plugin.ts';
@@ -34,6 +35,7 @@ export const DOMAINS: readonly DomainPlugin[] = [
   notificationsPlugin,
   exportsPlugin,
   backupsPlugin,
+  deploymentPlugin,
   cryptoPlugin, // after backups: its retention task (keys) follows the archives' destruction
   jobsPlugin,
   evidencePlugin,

@@ -3,7 +3,9 @@ import { ConfigError, loadConfig } from './config.ts';
 import { startRuntime } from './runtime.ts';
 import { restrictUmask } from './storage/file-modes.ts';
 import { createServices } from './services.ts';
-import { removeServerInfo, writeServerInfo } from './auth/keys.cli.ts';
+import { allowLocalCliToken } from './http/auth.ts';
+import { DataDirLocked } from './deployment/data-dir-lock.ts';
+import { holdServingLock, StartupRefusal, type SessionLock } from './deployment/guards.ts';
 
 /** `npm start`: serve the API and console, and run the scheduler and dispatcher in this process. */
 export async function serve(): Promise<void> {
@@ -18,7 +20,21 @@ export async function serve(): Promise<void> {
     }
     throw error;
   }
-  const runtime = await startRuntime(config);
+  let runtime;
+  let servingLock: SessionLock | null = null;
+  try {
+    runtime = await startRuntime(config, { role: 'server' });
+    // PostgreSQL: hold the serving lock (shared) while serving, so a restore refuses meanwhile.
+    if (config.databaseUrl) servingLock = await holdServingLock(config.databaseUrl);
+  } catch (error) {
+    if (error instanceof StartupRefusal || error instanceof DataDirLocked) {
+      // Exit 3: a start-up refusal needs a human (1 is any other failure to start, 2 bad configuration).
+      console.error(`lethe: refusing to start: ${error.message}`);
+      await runtime?.close();
+      process.exit(3);
+    }
+    throw error;
+  }
   const { ctx } = runtime;
   if (runtime.firstKey) {
     // Printed once, on the first start with an empty database; only its hash is stored.
@@ -26,12 +42,12 @@ export async function serve(): Promise<void> {
   }
   const services = createServices(ctx);
   const app = await buildApp(ctx, services);
-  const address = await app.listen({ port: config.port, host: config.host });
-  // Tells the CLI (lethe keys …) that this process holds the data directory, and where to reach it.
-  if (!config.databaseUrl) {
-    const url = new URL(address);
-    if (url.hostname === '0.0.0.0' || url.hostname === '[::]') url.hostname = '127.0.0.1';
-    writeServerInfo(config, { pid: process.pid, url: url.origin, startedAt: new Date().toISOString() });
+  await app.listen({ port: config.port, host: config.host });
+  if (runtime.dataDirLock) {
+    // The embedded database: the CLI on this machine asks this server (src/cli/server-client.ts).
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    allowLocalCliToken(app, runtime.dataDirLock.announce(port, config.host));
   }
   ctx.log.info({ port: config.port, database: ctx.dbKind }, 'lethe listening');
   for (const job of services.background) job.start();
@@ -43,7 +59,7 @@ export async function serve(): Promise<void> {
     ctx.log.info({ signal }, 'shutting down');
     await Promise.all(services.background.map((job) => job.stop()));
     await app.close();
-    if (!config.databaseUrl) removeServerInfo(config);
+    await servingLock?.release();
     await runtime.close();
     process.exit(0);
   };

@@ -92,11 +92,14 @@ async function makeWorld(): Promise<World> {
   };
 }
 
+/** Routes only the local CLI's token may use (src/backups/database-backup.routes.ts); any API key gets 404. */
+const LOCAL_CLI_ONLY = new Set(['POST /v1/backups/archives/:id/open']);
+
 /** A concrete URL for a route template; unknown parameters fail loudly so a new one gets a fixture. */
 function fill(route: RouteEntry, w: World): string {
   const byCollection: Record<string, string> = {
     customers: w.customer, subscriptions: w.subscription, licenses: w.license, transactions: w.transaction,
-    applications: apps.own, deletions: w.deleted, 'api-keys': w.apiKey,
+    applications: apps.own, deletions: w.deleted, 'api-keys': w.apiKey, archives: w.deleted,
   };
   const byName: Record<string, string> = { job: 'retention', dataset: 'customers', customerId: w.deleted, webhookId: w.webhook };
   const parts = route.url.split('/');
@@ -251,6 +254,10 @@ describe('authorization matrix (generated from the route table)', () => {
           if (cred === 'operator' && route.method !== 'GET' && refuses) {
             if (r.status !== 405 || r.body?.code !== 'method_not_allowed') fail('expected 405 method_not_allowed');
             else if ((await api.get(url)).status !== 200) fail('the refused record is gone');
+          // Except the one route reserved for the local CLI's token (lethe backup open while serving; test/deployment):
+          // every API key, operator keys included, gets 404 there.
+          } else if (LOCAL_CLI_ONLY.has(`${route.method} ${route.url}`)) {
+            if (cred === 'operator' && (r.status !== 404 || r.body?.code !== 'not_found')) fail('expected 404: the route serves only the local CLI');
           } else if (cred === 'operator' && route.method !== 'GET' && !(r.status >= 200 && r.status < 300)) fail('operator write did not succeed');
         }
         if (documented && !(String(r.status) in documented.responses)) fail('status not documented for this route');

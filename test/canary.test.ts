@@ -100,7 +100,10 @@ describe('canary: no personal value is stored in clear, before or after deletion
     expect(read.body).toMatchObject({ firstName: customerBody.firstName, email, tin: customerBody.tin, metadata: customerBody.metadata });
     expect((await api.get(`/v1/customers/${id}/addresses`)).body.data[0]).toMatchObject(address);
     expect(await env.ctx.blobs.exists(photoKey)).toBe(true);
-    expect(fs.readFileSync(path.join(env.dataDir, 'blobs', photoKey)).includes(Buffer.from(PREFIX))).toBe(false);
+    // The photo's stored bytes (stored_files, read raw, not through the photo store) hold no canary in clear.
+    const storedPhoto = await env.ctx.db.selectFrom('storedFiles').select('content').where('key', '=', photoKey).executeTakeFirstOrThrow();
+    expect(storedPhoto.content.length).toBeGreaterThan(photo.length);
+    expect(Buffer.from(storedPhoto.content).includes(Buffer.from(PREFIX))).toBe(false);
     const photoBack = await env.app.inject({ method: 'GET', url: `/v1/customers/${id}/profile-photo`, headers: { authorization: `Bearer ${env.operatorKey}` } });
     expect(photoBack.rawPayload.equals(photo)).toBe(true);
 
@@ -109,12 +112,13 @@ describe('canary: no personal value is stored in clear, before or after deletion
     const after = await scan(needles);
     expect(after.hits, `canaries left: ${JSON.stringify(after.hits)}`).toEqual([]);
 
-    // The photo file is gone; no file under the blob store holds a canary.
+    // The photo's stored file is gone; no stored file (photos, sealed archives) holds a canary, and no file is on disk.
     expect(await env.ctx.blobs.exists(photoKey)).toBe(false);
     expect(await env.ctx.blobs.list('photos')).not.toContain(photoKey);
-    for (const file of filesUnder(path.join(env.dataDir, 'blobs'))) {
-      expect(fs.readFileSync(file).includes(Buffer.from(PREFIX)), file).toBe(false);
-    }
+    const stored = await env.ctx.db.selectFrom('storedFiles').select(['key', 'content']).execute();
+    expect(stored.map((f) => f.key.split('/')[0])).toContain('archives');
+    for (const f of stored) expect(Buffer.from(f.content).includes(Buffer.from(PREFIX)), f.key).toBe(false);
+    expect(filesUnder(path.join(env.dataDir, 'blobs'))).toEqual([]);
     expect(await env.ctx.db.selectFrom('blobDeletions').selectAll().execute()).toEqual([]);
   });
 });

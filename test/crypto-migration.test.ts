@@ -57,6 +57,9 @@ describe('migration 0010 on a release-1 database', () => {
     expect(await migrationDone(env.ctx.db)).toBe(false);
     expect((await api.get(`/v1/customers/${living}`)).body.email).toBe(m.living.email);
     expect(await columnsHolding(m.living.email)).toContain('customers.email');
+    // Release 1's photo files were imported into stored_files at start, still in clear (the check below can see it).
+    const imported = await env.ctx.db.selectFrom('storedFiles').select('content').where('key', 'like', 'photos/%').execute();
+    expect(imported.some((f) => crypto.createHash('sha256').update(f.content).digest('hex') === m.photoSha256)).toBe(true);
     await sql`CHECKPOINT`.execute(env.ctx.db);
     const holding = async () => (await tableFiles()).filter((f) => { try { return fs.readFileSync(f).includes(Buffer.from(m.living.email)); } catch { return false; } });
     expect((await holding()).length, 'the file scan sees the clear e-mail before the migration').toBeGreaterThan(0);
@@ -98,17 +101,21 @@ describe('migration 0010 on a release-1 database', () => {
     const key = await env.ctx.db.selectFrom('customerKeys').select('customerId').where('customerId', '=', living).execute();
     expect(key).toHaveLength(1);
 
-    // The photo: served unchanged, stored encrypted (the file's bytes differ from the image's).
+    // The photo: imported from release 1's <data dir>/blobs into stored_files, served unchanged,
+    // stored encrypted (the stored bytes differ from the image's); no stored photo is in clear.
     const photo = await env.app.inject({ method: 'GET', url: `/v1/customers/${living}/profile-photo`, headers: { authorization: `Bearer ${m.operatorKey}` } });
     expect(photo.statusCode).toBe(200);
     expect(crypto.createHash('sha256').update(photo.rawPayload).digest('hex')).toBe(m.photoSha256);
     const row = await env.ctx.db.selectFrom('customers').select('profilePhotoKey').where('id', '=', living).executeTakeFirstOrThrow();
-    const file = fs.readFileSync(path.join(fx.dataDir, 'blobs', row.profilePhotoKey!));
+    const file = (await env.ctx.db.selectFrom('storedFiles').select('content').where('key', '=', row.profilePhotoKey!).executeTakeFirstOrThrow()).content;
+    expect(file[0]).toBe(0x01); // an envelope
     expect(crypto.createHash('sha256').update(file).digest('hex')).not.toBe(m.photoSha256);
-    for (const f of fs.readdirSync(path.join(fx.dataDir, 'blobs', 'photos'))) {
-      const bytes = fs.readFileSync(path.join(fx.dataDir, 'blobs', 'photos', f));
-      expect(crypto.createHash('sha256').update(bytes).digest('hex'), `photo file ${f} in clear`).not.toBe(m.photoSha256);
+    const storedPhotos = await env.ctx.db.selectFrom('storedFiles').select(['key', 'content']).where('key', 'like', 'photos/%').execute();
+    expect(storedPhotos.length).toBeGreaterThan(0);
+    for (const f of storedPhotos) {
+      expect(crypto.createHash('sha256').update(f.content).digest('hex'), `stored photo ${f.key} in clear`).not.toBe(m.photoSha256);
     }
+    expect(fs.existsSync(path.join(fx.dataDir, 'blobs')), 'release-1 blob directory left on disk').toBe(false);
 
     // Archives of release 1 are re-sealed under the current epoch key and still open.
     const rows = await env.ctx.db.selectFrom('backupArchives').select(['id', 'keyEpochId']).where('destroyedAt', 'is', null).execute();

@@ -191,18 +191,19 @@ describe('profile photo', () => {
     expect((await api.get(`/v1/customers/${c.id}`)).body.profilePhotoUrl).toBe(`/v1/customers/${c.id}/profile-photo`);
 
     const row = await env.ctx.db.selectFrom('customers').select('profilePhotoKey').where('id', '=', c.id).executeTakeFirstOrThrow();
-    const blobs = path.join(env.dataDir, 'blobs');
-    const files = () => fs.readdirSync(blobs, { recursive: true }).map(String).filter((f) => fs.statSync(path.join(blobs, f)).isFile());
-    expect(files().some((f) => f.includes(path.basename(row.profilePhotoKey!)))).toBe(true);
-    const before = files().length;
+    // Stored in the database (stored_files), never under the instance's data directory.
+    expect(fs.existsSync(path.join(env.dataDir, 'blobs'))).toBe(false);
+    const files = async () => (await env.ctx.db.selectFrom('storedFiles').select('key').where('key', 'like', 'photos/%').execute()).map((r) => r.key);
+    expect(await files()).toContain(row.profilePhotoKey);
+    const before = (await files()).length;
 
     expect((await api.put(`/v1/customers/${c.id}/profile-photo`, JPEG, { 'content-type': 'image/jpeg; charset=binary' })).status).toBe(204);
     const res2 = await env.app.inject({ method: 'GET', url: `/v1/customers/${c.id}/profile-photo`, headers: { authorization: `Bearer ${env.operatorKey}` } });
     expect(res2.headers['content-type']).toBe('image/jpeg');
     expect(res2.rawPayload.equals(JPEG)).toBe(true);
     // The previous file is gone: one photo per customer in storage.
-    expect(files().length).toBe(before);
-    expect(files().some((f) => f.includes(path.basename(row.profilePhotoKey!)))).toBe(false);
+    expect((await files()).length).toBe(before);
+    expect(await files()).not.toContain(row.profilePhotoKey);
   });
 
   it('content types: only jpeg, png, gif, webp (415 otherwise); empty 400; unknown customer 404', async () => {

@@ -60,12 +60,13 @@ describe('migrations', () => {
     const pgDb = await createPgDatabase();
     const dirs = [0, 1].map(() => fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-mig-')));
     const masterKey = Buffer.alloc(32, 7).toString('base64');
-    // Instances share the keyring (SPEC "Running it"), like the database and the master key.
+    // Instances share the backup location and the keyring (start-up guards check both), like the database and the master key.
+    const backupDir = path.join(dirs[0]!, 'shared-backups');
     const keyringDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-mig-keyring-'));
     dirs.push(keyringDir);
     try {
       const runtimes = await Promise.all(dirs.slice(0, 2).map((dir) => startRuntime(
-        loadConfig({ LETHE_DATA_DIR: dir, DATABASE_URL: pgDb.url, LETHE_MASTER_KEY: masterKey, LOG_LEVEL: 'silent', LETHE_KEYRING_DIR: keyringDir }),
+        loadConfig({ LETHE_DATA_DIR: dir, DATABASE_URL: pgDb.url, LETHE_MASTER_KEY: masterKey, LETHE_BACKUP_DIR: backupDir, LOG_LEVEL: 'silent', LETHE_KEYRING_DIR: keyringDir }),
         { log: pino({ level: 'silent' }), withDefaultMetrics: false },
       )));
       try {

@@ -48,14 +48,17 @@ describe.skipIf(TEST_DB !== 'postgres')('two server processes on one PostgreSQL 
     const hook = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
 
     const adminKey = `lethe_op_${crypto.randomBytes(16).toString('hex')}`;
-    // Instances share the database, the master key and the keyring (SPEC "Running it").
+    // Instances share the database, the master key, the backup location (the erasure journal) and
+    // the keyring (SPEC "Running it"); start-up guards check the last two.
+    const backupDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-mp-backups-'));
+    cleanup.push(async () => fs.rmSync(backupDir, { recursive: true, force: true }));
     const keyringDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-mp-keyring-'));
     cleanup.push(async () => fs.rmSync(keyringDir, { recursive: true, force: true }));
     const env = (name: string) => {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `lethe-mp-${name}-`));
       cleanup.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
       return {
-        DATABASE_URL: db.url, LETHE_DATA_DIR: dataDir, LETHE_ADMIN_KEY: adminKey,
+        DATABASE_URL: db.url, LETHE_DATA_DIR: dataDir, LETHE_BACKUP_DIR: backupDir, LETHE_ADMIN_KEY: adminKey,
         LETHE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'), LETHE_WEBHOOK_ALLOW_PRIVATE: 'true',
         LETHE_INSTANCE_ID: name, LETHE_RATE_LIMIT_PER_MINUTE: '1000000', LETHE_KEYRING_DIR: keyringDir,
       };

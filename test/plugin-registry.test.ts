@@ -44,7 +44,7 @@ describe('the plug-in registry', () => {
       expect(registry.deletionSteps.map((s) => `${s.phase}:${s.name}`))
         .toEqual(['before:keyring', 'before:backup', 'after:redaction', 'after:deletionCases', 'after:deliveryExcerpts', 'after:erasure-journal']);
       expect([...registry.jobs.keys()].sort()).toEqual(['deletion-notifications', 'grace-periods', 'retention']);
-      expect(registry.retentionTasks.map((t) => t.name)).toEqual(['idempotency-keys', 'redaction-backlog', 'backups', 'keys']);
+      expect(registry.retentionTasks.map((t) => t.name)).toEqual(['idempotency-keys', 'redaction-backlog', 'backups', 'operational-tables', 'keys']);
       for (const port of ['subjectExport', 'deletion', 'recordErasure', 'webhookUrlCheck', 'webhookDispatcher', 'deletionCases', 'erasureJournal', 'archives', 'apiKeys'] as const) {
         expect(registry.port(port), port).toBeDefined();
       }

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -345,31 +346,42 @@ describe('setting off, then the redaction backlog', () => {
   });
 });
 
-describe('crash between commit and file removal', () => {
-  it('a pending blob deletion is finished at the next start on the same data', async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-crash-'));
+describe('files an older release left under the data directory', () => {
+  it('are moved into the database at start when a row still points at them, removed otherwise (pending deletions, orphans); idempotent', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-legacy-'));
     const pgDb = TEST_DB === 'postgres' ? await createPgDatabase() : null;
     const config = loadConfig({
       LETHE_DATA_DIR: dataDir, LETHE_ADMIN_KEY: 'lethe_op_crash_test_key_0123456789abcdef', LOG_LEVEL: 'silent',
       LETHE_SCHEDULER: 'false', LETHE_DISPATCHER: 'false', ...(pgDb ? { DATABASE_URL: pgDb.url } : {}),
     });
     const log = pino({ level: 'silent' });
+    const hex = () => crypto.randomBytes(16).toString('hex');
+    const [keep, pending, orphan] = [`photos/${hex()}`, `photos/${hex()}`, `photos/${hex()}`];
     try {
       const first = await startRuntime(config, { log, withDefaultMetrics: false });
-      const key = await first.ctx.blobs.put(PNG, 'photos');
-      const keep = await first.ctx.blobs.put(PNG, 'photos');
-      // The DELETE committed (row written in its transaction), then the process died before removing the file.
-      await first.ctx.db.insertInto('blobDeletions').values({ blobKey: key, requestedAt: new Date() }).execute();
+      const at = new Date();
+      await first.ctx.db.insertInto('customers').values({ email: 'legacy@example.org', metadata: '{}', profilePhotoKey: keep,
+        profilePhotoContentType: 'image/png', createdAt: at, updatedAt: at } as never).execute();
+      // A committed DELETE whose file step never ran (the old after-commit removal).
+      await first.ctx.db.insertInto('blobDeletions').values({ blobKey: pending, requestedAt: at }).execute();
       await first.close();
-      expect(fs.existsSync(path.join(dataDir, 'blobs', key))).toBe(true);
+      for (const k of [keep, pending, orphan]) {
+        fs.mkdirSync(path.join(dataDir, 'blobs', 'photos'), { recursive: true });
+        fs.writeFileSync(path.join(dataDir, 'blobs', k), Buffer.concat([PNG, Buffer.from(k)]));
+      }
+      fs.writeFileSync(path.join(dataDir, 'blobs', 'photos', `${hex()}.tmp`), PNG);
 
-      const second = await startRuntime(config, { log, withDefaultMetrics: false });
-      try {
-        expect(await second.ctx.blobs.exists(key)).toBe(false);
-        expect(await second.ctx.blobs.exists(keep)).toBe(true);
-        expect(await second.ctx.db.selectFrom('blobDeletions').selectAll().execute()).toEqual([]);
-      } finally {
-        await second.close();
+      for (let i = 0; i < 2; i++) {
+        const next = await startRuntime(config, { log, withDefaultMetrics: false });
+        try {
+          expect((await next.ctx.blobs.get(keep))?.equals(Buffer.concat([PNG, Buffer.from(keep)]))).toBe(true);
+          expect(await next.ctx.blobs.exists(pending)).toBe(false);
+          expect(await next.ctx.blobs.exists(orphan)).toBe(false);
+          expect(await next.ctx.db.selectFrom('blobDeletions').selectAll().execute()).toEqual([]);
+          expect(fs.existsSync(path.join(dataDir, 'blobs'))).toBe(false);
+        } finally {
+          await next.close();
+        }
       }
     } finally {
       await pgDb?.drop();

@@ -3,8 +3,9 @@ import { paginate, type PageQuery } from '../http/pagination.ts';
 
 /** SQL of the sealed pre-deletion archives (`backup_archives`). */
 
-export const findSealed = (db: Db, id: string) =>
-  db.selectFrom('backupArchives').select(['sealed', 'blobKey']).where('id', '=', id).executeTakeFirst();
+/** An archive's ciphertext place, row locked (inside the move's transaction). */
+export const findSealedForUpdate = (trx: Db, id: string) =>
+  trx.selectFrom('backupArchives').select(['sealed', 'blobKey', 'destroyedAt', 'keyEpochId']).where('id', '=', id).forUpdate().executeTakeFirst();
 
 export const findArchive = (db: Db, id: string) =>
   db.selectFrom('backupArchives').selectAll().where('id', '=', id).executeTakeFirst();
@@ -17,23 +18,22 @@ export async function markMoved(db: Db, id: string, blobKey: string): Promise<bo
 }
 
 export async function insertArchive(trx: Db, a: {
-  id: string; customerId: string; createdAt: Date; expiresAt: Date; sealed: Buffer; keyFingerprint: string;
+  id: string; customerId: string; createdAt: Date; expiresAt: Date; blobKey: string; sizeBytes: number; keyFingerprint: string;
   /** The key epoch whose key sealed it (crypto-shredding); null: the master-derived backup key (release 1). */
   keyEpochId: string | null;
 }): Promise<void> {
-  await trx.insertInto('backupArchives').values({
-    ...a, blobKey: null, sizeBytes: a.sealed.length, destroyedAt: null,
-  }).execute();
+  // The ciphertext is in stored_files (blobKey), written in the same transaction; `sealed` is for older releases' rows.
+  await trx.insertInto('backupArchives').values({ ...a, sealed: null, destroyedAt: null }).execute();
 }
 
 /** Records a release-1 archive re-sealed under an epoch key; false when another instance did it or it was destroyed. */
-export async function markResealed(db: Db, id: string, keyEpochId: string, where: { blobKey: string } | { sealed: Buffer }, sizeBytes: number): Promise<boolean> {
-  const u = await db.updateTable('backupArchives').set({ keyEpochId, sizeBytes, ...where })
+export async function markResealed(db: Db, id: string, keyEpochId: string, blobKey: string, sizeBytes: number): Promise<boolean> {
+  const u = await db.updateTable('backupArchives').set({ keyEpochId, sizeBytes, blobKey, sealed: null })
     .where('id', '=', id).where('keyEpochId', 'is', null).where('destroyedAt', 'is', null).executeTakeFirst();
   return Number(u.numUpdatedRows) > 0;
 }
 
-/** Archives whose ciphertext is still in their row (a crash between commit and the move). */
+/** Archives whose ciphertext is still in their row (written by an older release). */
 export const pendingMoves = (db: Db) =>
   db.selectFrom('backupArchives').select('id').where('sealed', 'is not', null).where('blobKey', 'is', null).execute();
 

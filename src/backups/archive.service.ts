@@ -17,10 +17,10 @@ import type { TypedApp } from '../plugin/registry.ts';
 /**
  * Sealed pre-deletion archives. At DELETE, inside the deletion's transaction and before the
  * cascade (so it still sees the living records), the customer's data-subject export is sealed
- * with AES-256-GCM and its row written with the ciphertext in `sealed`. After commit the
- * ciphertext moves to the blob store. So a rolled-back DELETE leaves neither a row nor a file,
- * and a committed DELETE always has its archive (in the row until moved; a crash before the move
- * is repaired by the retention job and by `backup open`, which reads either place).
+ * with AES-256-GCM and stored (stored_files, in the database) in that same transaction. So a
+ * rolled-back DELETE leaves neither a row nor a file, and a committed DELETE always has its
+ * archive. Rows written by an older release may still hold the ciphertext in `sealed` (moved
+ * after commit then); `repairPending` moves them, `backup open` reads either place.
  */
 export const ARCHIVE_PREFIX = 'archives';
 const archiveContext = (id: string) => `lethe-archive:${id}`;
@@ -37,21 +37,27 @@ function archiveKey(ctx: Ctx, epochId: string | null): Buffer {
   }
 }
 
-/** Re-seals a release-1 archive (backup key) under the current epoch key; true when done. */
+/**
+ * Re-seals a release-1 archive (backup key) under the current epoch key; true when done. One
+ * transaction: the new ciphertext goes into stored_files, the row points at it, the old file
+ * (or in-row ciphertext) goes.
+ */
 export async function resealLegacyArchive(ctx: Ctx, id: string): Promise<boolean> {
   const { db, blobs } = ctx;
-  const row = await repo.findArchive(db, id);
-  if (!row || row.destroyedAt || row.keyEpochId) return false;
-  const sealed = row.sealed ? Buffer.from(row.sealed) : row.blobKey ? await blobs.get(row.blobKey) : null;
-  if (!sealed) return false;
-  const plain = open(ctx.secrets.backupKey, sealed, archiveContext(id));
-  const epoch = await ctx.crypto.keys.currentEpoch(db);
-  if (!epoch) return false;
-  const resealed = seal(archiveKey(ctx, epoch.id), plain, archiveContext(id));
-  const newKey = row.blobKey ? await blobs.put(resealed, ARCHIVE_PREFIX) : null;
-  if (!await repo.markResealed(db, id, epoch.id, newKey ? { blobKey: newKey } : { sealed: resealed }, resealed.length)) { if (newKey) await blobs.delete(newKey); return false; }
-  if (newKey && row.blobKey) await blobs.delete(row.blobKey);
-  return true;
+  return db.transaction().execute(async (trx) => {
+    const row = await repo.findSealedForUpdate(trx, id);
+    if (!row || row.destroyedAt || row.keyEpochId) return false;
+    const sealed = row.sealed ? Buffer.from(row.sealed) : row.blobKey ? await blobs.get(row.blobKey, trx) : null;
+    if (!sealed) return false;
+    const plain = open(ctx.secrets.backupKey, sealed, archiveContext(id));
+    const epoch = await ctx.crypto.keys.currentEpoch(trx);
+    if (!epoch) return false;
+    const resealed = seal(archiveKey(ctx, epoch.id), plain, archiveContext(id));
+    const newKey = await blobs.put(resealed, ARCHIVE_PREFIX, trx);
+    if (!await repo.markResealed(trx, id, epoch.id, newKey, resealed.length)) return false;
+    if (row.blobKey) await blobs.delete(row.blobKey, trx);
+    return true;
+  });
 }
 
 /** The backups section of the settings (settings/settings.repo.ts): how long archives and backup files are kept. */
@@ -62,13 +68,14 @@ export async function retentionDays(db: Db): Promise<number> {
 export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExport) {
   const { db, blobs } = ctx;
 
-  /** Moves a committed archive's ciphertext from its row to the blob store (idempotent, race-safe). */
+  /** Moves an archive's ciphertext from its row (older releases) into the stored files, in one transaction. */
   async function moveToBlob(id: string): Promise<boolean> {
-    const row = await repo.findSealed(db, id);
-    if (!row?.sealed || row.blobKey) return false;
-    const key = await blobs.put(Buffer.from(row.sealed), ARCHIVE_PREFIX);
-    if (!await repo.markMoved(db, id, key)) { await blobs.delete(key); return false; }
-    return true;
+    return db.transaction().execute(async (trx) => {
+      const row = await repo.findSealedForUpdate(trx, id);
+      if (!row?.sealed || row.blobKey || row.destroyedAt) return false;
+      const key = await blobs.put(Buffer.from(row.sealed), ARCHIVE_PREFIX, trx);
+      return repo.markMoved(trx, id, key);
+    });
   }
 
   const step: DeletionStep<{ id: string; expiresAt: string }> = {
@@ -85,15 +92,15 @@ export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExpor
       const keyEpochId = epoch?.id ?? null;
       const sealed = seal(archiveKey(ctx, keyEpochId), Buffer.from(JSON.stringify(doc)), archiveContext(id));
       const expiresAt = new Date(c.at.getTime() + (await retentionDays(trx)) * DAY_MS);
-      await repo.insertArchive(trx, { id, customerId: c.customer.id, createdAt: c.at, expiresAt, sealed, keyFingerprint: ctx.secrets.fingerprint, keyEpochId });
+      const blobKey = await blobs.put(sealed, ARCHIVE_PREFIX, trx);
+      await repo.insertArchive(trx, {
+        id, customerId: c.customer.id, createdAt: c.at, expiresAt, blobKey, sizeBytes: sealed.length, keyFingerprint: ctx.secrets.fingerprint, keyEpochId,
+      });
       await appendAudit(trx, {
         type: 'backup.archive_created', actorKeyId: c.actorKeyId, subjectType: 'backup_archive', subjectId: id,
         at: c.at, data: { customerId: c.customer.id, expiresAt: expiresAt.toISOString() },
       });
       return { id, expiresAt: expiresAt.toISOString() };
-    },
-    async afterCommit(_c, result) {
-      await moveToBlob(result.id);
     },
     async preview(pdb) {
       return { sealedArchive: true, retentionDays: await retentionDays(pdb) };
@@ -123,7 +130,7 @@ export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExpor
       if (!row) throw notFound('Archive');
       if (row.destroyedAt) throw new AppError('not_found', `Archive ${id} was destroyed at ${new Date(row.destroyedAt).toISOString()} (retention)`);
       const sealed = row.sealed ? Buffer.from(row.sealed) : row.blobKey ? await blobs.get(row.blobKey) : null;
-      if (!sealed) throw new AppError('not_found', `Archive ${id}: the sealed file is missing from the blob store`);
+      if (!sealed) throw new AppError('not_found', `Archive ${id}: the sealed file is missing from the stored files`);
       const doc = JSON.parse(open(archiveKey(ctx, row.keyEpochId), sealed, archiveContext(id)).toString('utf8')) as Record<string, unknown>;
       await db.transaction().execute((trx) => appendAudit(trx, {
         type: 'backup.archive_opened', actorKeyId, subjectType: 'backup_archive', subjectId: id,
@@ -142,9 +149,9 @@ export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExpor
       const rows = await repo.expired(db, at, cutoff);
       let destroyed = 0;
       for (const r of rows) {
-        if (r.blobKey) await blobs.delete(r.blobKey);
         await db.transaction().execute(async (trx) => {
           if (!await repo.markDestroyed(trx, r.id, at)) return; // another instance got there first
+          if (r.blobKey) await blobs.delete(r.blobKey, trx);
           destroyed++;
           await appendAudit(trx, {
             type: 'backup.archive_destroyed', actorKeyId, subjectType: 'backup_archive', subjectId: r.id, at,
@@ -155,7 +162,7 @@ export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExpor
       return destroyed;
     },
 
-    /** Archive files no row points at (a superseded archive after a restore). */
+    /** Stored archive files no row points at (none arise today; kept as a repair after a restore). */
     async sweepOrphanBlobs(): Promise<number> {
       const keys = await blobs.list(ARCHIVE_PREFIX);
       if (keys.length === 0) return 0;

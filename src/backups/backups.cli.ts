@@ -4,6 +4,9 @@ import type { CliCommand, Registry } from '../plugin/registry.ts';
 import { BackupIntegrityError } from './crypto.ts';
 import { createDatabaseBackup, listDatabaseBackups, pruneDatabaseBackups } from './database-backup.ts';
 import { restoreDatabaseBackup } from './restore.ts';
+import { problemDetail, runningServer, type ServerConnection } from '../cli/server-client.ts';
+import { DataDirLocked } from '../deployment/data-dir-lock.ts';
+import { takeRestoreLock, type SessionLock } from '../deployment/guards.ts';
 
 export const BACKUP_USAGE = 'lethe backup create|list|prune|restore <file>|open <archive-id>';
 
@@ -68,19 +71,86 @@ export async function backupCommand(argv: string[], ctx: Ctx, services: { regist
   }
 }
 
+const RESTORE_REFUSED = 'refused: a Lethe server is serving this database. Stop every server that serves it ' +
+  '(e.g. `systemctl stop lethe` on each instance), then run the restore again; nothing was changed';
+
+/** `lethe backup …` while a server serves the embedded database: the server does the work. */
+export async function backupViaServer(argv: string[], server: ServerConnection, io: CliIo = consoleIo): Promise<number> {
+  const [, sub, arg] = argv;
+  const fail = (r: { status: number; body: unknown }) => { io.err(`lethe backup ${sub}: ${problemDetail(r.body)} (server pid ${server.pid}, HTTP ${r.status})`); return 1; };
+  switch (sub) {
+    case 'create': {
+      const r = await server.call<{ id: string; path: string; tables: number; rows: number; journalSeq: number }>('POST', '/v1/backups/database');
+      if (r.status !== 201) return fail(r);
+      io.out(r.body.path);
+      io.err(`backup ${r.body.id}: ${r.body.tables} tables, ${r.body.rows} rows, erasure journal at ${r.body.journalSeq} (taken by the running server, pid ${server.pid})`);
+      return 0;
+    }
+    case 'list': {
+      const r = await server.call<{ data: Array<{ id: string; file: string; createdAt: string; databaseKind: string; sizeBytes: number }> }>('GET', '/v1/backups/database');
+      if (r.status !== 200) return fail(r);
+      for (const b of r.body.data) io.out(`${b.createdAt}  ${b.id}  ${b.databaseKind}  ${b.sizeBytes} bytes  ${b.file}`);
+      return 0;
+    }
+    case 'prune': {
+      const r = await server.call<{ pruned: string[]; kept: number }>('POST', '/v1/backups/database/prune');
+      if (r.status !== 200) return fail(r);
+      for (const f of r.body.pruned) io.out(`pruned ${f}`);
+      io.err(`${r.body.pruned.length} pruned, ${r.body.kept} kept`);
+      return 0;
+    }
+    case 'open': {
+      if (!arg) { io.err('lethe backup open: name the archive id (GET /v1/backups lists them)'); return 2; }
+      const r = await server.call('POST', `/v1/backups/archives/${encodeURIComponent(arg)}/open`);
+      if (r.status !== 200) return fail(r);
+      io.out(JSON.stringify(r.body, null, 2));
+      return 0;
+    }
+    case 'restore':
+      io.err(`lethe backup restore: ${RESTORE_REFUSED}`);
+      return 1;
+    default:
+      io.err(`usage: ${BACKUP_USAGE}`);
+      return 2;
+  }
+}
+
 /** `lethe backup …`, plugged in by the backups domain (backups.plugin.ts). */
 export const backupCli: CliCommand = {
   usage: `${BACKUP_USAGE.padEnd(41)} database backups and sealed pre-deletion archives`,
   matches: (argv) => argv[0] === 'backup',
   async run(argv, config) {
+    const restoring = argv[1] === 'restore';
+    let restoreLock: SessionLock | null = null;
+    if (restoring && config.databaseUrl) {
+      // PostgreSQL: every serving instance holds the serving lock (shared); the restore needs it alone.
+      restoreLock = await takeRestoreLock(config.databaseUrl);
+      if (!restoreLock) { console.error(`lethe backup restore: ${RESTORE_REFUSED}`); return 1; }
+    } else {
+      const server = runningServer(config);
+      if (server) return backupViaServer(argv, server);
+    }
     // Loaded on use: the runtime plugs every domain, this one included.
     const { startRuntime } = await import('../runtime.ts');
     const { createServices } = await import('../services.ts');
-    const runtime = await startRuntime(config);
     try {
-      return await backupCommand(argv, runtime.ctx, createServices(runtime.ctx));
+      let runtime;
+      try {
+        runtime = await startRuntime(config, { role: 'cli' });
+      } catch (error) {
+        if (error instanceof DataDirLocked) {
+          console.error(`lethe backup ${argv[1] ?? ''}: ${restoring ? RESTORE_REFUSED : error.message}`);
+          return 1;
+        }
+        throw error;
+      }
+      try {
+        return await backupCommand(argv, runtime.ctx, createServices(runtime.ctx));
+      } finally {
+        await runtime.close();
+      }
     } finally {
-      await runtime.close();
+      await restoreLock?.release();
     }
   },
 };

@@ -4,28 +4,32 @@ import type { DeletionStep, DomainPlugin } from '../plugin/registry.ts';
 import { SETTINGS_SECTIONS } from '../settings/settings.repo.ts';
 import { backupCli } from './backups.cli.ts';
 import { createArchiveService, registerArchiveRoutes, type ArchiveService } from './archive.service.ts';
+import { registerDatabaseBackupRoutes } from './database-backup.routes.ts';
 import { pruneDatabaseBackups } from './database-backup.ts';
 import * as journal from './erasure-journal.ts';
+import { backupLocationProblem } from '../deployment/guards.ts';
+import { crashPoint } from '../deployment/crash-points.ts';
+import { AppError } from '../http/errors.ts';
 
 /** What the backups domain offers others: the erasure journal and the sealed archives. */
 export interface ErasureJournalPort {
   /**
    * Records a deletion-case confirmation inside the confirmation's own transaction (the entry
-   * reuses the confirmation's id); call the returned function after commit: it appends the entry
-   * to the journal file outside the database.
+   * reuses the confirmation's id); call (and await) the returned function after commit: it appends
+   * the pending entries to the shared journal file (one writer at a time).
    */
   recordConfirmation(trx: Db, input: {
     confirmationId: string; caseId: string; applicationId: string; customerId: string; actorKeyId: string | null; at: Date;
     /** What the application did (journaled so a restore's replay keeps it). */
     outcome: 'deleted' | 'no_data_held';
-  }): Promise<() => void>;
+  }): Promise<() => Promise<void>>;
   /**
    * Records one record removed on its own (a card, an address) inside its erasure's transaction,
    * so a restore of an older backup removes it again; call the returned function after commit.
    */
   recordRemoval(trx: Db, input: {
     customerId: string; recordTable: string; recordId: string; actorKeyId: string | null; at: Date;
-  }): Promise<() => void>;
+  }): Promise<() => Promise<void>>;
 }
 
 declare module '../plugin/registry.ts' {
@@ -46,6 +50,7 @@ export const backupsPlugin: DomainPlugin = {
     r.provide('archives', archives);
     r.deletionStep(archives.step);
     r.routes((app) => registerArchiveRoutes(app, archives));
+    r.routes((app) => registerDatabaseBackupRoutes(app, ctx, archives));
 
     const journalStep: DeletionStep<journal.JournalEntry> = {
       name: 'erasure-journal',
@@ -53,6 +58,9 @@ export const backupsPlugin: DomainPlugin = {
       // Last: it records the deletion once every other step has done its part.
       order: 90,
       async run(trx, c) {
+        // No deletion without its journal entry: refused (503, rolled back) while the shared location is unreachable.
+        const problem = await backupLocationProblem(trx, ctx.config);
+        if (problem) throw new AppError('backup_location_unavailable', `${problem}; the customer was not deleted, retry once it is back`);
         const entry = journal.newEntry({
           kind: 'deletion', customerId: c.customer.id, caseId: null, applicationId: null, actorKeyId: c.actorKeyId, at: c.at,
           ...(journal.replaying.has(c.customer.id) ? { id: journal.replaying.get(c.customer.id)! } : {}),
@@ -60,9 +68,11 @@ export const backupsPlugin: DomainPlugin = {
         await journal.insertEntry(trx, entry, ctx.clock.now());
         return entry;
       },
-      async afterCommit(_c, entry) {
-        // A crash before this line is repaired from the table (reconcileFile: retention job, restore).
-        journal.appendToFile(ctx.config, [entry]);
+      async afterCommit() {
+        crashPoint('delete.after-commit');
+        // The entry is pending in the table; a crash before this line is repaired at start, by the
+        // retention job and by a restore (appendPending / reconcileFile).
+        await journal.appendPending(ctx.db, ctx.config, ctx.clock.now());
       },
     };
     r.deletionStep(journalStep);
@@ -72,7 +82,7 @@ export const backupsPlugin: DomainPlugin = {
         const { confirmationId, ...rest } = input;
         const entry = journal.newEntry({ kind: 'confirmation', id: confirmationId, ...rest });
         await journal.insertEntry(trx, entry, ctx.clock.now());
-        return () => journal.appendToFile(ctx.config, [entry]);
+        return async () => { await journal.appendPending(ctx.db, ctx.config, ctx.clock.now()); };
       },
       async recordRemoval(trx, input) {
         const entry = journal.newEntry({
@@ -81,7 +91,7 @@ export const backupsPlugin: DomainPlugin = {
           ...(journal.replaying.has(input.recordId) ? { id: journal.replaying.get(input.recordId)! } : {}),
         });
         await journal.insertEntry(trx, entry, ctx.clock.now());
-        return () => journal.appendToFile(ctx.config, [entry]);
+        return async () => { await journal.appendPending(ctx.db, ctx.config, ctx.clock.now()); };
       },
     });
 
@@ -93,7 +103,7 @@ export const backupsPlugin: DomainPlugin = {
         const { pruned } = await pruneDatabaseBackups(ctx, at, actorKeyId);
         // Confirmations made before the journal recorded them in their transaction (older releases).
         const confirmationsJournaled = await journal.journalConfirmations(ctx.db, ctx.config, await journal.syncConfirmations(ctx.db), at);
-        const journalRepaired = await journal.reconcileFile(ctx.db, ctx.config);
+        const journalRepaired = await journal.appendPending(ctx.db, ctx.config, at);
         return { archivesDestroyed, archivesMoved, backupFilesPruned: pruned.length, journalRepaired, confirmationsJournaled };
       },
     });

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 import type { Timestamp } from '../db/schema.ts';
 
 export interface BackupArchivesTable {
@@ -25,6 +25,8 @@ export interface ErasureJournalTable {
   actorKeyId: string | null;
   at: Timestamp;
   recordedAt: Timestamp;
+  /** When the entry reached the shared journal file; null while pending (migration 0007). */
+  fileAppendedAt: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** A confirmation's outcome (null for deletions and for confirmations journaled before migration 0009). */
   outcome: 'deleted' | 'no_data_held' | null;
   /** kind 'record': the SQL table and id of the record removed one by one. */

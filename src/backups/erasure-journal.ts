@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
-import { insertEntry, presentIds, readTable } from './journal.repo.ts';
+import { lockJournalWriter } from '../deployment/guards.ts';
+import { insertEntry, markAppended, pendingEntries, presentIds, readTable } from './journal.repo.ts';
 
 export { highWaterMark, insertEntry, presentIds, reapplyConfirmation, readTable, syncConfirmations } from './journal.repo.ts';
 
@@ -11,7 +12,10 @@ export { highWaterMark, insertEntry, presentIds, reapplyConfirmation, readTable,
  * The erasure journal: every deletion and every deletion-case confirmation, ids and times only.
  * It lives twice: in the `erasure_journal` table (written in the same transaction as the
  * change) and in an append-only, fsync'd JSONL file outside the database (written after commit),
- * so a restore of an older database cannot make Lethe forget a deletion.
+ * so a restore of an older database cannot make Lethe forget a deletion. The file lives in the
+ * backup location every instance shares; appends to a network file system are not atomic, so it
+ * has ONE writer at a time: whoever holds the journal-writer advisory lock appends every pending
+ * entry (file_appended_at IS NULL) for all instances. Entries stay pending in the table until then.
  */
 export interface JournalEntry {
   id: string;
@@ -80,13 +84,51 @@ export function readFile(config: Pick<Config, 'backupDir'>): JournalEntry[] {
   return out;
 }
 
-/** Copies table entries the file lacks (a crash between commit and append) into the file. */
+/** Ids in the last 1 MiB of the file (constant cost per append, whatever the journal's size). */
+function tailIds(config: Pick<Config, 'backupDir'>): Set<string> {
+  const ids = new Set<string>();
+  let fd: number;
+  try { fd = fs.openSync(journalPath(config), 'r'); } catch { return ids; }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const len = Math.min(size, 1 << 20);
+    const buf = Buffer.alloc(len);
+    fs.readSync(fd, buf, 0, len, size - len);
+    for (const m of buf.toString('utf8').matchAll(/"id":"([0-9a-f-]{36})"/g)) ids.add(m[1]!);
+  } finally { fs.closeSync(fd); }
+  return ids;
+}
+
+/**
+ * Appends every pending entry (any instance's) to the file, under the journal-writer lock, and
+ * marks them appended. A failed append (backup location unreachable) leaves them pending; a crash
+ * after the append but before the commit appends nothing twice (ids already in the file are skipped).
+ */
+export async function appendPending(db: Db, config: Pick<Config, 'backupDir'>, at: Date): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    await lockJournalWriter(trx);
+    const { entries, lastSeq } = await pendingEntries(trx);
+    if (entries.length === 0) return 0;
+    // Only the file's tail can hold entries appended just before a crash that lost the commit.
+    const inFile = tailIds(config);
+    const missing = entries.filter((e) => !inFile.has(e.id));
+    appendToFile(config, missing);
+    await markAppended(trx, at, lastSeq);
+    return missing.length;
+  });
+}
+
+/** Copies every entry the file lacks (table and `extra`) into the file, under the journal-writer lock. */
 export async function reconcileFile(db: Db, config: Pick<Config, 'backupDir'>, extra: JournalEntry[] = []): Promise<number> {
-  const inFile = new Set(readFile(config).map((e) => e.id));
-  const missing = new Map<string, JournalEntry>();
-  for (const e of [...await readTable(db), ...extra]) if (!inFile.has(e.id)) missing.set(e.id, e);
-  appendToFile(config, [...missing.values()]);
-  return missing.size;
+  return db.transaction().execute(async (trx) => {
+    await lockJournalWriter(trx);
+    const inFile = new Set(readFile(config).map((e) => e.id));
+    const missing = new Map<string, JournalEntry>();
+    for (const e of [...await readTable(trx), ...extra]) if (!inFile.has(e.id)) missing.set(e.id, e);
+    appendToFile(config, [...missing.values()]);
+    await markAppended(trx, new Date(), null);
+    return missing.size;
+  });
 }
 
 /** The shape of a persisted confirmation (the notifications domain's ConfirmationView). */
@@ -106,7 +148,7 @@ export async function journalConfirmations(db: Db, config: Pick<Config, 'backupD
   const present = await presentIds(db, entries.map((e) => e.id));
   const fresh = entries.filter((e) => !present.has(e.id));
   for (const e of fresh) await insertEntry(db, e, recordedAt);
-  appendToFile(config, fresh);
+  await appendPending(db, config, recordedAt);
   return fresh.length;
 }
 

@@ -21,6 +21,23 @@ export async function readTable(db: Db): Promise<JournalEntry[]> {
   }));
 }
 
+/** Entries not yet in the shared journal file (file_appended_at IS NULL), in order, and the last one's seq. */
+export async function pendingEntries(trx: Db): Promise<{ entries: JournalEntry[]; lastSeq: number | null }> {
+  const rows = await trx.selectFrom('erasureJournal').selectAll().where('fileAppendedAt', 'is', null).orderBy('seq').execute();
+  const entries = rows.map((r): JournalEntry => ({
+    id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
+    actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(), ...(r.outcome ? { outcome: r.outcome } : {}),
+  }));
+  return { entries, lastSeq: rows.length ? Number(rows.at(-1)!.seq) : null };
+}
+
+/** Marks pending entries (up to `uptoSeq`, or all) as appended to the file. */
+export async function markAppended(trx: Db, at: Date, uptoSeq: number | null): Promise<void> {
+  let q = trx.updateTable('erasureJournal').set({ fileAppendedAt: at }).where('fileAppendedAt', 'is', null);
+  if (uptoSeq !== null) q = q.where('seq', '<=', uptoSeq);
+  await q.execute();
+}
+
 /** The journal's high-water mark in a database: the last sequence number and the entry count. */
 export async function highWaterMark(db: Db): Promise<{ seq: number; count: number }> {
   const r = await db.selectFrom('erasureJournal')

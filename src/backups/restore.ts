@@ -1,3 +1,4 @@
+import { crashPoint } from '../deployment/crash-points.ts';
 import { sql, type Kysely } from 'kysely';
 import { appendAudit, reanchorIn } from '../audit/audit.repo.ts';
 import { auditHeadOf, checkpointAudit, recordFork } from '../audit/checkpoints.ts';
@@ -159,8 +160,15 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
       if (!columns.has(c.table_name)) columns.set(c.table_name, new Set());
       columns.get(c.table_name)!.add(c.column_name);
     }
+    // This deployment's own identity (key fingerprint, backup-location marker) survives the restore.
+    const deployment = await sql<Record<string, unknown>>`SELECT * FROM deployment WHERE id = 1`.execute(r).catch(() => null);
+    // Likewise the keyring this database is bound to (crypto_state.keyring_id, checked at start).
+    const keyring = await sql<{ keyring_id: string | null }>`SELECT keyring_id FROM crypto_state WHERE id = 1`.execute(r);
     // Every table at once: TRUNCATE of the whole set is foreign-key safe.
-    if (tables.length) await sql`TRUNCATE ${sql.join(tables.map((t) => sql.table(t)))}`.execute(r);
+    // A backup from before migration 0007 holds no stored files (they were files on disk then):
+    // the current ones stay, and those no restored row points at are swept after the restore.
+    const truncated = tables.filter((t) => t !== 'stored_files' || header.tables.includes('stored_files'));
+    if (truncated.length) await sql`TRUNCATE ${sql.join(truncated.map((t) => sql.table(t)))}`.execute(r);
 
     let table: string | null = null;
     let batch: string[] = [];
@@ -193,6 +201,17 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
       if (batch.length >= BATCH_ROWS || bytes >= BATCH_BYTES) await flush();
     }
     await flush();
+    const own = deployment?.rows[0];
+    if (own) {
+      await sql`DELETE FROM deployment`.execute(r);
+      await sql`INSERT INTO deployment (id, key_fingerprint, backup_marker_id, updated_at)
+        VALUES (1, ${own.key_fingerprint as string | null}, ${own.backup_marker_id as string | null}, ${own.updated_at as Date})`.execute(r);
+    }
+    // A backup from before migration 0010 holds no crypto state: its personal data is in clear, so
+    // the data migration runs again (cursor and done mark reset); the keyring binding is this deployment's.
+    await sql`INSERT INTO crypto_state (id) VALUES (1) ON CONFLICT (id) DO NOTHING`.execute(r);
+    await sql`UPDATE crypto_state SET keyring_id = ${keyring.rows[0]?.keyring_id ?? null} WHERE id = 1`.execute(r);
+    crashPoint('restore'); // test-only (NODE_ENV=test): SIGKILL with every table replaced but not committed
     if (!ended) throw new BackupIntegrityError('backup has no end marker');
     for (const [t, n] of Object.entries(rows)) {
       if ((counts[t] ?? 0) !== n) throw new BackupIntegrityError(`restored ${counts[t] ?? 0} rows of ${t}, backup says ${n}`);
@@ -223,6 +242,8 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
 
   // A recorded fork: verify reports the events after the backup's head as lost to this restore, not truncated.
   await recordFork(checkpoints, { replaced, restored, backupId: header.id });
+  // A backup without key epochs (before migration 0010): the current epoch starts now, before replay needs keys.
+  await ctx.crypto.keys.ensureEpoch(ctx.db, ctx.clock.now());
   await checkpointAudit(checkpoints);
 
   // Archive files superseded by the restore (their rows are gone) are removed; replayed

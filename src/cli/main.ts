@@ -10,6 +10,8 @@ import { existingApplicationIds } from '../applications/applications.repo.ts';
 import { systemClock } from '../clock.ts';
 import { serve } from '../main.ts';
 import { CLI_COMMANDS, MIGRATIONS } from '../domains.ts';
+import { problemDetail, runningServer } from './server-client.ts';
+import { acquireDataDirLock } from '../deployment/data-dir-lock.ts';
 
 const USAGE = `lethe — trustworthy customer deletion
 
@@ -34,12 +36,20 @@ async function main(argv: string[]): Promise<number> {
     await serve();
     return -1; // keeps running
   }
+  const server = runningServer(config);
   if (command === 'migrate') {
-    const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+    if (server) {
+      console.error(`lethe migrate: a server (pid ${server.pid}) serves this embedded database and applied its migrations at start; stop it to migrate with another version`);
+      return 1;
+    }
+    const lock = config.databaseUrl ? null : acquireDataDirLock(config.dataDir, 'cli');
     try {
-      const applied = await migrate(handle.db, MIGRATIONS);
-      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-    } finally { await handle.close(); }
+      const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+      try {
+        const applied = await migrate(handle.db, MIGRATIONS);
+        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      } finally { await handle.close(); }
+    } finally { lock?.release(); }
     return 0;
   }
   if (command === 'keys' && sub === 'create') {
@@ -51,9 +61,21 @@ async function main(argv: string[]): Promise<number> {
       console.error('lethe keys create: give exactly one of --operator or --application <id>...');
       return 2;
     }
+    if (server) {
+      // The embedded database is being served: the server issues the key (src/cli/server-client.ts).
+      const r = await server.call<{ key: string; id: string }>('POST', '/v1/api-keys', values.operator
+        ? { kind: 'operator' } : { kind: 'application', applicationIds: positionals });
+      if (r.status !== 201) { console.error(`lethe keys create: ${problemDetail(r.body)}`); return r.status >= 500 ? 1 : 2; }
+      console.log(r.body.key);
+      console.error(`(key id ${r.body.id}; shown once, store it now; issued by the running server, pid ${server.pid})`);
+      return 0;
+    }
     // No start-up bootstrap here: on an empty database the key issued now is the first key (a
     // generated one would otherwise be created unseen beside it).
-    const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir });
+    // The embedded database is ours while the key is issued (a server starting meanwhile refuses).
+    const lock = config.databaseUrl ? null : acquireDataDirLock(config.dataDir, 'cli');
+    const handle = await openDatabase({ ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), dataDir: config.dataDir })
+      .catch((e: Error) => { lock?.release(); throw e; });
     try {
       await migrate(handle.db, MIGRATIONS);
       const { db } = handle;
@@ -79,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
       });
       console.log(created.key);
       console.error(`(key id ${created.id}; shown once, store it now)`);
-    } finally { await handle.close(); }
+    } finally { await handle.close(); lock?.release(); }
     return 0;
   }
   const extra = CLI_COMMANDS.find((c) => c.matches(argv));

@@ -47,7 +47,6 @@ export async function migrateBatch(ctx: Ctx, limit = MIGRATION_BATCH): Promise<M
   const { db, crypto: fc } = ctx;
   const photos = createPhotoStore(ctx.blobs, fc);
   const progress: MigrationProgress = { customers: 0, photos: 0, archives: 0, done: false };
-  const oldBlobs: string[] = [];
   const at = ctx.clock.now();
   const finished = await db.transaction().execute(async (trx) => {
     const state = await trx.selectFrom('cryptoState').selectAll().where('id', '=', 1).forUpdate().executeTakeFirstOrThrow();
@@ -65,7 +64,8 @@ export async function migrateBatch(ctx: Ctx, limit = MIGRATION_BATCH): Promise<M
       set.externalIdBidx = externalIdIndex(fc, plain.externalId);
       if (c.profilePhotoKey) {
         const moved = await photos.encryptExisting(trx, c.id, c.profilePhotoKey, at);
-        if (moved) { set.profilePhotoKey = moved; oldBlobs.push(c.profilePhotoKey); progress.photos++; }
+        // The clear bytes go in this transaction (stored_files), with the row pointing at the sealed ones.
+        if (moved) { set.profilePhotoKey = moved; await ctx.blobs.delete(c.profilePhotoKey, trx); progress.photos++; }
       }
       await trx.updateTable('customers').set(set as never).where('id', '=', c.id).execute();
       for (const table of PERSONAL_TABLES) {
@@ -94,7 +94,6 @@ export async function migrateBatch(ctx: Ctx, limit = MIGRATION_BATCH): Promise<M
     }
     return customers.length < limit;
   });
-  for (const k of oldBlobs) await ctx.blobs.delete(k).catch(() => undefined);
   if (!finished) return progress;
 
   // Archives of release 1: re-sealed under the current epoch key.
@@ -116,9 +115,10 @@ export async function migrateBatch(ctx: Ctx, limit = MIGRATION_BATCH): Promise<M
   return progress;
 }
 
-/** VACUUM FULL of every table that held personal data in clear: new files, the old ones removed. */
+/** VACUUM FULL of every table that held personal data in clear (photo bytes included): new files, the old ones removed. */
 export async function dropPlaintext(db: Db): Promise<void> {
-  for (const t of ['customers', ...PERSONAL_TABLES, 'idempotency_keys']) {
+  // stored_files: the photos' clear bytes of release 1 (deleted by the batches) and the archives sealed under the backup key.
+  for (const t of ['customers', ...PERSONAL_TABLES, 'idempotency_keys', 'stored_files', 'backup_archives']) {
     await sql`VACUUM FULL ${sql.table(t)}`.execute(db);
   }
 }

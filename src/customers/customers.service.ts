@@ -119,22 +119,16 @@ export function createCustomersService(ctx: Ctx, licenses: LicenseObserver = noL
       if (actual !== contentType) {
         throw new AppError('unsupported_media_type', `The body is ${actual ?? 'not an image of a supported type'}, not the declared ${contentType}`);
       }
-      await requireLive(db, id, undefined, true);
-      const key = await photos.put(db, id, data, clock.now());
-      let previous: string | null = null;
-      try {
-        await db.transaction().execute(async (trx) => {
-          const c = await requireLive(trx, id, 'update', true);
-          previous = c.profilePhotoKey;
-          const at = clock.now();
-          await repo.updateCustomer(trx, fc, id, { profilePhotoKey: key, profilePhotoContentType: contentType }, at);
-          await appendActivity(trx, fc, { customerId: id, type: 'customer.profile_photo_updated', at });
-        });
-      } catch (error) {
-        await ctx.blobs.delete(key);
-        throw error;
-      }
-      if (previous) await ctx.blobs.delete(previous);
+      // Bytes (encrypted by the photo store) and reference in one transaction (stored_files): the old
+      // photo's bytes go with it, no file step outside.
+      await db.transaction().execute(async (trx) => {
+        const c = await requireLive(trx, id, 'update', true);
+        const at = clock.now();
+        const key = await photos.put(trx, id, data, at);
+        await repo.updateCustomer(trx, fc, id, { profilePhotoKey: key, profilePhotoContentType: contentType }, at);
+        if (c.profilePhotoKey) await ctx.blobs.delete(c.profilePhotoKey, trx);
+        await appendActivity(trx, fc, { customerId: id, type: 'customer.profile_photo_updated', at });
+      });
     },
 
     async getPhoto(id: string): Promise<{ data: Buffer; contentType: string }> {

@@ -3,12 +3,12 @@ import type { Db } from '../db/database.ts';
 
 /**
  * Profile photos at rest: the one place photo bytes are stored and read, encrypted under the
- * customer's data key (envelope; associated data binds the customer). A file written before
+ * customer's data key (envelope; associated data binds the customer). A photo written before
  * this release (not an envelope) is read as is until the data migration re-writes it.
  *
- * Storage is the one interface below, passed in (today `ctx.blobs`, the file blob store; the
- * stored_files table of issue 11 has the same methods and uses the transaction passed as `db`,
- * so switching the storage changes what is injected, not this module).
+ * Storage is the one interface below, passed in: `ctx.blobs`, the stored_files table
+ * (storage/stored-files.repo.ts), written and read in the transaction passed as `db` — a photo's
+ * bytes commit or roll back with the row that points at them.
  */
 export interface PhotoBytesStore {
   put(data: Buffer, prefix: string, trx?: Db): Promise<string>;

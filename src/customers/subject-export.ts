@@ -10,7 +10,7 @@ import { toCustomerView } from './customers.service.ts';
 import { DATA_MAP, toCamel } from '../erasure/data-map.ts';
 import { notFound } from '../http/errors.ts';
 import { IdParams, errors } from '../http/schemas.ts';
-import type { BlobStore } from '../storage/blob-store.ts';
+import type { BlobStore } from '../storage/stored-files.repo.ts';
 import type { TypedApp } from '../plugin/registry.ts';
 import type { FieldCrypto } from '../crypto/field-crypto.ts';
 import { createPhotoStore } from './photo-store.ts';

@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { BackupTables } from '../backups/backups.tables.ts';
+import type { DeploymentTables } from '../deployment/deployment.tables.ts';
 import type { CryptoTables } from '../crypto/crypto.tables.ts';
 import type { ErasureTables } from '../erasure/erasure.tables.ts';
 import type { NotificationTables } from '../notifications/notifications.tables.ts';
@@ -22,6 +23,11 @@ export interface SettingsTable {
   redactionOverrides: Json<Record<string, string>>;
   policyVersion: number;
   deleteCustomerWhenGraceEnds: Generated<boolean>;
+  /** Issue 11: scheduled database backups and retention of operational tables (migration 0007). */
+  databaseBackupEnabled: boolean;
+  databaseBackupTime: string;
+  webhookLogRetentionDays: number;
+  jobRunRetentionDays: number;
   updatedAt: Timestamp;
 }
 
@@ -193,7 +199,7 @@ export interface BlobDeletionsTable {
 }
 
 // Tables of later domains are declared beside their code and joined here.
-export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables, EvidenceTables, CryptoTables {
+export interface Database extends ErasureTables, WebhookTables, NotificationTables, BackupTables, EvidenceTables, CryptoTables, DeploymentTables {
   settings: SettingsTable;
   auditChainState: AuditChainStateTable;
   applications: ApplicationsTable;

@@ -24,4 +24,5 @@ export const CASCADE: Record<string, CascadeAction> = {
   erasure_journal: 'evidence',
   deletion_cases: 'evidence',
   deletion_confirmations: 'evidence',
+  stored_files: 'purge',  // a photo's bytes are deleted with its customer's redaction, in the same transaction
 };

@@ -191,6 +191,7 @@ export const DATA_MAP: Record<string, TableMap> = {
     columns: {
       seq: id, id, kind: state, customer_id: ref, case_id: ref, application_id: ref, actor_key_id: ref, at: ts, recorded_at: ts,
       outcome: state, record_table: state, record_id: ref,
+      file_appended_at: ts,
     },
   },
   settings: {
@@ -200,6 +201,7 @@ export const DATA_MAP: Record<string, TableMap> = {
       notification_time_zone: state, backup_retention_days: state, overdue_after_days: state,
       redaction_overrides: state, policy_version: state, updated_at: ts, key_epoch_days: state,
       delete_customer_when_grace_ends: state,
+      database_backup_enabled: state, database_backup_time: state, webhook_log_retention_days: state, job_run_retention_days: state,
     },
   },
   // Crypto-shredding (src/crypto): epoch metadata (keys are in the keyring, outside the database),
@@ -261,6 +263,17 @@ export const DATA_MAP: Record<string, TableMap> = {
       last_notified_at: ts, created_at: ts, updated_at: ts, outcome: state,
     },
   },
+  // Deployment (issue 11): file contents (profile photos, sealed archives) stored in the database;
+  // a photo's row is deleted with its customer's redaction (customers.profile_photo_key).
+  stored_files: {
+    entity: 'stored_file',
+    columns: {
+      key: tech, size_bytes: tech, created_at: ts,
+      content: { personal: true, category: 'file', action: 'delete' },
+    },
+  },
+  deployment: { entity: 'deployment', columns: { id, key_fingerprint: tech, backup_marker_id: tech, updated_at: ts } },
+  job_runs: { entity: 'job_run', columns: { job: state, slot: state, instance_id: tech, started_at: ts, finished_at: ts, outcome: state } },
   deletion_confirmations: {
     entity: 'deletion_confirmation',
     columns: {

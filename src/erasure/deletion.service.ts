@@ -1,3 +1,4 @@
+import { crashPoint } from '../deployment/crash-points.ts';
 import { deferAudit, flushAudit } from '../audit/audit.repo.ts';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
@@ -122,6 +123,7 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
             preservedTransactions: preserved, applicationsNotified, auditEventId: audit.id, auditHash: audit.hash, ...receipt,
             actor: options.actor ?? null,
           });
+          crashPoint('delete.before-commit'); // test-only (NODE_ENV=test): SIGKILL before the commit
         }));
       } catch (error) {
         ctx.metrics.deletions.inc({ outcome: error instanceof AppError ? error.code : 'error' });

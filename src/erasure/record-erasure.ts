@@ -6,7 +6,6 @@ import { findLiveCustomer } from '../customers/customers.repo.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import type { Ports } from '../plugin/registry.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
-import { removeBlobs } from './photo-cleanup.ts';
 import { lockLiveRecord, softDeleteRecord } from './record-erasure.repo.ts';
 import { redactRecord } from './redaction.ts';
 import { effectivePolicy } from './redaction-policy.ts';
@@ -30,7 +29,7 @@ export function createRecordErasure(ctx: Ctx, deps: RecordErasureDeps) {
   return {
     async erase(actorKeyId: string | null, def: CollectionDef, customerId: string, recordId: string): Promise<void> {
       let blobKeys: string[] = [];
-      let appendJournal: (() => void) | undefined;
+      let appendJournal: (() => Promise<void>) | undefined;
       await db.transaction().execute(async (trx) => {
         appendJournal = undefined;
         if (!await findLiveCustomer(trx, customerId, 'share')) throw notFound('Customer');
@@ -51,9 +50,8 @@ export function createRecordErasure(ctx: Ctx, deps: RecordErasureDeps) {
           data: { customerId, collection: def.path, recordId, policyVersion: s.policyVersion, redacted: outcome.counts },
         });
       });
-      await removeBlobs(ctx.db, ctx.blobs, blobKeys, ctx.log);
       try {
-        appendJournal?.();
+        await appendJournal?.();
       } catch (err) {
         // The table has the entry; the retention job and the next restore copy it into the file.
         ctx.log.warn({ err: (err as Error).message }, 'record erasure not in the journal file yet; repaired from the table');

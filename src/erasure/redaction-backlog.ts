@@ -3,7 +3,6 @@ import { appendAuditBatch } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import type { RetentionTask } from '../jobs/jobs.ts';
-import { processPendingBlobDeletions, removeBlobs } from './photo-cleanup.ts';
 import { setKeyDestroyed, setRedactionRecord } from './deletion.repo.ts';
 import { purgeStoredResponses } from './redaction.repo.ts';
 import { redactCustomers } from './redaction.ts';
@@ -23,7 +22,7 @@ async function auditEach(trx: Db, ids: string[], data: Record<string, unknown>, 
  * customer that was soft deleted while it was off (deleted_at set, redacted_at not), in batches
  * of BACKLOG_BATCH customers per transaction (FOR UPDATE SKIP LOCKED, so several instances share
  * the work). Each customer gets a `customer.redacted` audit event and its receipt records the
- * policy applied. It also finishes pending file deletions and clears stored responses written
+ * policy applied. Stored files (photos) go in the batch's transaction. It also clears stored responses written
  * for a redacted customer after its redaction (a request that raced the DELETE).
  */
 export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
@@ -32,7 +31,6 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
     name: 'redaction-backlog',
     async run(at, actorKeyId) {
       const result = { enabled: 0, redacted: 0, batches: 0, filesRemoved: 0, storedResponsesPurged: 0 };
-      result.filesRemoved += await processPendingBlobDeletions(db, ctx.blobs, ctx.log);
       const settings = await readSettingsSection(db, 'erasure');
       if (!settings.automaticPersonalDataDeletion) return result;
       result.enabled = 1;
@@ -57,7 +55,7 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
         if (batch.ids.length === 0) break;
         result.redacted += batch.ids.length;
         result.batches++;
-        result.filesRemoved += await removeBlobs(db, ctx.blobs, batch.blobKeys, ctx.log);
+        result.filesRemoved += batch.blobKeys.length;
         if (batch.ids.length < BACKLOG_BATCH) break;
       }
       // Responses stored after their customer's redaction (a POST that raced the DELETE).

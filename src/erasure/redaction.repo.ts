@@ -23,14 +23,6 @@ export async function personalRows(trx: Db, table: string, ids: string[], column
   return rows.rows;
 }
 
-/** Files to remove after commit, recorded first so a crash in between is repaired at start. */
-export async function recordBlobDeletions(trx: Db, keys: string[], at: Date): Promise<void> {
-  for (const k of keys) {
-    await trx.insertInto('blobDeletions').values({ blobKey: k, requestedAt: at })
-      .onConflict((oc) => oc.column('blobKey').doNothing()).execute();
-  }
-}
-
 /**
  * One UPDATE for a batch: each row's new clear values (text; `json` columns cast to jsonb), the
  * file column emptied when its file goes, and on `customers` redacted_at set and the blind index

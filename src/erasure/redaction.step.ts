@@ -1,6 +1,5 @@
 import type { Ctx } from '../context.ts';
-import type { DeletionContext, DeletionStep } from './deletion.service.ts';
-import { removeBlobs } from './photo-cleanup.ts';
+import type { DeletionStep } from './deletion.service.ts';
 import { redactCustomers } from './redaction.ts';
 import { effectivePolicy } from './redaction-policy.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
@@ -26,7 +25,6 @@ export interface RedactionRecord {
  * not run; the redaction backlog job catches up once the setting is turned on.
  */
 export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
-  const pendingFiles = new WeakMap<DeletionContext, string[]>();
   return {
     name: 'redaction',
     phase: 'after',
@@ -38,18 +36,13 @@ export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
         return { ran: false, via: null, redactedAt: null, policyVersion: null, policy: null, reason: 'automatic_personal_data_deletion_off' };
       }
       const policy = effectivePolicy(s.redactionOverrides);
+      // The photo's bytes (stored_files) are deleted here, in the DELETE's own transaction.
       const outcome = await redactCustomers(trx, ctx.crypto, [c.customer.id], policy, c.at);
-      pendingFiles.set(c, outcome.blobKeys);
       const keyEpochId = outcome.keyEpochs.get(c.customer.id) ?? null;
       return {
         ran: true, via: 'deletion', redactedAt: c.at.toISOString(), policyVersion: s.policyVersion, policy,
         keyDestroyedAt: keyEpochId ? c.at.toISOString() : null, keyEpochId,
       };
-    },
-    async afterCommit(c) {
-      const keys = pendingFiles.get(c) ?? [];
-      pendingFiles.delete(c);
-      await removeBlobs(ctx.db, ctx.blobs, keys, ctx.log);
     },
     async preview(db) {
       const s = await readSettingsSection(db, 'erasure');

@@ -3,11 +3,12 @@ import type { Db } from '../db/database.ts';
 import { toCamel } from './data-map.ts';
 import { maskValue } from './mask-values.ts';
 import { maskDetails } from './masking.sql.ts';
+import { deleteStoredFiles } from '../storage/stored-files.repo.ts';
 import * as repo from './redaction.repo.ts';
 import { type Policy, POLICY_FIELDS, type PolicyField } from './redaction-policy.ts';
 
 export interface RedactionOutcome {
-  /** Stored files to remove after commit (already recorded in blob_deletions). */
+  /** Keys of the stored files deleted in this transaction. */
   blobKeys: string[];
   /** Rows changed, by table (no personal data). */
   counts: Record<string, number>;
@@ -115,10 +116,10 @@ async function redactRows(trx: Db, fc: FieldCrypto, o: {
   const { cols, file } = columnsOf(o.fields);
   const deleteFile = !!file && policy[file.key] === 'delete';
   if (file && deleteFile) {
-    // The file goes after commit; its key is recorded now so a crash in between is repaired at start.
+    // The file's bytes go in this same transaction (stored_files): nothing to finish after commit.
     const keys = o.rows.map((r) => r[toCamel(file.sqlColumn)] as string | null).filter((k): k is string => !!k);
     o.blobKeys.push(...keys);
-    await repo.recordBlobDeletions(trx, keys, at);
+    await deleteStoredFiles(trx, keys);
   }
 
   // New values, computed per row from the decrypted originals.

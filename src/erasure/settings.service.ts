@@ -15,6 +15,10 @@ export interface SettingsPatch {
   backupRetentionDays?: number;
   overdueAfterDays?: number;
   deleteCustomerWhenGraceEnds?: boolean;
+  databaseBackupEnabled?: boolean;
+  databaseBackupTime?: string;
+  webhookLogRetentionDays?: number;
+  jobRunRetentionDays?: number;
   /** Crypto-shredding: a new key epoch starts every keyEpochDays. */
   keyEpochDays?: number;
   /** Per-field overrides: "entity.field" → action; null (or the default action) removes the override. */
@@ -24,7 +28,8 @@ export interface SettingsPatch {
 }
 
 const SCALARS = ['automaticPersonalDataDeletion', 'gracePeriodDays', 'notificationTime', 'notificationTimeZone',
-  'backupRetentionDays', 'overdueAfterDays', 'keyEpochDays', 'deleteCustomerWhenGraceEnds'] as const;
+  'backupRetentionDays', 'overdueAfterDays', 'databaseBackupEnabled', 'databaseBackupTime', 'webhookLogRetentionDays',
+  'jobRunRetentionDays', 'keyEpochDays', 'deleteCustomerWhenGraceEnds'] as const;
 
 export function toSettingsView(s: Settings) {
   return {
@@ -35,6 +40,10 @@ export function toSettingsView(s: Settings) {
     backupRetentionDays: s.backupRetentionDays,
     overdueAfterDays: s.overdueAfterDays,
     deleteCustomerWhenGraceEnds: s.deleteCustomerWhenGraceEnds,
+    databaseBackupEnabled: s.databaseBackupEnabled,
+    databaseBackupTime: s.databaseBackupTime,
+    webhookLogRetentionDays: s.webhookLogRetentionDays,
+    jobRunRetentionDays: s.jobRunRetentionDays,
     keyEpochDays: s.keyEpochDays,
     redactionPolicy: effectivePolicy(s.redactionOverrides),
     redactionPolicyOverrides: s.redactionOverrides,

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Access } from '../plugin/registry.ts';
 import { findPrincipal, type Principal } from '../auth/api-keys.ts';
@@ -19,6 +20,15 @@ export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw new AppError('unauthorized', 'Missing API key');
   return request.principal;
 }
+
+/**
+ * The local CLI talking to the running server (src/cli/server-client.ts) authenticates with the
+ * token the server wrote into its data-directory lock file (mode 0600). It acts as an operator;
+ * its audit rows carry this key id (no API key row has it).
+ */
+export const LOCAL_CLI_KEY_ID = '00000000-0000-0000-0000-000000000000';
+const localTokens = new WeakMap<FastifyInstance, string>();
+export function allowLocalCliToken(app: FastifyInstance, token: string): void { localTokens.set(app, token); }
 
 const isAccess = (value: unknown): value is Access => ACCESS_LEVELS.includes(value as Access);
 
@@ -82,7 +92,10 @@ export function registerAuth(app: FastifyInstance, db: Db, options: AuthOptions)
       throw new AppError('unauthorized', 'Send an API key as "Authorization: Bearer <key>"', undefined,
         { 'www-authenticate': 'Bearer' });
     }
-    const principal = await findPrincipal(db, key, options.secrets.apiKeyHashKey);
+    const local = localTokens.get(app);
+    const principal = local !== undefined && key.length === local.length && crypto.timingSafeEqual(Buffer.from(key), Buffer.from(local))
+      ? { keyId: LOCAL_CLI_KEY_ID, kind: 'operator' as const, applicationIds: [] }
+      : await findPrincipal(db, key, options.secrets.apiKeyHashKey);
     if (!principal) throw new AppError('unauthorized', 'Unknown or revoked API key', undefined, { 'www-authenticate': 'Bearer' });
     byKey.take(`key:${principal.keyId}`);
     if (options.keys) await options.keys.admit(principal);

@@ -21,6 +21,7 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   internal_error: 500,
   unavailable: 503,
+  backup_location_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -45,6 +46,7 @@ const TITLES: Record<ErrorCode, string> = {
   rate_limited: 'Too many requests',
   internal_error: 'Internal error',
   unavailable: 'Service unavailable',
+  backup_location_unavailable: 'Backup location unavailable',
 };
 
 export class AppError extends Error {

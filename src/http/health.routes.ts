@@ -7,6 +7,7 @@ import { pendingMigrations } from '../db/database.ts';
 import type { Ctx } from '../context.ts';
 import { bearerKeyOf } from './auth.ts';
 import { sendProblem } from './errors.ts';
+import { sharedLocationProblem } from '../deployment/guards.ts';
 import { NoQuery, ProblemRef } from './schemas.ts';
 
 /** Constant-time comparison of a presented token with the configured one. */
@@ -35,7 +36,7 @@ export function registerHealthRoutes(app: TypedApp, ctx: Ctx, deps: HealthDeps) 
   app.get('/readyz', {
     config: publicRoute,
     schema: { operationId: 'getReadiness',
-      tags: ['ops'], summary: 'Readiness: database reachable and migrations applied', querystring: NoQuery,
+      tags: ['ops'], summary: 'Readiness: database reachable, migrations applied, backup location and keyring reachable', querystring: NoQuery,
       response: { 200: Type.Object({ status: Type.Literal('ready'), database: Type.String() }), 400: ProblemRef, 503: ProblemRef },
     },
   }, async (_request, reply) => {
@@ -43,8 +44,9 @@ export function registerHealthRoutes(app: TypedApp, ctx: Ctx, deps: HealthDeps) 
       await sql`SELECT 1`.execute(ctx.db);
       const pending = await pendingMigrations(ctx.db, deps.migrations());
       if (pending > 0) return sendProblem(reply, 'unavailable', `${pending} migration(s) not applied`);
-      // Crypto-shredding: without the keyring no new customer key can be wrapped (docs/encryption.md).
-      if (!ctx.crypto.keys.keyring.reachable()) return sendProblem(reply, 'unavailable', 'Keyring not reachable (LETHE_KEYRING_DIR)');
+      // Deletions need the shared locations (erasure journal, keyring): not ready without them.
+      const problem = await sharedLocationProblem(ctx.db, ctx.config, ctx.crypto.keys.keyring);
+      if (problem) return sendProblem(reply, problem.code, problem.detail);
     } catch {
       return sendProblem(reply, 'unavailable', 'Database not reachable');
     }

@@ -102,7 +102,7 @@ export function createCasesApi(ctx: Ctx, deps: CasesDeps) {
       throw new AppError('forbidden', 'applicationId is not associated with this key');
     }
     const appId = applicationId;
-    let journalAfterCommit: (() => void) | null = null;
+    let journalAfterCommit: (() => Promise<void>) | null = null;
     const view = await db.transaction().execute(async (trx) => {
       const row = await repo.findCase(trx, body.subscriptionId, appId, true);
       if (!row) throw notFound('Deletion case for this subscriptionId and applicationId');
@@ -128,7 +128,7 @@ export function createCasesApi(ctx: Ctx, deps: CasesDeps) {
       return confirmationView(conf);
     });
     try {
-      (journalAfterCommit as (() => void) | null)?.();
+      await (journalAfterCommit as (() => Promise<void>) | null)?.();
     } catch (err) {
       // The row is committed; the retention job copies it to the journal file (reconcileFile).
       ctx.log.warn({ err: (err as Error).message }, 'confirmation not appended to the journal file yet');

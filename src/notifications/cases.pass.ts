@@ -1,4 +1,5 @@
 import { appendAudit, lockAuditChain } from '../audit/audit.repo.ts';
+import { crashPoint } from '../deployment/crash-points.ts';
 import type { Ctx } from '../context.ts';
 import { zoneOf } from './case-events.ts';
 import * as repo from './cases.repo.ts';
@@ -27,6 +28,7 @@ export function createDailyPass(ctx: Ctx) {
             data: { subscriptionId: r.customerId, applicationId: r.applicationId, status: 'required', reason: 'grace_expired' },
           });
         }
+        if (rows.length) crashPoint('grace-sweep'); // test-only: SIGKILL before this batch commits
         return rows.length;
       });
       total += n;
@@ -51,6 +53,7 @@ export function createDailyPass(ctx: Ctx) {
     for (let from = 0; from < pages; from += step) {
       const to = from + step;
       total += await db.transaction().execute((trx) => repo.notifyBatch(trx, day, at, from, to));
+      if (total > 0) crashPoint('notification-pass'); // test-only: SIGKILL after a batch committed
     }
     // Then the rest in one statement: pages added during the pass, and rows that were locked by
     // another transaction a moment ago (usually nothing; one sequential scan).

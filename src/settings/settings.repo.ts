@@ -22,6 +22,10 @@ export interface SettingsUpdate {
   keyEpochDays?: number;
   overdueAfterDays?: number;
   deleteCustomerWhenGraceEnds?: boolean;
+  databaseBackupEnabled?: boolean;
+  databaseBackupTime?: string;
+  webhookLogRetentionDays?: number;
+  jobRunRetentionDays?: number;
   redactionOverrides?: Record<string, string>;
   policyVersion?: number;
 }
@@ -38,6 +42,7 @@ export const SETTINGS_SECTIONS = {
   erasure: ['automaticPersonalDataDeletion', 'redactionOverrides', 'policyVersion'],
   notifications: ['gracePeriodDays', 'notificationTime', 'notificationTimeZone', 'overdueAfterDays', 'deleteCustomerWhenGraceEnds'],
   backups: ['backupRetentionDays'],
+  deployment: ['databaseBackupEnabled', 'databaseBackupTime', 'webhookLogRetentionDays', 'jobRunRetentionDays'],
   crypto: ['keyEpochDays'],
 } as const satisfies Record<string, ReadonlyArray<keyof Settings>>;
 

@@ -1,0 +1,66 @@
+import type { Ctx } from '../context.ts';
+import type { Db } from '../db/database.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
+import * as repo from './deployment.repo.ts';
+import { instantOf, isValidTimeZone, localDay } from '../notifications/schedule.ts';
+import { createDatabaseBackup, pruneDatabaseBackups } from '../backups/database-backup.ts';
+
+const STALE_CLAIM_MS = 3_600_000;
+
+/**
+ * Claims one run of a scheduled job for a slot (e.g. a day) in job_runs: exactly one instance
+ * wins. A claim left unfinished for an hour (its instance died mid-run) may be taken over.
+ */
+export async function claimRun(db: Db, job: string, slot: string, instanceId: string, at: Date): Promise<boolean> {
+  return repo.claimRun(db, job, slot, instanceId, at, new Date(at.getTime() - STALE_CLAIM_MS));
+}
+
+export const finishRun = repo.finishRun;
+
+/**
+ * Scheduled database backups: with settings.databaseBackupEnabled, once per local day of
+ * settings.notificationTimeZone at settings.databaseBackupTime (or the first check after it,
+ * e.g. after downtime), exactly one instance takes a backup into LETHE_BACKUP_DIR and prunes
+ * the backups older than backupRetentionDays. Both are audited (backup.created, backup.pruned).
+ */
+export function createBackupScheduler(ctx: Ctx, options: { tickMs?: number } = {}) {
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<unknown> | null = null;
+
+  async function tick(): Promise<{ ran: boolean; day: string | null }> {
+    const s = await readSettingsSection(ctx.db, 'deployment');
+    if (!s.databaseBackupEnabled) return { ran: false, day: null };
+    // The local day is the notifications' one (their time zone).
+    const { notificationTimeZone } = await readSettingsSection(ctx.db, 'notifications');
+    const zone = isValidTimeZone(notificationTimeZone) ? notificationTimeZone : 'UTC';
+    const now = ctx.clock.now();
+    const day = localDay(now, zone);
+    if (now.getTime() < instantOf(day, s.databaseBackupTime, zone).getTime()) return { ran: false, day: null };
+    if (!await claimRun(ctx.db, 'database-backup', day, ctx.config.instanceId, now)) return { ran: false, day: null };
+    try {
+      const r = await createDatabaseBackup(ctx, null);
+      const pruned = await pruneDatabaseBackups(ctx, ctx.clock.now(), null);
+      await finishRun(ctx.db, 'database-backup', day, ctx.clock.now(), 'succeeded');
+      ctx.log.info({ job: 'database-backup', backupId: r.header.id, pruned: pruned.pruned.length }, 'scheduled database backup taken');
+    } catch (error) {
+      await finishRun(ctx.db, 'database-backup', day, ctx.clock.now(), 'failed');
+      ctx.log.error({ job: 'database-backup', err: (error as Error).message }, 'scheduled database backup failed');
+    }
+    return { ran: true, day };
+  }
+
+  return {
+    name: 'backup-scheduler',
+    tick,
+    start() {
+      if (timer) return;
+      const safe = () => {
+        if (running) return;
+        running = tick().catch((e: Error) => ctx.log.error({ err: e.message }, 'backup scheduler tick failed')).finally(() => { running = null; });
+      };
+      timer = setInterval(safe, options.tickMs ?? 60_000);
+      timer.unref();
+    },
+    async stop() { if (timer) clearInterval(timer); timer = null; await running; },
+  };
+}

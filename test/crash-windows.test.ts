@@ -1,0 +1,220 @@
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, baseEnv, freePort, runCli, startServer, type ServerProcess } from './helpers/process.ts';
+import { TEST_DB, createPgDatabase } from './helpers/runtime.ts';
+
+/**
+ * Crash windows with real processes (issue 11): a server is SIGKILLed at each step that matters
+ * (test-only hook src/deployment/crash-points.ts: NODE_ENV=test + LETHE_TEST_CRASH_AT), then a
+ * normal server starts on the same database; nothing is lost and nothing is done twice.
+ * PostgreSQL: a killed process's embedded database is not reopened mid-write by design (see
+ * webhook-crash.test.ts); the embedded data-directory lock after SIGKILL is tested below.
+ */
+const ADMIN = `lethe_op_${crypto.randomBytes(16).toString('hex')}`;
+const MASTER = crypto.randomBytes(32).toString('base64');
+const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), crypto.randomBytes(1024)]);
+const cleanup: Array<() => Promise<unknown> | unknown> = [];
+afterAll(async () => { for (const c of cleanup.reverse()) await c(); });
+const tmp = (name: string) => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `lethe-cw-${name}-`));
+  cleanup.push(() => fs.rmSync(d, { recursive: true, force: true }));
+  return d;
+};
+
+function api(url: string) {
+  return async (method: string, p: string, body?: unknown, raw?: Buffer) => {
+    const r = await fetch(`${url}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, ...(raw ? { 'content-type': 'image/png' } : body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(raw ? { body: new Uint8Array(raw) } : body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await r.text();
+    let json: any = null;
+    try { json = JSON.parse(text); } catch { /* empty */ }
+    return { status: r.status, body: json };
+  };
+}
+
+/** A server that SIGKILLs itself at `point`; resolves once it is up. */
+async function crashingServer(env: Record<string, string>, point: string) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts')], {
+    cwd: ROOT, env: baseEnv({ ...env, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LETHE_TEST_CRASH_AT: point }),
+  });
+  let out = '';
+  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  const died = new Promise<string | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+  cleanup.push(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(`${url}/readyz`)).ok) break; } catch { /* not yet */ }
+    if (i > 600) throw new Error(`crashing server did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, call: api(url), died, output: () => out };
+}
+
+describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, real processes)', () => {
+  let pgDb: Awaited<ReturnType<typeof createPgDatabase>>;
+  let env: Record<string, string>;
+  let backupDir: string;
+  let q: pg.Client;
+  beforeAll(async () => {
+    pgDb = await createPgDatabase();
+    cleanup.push(() => pgDb.drop());
+    backupDir = tmp('backups');
+    env = {
+      DATABASE_URL: pgDb.url, LETHE_DATA_DIR: tmp('data'), LETHE_BACKUP_DIR: backupDir, LETHE_ADMIN_KEY: ADMIN, LETHE_MASTER_KEY: MASTER,
+      LETHE_SCHEDULER: 'false', LETHE_DISPATCHER: 'false', LETHE_WEBHOOK_ALLOW_PRIVATE: 'true', LOG_LEVEL: 'warn',
+    };
+    q = new pg.Client({ connectionString: pgDb.url });
+    await q.connect();
+    cleanup.push(() => q.end());
+  });
+  const journalLines = (id: string) => {
+    try { return fs.readFileSync(path.join(backupDir, 'erasure-journal.jsonl'), 'utf8').split('\n').filter((l) => l.includes(id)).length; } catch { return 0; }
+  };
+
+  it('inside a DELETE before commit: nothing happened; the retried DELETE deletes once', async () => {
+    const crash = await crashingServer(env, 'delete.before-commit');
+    const c = await crash.call('POST', '/v1/customers', { email: `pre${crypto.randomBytes(3).toString('hex')}@example.org` });
+    expect((await crash.call('PUT', `/v1/customers/${c.body.id}/profile-photo`, undefined, PNG)).status).toBe(204);
+    await crash.call('DELETE', `/v1/customers/${c.body.id}`).catch(() => null);
+    expect(await crash.died).toBe('SIGKILL');
+
+    const s = await startServer(env);
+    try {
+      const call = api(s.url);
+      expect((await call('GET', `/v1/customers/${c.body.id}`)).status).toBe(200);
+      expect((await call('GET', `/v1/customers/${c.body.id}/profile-photo`)).status).toBe(200);
+      expect((await call('GET', `/v1/deletions/${c.body.id}`)).status).toBe(404);
+      expect((await q.query('SELECT 1 FROM erasure_journal WHERE customer_id = $1', [c.body.id])).rowCount).toBe(0);
+      expect(journalLines(c.body.id)).toBe(0);
+      expect((await call('DELETE', `/v1/customers/${c.body.id}`)).status).toBe(204);
+      expect((await call('GET', `/v1/customers/${c.body.id}/profile-photo`)).status).toBe(404);
+      expect((await q.query('SELECT 1 FROM stored_files WHERE key LIKE $1', ['photos/%'])).rowCount).toBe(0);
+      expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'customer.deleted' AND subject_id = $1`, [c.body.id])).rowCount).toBe(1);
+      expect(journalLines(c.body.id)).toBe(1);
+    } finally { await s.stop(); }
+  }, 180_000);
+
+  it('after commit, before the journal-file append: the next start appends it once; restoring an older backup does not resurrect', async () => {
+    const s0 = await startServer(env);
+    const call0 = api(s0.url);
+    const c = await call0('POST', '/v1/customers', { email: `post${crypto.randomBytes(3).toString('hex')}@example.org` });
+    const backup = await call0('POST', '/v1/backups/database');
+    expect(backup.status).toBe(201);
+    await s0.stop();
+
+    const crash = await crashingServer(env, 'delete.after-commit');
+    await crash.call('DELETE', `/v1/customers/${c.body.id}`).catch(() => null);
+    expect(await crash.died).toBe('SIGKILL');
+    // Committed, but the shared file does not have it yet: pending in the table.
+    const pending = await q.query('SELECT file_appended_at FROM erasure_journal WHERE customer_id = $1', [c.body.id]);
+    expect(pending.rows).toEqual([{ file_appended_at: null }]);
+    expect(journalLines(c.body.id)).toBe(0);
+
+    const s = await startServer(env);
+    expect(journalLines(c.body.id)).toBe(1);
+    expect((await api(s.url)('GET', `/v1/customers/${c.body.id}`)).status).toBe(404);
+    await s.stop();
+
+    // `lethe backup restore` as a real subprocess, servers stopped: the older backup still had the customer.
+    const restored = await runCli(['backup', 'restore', backup.body.path], env);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toMatch(/replayed 1 deletion/);
+    const s2 = await startServer(env);
+    try {
+      const call = api(s2.url);
+      expect((await call('GET', `/v1/customers/${c.body.id}`)).status).toBe(404);
+      expect((await call('GET', `/v1/deletions/${c.body.id}`)).status).toBe(200);
+      expect((await call('GET', '/v1/audit-events/verify')).body.valid).toBe(true);
+      expect(journalLines(c.body.id)).toBe(1);
+    } finally { await s2.stop(); }
+  }, 180_000);
+
+  it('during the grace sweep and during the daily notification pass: each case becomes required and is notified once', async () => {
+    const s0 = await startServer(env);
+    const call0 = api(s0.url);
+    expect((await call0('PATCH', '/v1/settings', { gracePeriodDays: 3 })).status).toBe(200);
+    const app = await call0('POST', '/v1/applications', { name: 'partner', webhookUrl: 'http://127.0.0.1:9/hook' });
+    expect(app.status).toBe(201);
+    const customers: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const c = await call0('POST', '/v1/customers', { email: `g${i}${crypto.randomBytes(3).toString('hex')}@example.org` });
+      const lic = await call0('POST', `/v1/customers/${c.body.id}/licenses`, { applicationId: app.body.id });
+      expect(lic.status).toBe(201);
+      expect((await call0('POST', `/v1/licenses/${lic.body.id}/cancel`)).status).toBe(200);
+      customers.push(c.body.id);
+    }
+    await s0.stop();
+    await q.query(`UPDATE deletion_cases SET grace_ends_at = now() - interval '1 minute' WHERE customer_id = ANY($1)`, [customers]);
+
+    const crash = await crashingServer(env, 'grace-sweep');
+    await crash.call('POST', '/v1/jobs/grace-periods/run').catch(() => null);
+    expect(await crash.died).toBe('SIGKILL');
+    expect((await q.query(`SELECT 1 FROM deletion_cases WHERE status = 'grace' AND customer_id = ANY($1)`, [customers])).rowCount).toBe(5);
+
+    const s = await startServer(env);
+    expect((await api(s.url)('POST', '/v1/jobs/grace-periods/run')).body.result.required).toBe(5);
+    await s.stop();
+    const counts = async () => (await q.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM webhook_outbox o JOIN deletion_cases c ON c.id = o.case_id WHERE c.customer_id = ANY($1)`, [customers])).rows[0]!.n;
+    expect(await counts()).toBe(5);
+    expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'deletion_case.required' AND subject_id IN
+      (SELECT id FROM deletion_cases WHERE customer_id = ANY($1))`, [customers])).rowCount).toBe(5);
+
+    // The next day's pass: SIGKILL after a batch committed; the restarted pass notifies nobody twice.
+    await q.query(`UPDATE deletion_cases SET last_notified_day = '2000-01-01' WHERE customer_id = ANY($1)`, [customers]);
+    const crash2 = await crashingServer(env, 'notification-pass');
+    await crash2.call('POST', '/v1/jobs/deletion-notifications/run').catch(() => null);
+    expect(await crash2.died).toBe('SIGKILL');
+    expect(await counts()).toBe(10);
+    const s2 = await startServer(env);
+    expect((await api(s2.url)('POST', '/v1/jobs/deletion-notifications/run')).body.result.enqueued).toBe(0);
+    await s2.stop();
+    expect(await counts()).toBe(10);
+  }, 240_000);
+
+  it('during a restore: nothing of the restore is committed; the restore run again completes', async () => {
+    const s0 = await startServer(env);
+    const call0 = api(s0.url);
+    const c = await call0('POST', '/v1/customers', { email: `r${crypto.randomBytes(3).toString('hex')}@example.org` });
+    const backup = await call0('POST', '/v1/backups/database');
+    const later = await call0('POST', '/v1/customers', { email: `r2${crypto.randomBytes(3).toString('hex')}@example.org` });
+    await s0.stop();
+    const killed = await runCli(['backup', 'restore', backup.body.path], { ...env, NODE_ENV: 'test', LETHE_TEST_CRASH_AT: 'restore' });
+    // SIGKILLed mid-transaction (the bin/lethe.mjs shim reports a killed child as exit 1, with no output).
+    expect(killed.code).toBe(1);
+    expect(killed.stdout + killed.stderr).not.toMatch(/restored|refused/);
+    // Rolled back: the customer created after the backup is still there.
+    expect((await q.query('SELECT 1 FROM customers WHERE id = $1', [later.body.id])).rowCount).toBe(1);
+    const again = await runCli(['backup', 'restore', backup.body.path], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await q.query('SELECT 1 FROM customers WHERE id = $1', [later.body.id])).rowCount).toBe(0);
+    expect((await q.query('SELECT 1 FROM customers WHERE id = $1', [c.body.id])).rowCount).toBe(1);
+    const s = await startServer(env);
+    try { expect((await api(s.url)('GET', '/v1/audit-events/verify')).body.valid).toBe(true); } finally { await s.stop(); }
+  }, 180_000);
+});
+
+describe.skipIf(TEST_DB !== 'pglite')('the embedded data-directory lock (real processes)', () => {
+  it('does not go stale when its holder is SIGKILLed: the next server starts', async () => {
+    const env = { LETHE_DATA_DIR: tmp('emb'), LETHE_ADMIN_KEY: ADMIN, LETHE_SCHEDULER: 'false', LETHE_DISPATCHER: 'false' };
+    const crash = await crashingServer(env, 'delete.before-commit');
+    const c = await crash.call('POST', '/v1/customers', { email: 'lock@example.org' });
+    expect(fs.existsSync(path.join(env.LETHE_DATA_DIR, 'lethe.lock'))).toBe(true);
+    await crash.call('DELETE', `/v1/customers/${c.body.id}`).catch(() => null);
+    expect(await crash.died).toBe('SIGKILL');
+    const s: ServerProcess = await startServer(env);
+    try {
+      expect((await api(s.url)('GET', `/v1/customers/${c.body.id}`)).status).toBe(200);
+    } finally { await s.stop(); }
+    expect(fs.existsSync(path.join(env.LETHE_DATA_DIR, 'lethe.lock'))).toBe(false);
+  }, 180_000);
+});
