@@ -12,22 +12,24 @@ export async function insertEntry(trx: Db, e: JournalEntry, recordedAt: Date): P
   }).onConflict((oc) => oc.column('id').doNothing()).execute();
 }
 
+type JournalRow = Awaited<ReturnType<typeof readRows>>[number];
+const readRows = (db: Db) => db.selectFrom('erasureJournal').selectAll().orderBy('seq').execute();
+
+/** One table row as the entry the file holds (the same shape for every kind). */
+const toEntry = (r: JournalRow): JournalEntry => ({
+  id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
+  actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(), ...(r.outcome ? { outcome: r.outcome } : {}),
+  ...(r.kind === 'record' ? { recordTable: r.recordTable, recordId: r.recordId } : {}),
+});
+
 export async function readTable(db: Db): Promise<JournalEntry[]> {
-  const rows = await db.selectFrom('erasureJournal').selectAll().orderBy('seq').execute();
-  return rows.map((r) => ({
-    id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
-    actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(), ...(r.outcome ? { outcome: r.outcome } : {}),
-    ...(r.kind === 'record' ? { recordTable: r.recordTable, recordId: r.recordId } : {}),
-  }));
+  return (await readRows(db)).map(toEntry);
 }
 
 /** Entries not yet in the shared journal file (file_appended_at IS NULL), in order, and the last one's seq. */
 export async function pendingEntries(trx: Db): Promise<{ entries: JournalEntry[]; lastSeq: number | null }> {
   const rows = await trx.selectFrom('erasureJournal').selectAll().where('fileAppendedAt', 'is', null).orderBy('seq').execute();
-  const entries = rows.map((r): JournalEntry => ({
-    id: r.id, kind: r.kind, customerId: r.customerId, caseId: r.caseId, applicationId: r.applicationId,
-    actorKeyId: r.actorKeyId, at: new Date(r.at).toISOString(), ...(r.outcome ? { outcome: r.outcome } : {}),
-  }));
+  const entries = rows.map(toEntry);
   return { entries, lastSeq: rows.length ? Number(rows.at(-1)!.seq) : null };
 }
 

@@ -93,12 +93,14 @@ export function registerAuth(app: FastifyInstance, db: Db, options: AuthOptions)
         { 'www-authenticate': 'Bearer' });
     }
     const local = localTokens.get(app);
-    const principal = local !== undefined && key.length === local.length && crypto.timingSafeEqual(Buffer.from(key), Buffer.from(local))
+    const isLocalCli = local !== undefined && key.length === local.length && crypto.timingSafeEqual(Buffer.from(key), Buffer.from(local));
+    const principal = isLocalCli
       ? { keyId: LOCAL_CLI_KEY_ID, kind: 'operator' as const, applicationIds: [] }
       : await findPrincipal(db, key, options.secrets.apiKeyHashKey);
     if (!principal) throw new AppError('unauthorized', 'Unknown or revoked API key', undefined, { 'www-authenticate': 'Bearer' });
     byKey.take(`key:${principal.keyId}`);
-    if (options.keys) await options.keys.admit(principal);
+    // The local CLI token is no API key: it has no row to expire or to mark as used.
+    if (options.keys && !isLocalCli) await options.keys.admit(principal);
     request.principal = principal;
     if (access !== 'any' && principal.kind !== access) {
       throw new AppError('forbidden', `This call needs an ${access} key; this is an ${principal.kind} key`);
