@@ -182,9 +182,22 @@ pgSuite('N instances on one PostgreSQL (real processes)', () => {
     expect(kinds.filter((k) => k !== 'truncated' && k !== 'rewritten')).toEqual([]);
     expect(verify.body.restores).toEqual([]);
     for (const dir of [dirA, dirB, dirC]) expect(filesHolding(dir, PNG)).toEqual([]);
+    // A server still serves: the operator's record of the restore is refused.
+    expect((await runCli(['audit', 'record-restore', '--label', 'pg-restore-test'], env(dirC))).code).toBe(1);
     await c3.stop();
+    // The operator documents the restore (issue 11: the restored database is a recorded fork, not tampering).
+    const recorded = await runCli(['audit', 'record-restore', '--label', 'pg-restore-test'], env(dirC));
+    expect(recorded.code, recorded.stderr).toBe(0);
+    const c4 = await startServer(env(dirC));
+    cleanup.push(() => c4.stop());
+    const documented = await api(c4)('GET', '/v1/audit-events/verify');
+    expect(documented.body.problems).toEqual([]);
+    expect(documented.body.valid).toBe(true);
+    expect(documented.body.restores.map((x: { backupId: string }) => x.backupId)).toEqual(['external:pg-restore-test']);
+    expect(documented.body.restores[0].eventsLost).toBeGreaterThan(0);
+    await c4.stop();
     // Logs at info and at debug hold none of the customer's personal data.
-    expectNoPersonalData(logs + c3.output(), [p]);
+    expectNoPersonalData(logs + c3.output() + c4.output(), [p]);
   }, 300_000);
 });
 
