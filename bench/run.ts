@@ -3,13 +3,14 @@
 //
 //   npm run bench                       full sizes (about 10 minutes on 2 cores)
 //   npm run bench -- --quick            small sizes: a smoke run
-//   npm run bench -- --only=delete      groups: delete, exports, notify (comma separated)
+//   npm run bench -- --only=delete      groups: delete, exports, notify, encryption (comma separated)
 //   npm run bench -- --delete-customers=20000 --export-rows=1000000 ...  (see SIZES below)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { benchDelete, deleteUnavailable } from './delete.ts';
 import { benchExports, exportsUnavailable } from './exports.ts';
+import { benchEncryption } from './encryption.ts';
 import { benchNotify, notifyUnavailable } from './notify.ts';
 import { log, PG_ADMIN_URL, pgClient, type GroupResult, type Row } from './lib.ts';
 
@@ -18,15 +19,17 @@ const FULL = {
   'large-transactions': 1_000, warmup: 160,
   'export-rows': 1_000_000, 'redact-customers': 100_000,
   'notify-cases': 1_000_000, 'dispatch-rows': 5_000,
+  'crypto-deletes': 80, 'crypto-reads': 200, 'crypto-export-rows': 1_500, 'crypto-pglite': 1,
 };
 const QUICK: typeof FULL = {
   'delete-customers': 320, 'embedded-customers': 48, 'large-customers': 1, 'large-activity': 2_000,
   'large-transactions': 200, warmup: 32,
   'export-rows': 20_000, 'redact-customers': 2_000,
   'notify-cases': 20_000, 'dispatch-rows': 1_000,
+  'crypto-deletes': 20, 'crypto-reads': 60, 'crypto-export-rows': 300, 'crypto-pglite': 1,
 };
 type Sizes = typeof FULL;
-const GROUPS = ['delete', 'exports', 'notify'] as const;
+const GROUPS = ['delete', 'exports', 'notify', 'encryption'] as const;
 type Group = typeof GROUPS[number];
 
 function parseArgs(argv: string[]): { sizes: Sizes; only: Set<Group>; out: string; quick: boolean } {
@@ -37,7 +40,7 @@ function parseArgs(argv: string[]): { sizes: Sizes; only: Set<Group>; out: strin
   for (const arg of argv) {
     if (arg === '--quick') continue;
     const m = /^--([a-z-]+)=(.+)$/.exec(arg);
-    if (!m) throw new Error(`unknown argument ${arg} (try --quick, --only=delete,exports,notify, --<size>=N)`);
+    if (!m) throw new Error(`unknown argument ${arg} (try --quick, --only=delete,exports,notify,encryption, --<size>=N)`);
     const [, key, value] = m as unknown as [string, string, string];
     if (key === 'only') {
       const names = value.split(',');
@@ -87,6 +90,11 @@ async function runGroup(group: Group, sizes: Sizes): Promise<GroupResult> {
         if (why) return unavailable(['notify_enqueue_1m_s', 'dispatch_per_s', 'dispatch_peer_per_s'], why);
         return await benchNotify({ cases: sizes['notify-cases'], dispatchRows: sizes['dispatch-rows'] });
       }
+      case 'encryption':
+        return await benchEncryption({
+          deletes: sizes['crypto-deletes'], reads: sizes['crypto-reads'],
+          exportRows: sizes['crypto-export-rows'], pglite: sizes['crypto-pglite'] > 0,
+        });
     }
   } catch (error) {
     log(`${group}: FAILED: ${(error as Error).stack ?? error}`);
@@ -106,7 +114,7 @@ function printTable(rows: Row[]): void {
     r.figure,
     r.value === null ? '-' : `${fmt(r.value)} ${r.unit}`.trim(),
     r.peer ? `${r.peer.figure} ${fmt(r.peer.value)}` : '',
-    r.ratio ? `${fmt(r.ratio.value)} (goal ${r.ratio.goal}: ${r.ratio.met === null ? '?' : r.ratio.met ? 'met' : 'NOT met'})` : '',
+    r.ratio ? (r.ratio.goal === '' ? fmt(r.ratio.value) : `${fmt(r.ratio.value)} (goal ${r.ratio.goal}: ${r.ratio.met === null ? '?' : r.ratio.met ? 'met' : 'NOT met'})`) : '',
     r.note ?? '',
   ]);
   const header = ['figure', 'value', 'peer / floor', 'ratio', 'note'];
