@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
-import { sql } from 'kysely';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { DAY_MS } from '../clock.ts';
 import type { Db } from '../db/database.ts';
+import * as repo from './customer-keys.repo.ts';
+import { epochDays, retentionDaysOf } from './customer-keys.repo.ts';
 import { openBytes, sealBytes } from './envelope.ts';
 import { type Keyring, KeyUnavailableError } from './keyring.ts';
 
@@ -24,8 +25,7 @@ export interface EpochRow { id: string; seq: number; createdAt: Date }
 
 export function createCustomerKeys(keyring: Keyring) {
   async function currentEpoch(db: Db): Promise<EpochRow | undefined> {
-    const r = await db.selectFrom('keyEpochs').select(['id', 'seq', 'createdAt'])
-      .where('retiredAt', 'is', null).where('destroyedAt', 'is', null).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const r = await repo.findCurrentEpoch(db);
     return r ? { id: r.id, seq: r.seq, createdAt: new Date(r.createdAt) } : undefined;
   }
 
@@ -38,17 +38,15 @@ export function createCustomerKeys(keyring: Keyring) {
    * instead of living forever. A file younger than an hour may belong to an epoch being started now.
    */
   async function adoptOrphans(db: Db, at: Date) {
-    const known = new Set((await db.selectFrom('keyEpochs').select('id').execute()).map((e) => e.id));
+    const known = new Set(await repo.listEpochIds(db));
     for (const id of keyring.list()) {
       if (known.has(id)) continue;
       const written = keyring.writtenAt(id);
       if (written === null || Date.now() - written < 3_600_000) continue;
       await db.transaction().execute(async (trx) => {
-        await sql`SELECT id FROM crypto_state WHERE id = 1 FOR UPDATE`.execute(trx);
-        const last = await trx.selectFrom('keyEpochs').select(sql<number>`coalesce(max(seq), 0)`.as('m')).executeTakeFirstOrThrow();
-        await trx.insertInto('keyEpochs').values({
-          id, seq: Number(last.m) + 1, createdAt: new Date(written), retiredAt: at, outOfUseSince: null, destroyedAt: null,
-        }).onConflict((oc) => oc.column('id').doNothing()).execute();
+        await repo.lockCryptoState(trx);
+        const last = await repo.maxEpochSeq(trx);
+        await repo.insertEpoch(trx, { id, seq: last + 1, createdAt: new Date(written), retiredAt: at }, true);
       });
     }
   }
@@ -62,17 +60,16 @@ export function createCustomerKeys(keyring: Keyring) {
      * bound to: instances sharing a database must share the keyring.
      */
     async checkKeyring(db: Db): Promise<void> {
-      await db.updateTable('cryptoState').set({ keyringId: keyring.id }).where('id', '=', 1).where('keyringId', 'is', null).execute();
-      const s = await db.selectFrom('cryptoState').select('keyringId').where('id', '=', 1).executeTakeFirstOrThrow();
-      if (s.keyringId !== keyring.id) {
-        throw new KeyringMismatchError(`the keyring at ${keyring.dir} (id ${keyring.id}) is not this database's keyring (id ${s.keyringId}); ` +
+      const bound = await repo.bindKeyring(db, keyring.id);
+      if (bound !== keyring.id) {
+        throw new KeyringMismatchError(`the keyring at ${keyring.dir} (id ${keyring.id}) is not this database's keyring (id ${bound}); ` +
           'point LETHE_KEYRING_DIR at the keyring shared by every instance of this database');
       }
       // Epochs this database still uses must be in the keyring (a wrong directory or master key fails here, at start).
-      const used = await db.selectFrom('keyEpochs').select('id').where('destroyedAt', 'is', null).execute();
-      for (const e of used) {
-        if (!keyring.has(e.id)) throw new KeyringMismatchError(`epoch key ${e.id} is missing from the keyring at ${keyring.dir}`);
-        keyring.epochKey(e.id);
+      const used = await repo.listUsedEpochIds(db);
+      for (const id of used) {
+        if (!keyring.has(id)) throw new KeyringMismatchError(`epoch key ${id} is missing from the keyring at ${keyring.dir}`);
+        keyring.epochKey(id);
       }
     },
 
@@ -85,20 +82,18 @@ export function createCustomerKeys(keyring: Keyring) {
       // release-1 database, which has no epoch yet) it runs in that transaction.
       const inTransaction = <T>(work: (trx: Db) => Promise<T>) => (db.isTransaction ? work(db) : db.transaction().execute(work));
       return inTransaction(async (trx) => {
-        await sql`SELECT id FROM crypto_state WHERE id = 1 FOR UPDATE`.execute(trx);
+        await repo.lockCryptoState(trx);
         const again = await currentEpoch(trx);
         if (again && at.getTime() < again.createdAt.getTime() + days * DAY_MS) return { id: again.id, rotated: false };
         const id = crypto.randomUUID();
         // The key is durable in the keyring before any row can name it.
         keyring.createEpochKey(id);
-        const last = await trx.selectFrom('keyEpochs').select(sql<number>`coalesce(max(seq), 0)`.as('m')).executeTakeFirstOrThrow();
-        await trx.insertInto('keyEpochs').values({
-          id, seq: Number(last.m) + 1, createdAt: at, retiredAt: null, outOfUseSince: null, destroyedAt: null,
-        }).execute();
-        if (again) await trx.updateTable('keyEpochs').set({ retiredAt: at }).where('id', '=', again.id).execute();
+        const last = await repo.maxEpochSeq(trx);
+        await repo.insertEpoch(trx, { id, seq: last + 1, createdAt: at, retiredAt: null });
+        if (again) await repo.setEpochStamp(trx, again.id, { retiredAt: at });
         await appendAudit(trx, {
           type: 'key_epoch.started', actorKeyId, subjectType: 'key_epoch', subjectId: id, at,
-          data: { seq: Number(last.m) + 1, previousEpochId: again?.id ?? null },
+          data: { seq: last + 1, previousEpochId: again?.id ?? null },
         });
         return { id, rotated: true };
       });
@@ -109,8 +104,7 @@ export function createCustomerKeys(keyring: Keyring) {
       const out = new Map<string, Buffer>();
       const ids = [...new Set(customerIds)];
       if (ids.length === 0) return out;
-      const rows = await db.selectFrom('customerKeys').select(['customerId', 'epochId', 'wrapped'])
-        .where('customerId', 'in', ids).execute();
+      const rows = await repo.wrappedKeysOf(db, ids);
       for (const r of rows) {
         try { out.set(r.customerId, unwrap(r.customerId, r.epochId, r.wrapped)); } catch (error) {
           // Wrapped by a destroyed epoch (a database restored from beyond retention): unreadable, as intended.
@@ -128,9 +122,7 @@ export function createCustomerKeys(keyring: Keyring) {
       if (!epoch) { await api.ensureEpoch(db, at); epoch = (await currentEpoch(db))!; }
       const dek = crypto.randomBytes(32);
       const wrapped = sealBytes(keyring.epochKey(epoch.id), dek, wrapAad(customerId, epoch.id));
-      const r = await db.insertInto('customerKeys').values({ customerId, epochId: epoch.id, wrapped, createdAt: at, wrappedAt: at })
-        .onConflict((oc) => oc.column('customerId').doNothing()).returning('customerId').executeTakeFirst();
-      if (r) return dek;
+      if (await repo.insertWrappedKey(db, { customerId, epochId: epoch.id, wrapped, at })) return dek;
       return (await api.keysOf(db, [customerId])).get(customerId)!; // created concurrently
     },
 
@@ -138,8 +130,7 @@ export function createCustomerKeys(keyring: Keyring) {
     async destroyKeys(trx: Db, customerIds: string[]): Promise<Map<string, string>> {
       const out = new Map<string, string>();
       if (customerIds.length === 0) return out;
-      const rows = await trx.deleteFrom('customerKeys').where('customerId', 'in', customerIds)
-        .returning(['customerId', 'epochId']).execute();
+      const rows = await repo.deleteKeys(trx, customerIds);
       for (const r of rows) out.set(r.customerId, r.epochId);
       return out;
     },
@@ -151,17 +142,13 @@ export function createCustomerKeys(keyring: Keyring) {
       let total = 0;
       for (;;) {
         const n = await db.transaction().execute(async (trx) => {
-          const rows = await sql<{ customer_id: string; epoch_id: string; wrapped: Buffer }>`
-            SELECT customer_id, epoch_id, wrapped FROM customer_keys WHERE epoch_id <> ${cur.id}
-            ORDER BY customer_id LIMIT ${batch} FOR UPDATE SKIP LOCKED`.execute(trx.withoutPlugins());
+          const rows = await repo.lockKeysToRewrap(trx, cur.id, batch);
           const newKey = keyring.epochKey(cur.id);
-          for (const r of rows.rows) {
+          for (const r of rows) {
             const dek = unwrap(r.customer_id, r.epoch_id, r.wrapped);
-            await trx.updateTable('customerKeys')
-              .set({ epochId: cur.id, wrapped: sealBytes(newKey, dek, wrapAad(r.customer_id, cur.id)), wrappedAt: at })
-              .where('customerId', '=', r.customer_id).execute();
+            await repo.setWrappedKey(trx, r.customer_id, cur.id, sealBytes(newKey, dek, wrapAad(r.customer_id, cur.id)), at);
           }
-          return rows.rows.length;
+          return rows.length;
         });
         total += n;
         if (n < batch) return total;
@@ -174,25 +161,22 @@ export function createCustomerKeys(keyring: Keyring) {
      */
     async destroyUnused(db: Db, at: Date, retentionDays: number, actorKeyId: string | null = null): Promise<{ outOfUse: number; destroyed: string[] }> {
       await adoptOrphans(db, at);
-      const epochs = await db.selectFrom('keyEpochs').selectAll().where('retiredAt', 'is not', null)
-        .where('destroyedAt', 'is', null).orderBy('seq').execute();
+      const epochs = await repo.listRetiredLiveEpochs(db);
       let outOfUse = 0;
       const destroyed: string[] = [];
       for (const e of epochs) {
         await db.transaction().execute(async (trx) => {
-          const row = await trx.selectFrom('keyEpochs').selectAll().where('id', '=', e.id).where('destroyedAt', 'is', null)
-            .forUpdate().executeTakeFirst();
+          const row = await repo.lockLiveEpoch(trx, e.id);
           if (!row) return;
-          const used = await trx.selectFrom('customerKeys').select('customerId').where('epochId', '=', e.id).limit(1).executeTakeFirst();
-          if (used) {
-            if (row.outOfUseSince) await trx.updateTable('keyEpochs').set({ outOfUseSince: null }).where('id', '=', e.id).execute();
+          if (await repo.epochWrapsAnyKey(trx, e.id)) {
+            if (row.outOfUseSince) await repo.setEpochStamp(trx, e.id, { outOfUseSince: null });
             return;
           }
           const since = row.outOfUseSince ? new Date(row.outOfUseSince) : at;
-          if (!row.outOfUseSince) { await trx.updateTable('keyEpochs').set({ outOfUseSince: at }).where('id', '=', e.id).execute(); outOfUse++; }
+          if (!row.outOfUseSince) { await repo.setEpochStamp(trx, e.id, { outOfUseSince: at }); outOfUse++; }
           if (since.getTime() + retentionDays * DAY_MS > at.getTime()) return;
           keyring.destroyEpochKey(e.id);
-          await trx.updateTable('keyEpochs').set({ destroyedAt: at }).where('id', '=', e.id).execute();
+          await repo.setEpochStamp(trx, e.id, { destroyedAt: at });
           await appendAudit(trx, {
             type: 'key_epoch.destroyed', actorKeyId, subjectType: 'key_epoch', subjectId: e.id, at,
             data: { seq: row.seq, outOfUseSince: since.toISOString(), retentionDays },
@@ -210,7 +194,7 @@ export function createCustomerKeys(keyring: Keyring) {
      */
     async unreadableEverywhereBy(db: Db, epochId: string | null, keyDestroyedAt: Date | null): Promise<{ at: Date; confirmed: boolean } | null> {
       if (!epochId || !keyDestroyedAt) return null;
-      const e = await db.selectFrom('keyEpochs').selectAll().where('id', '=', epochId).executeTakeFirst();
+      const e = await repo.findEpoch(db, epochId);
       if (!e) return null;
       if (e.destroyedAt) return { at: new Date(e.destroyedAt), confirmed: true };
       const retention = await retentionDaysOf(db);
@@ -227,13 +211,3 @@ export function createCustomerKeys(keyring: Keyring) {
 }
 
 export type CustomerKeys = ReturnType<typeof createCustomerKeys>;
-
-async function epochDays(db: Db): Promise<number> {
-  const s = await db.selectFrom('settings').select('keyEpochDays').where('id', '=', 1).executeTakeFirst();
-  return s?.keyEpochDays ?? 7;
-}
-
-async function retentionDaysOf(db: Db): Promise<number> {
-  const s = await db.selectFrom('settings').select('backupRetentionDays').where('id', '=', 1).executeTakeFirst();
-  return s?.backupRetentionDays ?? 30;
-}
