@@ -1,10 +1,8 @@
 import { crashPoint } from '../deployment/crash-points.ts';
-import { sql, type Kysely } from 'kysely';
 import { appendAudit, reanchorIn } from '../audit/audit.repo.ts';
 import { auditHeadOf, checkpointAudit, recordFork } from '../audit/checkpoints.ts';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
-import type { Db } from '../db/database.ts';
 import { AppError } from '../http/errors.ts';
 import { createDeletionService } from '../erasure/deletion.service.ts';
 import { customerRef } from '../erasure/pseudonym.ts';
@@ -14,10 +12,8 @@ import type { Registry } from '../plugin/registry.ts';
 import { BackupIntegrityError } from './crypto.ts';
 import { SKIP_TABLES, readBackupLines, verifyBackup, type BackupHeader } from './database-backup.ts';
 import * as journal from './erasure-journal.ts';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type RawDb = Kysely<any>;
-const raw = (db: Db) => db.withoutPlugins() as RawDb;
+import * as repo from './restore.repo.ts';
+import { raw } from './restore.repo.ts';
 const BATCH_ROWS = 500;
 const BATCH_BYTES = 4 * 1024 * 1024;
 
@@ -58,16 +54,12 @@ export async function replayErasures(ctx: Ctx, registry: Registry, entries: jour
         }
       }
     } else if (e.kind === 'deletion') {
-      const alive = await ctx.db.selectFrom('customers').select('id').where('id', '=', e.customerId)
-        .where('deletedAt', 'is', null).executeTakeFirst();
+      const alive = await repo.isCustomerAlive(ctx.db, e.customerId);
       if (alive) {
         // The blockers were cleared before the original deletion (it happened): lift the hold and
         // unlink still-pending transactions exactly as the deletion would (status left as restored).
         await ctx.db.transaction().execute(async (trx) => {
-          await trx.updateTable('customers').set({ legalHold: false }).where('id', '=', e.customerId).execute();
-          await trx.updateTable('transactions')
-            .set({ customerId: null, customerRef: customerRef(ctx.secrets.pseudonymKey, e.customerId), updatedAt: at })
-            .where('customerId', '=', e.customerId).where('status', '=', 'pending').execute();
+          await repo.clearDeletionBlockers(trx, e.customerId, customerRef(ctx.secrets.pseudonymKey, e.customerId), at);
         });
         const deletion = createDeletionService({ ...ctx, clock: { now: () => at } }, () => registry.deletionSteps);
         const principal = { keyId: e.actorKeyId, kind: 'operator', applicationIds: [] } as unknown as Principal;
@@ -129,8 +121,7 @@ export interface RestoreResult { header: BackupHeader; rows: Record<string, numb
  */
 export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: string, actorKeyId: string | null = null): Promise<RestoreResult> {
   const { header, rows } = await verifyBackup(file, ctx.secrets.backupKey, ctx.secrets.fingerprint);
-  const known = await sql<{ name: string }>`SELECT name FROM lethe_migrations`.execute(raw(ctx.db));
-  const knownNames = new Set(known.rows.map((r) => r.name));
+  const knownNames = new Set(await repo.appliedMigrationNames(ctx.db));
   const unknown = header.migrations.filter((m) => !knownNames.has(m));
   if (unknown.length) throw new BackupIntegrityError(`backup needs migrations this version does not have: ${unknown.join(', ')}`);
 
@@ -147,28 +138,20 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
   await ctx.db.transaction().execute(async (trx) => {
     const r = raw(trx);
     // audit_events refuses TRUNCATE except in a documented restore (migration 0006): this transaction only.
-    await sql`SELECT set_config('lethe.audit_restore', 'on', true)`.execute(r);
-    const current = await sql<{ table_name: string }>`
-      SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`.execute(r);
-    const tables = current.rows.map((x) => x.table_name).filter((n) => !SKIP_TABLES.has(n));
+    await repo.setAuditRestore(r, true);
+    const tables = (await repo.baseTableNames(r)).filter((n) => !SKIP_TABLES.has(n));
     const missing = header.tables.filter((t) => !tables.includes(t));
     if (missing.length) throw new BackupIntegrityError(`backup holds tables this database lacks: ${missing.join(', ')}`);
-    const colRows = await sql<{ table_name: string; column_name: string }>`
-      SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()`.execute(r);
-    const columns = new Map<string, Set<string>>();
-    for (const c of colRows.rows) {
-      if (!columns.has(c.table_name)) columns.set(c.table_name, new Set());
-      columns.get(c.table_name)!.add(c.column_name);
-    }
+    const columns = await repo.columnsByTable(r);
     // This deployment's own identity (key fingerprint, backup-location marker) survives the restore.
-    const deployment = await sql<Record<string, unknown>>`SELECT * FROM deployment WHERE id = 1`.execute(r).catch(() => null);
+    const deployment = await repo.readDeploymentRow(r);
     // Likewise the keyring this database is bound to (crypto_state.keyring_id, checked at start).
-    const keyring = await sql<{ keyring_id: string | null }>`SELECT keyring_id FROM crypto_state WHERE id = 1`.execute(r);
+    const keyringId = await repo.readKeyringBinding(r);
     // Every table at once: TRUNCATE of the whole set is foreign-key safe.
     // A backup from before migration 0007 holds no stored files (they were files on disk then):
     // the current ones stay, and those no restored row points at are swept after the restore.
     const truncated = tables.filter((t) => t !== 'stored_files' || header.tables.includes('stored_files'));
-    if (truncated.length) await sql`TRUNCATE ${sql.join(truncated.map((t) => sql.table(t)))}`.execute(r);
+    if (truncated.length) await repo.truncateTables(r, truncated);
 
     let table: string | null = null;
     let batch: string[] = [];
@@ -179,9 +162,7 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
       const have = columns.get(table)!;
       // Columns present in both: a column added by a later migration takes its default.
       const cols = Object.keys(JSON.parse(batch[0]!) as Record<string, unknown>).filter((c) => have.has(c));
-      const list = sql.join(cols.map((c) => sql.ref(c)));
-      await sql`INSERT INTO ${sql.table(table)} (${list}) OVERRIDING SYSTEM VALUE
-        SELECT ${list} FROM json_populate_recordset(NULL::${sql.table(table)}, ${`[${batch.join(',')}]`}::json)`.execute(r);
+      await repo.insertJsonRows(r, table, cols, batch);
       counts[table] = (counts[table] ?? 0) + batch.length;
       batch = [];
       bytes = 0;
@@ -203,34 +184,25 @@ export async function restoreDatabaseBackup(ctx: Ctx, registry: Registry, file: 
     await flush();
     const own = deployment?.rows[0];
     if (own) {
-      await sql`DELETE FROM deployment`.execute(r);
-      await sql`INSERT INTO deployment (id, key_fingerprint, backup_marker_id, updated_at)
-        VALUES (1, ${own.key_fingerprint as string | null}, ${own.backup_marker_id as string | null}, ${own.updated_at as Date})`.execute(r);
+      await repo.replaceDeploymentRow(r, own);
     }
     // A backup from before migration 0010 holds no crypto state: its personal data is in clear, so
     // the data migration runs again (cursor and done mark reset); the keyring binding is this deployment's.
-    await sql`INSERT INTO crypto_state (id) VALUES (1) ON CONFLICT (id) DO NOTHING`.execute(r);
-    await sql`UPDATE crypto_state SET keyring_id = ${keyring.rows[0]?.keyring_id ?? null} WHERE id = 1`.execute(r);
+    await repo.restoreKeyringBinding(r, keyringId);
     crashPoint('restore'); // test-only (NODE_ENV=test): SIGKILL with every table replaced but not committed
     if (!ended) throw new BackupIntegrityError('backup has no end marker');
     for (const [t, n] of Object.entries(rows)) {
       if ((counts[t] ?? 0) !== n) throw new BackupIntegrityError(`restored ${counts[t] ?? 0} rows of ${t}, backup says ${n}`);
     }
     // Identity and serial columns continue after the restored rows.
-    const seqs = await sql<{ table_name: string; column_name: string; seq: string | null }>`
-      SELECT table_name, column_name, pg_get_serial_sequence(quote_ident(table_name), column_name) AS seq
-      FROM information_schema.columns
-      WHERE table_schema = current_schema() AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')`.execute(r);
-    for (const s of seqs.rows) {
+    for (const s of await repo.serialColumns(r)) {
       if (!s.seq || SKIP_TABLES.has(s.table_name)) continue;
-      await sql`SELECT setval(${s.seq}::regclass, coalesce((SELECT max(${sql.ref(s.column_name)}) FROM ${sql.table(s.table_name)}), 1),
-        (SELECT max(${sql.ref(s.column_name)}) FROM ${sql.table(s.table_name)}) IS NOT NULL)`.execute(r);
+      await repo.resetSequence(r, { ...s, seq: s.seq });
     }
     restored = await auditHeadOf(trx);
-    await sql`SELECT set_config('lethe.audit_restore', 'off', true)`.execute(r);
+    await repo.setAuditRestore(r, false);
     // A backup written before migration 0006 has no chain state: its chain is release 1's, unkeyed; re-anchor it.
-    await sql`INSERT INTO audit_chain_state (id, legacy_until_seq, rekeyed_at)
-      SELECT 1, coalesce(max(seq), 0), NULL FROM audit_events ON CONFLICT (id) DO NOTHING`.execute(r);
+    await repo.ensureAuditChainState(r);
     await reanchorIn(trx, at);
     // The restore appends to the restored chain; it never rewrites it.
     await appendAudit(trx, {
@@ -261,9 +233,7 @@ async function sweepOrphanPhotos(ctx: Ctx): Promise<number> {
   const keys = await ctx.blobs.list('photos');
   const used = new Set<string>();
   for (let i = 0; i < keys.length; i += 5000) {
-    const rows = await ctx.db.selectFrom('customers').select('profilePhotoKey')
-      .where('profilePhotoKey', 'in', keys.slice(i, i + 5000)).execute();
-    for (const r of rows) if (r.profilePhotoKey) used.add(r.profilePhotoKey);
+    for (const k of await repo.photoKeysInUse(ctx.db, keys.slice(i, i + 5000))) used.add(k);
   }
   let removed = 0;
   for (const k of keys) if (!used.has(k)) { await ctx.blobs.delete(k); removed++; }
