@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { resealLegacyArchive } from '../backups/archive.service.ts';
 import type { Ctx } from '../context.ts';
@@ -6,6 +5,7 @@ import { externalIdIndex } from '../customers/customers.repo.ts';
 import { createPhotoStore } from '../customers/photo-store.ts';
 import type { Db } from '../db/database.ts';
 import { DATA_MAP, encryptedColumns, toCamel } from '../erasure/data-map.ts';
+import * as repo from './data-migration.repo.ts';
 
 /**
  * Encrypts what a database of an earlier release holds in clear, in resumable batches while
@@ -23,10 +23,7 @@ const PERSONAL_TABLES = Object.keys(DATA_MAP).filter((t) => t !== 'customers' &&
 
 export interface MigrationProgress { customers: number; photos: number; archives: number; done: boolean }
 
-export async function migrationDone(db: Db): Promise<boolean> {
-  const s = await db.selectFrom('cryptoState').select('migrationDoneAt').where('id', '=', 1).executeTakeFirstOrThrow();
-  return s.migrationDoneAt !== null;
-}
+export const migrationDone = repo.migrationDone;
 
 function unsealed(fc: Ctx['crypto'], table: string, row: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -49,11 +46,9 @@ export async function migrateBatch(ctx: Ctx, limit = MIGRATION_BATCH): Promise<M
   const progress: MigrationProgress = { customers: 0, photos: 0, archives: 0, done: false };
   const at = ctx.clock.now();
   const finished = await db.transaction().execute(async (trx) => {
-    const state = await trx.selectFrom('cryptoState').selectAll().where('id', '=', 1).forUpdate().executeTakeFirstOrThrow();
+    const state = await repo.lockCryptoStateRow(trx);
     if (state.migrationDoneAt) return true;
-    let q = trx.selectFrom('customers').selectAll().orderBy('id').limit(limit).forUpdate();
-    if (state.migrationCursor) q = q.where('id', '>', state.migrationCursor);
-    const customers = await q.execute();
+    const customers = await repo.lockCustomersAfter(trx, state.migrationCursor, limit);
     for (const c of customers) {
       progress.customers++;
       if (c.redactedAt) continue;
@@ -67,42 +62,35 @@ export async function migrateBatch(ctx: Ctx, limit = MIGRATION_BATCH): Promise<M
         // The clear bytes go in this transaction (stored_files), with the row pointing at the sealed ones.
         if (moved) { set.profilePhotoKey = moved; await ctx.blobs.delete(c.profilePhotoKey, trx); progress.photos++; }
       }
-      await trx.updateTable('customers').set(set as never).where('id', '=', c.id).execute();
+      await repo.updateCustomerColumns(trx, c.id, set);
       for (const table of PERSONAL_TABLES) {
-        const cols = encryptedColumns(table).map(([col]) => sql.ref(col));
-        const rows = await sql<Record<string, unknown>>`SELECT id, ${sql.join(cols)} FROM ${sql.table(table)}
-          WHERE customer_id = ${c.id}`.execute(trx);
-        for (const r of rows.rows) {
+        const rows = await repo.personalRowsOf(trx, table, encryptedColumns(table).map(([col]) => col), c.id);
+        for (const r of rows) {
           const todo = unsealed(fc, table, r);
           if (Object.keys(todo).length === 0) continue;
           const enc = fc.encryptRow(table, todo, String(r.id), dek);
-          await sql`UPDATE ${sql.table(table)} SET ${sql.join(Object.entries(enc).map(([k, v]) =>
-            sql`${sql.ref(k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`))} = ${v}`))} WHERE id = ${r.id}`.execute(trx);
+          await repo.updatePersonalRow(trx, table, r.id, enc);
         }
       }
-      const stored = await trx.selectFrom('idempotencyKeys').select(['apiKeyId', 'key', 'responseBody'])
-        .where('customerId', '=', c.id).where('responseBody', 'is not', null).execute();
+      const stored = await repo.storedResponsesOf(trx, c.id);
       for (const r of stored) {
         if (r.responseBody === null || fc.isSealed(r.responseBody)) continue;
         const enc = fc.encryptRow('idempotency_keys', { responseBody: JSON.stringify(r.responseBody) }, `${r.apiKeyId}/${r.key}`, dek);
-        await trx.updateTable('idempotencyKeys').set({ responseBody: enc.responseBody as string })
-          .where('apiKeyId', '=', r.apiKeyId).where('key', '=', r.key).execute();
+        await repo.setStoredResponse(trx, r.apiKeyId, r.key, enc.responseBody as string);
       }
     }
     if (customers.length > 0) {
-      await trx.updateTable('cryptoState').set({ migrationCursor: customers.at(-1)!.id }).where('id', '=', 1).execute();
+      await repo.setMigrationCursor(trx, customers.at(-1)!.id);
     }
     return customers.length < limit;
   });
   if (!finished) return progress;
 
   // Archives of release 1: re-sealed under the current epoch key.
-  const legacy = await db.selectFrom('backupArchives').select('id').where('keyEpochId', 'is', null).where('destroyedAt', 'is', null).execute();
-  for (const a of legacy) if (await resealLegacyArchive(ctx, a.id)) progress.archives++;
+  const legacy = await repo.legacyArchiveIds(db);
+  for (const id of legacy) if (await resealLegacyArchive(ctx, id)) progress.archives++;
   const marked = await db.transaction().execute(async (trx) => {
-    const u = await trx.updateTable('cryptoState').set({ migrationDoneAt: at }).where('id', '=', 1)
-      .where('migrationDoneAt', 'is', null).executeTakeFirst();
-    if (Number(u.numUpdatedRows) === 0) return false;
+    if (!(await repo.markMigrationDone(trx, at))) return false;
     await appendAudit(trx, {
       type: 'crypto.data_encrypted', actorKeyId: null, subjectType: null, subjectId: null, at,
       data: { archivesResealed: progress.archives },
@@ -119,7 +107,7 @@ export async function migrateBatch(ctx: Ctx, limit = MIGRATION_BATCH): Promise<M
 export async function dropPlaintext(db: Db): Promise<void> {
   // stored_files: the photos' clear bytes of release 1 (deleted by the batches) and the archives sealed under the backup key.
   for (const t of ['customers', ...PERSONAL_TABLES, 'idempotency_keys', 'stored_files', 'backup_archives']) {
-    await sql`VACUUM FULL ${sql.table(t)}`.execute(db);
+    await repo.vacuumFull(db, t);
   }
 }
 
