@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sql, type Kysely, type QueryResult, type RawBuilder } from 'kysely';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { DAY_MS } from '../clock.ts';
 import type { Ctx } from '../context.ts';
@@ -9,6 +8,7 @@ import type { Db } from '../db/database.ts';
 import { retentionDays } from './archive.service.ts';
 import { BackupIntegrityError, decryptChunk, encryptChunk, fileKey } from './crypto.ts';
 import { highWaterMark } from './erasure-journal.ts';
+import * as repo from './database-backup.repo.ts';
 
 /**
  * Database backups: one encrypted, self-describing file holding every row of every table.
@@ -26,7 +26,6 @@ import { highWaterMark } from './erasure-journal.ts';
 export const MAGIC = Buffer.from('LETHEBAK');
 export const FORMAT_VERSION = 1;
 const CHUNK_BYTES = 1 << 20;
-const PAGE_ROWS = 1000;
 export const BACKUP_EXT = '.lbk';
 /** Tables the migration tool owns: never dumped or restored (the schema comes from the code). */
 export const SKIP_TABLES = new Set(['lethe_migrations', 'lethe_migrations_lock']);
@@ -45,23 +44,12 @@ export interface BackupHeader {
   tables: string[];
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type RawDb = Kysely<any>;
-const raw = (db: Db) => db.withoutPlugins() as RawDb;
-
 /** Base tables of the schema, parents before children (foreign-key order). */
 export async function tablesInFkOrder(db: Db): Promise<string[]> {
-  const t = await sql<{ table_name: string }>`
-    SELECT table_name FROM information_schema.tables
-    WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`.execute(raw(db));
-  const names = t.rows.map((r) => r.table_name).filter((n) => !SKIP_TABLES.has(n));
-  const fks = await sql<{ child: string; parent: string }>`
-    SELECT c.relname AS child, p.relname AS parent FROM pg_constraint k
-    JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE k.contype = 'f' AND n.nspname = current_schema()`.execute(raw(db));
+  const names = (await repo.baseTableNamesSorted(db)).filter((n) => !SKIP_TABLES.has(n));
+  const fks = await repo.foreignKeyPairs(db);
   const parents = new Map<string, Set<string>>(names.map((n) => [n, new Set()]));
-  for (const fk of fks.rows) if (fk.child !== fk.parent && parents.has(fk.child) && parents.has(fk.parent)) parents.get(fk.child)!.add(fk.parent);
+  for (const fk of fks) if (fk.child !== fk.parent && parents.has(fk.child) && parents.has(fk.parent)) parents.get(fk.child)!.add(fk.parent);
   const order: string[] = [];
   const done = new Set<string>();
   const visit = (n: string, stack: Set<string>) => {
@@ -74,49 +62,6 @@ export async function tablesInFkOrder(db: Db): Promise<string[]> {
   };
   for (const n of names) visit(n, new Set());
   return order;
-}
-
-async function primaryKeys(db: Db): Promise<Map<string, Array<{ column: string; type: string }>>> {
-  const r = await sql<{ table_name: string; column_name: string; udt_name: string }>`
-    SELECT kcu.table_name, kcu.column_name, c.udt_name
-    FROM information_schema.table_constraints tc
-    JOIN information_schema.key_column_usage kcu
-      ON kcu.constraint_name = tc.constraint_name AND kcu.table_schema = tc.table_schema AND kcu.table_name = tc.table_name
-    JOIN information_schema.columns c
-      ON c.table_schema = kcu.table_schema AND c.table_name = kcu.table_name AND c.column_name = kcu.column_name
-    WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = current_schema()
-    ORDER BY kcu.table_name, kcu.ordinal_position`.execute(raw(db));
-  const out = new Map<string, Array<{ column: string; type: string }>>();
-  for (const row of r.rows) {
-    const list = out.get(row.table_name) ?? [];
-    list.push({ column: row.column_name, type: row.udt_name });
-    out.set(row.table_name, list);
-  }
-  return out;
-}
-
-/** Every row of a table as JSON text, page by page along its primary key (constant memory). */
-async function* tableRows(db: Db, table: string, pk: Array<{ column: string; type: string }> | undefined): AsyncGenerator<string> {
-  const r = raw(db);
-  if (!pk || pk.length === 0) {
-    const all = await sql<{ j: string }>`SELECT row_to_json(t)::text AS j FROM ${sql.table(table)} t`.execute(r);
-    for (const row of all.rows) yield row.j;
-    return;
-  }
-  const cols = pk.map((k) => sql.ref(`t.${k.column}`));
-  let last: string[] | null = null;
-  for (;;) {
-    const after: RawBuilder<unknown> = last
-      ? sql`WHERE (${sql.join(cols)}) > (${sql.join(last.map((v, i) => sql`${v}::${sql.raw(pk[i]!.type)}`))})`
-      : sql``;
-    const page: QueryResult<Record<string, string>> = await sql<Record<string, string>>`
-      SELECT row_to_json(t)::text AS j, ${sql.join(pk.map((k, i) => sql`${sql.ref(`t.${k.column}`)}::text AS ${sql.ref(`k${i}`)}`))}
-      FROM ${sql.table(table)} t ${after} ORDER BY ${sql.join(cols)} LIMIT ${PAGE_ROWS}`.execute(r);
-    for (const row of page.rows) yield row.j!;
-    if (page.rows.length < PAGE_ROWS) return;
-    const end: Record<string, string> = page.rows[page.rows.length - 1]!;
-    last = pk.map((_k, i) => end[`k${i}`]!);
-  }
 }
 
 class ChunkWriter {
@@ -158,13 +103,13 @@ export async function createDatabaseBackup(ctx: Ctx, actorKeyId: string | null =
   let header!: BackupHeader;
   // One read-only snapshot: every table as of the same instant.
   await ctx.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(async (trx) => {
-    const migrations = await sql<{ name: string }>`SELECT name FROM lethe_migrations ORDER BY name`.execute(raw(trx));
+    const migrations = await repo.migrationNamesSorted(trx);
     const tables = await tablesInFkOrder(trx);
-    const pks = await primaryKeys(trx);
+    const pks = await repo.primaryKeys(trx);
     const salt = crypto.randomBytes(16);
     header = {
       format: 'lethe.database-backup', version: FORMAT_VERSION, id, createdAt: at.toISOString(), databaseKind: ctx.dbKind,
-      migrations: migrations.rows.map((m) => m.name), journal: await highWaterMark(trx),
+      migrations, journal: await highWaterMark(trx),
       keyFingerprint: ctx.secrets.fingerprint, salt: salt.toString('base64'), tables,
     };
     const headerBytes = Buffer.from(JSON.stringify(header));
@@ -178,7 +123,7 @@ export async function createDatabaseBackup(ctx: Ctx, actorKeyId: string | null =
       for (const table of tables) {
         w.write(JSON.stringify(['table', table]) + '\n');
         let n = 0;
-        for await (const j of tableRows(trx, table, pks.get(table))) { w.write(j + '\n'); n++; }
+        for await (const j of repo.tableRows(trx, table, pks.get(table))) { w.write(j + '\n'); n++; }
         rows[table] = n;
       }
       w.write(JSON.stringify(['end', rows]) + '\n');
