@@ -71,3 +71,48 @@ export async function touchKey(db: Db, id: string, at: Date, minIntervalMs: numb
 export async function expiryOf(db: Db, id: string): Promise<{ expiresAt: Date | null; lastUsedAt: Date | null } | undefined> {
   return db.selectFrom('apiKeys').select(['expiresAt', 'lastUsedAt']).where('id', '=', id).executeTakeFirst();
 }
+
+/** Issuing and authentication (rules and hashing in api-keys.ts). */
+export async function insertKeyRow(db: Db, row: {
+  kind: 'operator' | 'application'; keyHash: string; keyPrefix: string; createdByKeyId: string | null; createdAt: Date;
+}): Promise<string> {
+  const r = await db.insertInto('apiKeys').values({ ...row, revokedAt: null }).returning('id').executeTakeFirstOrThrow();
+  return r.id;
+}
+
+export async function linkKeyApplications(db: Db, apiKeyId: string, applicationIds: string[]): Promise<void> {
+  await db.insertInto('apiKeyApplications')
+    .values(applicationIds.map((applicationId) => ({ apiKeyId, applicationId })))
+    .execute();
+}
+
+/** The live (unrevoked) key stored under one of these hashes. */
+export function findLiveKeyByHash(db: Db, hashes: string[]) {
+  return db.selectFrom('apiKeys').select(['id', 'kind', 'keyHash']).where('keyHash', 'in', hashes)
+    .where('revokedAt', 'is', null).executeTakeFirst();
+}
+
+/** Replaces a key's hash if it is still `from`. */
+export async function replaceKeyHash(db: Db, id: string, from: string, to: string): Promise<void> {
+  await db.updateTable('apiKeys').set({ keyHash: to }).where('id', '=', id).where('keyHash', '=', from).execute();
+}
+
+export async function applicationIdsOfKey(db: Db, apiKeyId: string): Promise<string[]> {
+  const apps = await db.selectFrom('apiKeyApplications').select('applicationId').where('apiKeyId', '=', apiKeyId)
+    .orderBy('applicationId').execute();
+  return apps.map((a) => a.applicationId);
+}
+
+export async function countKeys(db: Db): Promise<number> {
+  const r = await db.selectFrom('apiKeys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+export function keysByHash(db: Db, hashes: string[]) {
+  return db.selectFrom('apiKeys').select(['id', 'kind', 'keyPrefix'])
+    .where('keyHash', 'in', hashes).execute();
+}
+
+export async function setKeyPrefix(db: Db, id: string, keyPrefix: string): Promise<void> {
+  await db.updateTable('apiKeys').set({ keyPrefix }).where('id', '=', id).execute();
+}

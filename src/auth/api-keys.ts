@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
-import { sql } from 'kysely';
 import { ConfigError } from '../config.ts';
 import type { Db } from '../db/database.ts';
+import * as repo from './api-keys.repo.ts';
 
 export type KeyKind = 'operator' | 'application';
 
@@ -38,21 +38,16 @@ export async function insertKey(
   input: { kind: KeyKind; applicationIds: string[]; createdByKeyId: string | null; at: Date; plainKey?: string; hashSecret: Buffer },
 ): Promise<{ id: string; key: string }> {
   const key = input.plainKey ?? generateKey(input.kind);
-  const row = await db.insertInto('apiKeys').values({
+  const id = await repo.insertKeyRow(db, {
     kind: input.kind,
     keyHash: hashKey(key, input.hashSecret),
     // A chosen key keeps no part of itself in the database; a generated one shows its kind and 3 random characters.
     keyPrefix: input.plainKey !== undefined ? PREFIX[input.kind] : key.slice(0, 12),
     createdByKeyId: input.createdByKeyId,
     createdAt: input.at,
-    revokedAt: null,
-  }).returning('id').executeTakeFirstOrThrow();
-  if (input.applicationIds.length > 0) {
-    await db.insertInto('apiKeyApplications')
-      .values(input.applicationIds.map((applicationId) => ({ apiKeyId: row.id, applicationId })))
-      .execute();
-  }
-  return { id: row.id, key };
+  });
+  if (input.applicationIds.length > 0) await repo.linkKeyApplications(db, id, input.applicationIds);
+  return { id, key };
 }
 
 /**
@@ -62,23 +57,16 @@ export async function insertKey(
 export async function findPrincipal(db: Db, key: string, hashSecret: Buffer): Promise<Principal | null> {
   const keyed = hashKey(key, hashSecret);
   const legacy = legacyHashKey(key);
-  const row = await db.selectFrom('apiKeys').select(['id', 'kind', 'keyHash']).where('keyHash', 'in', [keyed, legacy])
-    .where('revokedAt', 'is', null).executeTakeFirst();
+  const row = await repo.findLiveKeyByHash(db, [keyed, legacy]);
   if (!row) return null;
   if (row.keyHash === legacy) {
-    await db.updateTable('apiKeys').set({ keyHash: keyed }).where('id', '=', row.id).where('keyHash', '=', legacy).execute();
+    await repo.replaceKeyHash(db, row.id, legacy, keyed);
   }
-  const apps = row.kind === 'application'
-    ? await db.selectFrom('apiKeyApplications').select('applicationId').where('apiKeyId', '=', row.id)
-      .orderBy('applicationId').execute()
-    : [];
-  return { keyId: row.id, kind: row.kind, applicationIds: apps.map((a) => a.applicationId) };
+  const applicationIds = row.kind === 'application' ? await repo.applicationIdsOfKey(db, row.id) : [];
+  return { keyId: row.id, kind: row.kind, applicationIds };
 }
 
-export async function countKeys(db: Db): Promise<number> {
-  const r = await db.selectFrom('apiKeys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  return Number(r.n);
-}
+export const countKeys = repo.countKeys;
 
 /**
  * First start with an empty key table: LETHE_ADMIN_KEY becomes the first operator key, else one is
@@ -87,7 +75,7 @@ export async function countKeys(db: Db): Promise<number> {
  */
 export async function bootstrapOperatorKey(db: Db, adminKey: string | undefined, at: Date, hashSecret: Buffer): Promise<string | null> {
   return db.transaction().execute(async (trx) => {
-    await sql`SELECT pg_advisory_xact_lock(${0x4c4b4559})`.execute(trx);
+    await repo.lockKeyTable(trx);
     if ((await countKeys(trx)) > 0) return null;
     // Only a key about to be created must be strong: an existing deployment's key keeps working.
     const weak = adminKey ? weakAdminKeyReason(adminKey) : null;
@@ -102,9 +90,8 @@ export async function bootstrapOperatorKey(db: Db, adminKey: string | undefined,
 
 /** A chosen key (LETHE_ADMIN_KEY) stored by release 1 kept its first 12 characters: keep only its kind's prefix. */
 export async function forgetChosenKeyPrefix(db: Db, key: string, hashSecret: Buffer): Promise<void> {
-  const rows = await db.selectFrom('apiKeys').select(['id', 'kind', 'keyPrefix'])
-    .where('keyHash', 'in', [hashKey(key, hashSecret), legacyHashKey(key)]).execute();
+  const rows = await repo.keysByHash(db, [hashKey(key, hashSecret), legacyHashKey(key)]);
   for (const row of rows) {
-    if (row.keyPrefix !== PREFIX[row.kind]) await db.updateTable('apiKeys').set({ keyPrefix: PREFIX[row.kind] }).where('id', '=', row.id).execute();
+    if (row.keyPrefix !== PREFIX[row.kind]) await repo.setKeyPrefix(db, row.id, PREFIX[row.kind]);
   }
 }
