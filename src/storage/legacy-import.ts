@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Db } from '../db/database.ts';
+import * as repo from './legacy-import.repo.ts';
 import { KEY_PATTERN, type BlobStore } from './stored-files.repo.ts';
 
 /**
@@ -40,11 +41,11 @@ export async function importLegacyFiles(db: Db, blobs: BlobStore, dataDir: strin
   }
   if (prefixes.length) fs.rmSync(root, { recursive: true, force: true });
   // Deletions an older release committed but had not finished: the bytes, wherever they are, go.
-  const pending = await db.selectFrom('blobDeletions').select('blobKey').execute();
+  const pending = await repo.pendingBlobDeletions(db);
   if (pending.length) {
     await db.transaction().execute(async (trx) => {
-      await blobs.deleteMany(pending.map((p) => p.blobKey), trx);
-      await trx.deleteFrom('blobDeletions').where('blobKey', 'in', pending.map((p) => p.blobKey)).execute();
+      await blobs.deleteMany(pending, trx);
+      await repo.forgetBlobDeletions(trx, pending);
     });
   }
   if (removed) log.info({ imported, removed }, 'files of the data directory moved into the database');
@@ -52,14 +53,8 @@ export async function importLegacyFiles(db: Db, blobs: BlobStore, dataDir: strin
 }
 
 async function referenced(db: Db, prefix: string, key: string): Promise<boolean> {
-  const pending = await db.selectFrom('blobDeletions').select('blobKey').where('blobKey', '=', key).executeTakeFirst();
-  if (pending) return false;
-  if (prefix === 'photos') {
-    return (await db.selectFrom('customers').select('id').where('profilePhotoKey', '=', key).executeTakeFirst()) !== undefined;
-  }
-  if (prefix === 'archives') {
-    return (await db.selectFrom('backupArchives').select('id').where('blobKey', '=', key)
-      .where('destroyedAt', 'is', null).executeTakeFirst()) !== undefined;
-  }
+  if (await repo.isDeletionPending(db, key)) return false;
+  if (prefix === 'photos') return repo.isPhotoReferenced(db, key);
+  if (prefix === 'archives') return repo.isArchiveReferenced(db, key);
   return false;
 }
