@@ -207,3 +207,32 @@ export async function verifyChain(db: Db, key: Buffer): Promise<ChainCheck> {
   if (legacyUntilSeq > 0 && (head?.seq ?? 0) <= legacyUntilSeq) return invalid(head?.seq ?? 0);
   return { valid: true, count, firstInvalidSeq: null, head, legacyUntilSeq };
 }
+
+/** Serializes checkpoint and fork lines (checkpoints.ts) across instances until commit. */
+const CHECKPOINT_LOCK = 0x4c434b50; // "LCKP"
+export async function lockCheckpoints(trx: Db): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(${CHECKPOINT_LOCK})`.execute(trx);
+}
+
+/** The chain's last event (seq and hash), or null when it is empty. */
+export async function chainHead(db: Db): Promise<{ seq: number; hash: string } | null> {
+  const row = await db.selectFrom('auditEvents').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  return row ? { seq: Number(row.seq), hash: row.hash } : null;
+}
+
+export async function eventHashAt(db: Db, seq: number): Promise<string | undefined> {
+  return (await db.selectFrom('auditEvents').select('hash').where('seq', '=', seq).executeTakeFirst())?.hash;
+}
+
+/** Hashes of the events at these seqs (those that exist). */
+export async function eventHashesAt(db: Db, seqs: number[]): Promise<Map<number, string>> {
+  const rows = seqs.length ? await db.selectFrom('auditEvents').select(['seq', 'hash']).where('seq', 'in', seqs).execute() : [];
+  return new Map(rows.map((r) => [Number(r.seq), r.hash]));
+}
+
+/** Every deletion receipt with the audit event it names (null columns when that event is missing). */
+export function deletionReceiptsWithEvents(db: Db) {
+  return db.selectFrom('deletions').leftJoin('auditEvents', 'auditEvents.id', 'deletions.auditEventId')
+    .select(['deletions.customerId', 'deletions.auditHash', 'auditEvents.hash as eventHash', 'auditEvents.seq as eventSeq',
+      'auditEvents.type as eventType', 'auditEvents.subjectId as eventSubject']).execute();
+}

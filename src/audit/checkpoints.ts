@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sql } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
+import { chainHead, eventHashAt, lockCheckpoints } from './audit.repo.ts';
 import { canonicalJson } from './canonical-json.ts';
 
 /**
@@ -24,7 +24,6 @@ export interface ForkLine {
 }
 export type CheckpointLine = HeadLine | ForkLine;
 
-const CHECKPOINT_LOCK = 0x4c434b50; // "LCKP"
 
 export const checkpointPath = (config: Pick<Config, 'backupDir'>) => path.join(config.backupDir, 'audit-checkpoints.jsonl');
 
@@ -122,10 +121,7 @@ function lastAnchor(config: Pick<Config, 'backupDir'>, key: Buffer): { seq: numb
   return { seq, hash: tail.anchors.get(seq) ?? null };
 }
 
-const headOf = async (db: Db) => {
-  const row = await db.selectFrom('auditEvents').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-  return row ? { seq: Number(row.seq), hash: row.hash } : null;
-};
+const headOf = chainHead;
 
 export interface CheckpointDeps { db: Db; config: Pick<Config, 'backupDir'>; key: Buffer; now: () => Date }
 
@@ -136,14 +132,13 @@ export interface CheckpointDeps { db: Db; config: Pick<Config, 'backupDir'>; key
  */
 export async function checkpointAudit(deps: CheckpointDeps): Promise<HeadLine | null> {
   return deps.db.transaction().execute(async (trx) => {
-    await sql`SELECT pg_advisory_xact_lock(${CHECKPOINT_LOCK})`.execute(trx);
+    await lockCheckpoints(trx);
     const head = await headOf(trx);
     if (!head) return null;
     const last = lastAnchor(deps.config, deps.key);
     if (last.seq >= head.seq) return null;
     if (last.seq > 0) {
-      const at = await trx.selectFrom('auditEvents').select('hash').where('seq', '=', last.seq).executeTakeFirst();
-      if (at?.hash !== last.hash) return null;
+      if ((await eventHashAt(trx, last.seq)) !== last.hash) return null;
     }
     const line: HeadLine = { kind: 'head', seq: head.seq, hash: head.hash, at: deps.now().toISOString(), mac: '' };
     line.mac = macOf(deps.key, line as unknown as Record<string, unknown>);
@@ -160,7 +155,7 @@ export async function recordFork(deps: CheckpointDeps, input: {
   replaced: { seq: number; hash: string } | null; restored: { seq: number; hash: string } | null; backupId: string;
 }): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    await sql`SELECT pg_advisory_xact_lock(${CHECKPOINT_LOCK})`.execute(trx);
+    await lockCheckpoints(trx);
     const line: ForkLine = {
       kind: 'fork', replacedSeq: input.replaced?.seq ?? 0, replacedHash: input.replaced?.hash ?? null,
       restoredSeq: input.restored?.seq ?? 0, restoredHash: input.restored?.hash ?? null, backupId: input.backupId,

@@ -1,5 +1,5 @@
 import type { Ctx } from '../context.ts';
-import { verifyChain } from './audit.repo.ts';
+import { deletionReceiptsWithEvents, eventHashesAt, verifyChain } from './audit.repo.ts';
 import { anchorsOf, checkpointAudit, readCheckpoints } from './checkpoints.ts';
 
 export type AuditProblemKind = 'chain_broken' | 'truncated' | 'rewritten' | 'checkpoint_invalid' | 'receipt_event_missing' | 'receipt_mismatch';
@@ -40,17 +40,14 @@ export async function verifyAudit(ctx: Pick<Ctx, 'db' | 'config' | 'secrets' | '
   }
   if (anchors.size) {
     const seqs = [...anchors.keys()].filter((s) => s <= headSeq);
-    const rows = seqs.length ? await ctx.db.selectFrom('auditEvents').select(['seq', 'hash']).where('seq', 'in', seqs).execute() : [];
-    const found = new Map(rows.map((r) => [Number(r.seq), r.hash]));
+    const found = await eventHashesAt(ctx.db, seqs);
     for (const seq of seqs) {
       if (found.get(seq) !== anchors.get(seq)) {
         problems.push({ kind: 'rewritten', seq, customerId: null, detail: `event ${seq} differs from its checkpoint` });
       }
     }
   }
-  const receipts = await ctx.db.selectFrom('deletions').leftJoin('auditEvents', 'auditEvents.id', 'deletions.auditEventId')
-    .select(['deletions.customerId', 'deletions.auditHash', 'auditEvents.hash as eventHash', 'auditEvents.seq as eventSeq',
-      'auditEvents.type as eventType', 'auditEvents.subjectId as eventSubject']).execute();
+  const receipts = await deletionReceiptsWithEvents(ctx.db);
   for (const r of receipts) {
     if (r.eventHash === null || r.eventSeq === null) {
       problems.push({ kind: 'receipt_event_missing', seq: null, customerId: r.customerId, detail: 'the receipt names an audit event that is not in the chain' });
