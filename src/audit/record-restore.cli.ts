@@ -26,7 +26,7 @@ export const recordRestoreCli: CliCommand = {
     const { openDatabase, migrate } = await import('../db/database.ts');
     const { MIGRATIONS } = await import('../domains.ts');
     const { deriveSecrets, loadMasterKey } = await import('../secrets.ts');
-    const { appendAudit, bindAuditKey } = await import('./audit.repo.ts');
+    const { appendAudit, bindAuditKey, eventHashAt } = await import('./audit.repo.ts');
     const { anchorsOf, checkpointAudit, readCheckpoints, recordFork } = await import('./checkpoints.ts');
 
     const refused = 'refused: a Lethe server is serving this database; stop every server first, then record the restore';
@@ -44,8 +44,7 @@ export const recordRestoreCli: CliCommand = {
       const replaced = lastSeq > 0 ? { seq: lastSeq, hash: anchors.get(lastSeq)! } : null;
       // The restored chain diverges from the checkpoints after the last anchor it still agrees with:
       // that is the fork point (events a server appended since, e.g. a replay, are anchored anew).
-      const hashAt = async (seq: number) => (await handle.db.selectFrom('auditEvents').select('hash')
-        .where('seq', '=', seq).executeTakeFirst())?.hash;
+      const hashAt = (seq: number) => eventHashAt(handle.db, seq);
       let restored: { seq: number; hash: string } | null = null;
       for (const seq of [...anchors.keys()].sort((a, b) => b - a)) {
         if (await hashAt(seq) === anchors.get(seq)) { restored = { seq, hash: anchors.get(seq)! }; break; }

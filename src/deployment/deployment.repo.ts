@@ -61,3 +61,7 @@ export async function pendingOutboxStats(db: Db): Promise<{ count: number; oldes
     .select((eb) => [eb.fn.countAll().as('n'), eb.fn.min('createdAt').as('oldest')]).executeTakeFirstOrThrow();
   return { count: Number(r.n), oldest: r.oldest ? new Date(r.oldest as unknown as string | Date) : null };
 }
+
+/** Used by the advisory-lock helper below: one writer of the shared journal file at a time. */
+export const JOURNAL_WRITER_LOCK = 0x1e7e_10a1;
+export const lockJournalWriter = (trx: Db) => sql`SELECT pg_advisory_xact_lock(${JOURNAL_WRITER_LOCK})`.execute(trx);

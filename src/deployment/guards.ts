@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import { type CustomerKeys, KeyringMismatchError } from '../crypto/customer-keys.ts';
@@ -144,6 +143,5 @@ export async function takeRestoreLock(databaseUrl: string): Promise<SessionLock 
   return sessionLock(databaseUrl, 'exclusive');
 }
 
-/** Used by the advisory-lock helper below: one writer of the shared journal file at a time. */
-export const JOURNAL_WRITER_LOCK = 0x1e7e_10a1;
-export const lockJournalWriter = (trx: Db) => sql`SELECT pg_advisory_xact_lock(${JOURNAL_WRITER_LOCK})`.execute(trx);
+/** One writer of the shared journal file at a time (advisory lock, deployment.repo.ts). */
+export { JOURNAL_WRITER_LOCK, lockJournalWriter } from './deployment.repo.ts';

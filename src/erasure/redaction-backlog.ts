@@ -1,10 +1,9 @@
-import { sql } from 'kysely';
 import { appendAuditBatch } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import type { RetentionTask } from '../jobs/jobs.ts';
 import { setKeyDestroyed, setRedactionRecord } from './deletion.repo.ts';
-import { purgeStoredResponses } from './redaction.repo.ts';
+import { lockRedactionBacklog, purgeStoredResponses, redactedWithStoredResponses } from './redaction.repo.ts';
 import { redactCustomers } from './redaction.ts';
 import { effectivePolicy } from './redaction-policy.ts';
 import type { RedactionRecord } from './redaction.step.ts';
@@ -36,10 +35,7 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
       result.enabled = 1;
       for (;;) {
         const batch = await db.transaction().execute(async (trx) => {
-          const rows = await sql<{ id: string }>`SELECT id FROM customers
-            WHERE deleted_at IS NOT NULL AND redacted_at IS NULL
-            ORDER BY deleted_at, id LIMIT ${BACKLOG_BATCH} FOR UPDATE SKIP LOCKED`.execute(trx);
-          const ids = rows.rows.map((r) => r.id);
+          const ids = await lockRedactionBacklog(trx, BACKLOG_BATCH);
           if (ids.length === 0) return { ids, blobKeys: [] as string[] };
           // Read in the batch's transaction: a policy change between batches applies from the next batch on.
           const s = await readSettingsSection(trx, 'erasure');
@@ -60,12 +56,7 @@ export function createRedactionBacklogTask(ctx: Ctx): RetentionTask {
       }
       // Responses stored after their customer's redaction (a POST that raced the DELETE).
       for (let after = '00000000-0000-0000-0000-000000000000'; ;) {
-        const rows = await sql<{ customer_id: string }>`SELECT DISTINCT k.customer_id FROM idempotency_keys k
-          JOIN customers c ON c.id = k.customer_id
-          WHERE c.redacted_at IS NOT NULL AND k.response_body IS NOT NULL AND k.response_body <> 'null'::jsonb
-            AND k.customer_id > ${after}
-          ORDER BY k.customer_id LIMIT ${BACKLOG_BATCH}`.execute(db);
-        const ids = rows.rows.map((r) => r.customer_id ?? (r as unknown as { customerId: string }).customerId);
+        const ids = await redactedWithStoredResponses(db, after, BACKLOG_BATCH);
         if (ids.length === 0) break;
         result.storedResponsesPurged += await purgeStoredResponses(db, ids);
         after = ids.at(-1)!;

@@ -92,3 +92,21 @@ export async function purgeStoredResponses(trx: Db, ids: string[]): Promise<numb
     .execute(trx);
   return Number(r.numAffectedRows ?? 0);
 }
+
+/** The next `limit` soft-deleted, unredacted customers (oldest deletion first), locked, skipping locked ones. */
+export async function lockRedactionBacklog(trx: Db, limit: number): Promise<string[]> {
+  const rows = await sql<{ id: string }>`SELECT id FROM customers
+            WHERE deleted_at IS NOT NULL AND redacted_at IS NULL
+            ORDER BY deleted_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(trx);
+  return rows.rows.map((r) => r.id);
+}
+
+/** Redacted customers (after `after`, by id) that still have a stored response. */
+export async function redactedWithStoredResponses(db: Db, after: string, limit: number): Promise<string[]> {
+  const rows = await sql<{ customer_id: string }>`SELECT DISTINCT k.customer_id FROM idempotency_keys k
+          JOIN customers c ON c.id = k.customer_id
+          WHERE c.redacted_at IS NOT NULL AND k.response_body IS NOT NULL AND k.response_body <> 'null'::jsonb
+            AND k.customer_id > ${after}
+          ORDER BY k.customer_id LIMIT ${limit}`.execute(db);
+  return rows.rows.map((r) => r.customer_id ?? (r as unknown as { customerId: string }).customerId);
+}
