@@ -28,3 +28,15 @@ export async function updateApplication(db: Db, id: string, values: Partial<Omit
 
 export const findForUpdate = (trx: Db, id: string) =>
   trx.selectFrom('applications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+
+/** Applications whose webhook secrets may still be stored in clear (not `env:` references); see webhook-secrets.ts. */
+export function applicationsWithClearSecrets(db: Db) {
+  return db.selectFrom('applications').select(['id', 'webhookSecret', 'previousWebhookSecret'])
+    .where((eb) => eb.or([eb('webhookSecret', 'not like', 'env:%'), eb('previousWebhookSecret', 'not like', 'env:%')])).execute();
+}
+
+/** Sets both webhook secrets, unless the current one changed since it was read. */
+export async function setWebhookSecretsIfUnchanged(db: Db, id: string, readSecret: string,
+  set: { webhookSecret: string; previousWebhookSecret: string | null }): Promise<void> {
+  await db.updateTable('applications').set(set).where('id', '=', id).where('webhookSecret', '=', readSecret).execute();
+}
