@@ -151,8 +151,8 @@ WITH c AS (
           'subscriptionId', :cid::uuid::text, 'applicationId', application_id::text, 'reason', 'customer_deleted', 'requiredSince', ${ISO_NOW})),
         now(), now()
       FROM dc),
-  ej AS (INSERT INTO erasure_journal (id, kind, customer_id, actor_key_id, at, recorded_at)
-      SELECT gen_random_uuid(), 'deletion', id, :actor::uuid, now(), now() FROM c)
+  ej AS (INSERT INTO erasure_journal (id, kind, customer_id, actor_key_id, at, recorded_at, file_appended_at)
+      SELECT gen_random_uuid(), 'deletion', id, :actor::uuid, now(), now(), now() FROM c)
 SELECT n.counts, n.csub, n.clic, n.ntx, (SELECT id FROM ba) AS archive,
   (SELECT coalesce(jsonb_agg(application_id ORDER BY application_id), '[]') FROM apps) AS apps,
   (SELECT jsonb_build_array(jsonb_build_object('type', 'backup.archive_created', 'subjectType', 'backup_archive', 'subjectId', id,
