@@ -6,18 +6,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrateBatch, migrationDone } from '../src/crypto/data-migration.ts';
-import { loadReleaseFixture, type ReleaseFixture } from './helpers/release-fixture.ts';
-import { client, createTestEnv, type TestEnv } from './helpers/runtime.ts';
+import type { ReleaseFixture } from './helpers/release-fixture.ts';
+import { useReleaseFixture } from './helpers/upgrade.ts';
+import { client, type TestEnv } from './helpers/runtime.ts';
 
 let fx: ReleaseFixture;
 let env: TestEnv;
-beforeAll(async () => {
-  fx = await loadReleaseFixture('release-1');
-  env = await createTestEnv({ fixture: fx, clockStart: '2026-11-27T10:00:00Z' });
-});
-afterAll(async () => { await env?.close(); });
+useReleaseFixture((f, e) => { fx = f; env = e; });
 
 /** Columns (any table, any text/json/bytea column) holding the value in clear. */
 async function columnsHolding(value: string): Promise<string[]> {

@@ -1,10 +1,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { markerPath } from '../src/deployment/guards.ts';
-import { loadReleaseFixture, type ReleaseFixture } from './helpers/release-fixture.ts';
-import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
+import type { ReleaseFixture } from './helpers/release-fixture.ts';
+import { useReleaseFixture } from './helpers/upgrade.ts';
+import { client, type Client, type TestEnv } from './helpers/runtime.ts';
 
 /**
  * Migration 0007 on a database written by release 1 (users upgrade): the files release 1 kept
@@ -14,13 +15,13 @@ import { client, createTestEnv, type Client, type TestEnv } from './helpers/runt
 let fx: ReleaseFixture;
 let env: TestEnv;
 let api: Client;
-beforeAll(async () => {
-  fx = await loadReleaseFixture('release-1');
-  expect(fs.existsSync(path.join(fx.dataDir, 'blobs', 'photos'))).toBe(true);
-  env = await createTestEnv({ fixture: fx });
+useReleaseFixture((f, e) => {
+  fx = f; env = e;
   api = client(env.app, fx.manifest.operatorKey);
-}, 120_000);
-afterAll(async () => { await env?.close(); });
+}, {
+  clockStart: null,
+  beforeStart: (f) => { expect(fs.existsSync(path.join(f.dataDir, 'blobs', 'photos'))).toBe(true); },
+});
 
 describe('migration 0007 on a release-1 database', () => {
   it('moves the data directory\'s photo and archives into the database and removes them from disk', async () => {

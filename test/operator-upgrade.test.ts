@@ -1,17 +1,14 @@
 // Migration 0012 (receipt-signing keys, delivery response excerpts) on a database written by release 1.
 import crypto from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadReleaseFixture, type ReleaseFixture } from './helpers/release-fixture.ts';
-import { client, createTestEnv, type TestEnv } from './helpers/runtime.ts';
+import { describe, expect, it } from 'vitest';
+import type { ReleaseFixture } from './helpers/release-fixture.ts';
+import { useReleaseFixture } from './helpers/upgrade.ts';
+import { client, type TestEnv } from './helpers/runtime.ts';
 
 describe('migration 0012 on a release-1 database', () => {
   let fx: ReleaseFixture;
   let env: TestEnv;
-  beforeAll(async () => {
-    fx = await loadReleaseFixture('release-1');
-    env = await createTestEnv({ fixture: fx, clockStart: '2026-11-27T10:00:00Z' });
-  });
-  afterAll(async () => { await env?.close(); });
+  useReleaseFixture((f, e) => { fx = f; env = e; });
 
   it('signs the receipts of deletions made by release 1; they verify against the published key', async () => {
     const m = fx.manifest;

@@ -1,17 +1,14 @@
 // Migration 0009 (partners) on a database written by release 1: confirmations given before it
 // read as outcome `deleted`, the history lists them, and the new calls work on upgraded data.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadReleaseFixture, type ReleaseFixture } from './helpers/release-fixture.ts';
-import { client, createTestEnv, type TestEnv } from './helpers/runtime.ts';
+import { describe, expect, it } from 'vitest';
+import type { ReleaseFixture } from './helpers/release-fixture.ts';
+import { useReleaseFixture } from './helpers/upgrade.ts';
+import { client, type TestEnv } from './helpers/runtime.ts';
 
 describe('migration 0009-partners on release 1 data', () => {
   let fx: ReleaseFixture;
   let env: TestEnv;
-  beforeAll(async () => {
-    fx = await loadReleaseFixture('release-1');
-    env = await createTestEnv({ fixture: fx, clockStart: '2026-11-27T10:00:00Z' });
-  });
-  afterAll(async () => { await env?.close(); });
+  useReleaseFixture((f, e) => { fx = f; env = e; });
 
   it('existing confirmations and confirmed cases read as outcome deleted; open cases have none', async () => {
     const rows = await env.ctx.db.selectFrom('deletionConfirmations').selectAll().execute();

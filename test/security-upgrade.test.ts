@@ -4,13 +4,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AUDIT_REKEYED, hashEvent } from '../src/audit/audit.repo.ts';
 import { openWebhookSecret } from '../src/applications/webhook-secrets.ts';
 import { legacyHashKey } from '../src/auth/api-keys.ts';
 import { restoreDatabaseBackup } from '../src/backups/restore.ts';
-import { loadReleaseFixture, type ReleaseFixture } from './helpers/release-fixture.ts';
-import { client, createTestEnv, type TestEnv } from './helpers/runtime.ts';
+import type { ReleaseFixture } from './helpers/release-fixture.ts';
+import { useReleaseFixture } from './helpers/upgrade.ts';
+import { client, type TestEnv } from './helpers/runtime.ts';
 
 let fx: ReleaseFixture;
 let env: TestEnv;
@@ -29,15 +30,14 @@ function modes(root: string): Array<[string, number]> {
   return out;
 }
 
-beforeAll(async () => {
-  fx = await loadReleaseFixture('release-1');
-  // Release 1 stored keys as unkeyed SHA-256 and the fixture's files with the default umask.
-  modesBefore = modes(fx.dataDir).map(([, m]) => m);
-  env = await createTestEnv({ fixture: fx, clockStart: '2026-11-27T10:00:00Z',
-    env: { LETHE_ADMIN_KEY: fx.manifest.operatorKey } });
+useReleaseFixture((f, e) => {
+  fx = f; env = e;
   legacyHashes = new Map([[fx.manifest.operatorKey, legacyHashKey(fx.manifest.operatorKey)], [fx.manifest.applicationKey, legacyHashKey(fx.manifest.applicationKey)]]);
-}, 120_000);
-afterAll(async () => { await env?.close(); });
+}, {
+  // Release 1 stored keys as unkeyed SHA-256 and the fixture's files with the default umask.
+  beforeStart: (f) => { modesBefore = modes(f.dataDir).map(([, m]) => m); },
+  env: (f) => ({ LETHE_ADMIN_KEY: f.manifest.operatorKey }),
+});
 
 describe('upgrade from release 1 (issue 17)', () => {
   it('existing files become 0600 and directories 0700 at start', () => {

@@ -1,18 +1,15 @@
 // Migration 0008 (operator and compliance) on a database written by release 1.
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadReleaseFixture, type ReleaseFixture } from './helpers/release-fixture.ts';
-import { client, createTestEnv, type TestEnv } from './helpers/runtime.ts';
+import { describe, expect, it } from 'vitest';
+import type { ReleaseFixture } from './helpers/release-fixture.ts';
+import { useReleaseFixture } from './helpers/upgrade.ts';
+import { client, type TestEnv } from './helpers/runtime.ts';
 import { restoreDatabaseBackup } from '../src/backups/restore.ts';
 
 describe('upgrade from release 1: key lifecycle, externalId, record erasure, settings', () => {
   let fx: ReleaseFixture;
   let env: TestEnv;
-  beforeAll(async () => {
-    fx = await loadReleaseFixture('release-1');
-    env = await createTestEnv({ fixture: fx, clockStart: '2026-11-27T10:00:00Z' });
-  });
-  afterAll(async () => { await env?.close(); });
+  useReleaseFixture((f, e) => { fx = f; env = e; });
 
   it('release 1 keys are listed (no label, no expiry), record their use, and can be revoked', async () => {
     const m = fx.manifest;

@@ -2,19 +2,16 @@
 // (test/fixtures/release-1, made by scripts/make-release-fixture.ts) and serves what it held.
 // Each migration's own upgrade checks live beside its feature's tests and use the same fixture.
 import crypto from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MIGRATIONS as migrations } from '../src/domains.ts';
-import { loadReleaseFixture, type ReleaseFixture } from './helpers/release-fixture.ts';
-import { client, createTestEnv, type TestEnv } from './helpers/runtime.ts';
+import type { ReleaseFixture } from './helpers/release-fixture.ts';
+import { useReleaseFixture } from './helpers/upgrade.ts';
+import { client, type TestEnv } from './helpers/runtime.ts';
 
 describe('upgrade from release 1', () => {
   let fx: ReleaseFixture;
   let env: TestEnv;
-  beforeAll(async () => {
-    fx = await loadReleaseFixture('release-1');
-    env = await createTestEnv({ fixture: fx, clockStart: '2026-11-27T10:00:00Z' });
-  });
-  afterAll(async () => { await env?.close(); });
+  useReleaseFixture((f, e) => { fx = f; env = e; });
 
   it('applies every migration of this checkout', async () => {
     const { sql } = await import('kysely');
