@@ -17,28 +17,14 @@ export class EnvelopeError extends Error {}
 
 export const isSealed = (value: string): boolean => value.startsWith(ENVELOPE_PREFIX);
 
+// The text form is the bytes form (below) in base64url behind the prefix: one implementation of the cipher.
 export function seal(key: Buffer, plaintext: string, associatedData: string): string {
-  if (key.length !== 32) throw new EnvelopeError('envelope v1 needs a 32-byte key');
-  const iv = crypto.randomBytes(12);
-  const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(Buffer.from(associatedData, 'utf8'));
-  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return ENVELOPE_PREFIX + Buffer.concat([Buffer.from([V1]), iv, cipher.getAuthTag(), body]).toString('base64url');
+  return ENVELOPE_PREFIX + sealBytes(key, Buffer.from(plaintext, 'utf8'), associatedData).toString('base64url');
 }
 
 export function open(key: Buffer, sealed: string, associatedData: string): string {
   if (!isSealed(sealed)) throw new EnvelopeError('not a sealed value');
-  const raw = Buffer.from(sealed.slice(ENVELOPE_PREFIX.length), 'base64url');
-  if (raw.length < 1 + 12 + 16) throw new EnvelopeError('sealed value too short');
-  if (raw[0] !== V1) throw new EnvelopeError(`unknown envelope version ${raw[0]}`);
-  const decipher = crypto.createDecipheriv('aes-256-gcm', key, raw.subarray(1, 13));
-  decipher.setAAD(Buffer.from(associatedData, 'utf8'));
-  decipher.setAuthTag(raw.subarray(13, 29));
-  try {
-    return Buffer.concat([decipher.update(raw.subarray(29)), decipher.final()]).toString('utf8');
-  } catch {
-    throw new EnvelopeError('sealed value does not open (wrong key, altered, or sealed for another record)');
-  }
+  return openBytes(key, Buffer.from(sealed.slice(ENVELOPE_PREFIX.length), 'base64url'), associatedData).toString('utf8');
 }
 
 // ---------------------------------------------------------------------------------------------
