@@ -3,17 +3,20 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, baseEnv, freePort, runCli, startServer, type ServerProcess } from './helpers/process.ts';
+import { acquireDataDirLock, liveHolder } from '../src/deployment/data-dir-lock.ts';
 import { TEST_DB, createPgDatabase } from './helpers/runtime.ts';
 
 /**
  * Crash windows with real processes (issue 11): a server is SIGKILLed at each step that matters
  * (test-only hook src/deployment/crash-points.ts: NODE_ENV=test + LETHE_TEST_CRASH_AT), then a
- * normal server starts on the same database; nothing is lost and nothing is done twice.
- * PostgreSQL: a killed process's embedded database is not reopened mid-write by design (see
- * webhook-crash.test.ts); the embedded data-directory lock after SIGKILL is tested below.
+ * normal server starts on the same database; nothing is lost and nothing is done twice. The same
+ * scenarios run on PostgreSQL and on the embedded database (PGlite on a data directory: the
+ * restarted server opens the directory the killed one left; the data-directory lock after a
+ * SIGKILL is tested below).
  */
 const ADMIN = `lethe_op_${crypto.randomBytes(16).toString('hex')}`;
 const MASTER = crypto.randomBytes(32).toString('base64');
@@ -59,22 +62,71 @@ async function crashingServer(env: Record<string, string>, point: string) {
   return { url, call: api(url), died, output: () => out };
 }
 
-describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, real processes)', () => {
-  let pgDb: Awaited<ReturnType<typeof createPgDatabase>>;
+/**
+ * Direct reads and writes of the database while no server runs. PostgreSQL: a client. PGlite:
+ * reads open a copy of the data directory (so the restarted server, not the test, is the first to
+ * open a directory a SIGKILL left behind); writes (only between clean stops) open the directory
+ * itself under the data-directory lock, which also proves no server holds it.
+ */
+interface Inspector { query(text: string, params?: unknown[]): Promise<{ rows: any[]; rowCount: number }>; close(): Promise<void> }
+
+async function pgInspector(url: string): Promise<Inspector> {
+  const q = new pg.Client({ connectionString: url });
+  await q.connect();
+  return {
+    query: async (text, params) => { const r = await q.query(text, params); return { rows: r.rows, rowCount: r.rowCount ?? 0 }; },
+    close: () => q.end(),
+  };
+}
+
+function pgliteInspector(dataDir: string): Inspector {
+  const open = async <T>(dir: string, fn: (db: PGlite) => Promise<T>) => {
+    const db = new PGlite(dir);
+    try { await db.waitReady; return await fn(db); } finally { await db.close(); }
+  };
+  return {
+    async query(text, params) {
+      const write = /^\s*(UPDATE|INSERT|DELETE)\b/i.test(text);
+      if (write) {
+        const lock = acquireDataDirLock(dataDir, 'cli');
+        try {
+          const r = await open(path.join(dataDir, 'pglite'), (db) => db.query(text, params));
+          return { rows: r.rows as any[], rowCount: r.affectedRows ?? 0 };
+        } finally { lock.release(); }
+      }
+      expect(liveHolder(dataDir), 'no process may hold the data directory while the test reads it').toBeNull();
+      const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-cw-inspect-'));
+      try {
+        fs.cpSync(path.join(dataDir, 'pglite'), copy, { recursive: true });
+        const r = await open(copy, (db) => db.query(text, params));
+        return { rows: r.rows as any[], rowCount: r.rows.length };
+      } finally { fs.rmSync(copy, { recursive: true, force: true }); }
+    },
+    close: async () => {},
+  };
+}
+
+describe(`crash windows (${TEST_DB === 'postgres' ? 'PostgreSQL' : 'embedded PGlite'}, SIGKILL, real processes)`, () => {
   let env: Record<string, string>;
   let backupDir: string;
-  let q: pg.Client;
+  let dataDir: string;
+  let q: Inspector;
   beforeAll(async () => {
-    pgDb = await createPgDatabase();
-    cleanup.push(() => pgDb.drop());
     backupDir = tmp('backups');
+    dataDir = tmp('data');
     env = {
-      DATABASE_URL: pgDb.url, LETHE_DATA_DIR: tmp('data'), LETHE_BACKUP_DIR: backupDir, LETHE_ADMIN_KEY: ADMIN, LETHE_MASTER_KEY: MASTER,
+      LETHE_DATA_DIR: dataDir, LETHE_BACKUP_DIR: backupDir, LETHE_ADMIN_KEY: ADMIN, LETHE_MASTER_KEY: MASTER,
       LETHE_SCHEDULER: 'false', LETHE_DISPATCHER: 'false', LETHE_WEBHOOK_ALLOW_PRIVATE: 'true', LOG_LEVEL: 'warn',
     };
-    q = new pg.Client({ connectionString: pgDb.url });
-    await q.connect();
-    cleanup.push(() => q.end());
+    if (TEST_DB === 'postgres') {
+      const pgDb = await createPgDatabase();
+      cleanup.push(() => pgDb.drop());
+      env.DATABASE_URL = pgDb.url;
+      q = await pgInspector(pgDb.url);
+      cleanup.push(() => q.close());
+    } else {
+      q = pgliteInspector(dataDir);
+    }
   });
   const journalLines = (id: string) => {
     try { return fs.readFileSync(path.join(backupDir, 'erasure-journal.jsonl'), 'utf8').split('\n').filter((l) => l.includes(id)).length; } catch { return 0; }
@@ -87,21 +139,25 @@ describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, rea
     await crash.call('DELETE', `/v1/customers/${c.body.id}`).catch(() => null);
     expect(await crash.died).toBe('SIGKILL');
 
-    const s = await startServer(env);
+    let s = await startServer(env);
     try {
       const call = api(s.url);
       expect((await call('GET', `/v1/customers/${c.body.id}`)).status).toBe(200);
       expect((await call('GET', `/v1/customers/${c.body.id}/profile-photo`)).status).toBe(200);
       expect((await call('GET', `/v1/deletions/${c.body.id}`)).status).toBe(404);
-      expect((await q.query('SELECT 1 FROM erasure_journal WHERE customer_id = $1', [c.body.id])).rowCount).toBe(0);
-      expect(journalLines(c.body.id)).toBe(0);
+    } finally { await s.stop(); }
+    expect((await q.query('SELECT 1 FROM erasure_journal WHERE customer_id = $1', [c.body.id])).rowCount).toBe(0);
+    expect(journalLines(c.body.id)).toBe(0);
+    s = await startServer(env);
+    try {
+      const call = api(s.url);
       expect((await call('DELETE', `/v1/customers/${c.body.id}`)).status).toBe(204);
       expect((await call('GET', `/v1/customers/${c.body.id}/profile-photo`)).status).toBe(404);
-      expect((await q.query('SELECT 1 FROM stored_files WHERE key LIKE $1', ['photos/%'])).rowCount).toBe(0);
-      expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'customer.deleted' AND subject_id = $1`, [c.body.id])).rowCount).toBe(1);
-      expect(journalLines(c.body.id)).toBe(1);
     } finally { await s.stop(); }
-  }, 180_000);
+    expect((await q.query('SELECT 1 FROM stored_files WHERE key LIKE $1', ['photos/%'])).rowCount).toBe(0);
+    expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'customer.deleted' AND subject_id = $1`, [c.body.id])).rowCount).toBe(1);
+    expect(journalLines(c.body.id)).toBe(1);
+  }, 300_000);
 
   it('after commit, before the journal-file append: the next start appends it once; restoring an older backup does not resurrect', async () => {
     const s0 = await startServer(env);
@@ -136,7 +192,7 @@ describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, rea
       expect((await call('GET', '/v1/audit-events/verify')).body.valid).toBe(true);
       expect(journalLines(c.body.id)).toBe(1);
     } finally { await s2.stop(); }
-  }, 180_000);
+  }, 300_000);
 
   it('during the grace sweep and during the daily notification pass: each case becomes required and is notified once', async () => {
     const s0 = await startServer(env);
@@ -153,24 +209,25 @@ describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, rea
       customers.push(c.body.id);
     }
     await s0.stop();
-    await q.query(`UPDATE deletion_cases SET grace_ends_at = now() - interval '1 minute' WHERE customer_id = ANY($1)`, [customers]);
+    const inList = customers.map((id) => `'${id}'`).join(',');
+    expect((await q.query(`UPDATE deletion_cases SET grace_ends_at = now() - interval '1 minute' WHERE customer_id IN (${inList})`)).rowCount).toBe(5);
 
     const crash = await crashingServer(env, 'grace-sweep');
     await crash.call('POST', '/v1/jobs/grace-periods/run').catch(() => null);
     expect(await crash.died).toBe('SIGKILL');
-    expect((await q.query(`SELECT 1 FROM deletion_cases WHERE status = 'grace' AND customer_id = ANY($1)`, [customers])).rowCount).toBe(5);
+    expect((await q.query(`SELECT 1 FROM deletion_cases WHERE status = 'grace' AND customer_id IN (${inList})`)).rowCount).toBe(5);
 
     const s = await startServer(env);
     expect((await api(s.url)('POST', '/v1/jobs/grace-periods/run')).body.result.required).toBe(5);
     await s.stop();
-    const counts = async () => (await q.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM webhook_outbox o JOIN deletion_cases c ON c.id = o.case_id WHERE c.customer_id = ANY($1)`, [customers])).rows[0]!.n;
+    const counts = async () => (await q.query(
+      `SELECT count(*)::int AS n FROM webhook_outbox o JOIN deletion_cases c ON c.id = o.case_id WHERE c.customer_id IN (${inList})`)).rows[0]!.n;
     expect(await counts()).toBe(5);
     expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'deletion_case.required' AND subject_id IN
-      (SELECT id FROM deletion_cases WHERE customer_id = ANY($1))`, [customers])).rowCount).toBe(5);
+      (SELECT id FROM deletion_cases WHERE customer_id IN (${inList}))`)).rowCount).toBe(5);
 
     // The next day's pass: SIGKILL after a batch committed; the restarted pass notifies nobody twice.
-    await q.query(`UPDATE deletion_cases SET last_notified_day = '2000-01-01' WHERE customer_id = ANY($1)`, [customers]);
+    expect((await q.query(`UPDATE deletion_cases SET last_notified_day = '2000-01-01' WHERE customer_id IN (${inList})`)).rowCount).toBe(5);
     const crash2 = await crashingServer(env, 'notification-pass');
     await crash2.call('POST', '/v1/jobs/deletion-notifications/run').catch(() => null);
     expect(await crash2.died).toBe('SIGKILL');
@@ -179,7 +236,7 @@ describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, rea
     expect((await api(s2.url)('POST', '/v1/jobs/deletion-notifications/run')).body.result.enqueued).toBe(0);
     await s2.stop();
     expect(await counts()).toBe(10);
-  }, 240_000);
+  }, 400_000);
 
   it('during a restore: nothing of the restore is committed; the restore run again completes', async () => {
     const s0 = await startServer(env);
@@ -194,13 +251,15 @@ describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, rea
     expect(killed.stdout + killed.stderr).not.toMatch(/restored|refused/);
     // Rolled back: the customer created after the backup is still there.
     expect((await q.query('SELECT 1 FROM customers WHERE id = $1', [later.body.id])).rowCount).toBe(1);
+    expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'backup.restored' AND subject_id = $1`, [backup.body.id])).rowCount).toBe(0);
     const again = await runCli(['backup', 'restore', backup.body.path], env);
     expect(again.code, again.stderr).toBe(0);
     expect((await q.query('SELECT 1 FROM customers WHERE id = $1', [later.body.id])).rowCount).toBe(0);
     expect((await q.query('SELECT 1 FROM customers WHERE id = $1', [c.body.id])).rowCount).toBe(1);
+    expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'backup.restored' AND subject_id = $1`, [backup.body.id])).rowCount).toBe(1);
     const s = await startServer(env);
     try { expect((await api(s.url)('GET', '/v1/audit-events/verify')).body.valid).toBe(true); } finally { await s.stop(); }
-  }, 180_000);
+  }, 300_000);
 });
 
 describe.skipIf(TEST_DB !== 'pglite')('the embedded data-directory lock (real processes)', () => {
