@@ -43,8 +43,8 @@ function api(url: string) {
   };
 }
 
-/** A server that SIGKILLs itself at `point`; resolves once it is up. */
-async function crashingServer(env: Record<string, string>, point: string) {
+/** A server that SIGKILLs itself at `point`; resolves once it is up (or at once, with waitReady false). */
+async function crashingServer(env: Record<string, string>, point: string, options: { waitReady?: boolean } = {}) {
   const port = await freePort();
   const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts')], {
     cwd: ROOT, env: baseEnv({ ...env, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LETHE_TEST_CRASH_AT: point }),
@@ -54,12 +54,20 @@ async function crashingServer(env: Record<string, string>, point: string) {
   const died = new Promise<string | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
   cleanup.push(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
+  for (let i = 0; options.waitReady !== false; i++) {
     try { if ((await fetch(`${url}/readyz`)).ok) break; } catch { /* not yet */ }
     if (i > 600) throw new Error(`crashing server did not start: ${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   return { url, call: api(url), died, output: () => out };
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!await check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /**
@@ -260,6 +268,71 @@ describe(`crash windows (${TEST_DB === 'postgres' ? 'PostgreSQL' : 'embedded PGl
     const s = await startServer(env);
     try { expect((await api(s.url)('GET', '/v1/audit-events/verify')).body.valid).toBe(true); } finally { await s.stop(); }
   }, 300_000);
+
+  it('during a scheduled backup: the stale claim is taken over, one backup for the slot, the partial file never listed', async () => {
+    const s0 = await startServer(env);
+    const call0 = api(s0.url);
+    expect((await call0('PATCH', '/v1/settings', { databaseBackupEnabled: true, databaseBackupTime: '00:00', notificationTimeZone: 'UTC' })).status).toBe(200);
+    const listedBefore = (await call0('GET', '/v1/backups/database')).body.data.length as number;
+    await s0.stop();
+    const files = (suffix: string) => fs.readdirSync(backupDir).filter((n) => n.endsWith(suffix));
+    const complete = files('.lbk').length;
+    const created = async () => (await q.query(`SELECT count(*)::int AS n FROM audit_events WHERE type = 'backup.created'`)).rows[0]!.n as number;
+    const createdBefore = await created();
+    // The scheduler checks right after start; "00:00" UTC has passed, so today's slot is due.
+    const sched = { ...env, LETHE_SCHEDULER: 'true', LOG_LEVEL: 'debug' };
+
+    const crash = await crashingServer({ ...sched, LETHE_INSTANCE_ID: 'killed' }, 'scheduled-backup', { waitReady: false });
+    expect(await crash.died).toBe('SIGKILL');
+    const claim = await q.query(`SELECT slot, instance_id, finished_at FROM job_runs WHERE job = 'database-backup'`);
+    expect(claim.rows).toHaveLength(1);
+    expect(claim.rows[0]).toMatchObject({ instance_id: 'killed', finished_at: null });
+    const slot = claim.rows[0].slot as string;
+    const partial = files('.lbk.tmp');
+    expect(partial).toHaveLength(1); // half written, never renamed
+    expect(files('.lbk')).toHaveLength(complete);
+
+    // While the claim is fresh (the killed instance might still be working), nobody takes it over.
+    const early = await startServer({ ...sched, LETHE_INSTANCE_ID: 'early' });
+    try {
+      await waitFor('the early instance to find the slot claimed', () => early.output().includes('slot already claimed'));
+      const listed = (await api(early.url)('GET', '/v1/backups/database')).body.data as Array<{ file: string }>;
+      expect(listed).toHaveLength(listedBefore);
+      expect(listed.map((b) => b.file)).not.toContain(partial[0]);
+    } finally { await early.stop(); }
+    expect((await q.query(`SELECT instance_id FROM job_runs WHERE job = 'database-backup'`)).rows).toEqual([{ instance_id: 'killed' }]);
+
+    // An hour later (claim and partial file aged by two hours): PostgreSQL, two instances start at
+    // once and exactly one takes the slot over; PGlite, the restarted server does.
+    expect((await q.query(`UPDATE job_runs SET started_at = started_at - interval '2 hours' WHERE job = 'database-backup' AND slot = $1`, [slot])).rowCount).toBe(1);
+    const aged = (Date.now() - 2 * 3_600_000) / 1000;
+    fs.utimesSync(path.join(backupDir, partial[0]!), aged, aged);
+    const names = TEST_DB === 'postgres' ? ['taker-1', 'taker-2'] : ['taker-1'];
+    const takers = await Promise.all(names.map((n) => startServer({ ...sched, LETHE_INSTANCE_ID: n })));
+    try {
+      const decided = (s: ServerProcess) => s.output().includes('scheduled database backup taken') || s.output().includes('slot already claimed');
+      await waitFor('every instance to decide the slot', () => takers.every(decided));
+      expect(takers.filter((s) => s.output().includes('scheduled database backup taken'))).toHaveLength(1);
+      const listed = (await api(takers[0]!.url)('GET', '/v1/backups/database')).body.data as Array<{ file: string }>;
+      expect(listed).toHaveLength(listedBefore + 1);
+    } finally { for (const s of takers) await s.stop(); }
+    const run = await q.query(`SELECT instance_id, finished_at, outcome FROM job_runs WHERE job = 'database-backup'`);
+    expect(run.rows).toHaveLength(1);
+    expect(names).toContain(run.rows[0].instance_id);
+    expect(run.rows[0].outcome).toBe('succeeded');
+    expect(run.rows[0].finished_at).not.toBeNull();
+    expect(files('.lbk')).toHaveLength(complete + 1);
+    expect(files('.lbk.tmp')).toEqual([]); // the stale partial file was removed by the prune
+    expect(await created()).toBe(createdBefore + 1);
+
+    // Later the same day: the slot is done; a restarted instance takes no second backup.
+    const again = await startServer({ ...sched, LETHE_INSTANCE_ID: 'again' });
+    try {
+      await waitFor('the restarted instance to find the slot done', () => again.output().includes('slot already claimed'));
+    } finally { await again.stop(); }
+    expect(files('.lbk')).toHaveLength(complete + 1);
+    expect(await created()).toBe(createdBefore + 1);
+  }, 600_000);
 });
 
 describe.skipIf(TEST_DB !== 'pglite')('the embedded data-directory lock (real processes)', () => {
