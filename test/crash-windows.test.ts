@@ -3,17 +3,20 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, baseEnv, freePort, runCli, startServer, type ServerProcess } from './helpers/process.ts';
+import { acquireDataDirLock, liveHolder } from '../src/deployment/data-dir-lock.ts';
 import { TEST_DB, createPgDatabase } from './helpers/runtime.ts';
 
 /**
  * Crash windows with real processes (issue 11): a server is SIGKILLed at each step that matters
  * (test-only hook src/deployment/crash-points.ts: NODE_ENV=test + LETHE_TEST_CRASH_AT), then a
- * normal server starts on the same database; nothing is lost and nothing is done twice.
- * PostgreSQL: a killed process's embedded database is not reopened mid-write by design (see
- * webhook-crash.test.ts); the embedded data-directory lock after SIGKILL is tested below.
+ * normal server starts on the same database; nothing is lost and nothing is done twice. The same
+ * scenarios run on PostgreSQL and on the embedded database (PGlite on a data directory: the
+ * restarted server opens the directory the killed one left; the data-directory lock after a
+ * SIGKILL is tested below).
  */
 const ADMIN = `lethe_op_${crypto.randomBytes(16).toString('hex')}`;
 const MASTER = crypto.randomBytes(32).toString('base64');
@@ -40,8 +43,8 @@ function api(url: string) {
   };
 }
 
-/** A server that SIGKILLs itself at `point`; resolves once it is up. */
-async function crashingServer(env: Record<string, string>, point: string) {
+/** A server that SIGKILLs itself at `point`; resolves once it is up (or at once, with waitReady false). */
+async function crashingServer(env: Record<string, string>, point: string, options: { waitReady?: boolean } = {}) {
   const port = await freePort();
   const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts')], {
     cwd: ROOT, env: baseEnv({ ...env, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'test', LETHE_TEST_CRASH_AT: point }),
@@ -51,7 +54,7 @@ async function crashingServer(env: Record<string, string>, point: string) {
   const died = new Promise<string | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
   cleanup.push(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
+  for (let i = 0; options.waitReady !== false; i++) {
     try { if ((await fetch(`${url}/readyz`)).ok) break; } catch { /* not yet */ }
     if (i > 600) throw new Error(`crashing server did not start: ${out}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -59,22 +62,79 @@ async function crashingServer(env: Record<string, string>, point: string) {
   return { url, call: api(url), died, output: () => out };
 }
 
-describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, real processes)', () => {
-  let pgDb: Awaited<ReturnType<typeof createPgDatabase>>;
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!await check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * Direct reads and writes of the database while no server runs. PostgreSQL: a client. PGlite:
+ * reads open a copy of the data directory (so the restarted server, not the test, is the first to
+ * open a directory a SIGKILL left behind); writes (only between clean stops) open the directory
+ * itself under the data-directory lock, which also proves no server holds it.
+ */
+interface Inspector { query(text: string, params?: unknown[]): Promise<{ rows: any[]; rowCount: number }>; close(): Promise<void> }
+
+async function pgInspector(url: string): Promise<Inspector> {
+  const q = new pg.Client({ connectionString: url });
+  await q.connect();
+  return {
+    query: async (text, params) => { const r = await q.query(text, params); return { rows: r.rows, rowCount: r.rowCount ?? 0 }; },
+    close: () => q.end(),
+  };
+}
+
+function pgliteInspector(dataDir: string): Inspector {
+  const open = async <T>(dir: string, fn: (db: PGlite) => Promise<T>) => {
+    const db = new PGlite(dir);
+    try { await db.waitReady; return await fn(db); } finally { await db.close(); }
+  };
+  return {
+    async query(text, params) {
+      const write = /^\s*(UPDATE|INSERT|DELETE)\b/i.test(text);
+      if (write) {
+        const lock = acquireDataDirLock(dataDir, 'cli');
+        try {
+          const r = await open(path.join(dataDir, 'pglite'), (db) => db.query(text, params));
+          return { rows: r.rows as any[], rowCount: r.affectedRows ?? 0 };
+        } finally { lock.release(); }
+      }
+      expect(liveHolder(dataDir), 'no process may hold the data directory while the test reads it').toBeNull();
+      const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-cw-inspect-'));
+      try {
+        fs.cpSync(path.join(dataDir, 'pglite'), copy, { recursive: true });
+        const r = await open(copy, (db) => db.query(text, params));
+        return { rows: r.rows as any[], rowCount: r.rows.length };
+      } finally { fs.rmSync(copy, { recursive: true, force: true }); }
+    },
+    close: async () => {},
+  };
+}
+
+describe(`crash windows (${TEST_DB === 'postgres' ? 'PostgreSQL' : 'embedded PGlite'}, SIGKILL, real processes)`, () => {
   let env: Record<string, string>;
   let backupDir: string;
-  let q: pg.Client;
+  let dataDir: string;
+  let q: Inspector;
   beforeAll(async () => {
-    pgDb = await createPgDatabase();
-    cleanup.push(() => pgDb.drop());
     backupDir = tmp('backups');
+    dataDir = tmp('data');
     env = {
-      DATABASE_URL: pgDb.url, LETHE_DATA_DIR: tmp('data'), LETHE_BACKUP_DIR: backupDir, LETHE_ADMIN_KEY: ADMIN, LETHE_MASTER_KEY: MASTER,
+      LETHE_DATA_DIR: dataDir, LETHE_BACKUP_DIR: backupDir, LETHE_ADMIN_KEY: ADMIN, LETHE_MASTER_KEY: MASTER,
       LETHE_SCHEDULER: 'false', LETHE_DISPATCHER: 'false', LETHE_WEBHOOK_ALLOW_PRIVATE: 'true', LOG_LEVEL: 'warn',
     };
-    q = new pg.Client({ connectionString: pgDb.url });
-    await q.connect();
-    cleanup.push(() => q.end());
+    if (TEST_DB === 'postgres') {
+      const pgDb = await createPgDatabase();
+      cleanup.push(() => pgDb.drop());
+      env.DATABASE_URL = pgDb.url;
+      q = await pgInspector(pgDb.url);
+      cleanup.push(() => q.close());
+    } else {
+      q = pgliteInspector(dataDir);
+    }
   });
   const journalLines = (id: string) => {
     try { return fs.readFileSync(path.join(backupDir, 'erasure-journal.jsonl'), 'utf8').split('\n').filter((l) => l.includes(id)).length; } catch { return 0; }
@@ -87,21 +147,25 @@ describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, rea
     await crash.call('DELETE', `/v1/customers/${c.body.id}`).catch(() => null);
     expect(await crash.died).toBe('SIGKILL');
 
-    const s = await startServer(env);
+    let s = await startServer(env);
     try {
       const call = api(s.url);
       expect((await call('GET', `/v1/customers/${c.body.id}`)).status).toBe(200);
       expect((await call('GET', `/v1/customers/${c.body.id}/profile-photo`)).status).toBe(200);
       expect((await call('GET', `/v1/deletions/${c.body.id}`)).status).toBe(404);
-      expect((await q.query('SELECT 1 FROM erasure_journal WHERE customer_id = $1', [c.body.id])).rowCount).toBe(0);
-      expect(journalLines(c.body.id)).toBe(0);
+    } finally { await s.stop(); }
+    expect((await q.query('SELECT 1 FROM erasure_journal WHERE customer_id = $1', [c.body.id])).rowCount).toBe(0);
+    expect(journalLines(c.body.id)).toBe(0);
+    s = await startServer(env);
+    try {
+      const call = api(s.url);
       expect((await call('DELETE', `/v1/customers/${c.body.id}`)).status).toBe(204);
       expect((await call('GET', `/v1/customers/${c.body.id}/profile-photo`)).status).toBe(404);
-      expect((await q.query('SELECT 1 FROM stored_files WHERE key LIKE $1', ['photos/%'])).rowCount).toBe(0);
-      expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'customer.deleted' AND subject_id = $1`, [c.body.id])).rowCount).toBe(1);
-      expect(journalLines(c.body.id)).toBe(1);
     } finally { await s.stop(); }
-  }, 180_000);
+    expect((await q.query('SELECT 1 FROM stored_files WHERE key LIKE $1', ['photos/%'])).rowCount).toBe(0);
+    expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'customer.deleted' AND subject_id = $1`, [c.body.id])).rowCount).toBe(1);
+    expect(journalLines(c.body.id)).toBe(1);
+  }, 300_000);
 
   it('after commit, before the journal-file append: the next start appends it once; restoring an older backup does not resurrect', async () => {
     const s0 = await startServer(env);
@@ -136,7 +200,7 @@ describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, rea
       expect((await call('GET', '/v1/audit-events/verify')).body.valid).toBe(true);
       expect(journalLines(c.body.id)).toBe(1);
     } finally { await s2.stop(); }
-  }, 180_000);
+  }, 300_000);
 
   it('during the grace sweep and during the daily notification pass: each case becomes required and is notified once', async () => {
     const s0 = await startServer(env);
@@ -153,24 +217,25 @@ describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, rea
       customers.push(c.body.id);
     }
     await s0.stop();
-    await q.query(`UPDATE deletion_cases SET grace_ends_at = now() - interval '1 minute' WHERE customer_id = ANY($1)`, [customers]);
+    const inList = customers.map((id) => `'${id}'`).join(',');
+    expect((await q.query(`UPDATE deletion_cases SET grace_ends_at = now() - interval '1 minute' WHERE customer_id IN (${inList})`)).rowCount).toBe(5);
 
     const crash = await crashingServer(env, 'grace-sweep');
     await crash.call('POST', '/v1/jobs/grace-periods/run').catch(() => null);
     expect(await crash.died).toBe('SIGKILL');
-    expect((await q.query(`SELECT 1 FROM deletion_cases WHERE status = 'grace' AND customer_id = ANY($1)`, [customers])).rowCount).toBe(5);
+    expect((await q.query(`SELECT 1 FROM deletion_cases WHERE status = 'grace' AND customer_id IN (${inList})`)).rowCount).toBe(5);
 
     const s = await startServer(env);
     expect((await api(s.url)('POST', '/v1/jobs/grace-periods/run')).body.result.required).toBe(5);
     await s.stop();
-    const counts = async () => (await q.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM webhook_outbox o JOIN deletion_cases c ON c.id = o.case_id WHERE c.customer_id = ANY($1)`, [customers])).rows[0]!.n;
+    const counts = async () => (await q.query(
+      `SELECT count(*)::int AS n FROM webhook_outbox o JOIN deletion_cases c ON c.id = o.case_id WHERE c.customer_id IN (${inList})`)).rows[0]!.n;
     expect(await counts()).toBe(5);
     expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'deletion_case.required' AND subject_id IN
-      (SELECT id FROM deletion_cases WHERE customer_id = ANY($1))`, [customers])).rowCount).toBe(5);
+      (SELECT id FROM deletion_cases WHERE customer_id IN (${inList}))`)).rowCount).toBe(5);
 
     // The next day's pass: SIGKILL after a batch committed; the restarted pass notifies nobody twice.
-    await q.query(`UPDATE deletion_cases SET last_notified_day = '2000-01-01' WHERE customer_id = ANY($1)`, [customers]);
+    expect((await q.query(`UPDATE deletion_cases SET last_notified_day = '2000-01-01' WHERE customer_id IN (${inList})`)).rowCount).toBe(5);
     const crash2 = await crashingServer(env, 'notification-pass');
     await crash2.call('POST', '/v1/jobs/deletion-notifications/run').catch(() => null);
     expect(await crash2.died).toBe('SIGKILL');
@@ -179,7 +244,7 @@ describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, rea
     expect((await api(s2.url)('POST', '/v1/jobs/deletion-notifications/run')).body.result.enqueued).toBe(0);
     await s2.stop();
     expect(await counts()).toBe(10);
-  }, 240_000);
+  }, 400_000);
 
   it('during a restore: nothing of the restore is committed; the restore run again completes', async () => {
     const s0 = await startServer(env);
@@ -194,13 +259,80 @@ describe.skipIf(TEST_DB !== 'postgres')('crash windows (PostgreSQL, SIGKILL, rea
     expect(killed.stdout + killed.stderr).not.toMatch(/restored|refused/);
     // Rolled back: the customer created after the backup is still there.
     expect((await q.query('SELECT 1 FROM customers WHERE id = $1', [later.body.id])).rowCount).toBe(1);
+    expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'backup.restored' AND subject_id = $1`, [backup.body.id])).rowCount).toBe(0);
     const again = await runCli(['backup', 'restore', backup.body.path], env);
     expect(again.code, again.stderr).toBe(0);
     expect((await q.query('SELECT 1 FROM customers WHERE id = $1', [later.body.id])).rowCount).toBe(0);
     expect((await q.query('SELECT 1 FROM customers WHERE id = $1', [c.body.id])).rowCount).toBe(1);
+    expect((await q.query(`SELECT 1 FROM audit_events WHERE type = 'backup.restored' AND subject_id = $1`, [backup.body.id])).rowCount).toBe(1);
     const s = await startServer(env);
     try { expect((await api(s.url)('GET', '/v1/audit-events/verify')).body.valid).toBe(true); } finally { await s.stop(); }
-  }, 180_000);
+  }, 300_000);
+
+  it('during a scheduled backup: the stale claim is taken over, one backup for the slot, the partial file never listed', async () => {
+    const s0 = await startServer(env);
+    const call0 = api(s0.url);
+    expect((await call0('PATCH', '/v1/settings', { databaseBackupEnabled: true, databaseBackupTime: '00:00', notificationTimeZone: 'UTC' })).status).toBe(200);
+    const listedBefore = (await call0('GET', '/v1/backups/database')).body.data.length as number;
+    await s0.stop();
+    const files = (suffix: string) => fs.readdirSync(backupDir).filter((n) => n.endsWith(suffix));
+    const complete = files('.lbk').length;
+    const created = async () => (await q.query(`SELECT count(*)::int AS n FROM audit_events WHERE type = 'backup.created'`)).rows[0]!.n as number;
+    const createdBefore = await created();
+    // The scheduler checks right after start; "00:00" UTC has passed, so today's slot is due.
+    const sched = { ...env, LETHE_SCHEDULER: 'true', LOG_LEVEL: 'debug' };
+
+    const crash = await crashingServer({ ...sched, LETHE_INSTANCE_ID: 'killed' }, 'scheduled-backup', { waitReady: false });
+    expect(await crash.died).toBe('SIGKILL');
+    const claim = await q.query(`SELECT slot, instance_id, finished_at FROM job_runs WHERE job = 'database-backup'`);
+    expect(claim.rows).toHaveLength(1);
+    expect(claim.rows[0]).toMatchObject({ instance_id: 'killed', finished_at: null });
+    const slot = claim.rows[0].slot as string;
+    const partial = files('.lbk.tmp');
+    expect(partial).toHaveLength(1); // half written, never renamed
+    expect(files('.lbk')).toHaveLength(complete);
+
+    // While the claim is fresh (the killed instance might still be working), nobody takes it over.
+    const early = await startServer({ ...sched, LETHE_INSTANCE_ID: 'early' });
+    try {
+      await waitFor('the early instance to find the slot claimed', () => early.output().includes('slot already claimed'));
+      const listed = (await api(early.url)('GET', '/v1/backups/database')).body.data as Array<{ file: string }>;
+      expect(listed).toHaveLength(listedBefore);
+      expect(listed.map((b) => b.file)).not.toContain(partial[0]);
+    } finally { await early.stop(); }
+    expect((await q.query(`SELECT instance_id FROM job_runs WHERE job = 'database-backup'`)).rows).toEqual([{ instance_id: 'killed' }]);
+
+    // An hour later (claim and partial file aged by two hours): PostgreSQL, two instances start at
+    // once and exactly one takes the slot over; PGlite, the restarted server does.
+    expect((await q.query(`UPDATE job_runs SET started_at = started_at - interval '2 hours' WHERE job = 'database-backup' AND slot = $1`, [slot])).rowCount).toBe(1);
+    const aged = (Date.now() - 2 * 3_600_000) / 1000;
+    fs.utimesSync(path.join(backupDir, partial[0]!), aged, aged);
+    const names = TEST_DB === 'postgres' ? ['taker-1', 'taker-2'] : ['taker-1'];
+    const takers = await Promise.all(names.map((n) => startServer({ ...sched, LETHE_INSTANCE_ID: n })));
+    try {
+      const decided = (s: ServerProcess) => s.output().includes('scheduled database backup taken') || s.output().includes('slot already claimed');
+      await waitFor('every instance to decide the slot', () => takers.every(decided));
+      expect(takers.filter((s) => s.output().includes('scheduled database backup taken'))).toHaveLength(1);
+      const listed = (await api(takers[0]!.url)('GET', '/v1/backups/database')).body.data as Array<{ file: string }>;
+      expect(listed).toHaveLength(listedBefore + 1);
+    } finally { for (const s of takers) await s.stop(); }
+    const run = await q.query(`SELECT instance_id, finished_at, outcome FROM job_runs WHERE job = 'database-backup'`);
+    expect(run.rows).toHaveLength(1);
+    expect(names).toContain(run.rows[0].instance_id);
+    expect(run.rows[0].outcome).toBe('succeeded');
+    expect(run.rows[0].finished_at).not.toBeNull();
+    expect(files('.lbk')).toHaveLength(complete + 1);
+    expect(files('.lbk.tmp')).toEqual([]); // the stale partial file was removed by the prune
+    expect(await created()).toBe(createdBefore + 1);
+
+    // Later the same day: the slot is done; a restarted instance takes no second backup.
+    const again = await startServer({ ...sched, LETHE_INSTANCE_ID: 'again' });
+    try {
+      await waitFor('the restarted instance to find the slot done', () => again.output().includes('slot already claimed'));
+    } finally { await again.stop(); }
+    expect(files('.lbk')).toHaveLength(complete + 1);
+    expect(await created()).toBe(createdBefore + 1);
+  }, 600_000);
 });
 
 describe.skipIf(TEST_DB !== 'pglite')('the embedded data-directory lock (real processes)', () => {

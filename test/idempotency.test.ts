@@ -116,6 +116,44 @@ describe('Idempotency-Key on POST', () => {
     expect(await env.ctx.db.selectFrom('idempotencyKeys').select('key').where('key', '=', key).executeTakeFirst()).toBeUndefined();
   });
 
+  it('the replay window is settings.idempotencyRetentionHours: replayed within it, run again after it; the purge removes only expired rows', async () => {
+    expect((await api.patch('/v1/settings', { idempotencyRetentionHours: 2 })).status).toBe(200);
+    try {
+      const key = newKey();
+      const body = customerBody();
+      const first = await api.post('/v1/customers', body, { 'idempotency-key': key });
+      expect(first.status).toBe(201);
+      env.clock.advance(2 * 3600_000 - 1000); // within the retention: replayed
+      const replay = await api.post('/v1/customers', body, { 'idempotency-key': key });
+      expect(replay.headers['idempotent-replayed']).toBe('true');
+      expect(replay.body.id).toBe(first.body.id);
+      expect(await countByEmail(body.email)).toBe(1);
+      // A key used an hour later, still young at the purge below.
+      const youngKey = newKey();
+      env.clock.advance(-3600_000);
+      await api.post('/v1/customers', customerBody(), { 'idempotency-key': youngKey });
+      env.clock.advance(3600_000 + 2000); // the first key: 2 h + 1 s old, past the retention
+      const rerun = await api.post('/v1/customers', body, { 'idempotency-key': key });
+      // Run again, not replayed: a second customer with the same body.
+      expect(rerun.status).toBe(201);
+      expect(rerun.headers['idempotent-replayed']).toBeUndefined();
+      expect(rerun.body.id).not.toBe(first.body.id);
+      expect(await countByEmail(body.email)).toBe(2);
+      // The re-run claimed the key afresh (created now); a key stored 2 h + 1 s ago, never reused, is purged.
+      const staleKey = newKey();
+      env.clock.advance(-(2 * 3600_000 + 1000));
+      await api.post('/v1/customers', customerBody(), { 'idempotency-key': staleKey });
+      env.clock.advance(2 * 3600_000 + 1000);
+      const purge = await api.post('/v1/jobs/retention/run');
+      expect(purge.body.result['idempotency-keys'].deleted).toBeGreaterThanOrEqual(1);
+      const left = new Set((await env.ctx.db.selectFrom('idempotencyKeys').select('key')
+        .where('key', 'in', [key, youngKey, staleKey]).execute()).map((r) => r.key));
+      expect(left).toEqual(new Set([key, youngKey]));
+    } finally {
+      expect((await api.patch('/v1/settings', { idempotencyRetentionHours: 24 })).status).toBe(200);
+    }
+  });
+
   it('keys are scoped per API key: another key with the same Idempotency-Key is a new request', async () => {
     const created = await api.post('/v1/api-keys', { kind: 'operator' });
     const other = client(env.app, created.body.key);

@@ -93,6 +93,24 @@ describe('operational tables are pruned; /metrics shows the pending outbox', () 
     const p = await api.patch('/v1/settings', { webhookLogRetentionDays: 7, jobRunRetentionDays: 14 });
     expect(p.body).toMatchObject({ webhookLogRetentionDays: 7, jobRunRetentionDays: 14 });
   });
+
+  it('idempotency retention is a setting: default 24 hours, 1..720, validated, audited', async () => {
+    expect((await api.get('/v1/settings')).body.idempotencyRetentionHours).toBe(24);
+    for (const bad of [0, 721, 1.5, -3, '24', null]) {
+      const r = await api.patch('/v1/settings', { idempotencyRetentionHours: bad });
+      expect(r.status, String(bad)).toBe(400);
+      expect(r.body.code).toBe('validation_failed');
+    }
+    expect((await api.get('/v1/settings')).body.idempotencyRetentionHours).toBe(24);
+    const p = await api.patch('/v1/settings', { idempotencyRetentionHours: 720 });
+    expect(p.status).toBe(200);
+    expect(p.body.idempotencyRetentionHours).toBe(720);
+    const audit = await api.get('/v1/audit-events?limit=500');
+    const changed = audit.body.data.filter((e: { type: string; data: { changed?: Record<string, unknown> } }) =>
+      e.type === 'settings.updated' && e.data.changed?.idempotencyRetentionHours === 720);
+    expect(changed).toHaveLength(1);
+    expect((await api.patch('/v1/settings', { idempotencyRetentionHours: 24 })).body.idempotencyRetentionHours).toBe(24);
+  });
 });
 
 describe('scheduled database backups', () => {

@@ -37,6 +37,7 @@ export async function backupCommand(argv: string[], ctx: Ctx, services: { regist
       case 'prune': {
         const r = await pruneDatabaseBackups(ctx, ctx.clock.now());
         for (const f of r.pruned) io.out(`pruned ${f}`);
+        for (const f of r.partialRemoved) io.out(`removed partial ${f} (a backup killed mid-write)`);
         io.err(`${r.pruned.length} pruned, ${r.kept} kept`);
         return 0;
       }

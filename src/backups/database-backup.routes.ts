@@ -55,7 +55,10 @@ export function registerDatabaseBackupRoutes(app: TypedApp, ctx: Ctx, archives: 
       tags: ['backups'], summary: 'Delete database backups older than backupRetentionDays (audited)',
       response: { 200: Type.Object({ pruned: Type.Array(Type.String()), kept: Type.Integer() }), ...errors(409) },
     },
-  }, async (request) => pruneDatabaseBackups(ctx, ctx.clock.now(), principalOf(request).keyId));
+  }, async (request) => {
+    const { pruned, kept } = await pruneDatabaseBackups(ctx, ctx.clock.now(), principalOf(request).keyId);
+    return { pruned, kept };
+  });
 
   // The decrypted archive is for the CLI only (`lethe backup open`): never returned to an API key.
   app.post('/v1/backups/archives/:id/open', {

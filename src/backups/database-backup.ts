@@ -92,8 +92,13 @@ class ChunkWriter {
 
 const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 
-/** Writes a backup of the whole database into config.backupDir; returns its path and header. Audited. */
-export async function createDatabaseBackup(ctx: Ctx, actorKeyId: string | null = null): Promise<{ path: string; header: BackupHeader; rows: Record<string, number> }> {
+/**
+ * Writes a backup of the whole database into config.backupDir; returns its path and header. Audited.
+ * The file is written as `<name>.lbk.tmp` and renamed when complete: a process killed mid-write
+ * leaves only a `.tmp` file, which is never listed or restored (and is removed by the prune once stale).
+ */
+export async function createDatabaseBackup(ctx: Ctx, actorKeyId: string | null = null,
+  options: { afterTable?: (table: string) => void } = {}): Promise<{ path: string; header: BackupHeader; rows: Record<string, number> }> {
   const at = ctx.clock.now();
   const id = crypto.randomUUID();
   fs.mkdirSync(ctx.config.backupDir, { recursive: true });
@@ -125,6 +130,7 @@ export async function createDatabaseBackup(ctx: Ctx, actorKeyId: string | null =
         let n = 0;
         for await (const j of repo.tableRows(trx, table, pks.get(table))) { w.write(j + '\n'); n++; }
         rows[table] = n;
+        options.afterTable?.(table);
       }
       w.write(JSON.stringify(['end', rows]) + '\n');
       w.flush(true);
@@ -236,10 +242,33 @@ export function listDatabaseBackups(ctx: Pick<Ctx, 'config'>): BackupFileInfo[] 
   return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
-/** Deletes backup files older than backupRetentionDays (by the time in their header). Audited. */
-export async function pruneDatabaseBackups(ctx: Ctx, at: Date, actorKeyId: string | null = null): Promise<{ pruned: string[]; kept: number }> {
+/** A `.tmp` left this long without a write belongs to a process that died mid-backup (a live writer keeps writing). */
+const STALE_PARTIAL_MS = 3_600_000;
+
+/** Removes partial backup files (`*.lbk.tmp`) untouched for an hour (real time: file times are the disk's); returns their names. */
+export function removeStalePartialBackups(ctx: Pick<Ctx, 'config'>): string[] {
+  let names: string[];
+  try { names = fs.readdirSync(ctx.config.backupDir); } catch { return []; }
+  const removed: string[] = [];
+  for (const name of names.filter((n) => n.endsWith(`${BACKUP_EXT}.tmp`))) {
+    const p = path.join(ctx.config.backupDir, name);
+    try {
+      if (Date.now() - fs.statSync(p).mtimeMs < STALE_PARTIAL_MS) continue;
+      fs.rmSync(p, { force: true });
+      removed.push(name);
+    } catch { /* gone meanwhile */ }
+  }
+  return removed;
+}
+
+/**
+ * Deletes backup files older than backupRetentionDays (by the time in their header), and partial
+ * files of backups killed mid-write (stale `.lbk.tmp`). Audited when a backup file goes.
+ */
+export async function pruneDatabaseBackups(ctx: Ctx, at: Date, actorKeyId: string | null = null): Promise<{ pruned: string[]; kept: number; partialRemoved: string[] }> {
   const days = await retentionDays(ctx.db);
   const cutoff = at.getTime() - days * DAY_MS;
+  const partialRemoved = removeStalePartialBackups(ctx);
   const all = listDatabaseBackups(ctx);
   const old = all.filter((b) => Date.parse(b.createdAt) <= cutoff);
   for (const b of old) fs.rmSync(b.path, { force: true });
@@ -249,5 +278,5 @@ export async function pruneDatabaseBackups(ctx: Ctx, at: Date, actorKeyId: strin
       data: { backupIds: old.map((b) => b.id), files: old.map((b) => b.file), retentionDays: days },
     }));
   }
-  return { pruned: old.map((b) => b.file), kept: all.length - old.length };
+  return { pruned: old.map((b) => b.file), kept: all.length - old.length, partialRemoved };
 }

@@ -28,6 +28,7 @@ export interface SettingsTable {
   databaseBackupTime: string;
   webhookLogRetentionDays: number;
   jobRunRetentionDays: number;
+  idempotencyRetentionHours: number;
   updatedAt: Timestamp;
 }
 

@@ -1,4 +1,5 @@
 import * as m0007 from '../db/migrations/0007-deployment.ts';
+import * as m0014 from '../db/migrations/0014-idempotency-retention.ts';
 import type { DomainPlugin } from '../plugin/registry.ts';
 import { SETTINGS_SECTIONS } from '../settings/settings.repo.ts';
 import { operationalRetentionTask, outboxGauges } from './operational-retention.ts';
@@ -12,7 +13,8 @@ import { createBackupScheduler } from './scheduled-backups.ts';
  */
 export const deploymentPlugin: DomainPlugin = {
   name: 'deployment',
-  migrations: { '0007-deployment': m0007 },
+  // 0014: idempotencyRetentionHours (the idempotency store's replay window and purge, src/http/idempotency.ts).
+  migrations: { '0007-deployment': m0007, '0014-idempotency-retention': m0014 },
   plug(ctx, r) {
     r.settingsSection({ fields: SETTINGS_SECTIONS.deployment });
     r.retentionTask(operationalRetentionTask(ctx.db));

@@ -11,7 +11,8 @@ import * as repo from './deployment.repo.ts';
  * - webhook_deliveries: attempts older than settings.webhookLogRetentionDays (default 30);
  * - webhook_outbox: delivered or failed webhooks older than that (pending ones are never pruned);
  * - job_runs: claims of scheduled runs older than settings.jobRunRetentionDays (default 90).
- * (Idempotency records are pruned after 24 hours by the `idempotency-keys` task.)
+ * (Idempotency records are pruned after settings.idempotencyRetentionHours, default 24, by the
+ * `idempotency-keys` task: src/jobs/retention-schedule.ts.)
  */
 export function operationalRetentionTask(db: Db): RetentionTask {
   return {

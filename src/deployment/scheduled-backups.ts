@@ -1,4 +1,5 @@
 import type { Ctx } from '../context.ts';
+import { crashPoint } from './crash-points.ts';
 import type { Db } from '../db/database.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
 import * as repo from './deployment.repo.ts';
@@ -22,6 +23,10 @@ export const finishRun = repo.finishRun;
  * settings.notificationTimeZone at settings.databaseBackupTime (or the first check after it,
  * e.g. after downtime), exactly one instance takes a backup into LETHE_BACKUP_DIR and prunes
  * the backups older than backupRetentionDays. Both are audited (backup.created, backup.pruned).
+ * Checked right after start (a restarted instance catches up at once) and every minute.
+ * An instance killed mid-backup leaves its claim unfinished and at most a `.lbk.tmp` file (never
+ * listed or restored); an hour later another instance takes the slot over, and the prune removes
+ * the stale partial file.
  */
 export function createBackupScheduler(ctx: Ctx, options: { tickMs?: number } = {}) {
   let timer: NodeJS.Timeout | null = null;
@@ -36,12 +41,17 @@ export function createBackupScheduler(ctx: Ctx, options: { tickMs?: number } = {
     const now = ctx.clock.now();
     const day = localDay(now, zone);
     if (now.getTime() < instantOf(day, s.databaseBackupTime, zone).getTime()) return { ran: false, day: null };
-    if (!await claimRun(ctx.db, 'database-backup', day, ctx.config.instanceId, now)) return { ran: false, day: null };
+    if (!await claimRun(ctx.db, 'database-backup', day, ctx.config.instanceId, now)) {
+      ctx.log.debug({ job: 'database-backup', slot: day }, 'scheduled database backup: slot already claimed');
+      return { ran: false, day: null };
+    }
     try {
-      const r = await createDatabaseBackup(ctx, null);
+      // test-only (NODE_ENV=test): SIGKILL with the slot claimed and the backup file half written
+      const r = await createDatabaseBackup(ctx, null, { afterTable: () => crashPoint('scheduled-backup') });
       const pruned = await pruneDatabaseBackups(ctx, ctx.clock.now(), null);
       await finishRun(ctx.db, 'database-backup', day, ctx.clock.now(), 'succeeded');
-      ctx.log.info({ job: 'database-backup', backupId: r.header.id, pruned: pruned.pruned.length }, 'scheduled database backup taken');
+      ctx.log.info({ job: 'database-backup', backupId: r.header.id, pruned: pruned.pruned.length, partialRemoved: pruned.partialRemoved.length },
+        'scheduled database backup taken');
     } catch (error) {
       await finishRun(ctx.db, 'database-backup', day, ctx.clock.now(), 'failed');
       ctx.log.error({ job: 'database-backup', err: (error as Error).message }, 'scheduled database backup failed');
@@ -55,11 +65,12 @@ export function createBackupScheduler(ctx: Ctx, options: { tickMs?: number } = {
     start() {
       if (timer) return;
       const safe = () => {
-        if (running) return;
+        if (running || !timer) return;
         running = tick().catch((e: Error) => ctx.log.error({ err: e.message }, 'backup scheduler tick failed')).finally(() => { running = null; });
       };
       timer = setInterval(safe, options.tickMs ?? 60_000);
       timer.unref();
+      setImmediate(safe);
     },
     async stop() { if (timer) clearInterval(timer); timer = null; await running; },
   };

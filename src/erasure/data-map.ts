@@ -202,6 +202,7 @@ export const DATA_MAP: Record<string, TableMap> = {
       redaction_overrides: state, policy_version: state, updated_at: ts, key_epoch_days: state,
       delete_customer_when_grace_ends: state,
       database_backup_enabled: state, database_backup_time: state, webhook_log_retention_days: state, job_run_retention_days: state,
+      idempotency_retention_hours: state,
     },
   },
   // Crypto-shredding (src/crypto): epoch metadata (keys are in the keyring, outside the database),

@@ -24,6 +24,7 @@ export const SettingsSchema = Type.Object({
   databaseBackupTime: Type.String(),
   webhookLogRetentionDays: Type.Integer(),
   jobRunRetentionDays: Type.Integer(),
+  idempotencyRetentionHours: Type.Integer(),
   keyEpochDays: Type.Integer({ description: 'A new key epoch starts every keyEpochDays (crypto-shredding; docs/encryption.md)' }),
   redactionPolicy: PolicyMap,
   redactionPolicyOverrides: PolicyMap,
@@ -43,6 +44,7 @@ export const SettingsPatchSchema = Type.Object({
   databaseBackupTime: Type.Optional(Time),
   webhookLogRetentionDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 36500, description: 'Delivered/failed webhooks and delivery attempts are deleted after this many days' })),
   jobRunRetentionDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 36500, description: 'Records of scheduled runs are deleted after this many days' })),
+  idempotencyRetentionHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 720, description: 'A stored Idempotency-Key response is replayed for this many hours, then forgotten (the request runs again) and deleted by the retention job' })),
   keyEpochDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })),
   redactionPolicy: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), Type.Union([Type.String({ maxLength: 20 }), Type.Null()]), {
     maxProperties: 200,

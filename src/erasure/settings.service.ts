@@ -19,6 +19,7 @@ export interface SettingsPatch {
   databaseBackupTime?: string;
   webhookLogRetentionDays?: number;
   jobRunRetentionDays?: number;
+  idempotencyRetentionHours?: number;
   /** Crypto-shredding: a new key epoch starts every keyEpochDays. */
   keyEpochDays?: number;
   /** Per-field overrides: "entity.field" → action; null (or the default action) removes the override. */
@@ -29,7 +30,7 @@ export interface SettingsPatch {
 
 const SCALARS = ['automaticPersonalDataDeletion', 'gracePeriodDays', 'notificationTime', 'notificationTimeZone',
   'backupRetentionDays', 'overdueAfterDays', 'databaseBackupEnabled', 'databaseBackupTime', 'webhookLogRetentionDays',
-  'jobRunRetentionDays', 'keyEpochDays', 'deleteCustomerWhenGraceEnds'] as const;
+  'jobRunRetentionDays', 'idempotencyRetentionHours', 'keyEpochDays', 'deleteCustomerWhenGraceEnds'] as const;
 
 export function toSettingsView(s: Settings) {
   return {
@@ -44,6 +45,7 @@ export function toSettingsView(s: Settings) {
     databaseBackupTime: s.databaseBackupTime,
     webhookLogRetentionDays: s.webhookLogRetentionDays,
     jobRunRetentionDays: s.jobRunRetentionDays,
+    idempotencyRetentionHours: s.idempotencyRetentionHours,
     keyEpochDays: s.keyEpochDays,
     redactionPolicy: effectivePolicy(s.redactionOverrides),
     redactionPolicyOverrides: s.redactionOverrides,

@@ -6,13 +6,21 @@ import type { FieldCrypto } from '../crypto/field-crypto.ts';
 import type { Db } from '../db/database.ts';
 import { canonicalJson } from '../audit/canonical-json.ts';
 import { AppError } from './errors.ts';
+import { readSettingsSection } from '../settings/settings.repo.ts';
 
 declare module 'fastify' {
   interface FastifyRequest { idempotency: { key: string; keyId: string } | null }
 }
 
-/** How long a stored response is replayed; purged afterwards by the retention job. */
-export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
+/**
+ * How long a stored response is replayed: settings.idempotencyRetentionHours (default 24, 1..720;
+ * deployment section, migration 0014). Older rows are not replayed (the request runs again) and
+ * are deleted by the retention job's `idempotency-keys` task.
+ */
+export async function idempotencyRetentionMs(db: Db): Promise<number> {
+  const { idempotencyRetentionHours } = await readSettingsSection(db, 'deployment');
+  return idempotencyRetentionHours * 3600_000;
+}
 // A row still without a response after this long belongs to a crashed request: it may be taken over.
 const ABANDONED_MS = 60_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -86,7 +94,7 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, 
       }
       const existing = await repo.find(db, keyId, key);
       if (!existing) continue; // removed between our insert and select: try to claim again
-      const expired = now.getTime() - new Date(existing.createdAt).getTime() > IDEMPOTENCY_TTL_MS;
+      const expired = now.getTime() - new Date(existing.createdAt).getTime() > await idempotencyRetentionMs(db);
       const abandoned = existing.statusCode === null && now.getTime() - new Date(existing.createdAt).getTime() > ABANDONED_MS;
       if (expired || abandoned) {
         await repo.release(db, keyId, key, existing.createdAt);

@@ -1,15 +1,15 @@
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import { IDEMPOTENCY_TTL_MS } from '../http/idempotency.ts';
+import { idempotencyRetentionMs } from '../http/idempotency.ts';
 import { purgeBefore } from '../http/idempotency.repo.ts';
 import type { Job, RetentionTask } from './jobs.ts';
 
-/** Stored idempotent responses are replayed for 24 hours, then deleted. */
+/** Stored idempotent responses are replayed for settings.idempotencyRetentionHours (default 24), then deleted. */
 export function idempotencyPurgeTask(db: Db): RetentionTask {
   return {
     name: 'idempotency-keys',
     async run(at) {
-      const cutoff = new Date(at.getTime() - IDEMPOTENCY_TTL_MS);
+      const cutoff = new Date(at.getTime() - await idempotencyRetentionMs(db));
       return { deleted: await purgeBefore(db, cutoff) };
     },
   };

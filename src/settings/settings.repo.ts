@@ -26,6 +26,7 @@ export interface SettingsUpdate {
   databaseBackupTime?: string;
   webhookLogRetentionDays?: number;
   jobRunRetentionDays?: number;
+  idempotencyRetentionHours?: number;
   redactionOverrides?: Record<string, string>;
   policyVersion?: number;
 }
@@ -42,7 +43,7 @@ export const SETTINGS_SECTIONS = {
   erasure: ['automaticPersonalDataDeletion', 'redactionOverrides', 'policyVersion'],
   notifications: ['gracePeriodDays', 'notificationTime', 'notificationTimeZone', 'overdueAfterDays', 'deleteCustomerWhenGraceEnds'],
   backups: ['backupRetentionDays'],
-  deployment: ['databaseBackupEnabled', 'databaseBackupTime', 'webhookLogRetentionDays', 'jobRunRetentionDays'],
+  deployment: ['databaseBackupEnabled', 'databaseBackupTime', 'webhookLogRetentionDays', 'jobRunRetentionDays', 'idempotencyRetentionHours'],
   crypto: ['keyEpochDays'],
 } as const satisfies Record<string, ReadonlyArray<keyof Settings>>;
 

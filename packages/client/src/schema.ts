@@ -10517,6 +10517,7 @@ export interface operations {
                         /** @description When true, the grace-period job deletes customers who no longer hold any license once every case left its grace period */
                         deleteCustomerWhenGraceEnds: boolean;
                         gracePeriodDays: number;
+                        idempotencyRetentionHours: number;
                         jobRunRetentionDays: number;
                         /** @description A new key epoch starts every keyEpochDays (crypto-shredding; docs/encryption.md) */
                         keyEpochDays: number;
@@ -10605,6 +10606,8 @@ export interface operations {
                     databaseBackupTime?: string;
                     deleteCustomerWhenGraceEnds?: boolean;
                     gracePeriodDays?: number;
+                    /** @description A stored Idempotency-Key response is replayed for this many hours, then forgotten (the request runs again) and deleted by the retention job */
+                    idempotencyRetentionHours?: number;
                     /** @description Records of scheduled runs are deleted after this many days */
                     jobRunRetentionDays?: number;
                     keyEpochDays?: number;
@@ -10637,6 +10640,7 @@ export interface operations {
                         /** @description When true, the grace-period job deletes customers who no longer hold any license once every case left its grace period */
                         deleteCustomerWhenGraceEnds: boolean;
                         gracePeriodDays: number;
+                        idempotencyRetentionHours: number;
                         jobRunRetentionDays: number;
                         /** @description A new key epoch starts every keyEpochDays (crypto-shredding; docs/encryption.md) */
                         keyEpochDays: number;
