@@ -89,7 +89,7 @@ export async function buildApp(ctx: Ctx, services: Services = createServices(ctx
     perAddressPerMinute: ctx.config.rateLimitPerAddressPerMinute,
     keys: services.port('apiKeys'),
   });
-  registerIdempotency(app, ctx.db, ctx.clock, ctx.crypto);
+  registerIdempotency(app, ctx.db, ctx.clock, ctx.crypto, ctx.secrets.idempotencyHashKey);
   // Every domain's routes, in src/domains.ts order; handlers get typed params, query and body.
   const typed = app.withTypeProvider<RequestTypeProvider>();
   for (const { module } of services.registry.routes) await module(typed);

@@ -27,6 +27,8 @@ export interface Secrets {
   keyringKey: Buffer;
   /** HMAC key of the e-mail blind index. */
   blindIndexKey: Buffer;
+  /** HMAC key of idempotency_keys.body_hash (a request body often holds an e-mail: no unkeyed hash of it is kept). */
+  idempotencyHashKey: Buffer;
   /** Fingerprint of the master key: lets a backup say which key sealed it without revealing it. */
   fingerprint: string;
 }
@@ -45,6 +47,7 @@ export function deriveSecrets(master: Buffer): Secrets {
     receiptSealKey: derive('receipt-key-seal/v1'),
     keyringKey: derive('keyring/v1'),
     blindIndexKey: derive('blind-index/v1'),
+    idempotencyHashKey: derive('idempotency-hash/v1'),
     fingerprint: crypto.createHash('sha256').update(derive('fingerprint/v1')).digest('hex').slice(0, 16),
   };
 }

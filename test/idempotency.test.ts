@@ -1,4 +1,6 @@
+import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../src/audit/canonical-json.ts';
 import { DAY_MS } from '../src/clock.ts';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
 import { add, createCustomer, customerBody } from './helpers/fixtures.ts';
@@ -39,6 +41,24 @@ describe('Idempotency-Key on POST', () => {
     await api.post('/v1/customers', customerBody(), { 'idempotency-key': key });
     const row = await env.ctx.db.selectFrom('idempotencyKeys').selectAll().where('key', '=', key).executeTakeFirst();
     expect(row).toMatchObject({ statusCode: 201, method: 'POST', path: '/v1/customers' });
+  });
+
+  it('the stored request hash is keyed (HMAC), and a row written before that (plain SHA-256) still replays', async () => {
+    const key = newKey();
+    const body = customerBody();
+    const first = await api.post('/v1/customers', body, { 'idempotency-key': key });
+    const row = await env.ctx.db.selectFrom('idempotencyKeys').selectAll().where('key', '=', key).executeTakeFirstOrThrow();
+    // What release 1 stored: SHA-256 of the route, params, query and body; anyone with the table could
+    // confirm a guessed e-mail with it. Now an HMAC under a key derived from the master key.
+    const text = `POST /v1/customers {} {}\n${canonicalJson(body)}`;
+    const plain = crypto.createHash('sha256').update(text).digest('hex');
+    expect(row.bodyHash).toBe(`h1:${crypto.createHmac('sha256', env.ctx.secrets.idempotencyHashKey).update(text).digest('hex')}`);
+    expect(row.bodyHash).not.toContain(plain);
+    await env.ctx.db.updateTable('idempotencyKeys').set({ bodyHash: plain }).where('key', '=', key).execute();
+    const again = await api.post('/v1/customers', body, { 'idempotency-key': key });
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body).toEqual(first.body);
+    expect((await api.post('/v1/customers', customerBody(), { 'idempotency-key': key })).status).toBe(409);
   });
 
   it('an error response is replayed as well (first status and body)', async () => {

@@ -34,9 +34,23 @@ function requestIdentity(request: FastifyRequest): string {
   return `${request.method} ${request.routeOptions.url ?? ''} ${canonicalJson(request.params ?? {})} ${canonicalJson(request.query ?? {})}`;
 }
 
-function bodyHash(request: FastifyRequest): string {
+function requestText(request: FastifyRequest): string {
   const body = Buffer.isBuffer(request.body) ? request.body.toString('base64') : canonicalJson(request.body ?? null);
-  return crypto.createHash('sha256').update(`${requestIdentity(request)}\n${body}`).digest('hex');
+  return `${requestIdentity(request)}\n${body}`;
+}
+
+/**
+ * What is stored to recognise a replay: an HMAC of the request (its body often holds an e-mail, and
+ * an unkeyed hash of a guessable value can be confirmed by anyone holding a copy of the table).
+ * Prefixed `h1:`; rows written before it (plain SHA-256 hex) still match until they expire.
+ */
+const KEYED = 'h1:';
+function bodyHash(request: FastifyRequest, hashKey: Buffer): string {
+  return KEYED + crypto.createHmac('sha256', hashKey).update(requestText(request)).digest('hex');
+}
+function sameRequest(stored: string, request: FastifyRequest, keyed: string): boolean {
+  if (stored.startsWith(KEYED)) return stored === keyed;
+  return stored === crypto.createHash('sha256').update(requestText(request)).digest('hex');
 }
 
 /** The customer a stored response is about: from the matched route's pattern and parsed params. */
@@ -68,7 +82,7 @@ function replay(reply: FastifyReply, statusCode: number, body: unknown) {
 /** Stored responses are encrypted under their customer's key; the associated data binds the row (key id and key). */
 const rowId = (apiKeyId: string, key: string) => `${apiKeyId}/${key}`;
 
-export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, fc: FieldCrypto) {
+export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, fc: FieldCrypto, hashKey: Buffer) {
   app.decorateRequest('idempotency', null);
   // Every POST may answer 409 idempotency_key_reused / idempotency_key_in_flight: document it.
   app.addHook('onRoute', (route) => {
@@ -83,7 +97,7 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, 
       throw new AppError('validation_failed', 'Idempotency-Key must be 1 to 255 characters');
     }
     const keyId = request.principal.keyId;
-    const hash = bodyHash(request);
+    const hash = bodyHash(request, hashKey);
     const deadline = Date.now() + WAIT_MS;
     for (;;) {
       const now = clock.now();
@@ -100,7 +114,7 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, 
         await repo.release(db, keyId, key, existing.createdAt);
         continue;
       }
-      if (existing.bodyHash !== hash) {
+      if (!sameRequest(existing.bodyHash, request, hash)) {
         throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body or path');
       }
       if (existing.statusCode !== null) {
