@@ -44,9 +44,12 @@ export const notificationsPlugin: DomainPlugin = {
     r.gauge(cases.refreshGauges);
     r.routes((app) => registerDataDeletionRoutes(app, cases));
     if (ctx.config.schedulerEnabled) {
+      // Through the jobs domain's record: every scheduled sweep and pass is a recorded run.
+      const jobRuns = r.port('jobRuns');
+      const scheduled = { trigger: 'scheduled', actorKeyId: null } as const;
       r.background(createScheduler(ctx, {
-        expireGracePeriods: gracePeriods,
-        notifyDue: (opts) => cases.notifyDue(opts),
+        expireGracePeriods: () => jobRuns().run('grace-periods', scheduled),
+        notifyDue: (opts) => jobRuns().record('deletion-notifications', scheduled, () => cases.notifyDue(opts)),
       }));
     }
   },
