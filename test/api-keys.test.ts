@@ -87,6 +87,45 @@ describe('API key lifecycle', () => {
     await api.del(`/v1/api-keys/${id}`);
   });
 
+  it('PATCH sets, changes and clears a label (also of a revoked key); audited without the text; 404, 400', async () => {
+    const app = await createApplication(api);
+    const created = await api.post('/v1/api-keys', { kind: 'application', applicationIds: [app.id] });
+    const id = created.body.id as string;
+    const set = await api.patch(`/v1/api-keys/${id}`, { label: '  billing service  ' });
+    expect(set.status).toBe(200);
+    expect(set.body).toEqual({ ...(await api.get(`/v1/api-keys/${id}`)).body, label: 'billing service' });
+    expect(Object.keys(set.body).sort()).toEqual(['applicationIds', 'createdAt', 'expiresAt', 'id', 'kind', 'label', 'lastUsedAt', 'revokedAt']);
+    expect(set.raw).not.toContain(created.body.key);
+    expect((await api.get('/v1/api-keys?limit=500')).body.data.find((k: { id: string }) => k.id === id).label).toBe('billing service');
+    // The same label again changes nothing (no audit row); a new one and a revoked key's label are changes.
+    expect((await api.patch(`/v1/api-keys/${id}`, { label: 'billing service' })).status).toBe(200);
+    expect((await api.patch(`/v1/api-keys/${id}`, { label: 'billing v2' })).body.label).toBe('billing v2');
+    expect((await api.del(`/v1/api-keys/${id}`)).status).toBe(204);
+    const cleared = await api.patch(`/v1/api-keys/${id}`, { label: '   ' });
+    expect(cleared.body).toMatchObject({ label: null, revokedAt: expect.any(String) });
+    expect((await api.patch(`/v1/api-keys/${id}`, { label: null })).body.label).toBe(null);
+    const events = await auditOf(id);
+    expect(events.map((e) => [e.type, e.actorKeyId !== null, (e.data as { label?: string }).label ?? null])).toEqual([
+      ['api_key.created', true, null], ['api_key.labelled', true, 'set'], ['api_key.labelled', true, 'set'],
+      ['api_key.revoked', true, null], ['api_key.labelled', true, 'cleared'],
+    ]);
+    expect(JSON.stringify(events)).not.toMatch(/billing/);
+
+    expect((await api.patch('/v1/api-keys/00000000-0000-4000-8000-000000000000', { label: 'x' })).status).toBe(404);
+    for (const body of [{ label: 'x'.repeat(201) }, {}, { label: 5 }, { label: 'ok', kind: 'operator' }]) {
+      const r = await api.patch(`/v1/api-keys/${id}`, body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body.code).toBe('validation_failed');
+    }
+    expect((await api.patch('/v1/api-keys/not-a-uuid', { label: 'x' })).status).toBe(400);
+    expect((await api.get(`/v1/api-keys/${id}`)).body.label).toBe(null);
+    // Operators only: an application key is refused and changes nothing.
+    const partner = client(env.app, (await api.post('/v1/api-keys', { kind: 'application', applicationIds: [app.id] })).body.key as string);
+    const refused = await partner.patch(`/v1/api-keys/${id}`, { label: 'mine now' });
+    expect(refused.status).toBe(403);
+    expect((await api.get(`/v1/api-keys/${id}`)).body.label).toBe(null);
+  });
+
   it('409 last_operator_key for the last active operator key; an expired operator key does not count', async () => {
     // Revoke every other operator key, leaving the admin key.
     const keys = (await api.get('/v1/api-keys?limit=500')).body.data as Array<{ id: string; kind: string; revokedAt: string | null }>;

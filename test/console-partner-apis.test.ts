@@ -58,6 +58,31 @@ describe.skipIf(TEST_DB !== 'pglite')('console: needs operator/partner APIs', ()
     expect((await client(env.app, created.body.key).get('/v1/customers')).status).toBe(401);
   });
 
+  it('keys page: edits a key\'s label in place (saved through the API, shown after a reload)', async () => {
+    const created = await api.post('/v1/api-keys', { kind: 'operator', label: 'old name' });
+    await page.goto(`${base}/console/keys`);
+    await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+    const row = page.getByRole('table', { name: 'API keys' }).getByRole('row').filter({ has: page.getByTitle(created.body.id) });
+    await row.getByText('old name').waitFor();
+    await row.getByRole('button', { name: 'Edit label' }).click();
+    const field = row.getByLabel('Label', { exact: true });
+    expect(await field.inputValue()).toBe('old name');
+    // Escape cancels without saving.
+    await field.fill('not saved');
+    await field.press('Escape');
+    await row.getByText('old name').waitFor();
+    await row.getByRole('button', { name: 'Edit label' }).click();
+    await row.getByLabel('Label', { exact: true }).fill('billing service');
+    await row.getByRole('button', { name: 'Save label' }).click();
+    await row.getByText('billing service').waitFor();
+    expect((await api.get(`/v1/api-keys/${created.body.id}`)).body.label).toBe('billing service');
+    await page.reload();
+    await page.getByRole('table', { name: 'API keys' }).getByRole('row').filter({ has: page.getByTitle(created.body.id) }).getByText('billing service').waitFor();
+    const audit = await api.get(`/v1/audit-events?subjectId=${created.body.id}`);
+    expect(audit.body.data.map((e: { type: string }) => e.type)).toContain('api_key.labelled');
+    expect(JSON.stringify(audit.body)).not.toContain('billing service');
+  });
+
   it('removes one address and one card after a confirmation; the rest of the customer stays', async () => {
     const c = await createCustomer(api);
     const address = await add(api, c.id, 'addresses', { line1: '1 Keep Street', city: 'Berlin', country: 'DE' });

@@ -684,14 +684,44 @@ suite(`operator console in Chromium${TEST_DB === 'pglite' ? '' : ' — skipped: 
     await page.getByRole('table', { name: 'Deletions per day' }).waitFor();
   });
 
-  it('runs a job from the jobs page after a confirmation and lists the result', async () => {
+  it('jobs page: lists the recorded runs (one started through the API too), runs a job after a confirmation and lists it', async () => {
+    // A run the browser did not start: recorded by the server, so the page lists it.
+    env.clock.advance(60_000);
+    const viaApi = await api.post('/v1/jobs/retention/run');
+    expect(viaApi.status).toBe(200);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
     await heading('Jobs').waitFor();
+    const table = page.getByRole('table', { name: 'Job runs, newest first' });
+    const newest = () => table.getByRole('row').nth(1);
+    await newest().getByText('Retention', { exact: true }).waitFor();
+    expect(await newest().textContent()).toMatch(/manual by .*succeeded/);
+    // Its result cell names what the run did (non-zero counts, by task), from the recorded counts.
+    const recorded = (await api.get('/v1/job-runs?job=retention&limit=1')).body.data[0];
+    expect(recorded.result).toEqual(viaApi.body.result);
+    const resultCell = await newest().locator('td[data-label="Result"]').textContent();
+    const done = Object.entries(recorded.result as Record<string, Record<string, number>>)
+      .flatMap(([task, counts]) => Object.entries(counts).filter(([, n]) => typeof n === 'number' && n !== 0).map(([k, n]) => [task, `${k} ${n}`]));
+    expect(done.length).toBeGreaterThan(0);
+    for (const [task, count] of done) expect(resultCell).toMatch(new RegExp(`${task}: [^·]*${count}`));
+    // The job's card shows it as its last run.
+    const card = page.getByRole('listitem').filter({ has: page.getByRole('heading', { name: 'Retention' }) });
+    expect(await card.textContent()).toContain(`Last run: ${env.clock.now().toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')} (manual)`);
+
+    env.clock.advance(60_000);
     await page.getByRole('button', { name: 'Run deletion notifications now…' }).click();
     await page.getByRole('dialog', { name: /Run “Deletion notifications” now\?/ }).getByRole('button', { name: 'Run deletion notifications' }).click();
-    const runs = page.getByRole('list', { name: 'Recent runs, newest first' });
-    await runs.getByText(/deletion-notifications/).waitFor();
-    expect(await runs.textContent()).toMatch(/done/);
+    await newest().getByText('Deletion notifications', { exact: true }).waitFor();
+    const listed = (await api.get('/v1/job-runs?limit=1')).body.data[0];
+    expect(listed).toMatchObject({ job: 'deletion-notifications', trigger: 'manual', outcome: 'succeeded' });
+    expect(await newest().textContent()).toMatch(listed.result.enqueued ? new RegExp(`manual by .*succeeded.*enqueued ${listed.result.enqueued}`) : /manual by .*succeeded.*nothing to do/);
+
+    // Filtered by job: only that job's runs.
+    await page.getByLabel('Job', { exact: true }).selectOption('retention');
+    await table.getByRole('row').nth(1).getByText('Retention', { exact: true }).waitFor();
+    const jobs = await table.locator('tbody td[data-label="Job"]').allTextContents();
+    expect(jobs.length).toBeGreaterThan(0);
+    expect(new Set(jobs)).toEqual(new Set(['Retention']));
+    await shot('jobs');
   });
 
   it('works on a 390 px phone: no sideways scrolling, ids shortened, tables as cards, a menu button', async () => {

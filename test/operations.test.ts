@@ -68,6 +68,9 @@ describe('operational tables are pruned; /metrics shows the pending outbox', () 
     await env.ctx.db.insertInto('jobRuns').values([
       { job: 'database-backup', slot: '2026-01-01', instanceId: 'x', startedAt: new Date(now.getTime() - 100 * DAY_MS), finishedAt: null, outcome: 'succeeded' },
       { job: 'database-backup', slot: '2026-05-30', instanceId: 'x', startedAt: young, finishedAt: null, outcome: 'succeeded' },
+      // Still running: one whose process died 7 hours in (marked abandoned, kept until it is old), one just started (untouched).
+      { job: 'database-backup', slot: 'dead-run', instanceId: 'x', startedAt: new Date(now.getTime() - 7 * 3600_000), finishedAt: null, outcome: 'running' },
+      { job: 'database-backup', slot: 'live-run', instanceId: 'x', startedAt: new Date(now.getTime() - 3600_000), finishedAt: null, outcome: 'running' },
     ]).execute();
 
     const metrics = await api.get('/metrics');
@@ -77,12 +80,13 @@ describe('operational tables are pruned; /metrics shows the pending outbox', () 
 
     const run = await api.post('/v1/jobs/retention/run');
     expect(run.status).toBe(200);
-    expect(run.body.result['operational-tables']).toEqual({ webhookDeliveriesDeleted: 2, webhookOutboxDeleted: 1, jobRunsDeleted: 1 });
+    expect(run.body.result['operational-tables']).toEqual({ webhookDeliveriesDeleted: 2, webhookOutboxDeleted: 1, jobRunsAbandoned: 1, jobRunsDeleted: 1 });
     const left = (await env.ctx.db.selectFrom('webhookOutbox').select('id').where('applicationId', '=', app.id).execute()).map((r) => r.id).sort();
     expect(left).toEqual([ids.oldPending, ids.youngDelivered].sort());
     expect(await env.ctx.db.selectFrom('webhookDeliveries').select('outboxId').where('applicationId', '=', app.id).execute())
       .toEqual([{ outboxId: ids.youngDelivered }]);
-    expect((await env.ctx.db.selectFrom('jobRuns').select('slot').execute()).map((r) => r.slot)).toEqual(['2026-05-30']);
+    const runs = await env.ctx.db.selectFrom('jobRuns').select(['slot', 'outcome']).where('job', '=', 'database-backup').orderBy('slot').execute();
+    expect(runs).toEqual([{ slot: '2026-05-30', outcome: 'succeeded' }, { slot: 'dead-run', outcome: 'abandoned' }, { slot: 'live-run', outcome: 'running' }]);
   });
 
   it('retention and scheduled backups are settings (defaults documented), validated', async () => {
@@ -132,13 +136,19 @@ describe('scheduled database backups', () => {
       expect(await a.tick()).toEqual({ ran: false, day: null });
       expect(listDatabaseBackups(env.ctx).length).toBe(before + 1);
       const run = await env.ctx.db.selectFrom('jobRuns').selectAll().where('job', '=', 'database-backup').where('slot', '=', '2026-06-01').executeTakeFirstOrThrow();
-      expect(run.outcome).toBe('succeeded');
+      expect(run).toMatchObject({ outcome: 'succeeded', trigger: 'scheduled', actorKeyId: null, error: null });
+      expect(run.result).toMatchObject({ backupsCreated: 1, backupsPruned: 0 });
+      // Listed by the API with the other runs, as scheduled.
+      const listed = await api.get('/v1/job-runs?job=database-backup');
+      expect(listed.body.data[0]).toMatchObject({ id: run.id, trigger: 'scheduled', outcome: 'succeeded', result: run.result });
       const audit = await api.get('/v1/audit-events?limit=200');
       expect(audit.body.data.filter((e: { type: string }) => e.type === 'backup.created').length).toBeGreaterThanOrEqual(1);
       // A claim left unfinished by a dead instance is taken over after an hour, not before.
-      await env.ctx.db.insertInto('jobRuns').values({ job: 'database-backup', slot: '2026-06-02', instanceId: 'dead', startedAt: new Date('2026-06-02T09:00:00Z'), finishedAt: null, outcome: null }).execute();
+      await env.ctx.db.insertInto('jobRuns').values({ job: 'database-backup', slot: '2026-06-02', instanceId: 'dead', startedAt: new Date('2026-06-02T09:00:00Z'), finishedAt: null, outcome: 'running' }).execute();
       expect(await claimRun(env.ctx.db, 'database-backup', '2026-06-02', 'me', new Date('2026-06-02T09:30:00Z'))).toBe(false);
       expect(await claimRun(env.ctx.db, 'database-backup', '2026-06-02', 'me', new Date('2026-06-02T10:01:00Z'))).toBe(true);
+      expect(await env.ctx.db.selectFrom('jobRuns').select(['instanceId', 'outcome']).where('slot', '=', '2026-06-02').executeTakeFirst())
+        .toEqual({ instanceId: 'me', outcome: 'running' });
     } finally {
       await second?.close();
     }

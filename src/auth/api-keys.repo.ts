@@ -20,6 +20,10 @@ export async function setKeyDetails(db: Db, id: string, details: { label: string
   await db.updateTable('apiKeys').set(details).where('id', '=', id).execute();
 }
 
+export async function setKeyLabel(db: Db, id: string, label: string | null): Promise<void> {
+  await db.updateTable('apiKeys').set({ label }).where('id', '=', id).execute();
+}
+
 export async function findKey(db: Db, id: string, lock = false): Promise<KeyRow | undefined> {
   let q = db.selectFrom('apiKeys').select([...COLUMNS]).where('id', '=', id);
   if (lock) q = q.forUpdate();

@@ -36,6 +36,19 @@ export function registerApiKeyRoutes(app: TypedApp, keys: ApiKeysService) {
     },
   }, async (request) => keys.get(request.params.id));
 
+  app.patch('/v1/api-keys/:id', {
+    config: { access: 'operator' },
+    schema: {
+      operationId: 'updateApiKey', tags,
+      summary: 'Set or clear an API key\'s label (blank or null clears it); audited as api_key.labelled without the text',
+      params: IdParams,
+      body: Type.Object({
+        label: Type.Union([Type.String({ maxLength: 200 }), Type.Null()], { description: 'A note for operators, e.g. "billing service"' }),
+      }, { additionalProperties: false }),
+      response: { 200: ApiKeySchema, ...errors(404) },
+    },
+  }, async (request) => keys.setLabel(principalOf(request), request.params.id, request.body.label));
+
   app.delete('/v1/api-keys/:id', {
     config: { access: 'operator' },
     schema: {

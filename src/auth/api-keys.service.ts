@@ -30,6 +30,12 @@ export function createApiKeysService(ctx: Ctx) {
     expiresAt: row.expiresAt, lastUsedAt: row.lastUsedAt, revokedAt: row.revokedAt,
   });
 
+  async function get(id: string): Promise<KeyView> {
+    const row = await repo.findKey(db, id);
+    if (!row) throw notFound('API key');
+    return view(row, (await repo.applicationIdsOf(db, [id])).get(id) ?? []);
+  }
+
   return {
     async list(page: PageQuery) {
       const result = await repo.listKeys(db, page);
@@ -37,10 +43,26 @@ export function createApiKeysService(ctx: Ctx) {
       return { data: result.data.map((r) => view(r, apps.get(r.id) ?? [])), nextCursor: result.nextCursor };
     },
 
-    async get(id: string): Promise<KeyView> {
-      const row = await repo.findKey(db, id);
-      if (!row) throw notFound('API key');
-      return view(row, (await repo.applicationIdsOf(db, [id])).get(id) ?? []);
+    get,
+
+    /**
+     * Sets or clears a key's label (an operator's note; blank → none), also on a revoked key.
+     * Audited as `api_key.labelled` with whether it was set or cleared, never the text; an
+     * unchanged label writes nothing.
+     */
+    async setLabel(principal: Principal | null, id: string, input: string | null): Promise<KeyView> {
+      const label = input?.trim() ? input.trim() : null;
+      await db.transaction().execute(async (trx) => {
+        const row = await repo.findKey(trx, id, true);
+        if (!row) throw notFound('API key');
+        if (row.label === label) return;
+        await repo.setKeyLabel(trx, id, label);
+        await appendAudit(trx, {
+          type: 'api_key.labelled', actorKeyId: principal?.keyId ?? null, subjectType: 'api_key', subjectId: id, at: clock.now(),
+          data: { kind: row.kind, label: label === null ? 'cleared' : 'set' },
+        });
+      });
+      return get(id);
     },
 
     /** Revokes a key; revoking a revoked key changes nothing. The last active operator key cannot go. */

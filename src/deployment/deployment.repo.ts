@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { JobRunResult } from './deployment.tables.ts';
 
 /** SQL of the deployment domain: the `deployment` row, `job_runs` claims, pruning of operational tables. */
 
@@ -23,16 +24,22 @@ export const latestArchiveFingerprint = async (trx: Db): Promise<string | null> 
 
 /** Claims (job, slot) for an instance; a claim unfinished since before `staleBefore` may be taken over. */
 export async function claimRun(db: Db, job: string, slot: string, instanceId: string, at: Date, staleBefore: Date): Promise<boolean> {
-  const r = await sql<{ job: string }>`INSERT INTO job_runs (job, slot, instance_id, started_at)
-    VALUES (${job}, ${slot}, ${instanceId}, ${at})
-    ON CONFLICT (job, slot) DO UPDATE SET instance_id = EXCLUDED.instance_id, started_at = EXCLUDED.started_at
+  // A takeover (the claim's instance died: still running or marked abandoned) starts the run afresh.
+  const r = await sql<{ job: string }>`INSERT INTO job_runs (job, slot, instance_id, started_at, trigger, outcome)
+    VALUES (${job}, ${slot}, ${instanceId}, ${at}, 'scheduled', 'running')
+    ON CONFLICT (job, slot) DO UPDATE SET instance_id = EXCLUDED.instance_id, started_at = EXCLUDED.started_at,
+      outcome = 'running', result = NULL, error = NULL
       WHERE job_runs.finished_at IS NULL AND job_runs.started_at < ${staleBefore}
     RETURNING job`.execute(db);
   return r.rows.length > 0;
 }
 
-export async function finishRun(db: Db, job: string, slot: string, at: Date, outcome: string): Promise<void> {
-  await db.updateTable('jobRuns').set({ finishedAt: at, outcome }).where('job', '=', job).where('slot', '=', slot).execute();
+/** Ends a claimed run with its outcome, counts (numbers only) and, when it failed, a short error code. */
+export async function finishRun(db: Db, job: string, slot: string, at: Date, outcome: 'succeeded' | 'failed',
+  details: { result?: JobRunResult | null; error?: string | null } = {}): Promise<void> {
+  await db.updateTable('jobRuns').set({
+    finishedAt: at, outcome, result: details.result ? JSON.stringify(details.result) : null, error: details.error ?? null,
+  }).where('job', '=', job).where('slot', '=', slot).execute();
 }
 
 /** Delivery attempts older than the cutoff; returns how many went. */
@@ -51,8 +58,16 @@ export async function pruneOutbox(db: Db, cutoff: Date): Promise<number> {
   });
 }
 
+/** Runs started before the cutoff; a run still `running` is never pruned (it is marked abandoned first). */
 export async function pruneJobRuns(db: Db, cutoff: Date): Promise<number> {
-  return Number((await db.deleteFrom('jobRuns').where('startedAt', '<', cutoff).executeTakeFirst()).numDeletedRows);
+  return Number((await db.deleteFrom('jobRuns').where('startedAt', '<', cutoff).where('outcome', '<>', 'running')
+    .executeTakeFirst()).numDeletedRows);
+}
+
+/** Runs still `running` that started before `before`: their process died mid-run. Returns how many. */
+export async function abandonStaleRuns(db: Db, before: Date): Promise<number> {
+  return Number((await db.updateTable('jobRuns').set({ outcome: 'abandoned' }).where('outcome', '=', 'running')
+    .where('startedAt', '<', before).executeTakeFirst()).numUpdatedRows);
 }
 
 /** The pending outbox: how many rows, and the oldest one's creation time. */

@@ -4,15 +4,18 @@ import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
 import type { RetentionTask } from '../jobs/jobs.ts';
+import { ABANDONED_AFTER_MS } from '../jobs/job-runs.ts';
 import * as repo from './deployment.repo.ts';
 
 /**
  * Part of the daily retention job: operational tables do not grow without bound.
  * - webhook_deliveries: attempts older than settings.webhookLogRetentionDays (default 30);
  * - webhook_outbox: delivered or failed webhooks older than that (pending ones are never pruned);
- * - job_runs: claims of scheduled runs older than settings.jobRunRetentionDays (default 90).
+ * - job_runs: runs of jobs older than settings.jobRunRetentionDays (default 90). A run still
+ *   `running` ABANDONED_AFTER_MS after its start (its process died) is first marked `abandoned`;
+ *   a `running` row is never pruned.
  * (Idempotency records are pruned after settings.idempotencyRetentionHours, default 24, by the
- * `idempotency-keys` task: src/jobs/retention-schedule.ts.)
+ *   `idempotency-keys` task: src/jobs/retention-schedule.ts.)
  */
 export function operationalRetentionTask(db: Db): RetentionTask {
   return {
@@ -22,8 +25,9 @@ export function operationalRetentionTask(db: Db): RetentionTask {
       const webhookCutoff = new Date(at.getTime() - s.webhookLogRetentionDays * DAY_MS);
       const webhookDeliveriesDeleted = await repo.pruneDeliveries(db, webhookCutoff);
       const webhookOutboxDeleted = await repo.pruneOutbox(db, webhookCutoff);
+      const jobRunsAbandoned = await repo.abandonStaleRuns(db, new Date(at.getTime() - ABANDONED_AFTER_MS));
       const jobRunsDeleted = await repo.pruneJobRuns(db, new Date(at.getTime() - s.jobRunRetentionDays * DAY_MS));
-      return { webhookDeliveriesDeleted, webhookOutboxDeleted, jobRunsDeleted };
+      return { webhookDeliveriesDeleted, webhookOutboxDeleted, jobRunsAbandoned, jobRunsDeleted };
     },
   };
 }

@@ -3,6 +3,7 @@ import { crashPoint } from './crash-points.ts';
 import type { Db } from '../db/database.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
 import * as repo from './deployment.repo.ts';
+import { errorCodeOf } from '../jobs/job-runs.ts';
 import { instantOf, isValidTimeZone, localDay } from '../notifications/schedule.ts';
 import { createDatabaseBackup, pruneDatabaseBackups } from '../backups/database-backup.ts';
 
@@ -10,7 +11,7 @@ const STALE_CLAIM_MS = 3_600_000;
 
 /**
  * Claims one run of a scheduled job for a slot (e.g. a day) in job_runs: exactly one instance
- * wins. A claim left unfinished for an hour (its instance died mid-run) may be taken over.
+ * wins; the claim is the run's record (`running`, then its outcome, listed by GET /v1/job-runs). A claim left unfinished for an hour (its instance died mid-run) may be taken over.
  */
 export async function claimRun(db: Db, job: string, slot: string, instanceId: string, at: Date): Promise<boolean> {
   return repo.claimRun(db, job, slot, instanceId, at, new Date(at.getTime() - STALE_CLAIM_MS));
@@ -49,11 +50,13 @@ export function createBackupScheduler(ctx: Ctx, options: { tickMs?: number } = {
       // test-only (NODE_ENV=test): SIGKILL with the slot claimed and the backup file half written
       const r = await createDatabaseBackup(ctx, null, { afterTable: () => crashPoint('scheduled-backup') });
       const pruned = await pruneDatabaseBackups(ctx, ctx.clock.now(), null);
-      await finishRun(ctx.db, 'database-backup', day, ctx.clock.now(), 'succeeded');
+      await finishRun(ctx.db, 'database-backup', day, ctx.clock.now(), 'succeeded',
+        { result: { backupsCreated: 1, tables: r.header.tables.length, backupsPruned: pruned.pruned.length, backupsKept: pruned.kept,
+          partialFilesRemoved: pruned.partialRemoved.length } });
       ctx.log.info({ job: 'database-backup', backupId: r.header.id, pruned: pruned.pruned.length, partialRemoved: pruned.partialRemoved.length },
         'scheduled database backup taken');
     } catch (error) {
-      await finishRun(ctx.db, 'database-backup', day, ctx.clock.now(), 'failed');
+      await finishRun(ctx.db, 'database-backup', day, ctx.clock.now(), 'failed', { error: errorCodeOf(error) });
       ctx.log.error({ job: 'database-backup', err: (error as Error).message }, 'scheduled database backup failed');
     }
     return { ran: true, day };

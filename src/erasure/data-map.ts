@@ -274,7 +274,14 @@ export const DATA_MAP: Record<string, TableMap> = {
     },
   },
   deployment: { entity: 'deployment', columns: { id, key_fingerprint: tech, backup_marker_id: tech, updated_at: ts } },
-  job_runs: { entity: 'job_run', columns: { job: state, slot: state, instance_id: tech, started_at: ts, finished_at: ts, outcome: state } },
+  // Every run of a job (0015): counts only in `result`, an error code (never a message) in `error`.
+  job_runs: {
+    entity: 'job_run',
+    columns: {
+      id, job: state, slot: state, instance_id: tech, started_at: ts, finished_at: ts, outcome: state, trigger: state,
+      actor_key_id: ref, result: tech, error: tech,
+    },
+  },
   deletion_confirmations: {
     entity: 'deletion_confirmation',
     columns: {

@@ -30,24 +30,44 @@ export function decodeCursor(cursor: string): CursorPosition {
   }
 }
 
+/** Another keyset than the default (created_at, id) ascending: e.g. newest first by started_at. */
+export interface PageOrder<O> {
+  /** The SQL time column of the query's main table (paired with its `id`). */
+  column: string;
+  /** The row's value of that column, for the next cursor. */
+  timeOf(row: O): Date;
+  newestFirst?: boolean;
+}
+
 /**
  * Keyset pagination over (created_at, id) of the query's main table; the caller's query must
  * select createdAt and id. Fetches one row more than asked to know whether a next page exists.
+ * With `order`, over (order.column, id) instead, newest first when asked.
  */
 export async function paginate<DB, TB extends keyof DB, O extends { createdAt: Date; id: string }>(
+  query: SelectQueryBuilder<DB, TB, O>, table: string, page: PageQuery): Promise<Page<O>>;
+export async function paginate<DB, TB extends keyof DB, O extends { id: string }>(
+  query: SelectQueryBuilder<DB, TB, O>, table: string, page: PageQuery, order: PageOrder<O>): Promise<Page<O>>;
+export async function paginate<DB, TB extends keyof DB, O extends { id: string }>(
   query: SelectQueryBuilder<DB, TB, O>,
   table: string,
   page: PageQuery,
+  order: PageOrder<O> = { column: 'created_at', timeOf: (row) => (row as unknown as { createdAt: Date }).createdAt },
 ): Promise<Page<O>> {
   const limit = Math.min(page.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
+  const column = sql.ref(`${table}.${order.column}`);
+  const idColumn = sql.ref(`${table}.id`);
+  const direction = order.newestFirst ? 'desc' : 'asc';
   let q = query;
   if (page.cursor) {
     const c = decodeCursor(page.cursor);
-    q = q.where(sql<boolean>`(${sql.ref(`${table}.created_at`)}, ${sql.ref(`${table}.id`)}) > (${new Date(c.t)}, ${c.id}::uuid)`);
+    q = order.newestFirst
+      ? q.where(sql<boolean>`(${column}, ${idColumn}) < (${new Date(c.t)}, ${c.id}::uuid)`)
+      : q.where(sql<boolean>`(${column}, ${idColumn}) > (${new Date(c.t)}, ${c.id}::uuid)`);
   }
-  const rows = await q.orderBy(sql.ref(`${table}.created_at`)).orderBy(sql.ref(`${table}.id`)).limit(limit + 1).execute();
+  const rows = await q.orderBy(column, direction).orderBy(idColumn, direction).limit(limit + 1).execute();
   const hasMore = rows.length > limit;
   const data = hasMore ? rows.slice(0, limit) : rows;
   const last = data[data.length - 1];
-  return { data, nextCursor: hasMore && last ? encodeCursor(last.createdAt, last.id) : null };
+  return { data, nextCursor: hasMore && last ? encodeCursor(order.timeOf(last), last.id) : null };
 }

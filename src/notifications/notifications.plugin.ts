@@ -44,9 +44,13 @@ export const notificationsPlugin: DomainPlugin = {
     r.gauge(cases.refreshGauges);
     r.routes((app) => registerDataDeletionRoutes(app, cases));
     if (ctx.config.schedulerEnabled) {
+      // Through the jobs domain's record: every scheduled pass, and every sweep that did something, is a recorded run.
+      const jobRuns = r.port('jobRuns');
+      const scheduled = { trigger: 'scheduled', actorKeyId: null } as const;
       r.background(createScheduler(ctx, {
-        expireGracePeriods: gracePeriods,
-        notifyDue: (opts) => cases.notifyDue(opts),
+        // Every minute on every instance: a sweep that changed nothing is not kept (failures are).
+        expireGracePeriods: () => jobRuns().run('grace-periods', { ...scheduled, keepIdle: false }),
+        notifyDue: (opts) => jobRuns().record('deletion-notifications', scheduled, () => cases.notifyDue(opts)),
       }));
     }
   },

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useId, useState, type FormEvent } from 'react';
 import { api, type Page } from '../api.ts';
 import { loadApplications, nameOf } from '../apps.ts';
 import { useConfirm } from '../confirm.tsx';
@@ -20,6 +20,40 @@ async function loadKeys(): Promise<ApiKey[]> {
     cursor = page.nextCursor;
   } while (cursor && out.length < 5000);
   return out;
+}
+
+/** A key's label, edited in place: Edit label → a field with Save and Cancel (Escape cancels). */
+function LabelCell({ k, onSaved }: { k: ApiKey; onSaved: () => void }) {
+  const [draft, setDraft] = useState<string | null>(null);
+  const save = useAction();
+  const id = useId();
+  if (draft === null) {
+    return (
+      <span className="label-cell">
+        {k.label ?? <span className="muted">no label</span>}{' '}
+        <button type="button" className="link" onClick={() => { save.clear(); setDraft(k.label ?? ''); }}>Edit label</button>
+      </span>
+    );
+  }
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    void save.run(async () => {
+      await api('PATCH', `/v1/api-keys/${k.id}`, { body: { label: draft.trim() || null } });
+      setDraft(null);
+      onSaved();
+    });
+  };
+  return (
+    <form className="row label-edit" onSubmit={submit} onKeyDown={(e) => { if (e.key === 'Escape') setDraft(null); }}>
+      <div className="grow">
+        <label htmlFor={id}>Label</label>
+        <input id={id} value={draft} maxLength={200} autoFocus onChange={(e) => setDraft(e.target.value)} />
+      </div>
+      <button type="submit" disabled={save.busy}>Save label</button>
+      <button type="button" className="secondary" onClick={() => setDraft(null)}>Cancel</button>
+      <ErrorMessage error={save.error} />
+    </form>
+  );
 }
 
 /** API keys: who can call Lethe. Keys are shown once at creation; here only their metadata. */
@@ -47,7 +81,7 @@ export function Keys() {
           <Table<ApiKey & Record<string, unknown>> caption="API keys" rows={list as Array<ApiKey & Record<string, unknown>>} className="cards-on-phone"
             empty="No keys."
             columns={[
-              { key: 'label', label: 'Label', render: (k) => k.label ?? <span className="muted">no label</span> },
+              { key: 'label', label: 'Label', render: (k) => <LabelCell k={k} onSaved={() => setVersion((v) => v + 1)} /> },
               { key: 'kind', label: 'Kind' },
               { key: 'applicationIds', label: 'Applications', render: (k) => (k.kind === 'operator' ? 'all (operator)' : k.applicationIds.map((a) => nameOf(apps.data, a)).join(', ')) },
               { key: 'state', label: 'State', render: (k) => <StatusBadge value={k.revokedAt ? 'revoked' : k.expiresAt && new Date(k.expiresAt) < new Date() ? 'expired' : 'active'} /> },
