@@ -37,29 +37,41 @@ export async function licensedApplicationIds(db: Db, customerId: string): Promis
   return rows.map((r) => r.applicationId);
 }
 
-/** Soft deletes a collection's live rows; subscriptions and licenses that were active are cancelled first. */
-export async function softDeleteCollection(db: Db, def: CollectionDef, customerId: string, at: Date) {
-  let cancelled = 0;
-  if (def.table === 'subscriptions' || def.table === 'licenses') {
-    const r = await sql`
-      UPDATE ${sql.table(def.sqlTable)} SET status = 'cancelled', cancelled_at = ${at}, updated_at = ${at}
-      WHERE customer_id = ${customerId} AND deleted_at IS NULL AND status = 'active'`.execute(db);
-    cancelled = Number(r.numAffectedRows ?? 0);
-  }
-  const r = await sql`
-    UPDATE ${sql.table(def.sqlTable)} SET deleted_at = ${at}, updated_at = ${at}
-    WHERE customer_id = ${customerId} AND deleted_at IS NULL`.execute(db);
-  return { deleted: Number(r.numAffectedRows ?? 0), cancelled };
-}
-
-export async function unlinkTransactions(db: Db, customerId: string, ref: string, at: Date): Promise<number> {
-  const r = await db.updateTable('transactions').set({ customerId: null, customerRef: ref, updatedAt: at })
-    .where('customerId', '=', customerId).executeTakeFirst();
-  return Number(r.numUpdatedRows);
-}
-
-export async function markCustomerDeleted(trx: Db, customerId: string, at: Date): Promise<void> {
-  await trx.updateTable('customers').set({ deletedAt: at, updatedAt: at }).where('id', '=', customerId).execute();
+/**
+ * The cascade in one statement (data-modifying CTEs, generated from the collection declarations):
+ * every collection's live rows soft deleted, the ones with `cancelOnDelete` that were active
+ * cancelled in the same UPDATE (one row version per record), the transactions unlinked to the
+ * customer's pseudonym, the customer marked deleted. Returns the rows changed per collection path.
+ */
+export async function cascade(db: Db, customerId: string, ref: string, at: Date) {
+  const parts = SOFT_DELETED.map((def, i) => {
+    const name = sql.raw(`c${i}`);
+    if (!def.cancelOnDelete) {
+      return sql`${name} AS (UPDATE ${sql.table(def.sqlTable)} SET deleted_at = ${at}, updated_at = ${at}
+        WHERE customer_id = ${customerId} AND deleted_at IS NULL RETURNING false AS cancelled)`;
+    }
+    // SET expressions read the row's previous values; the self join returns the previous status.
+    return sql`${name} AS (UPDATE ${sql.table(def.sqlTable)} AS t SET deleted_at = ${at}, updated_at = ${at},
+        status = CASE WHEN t.status = 'active' THEN 'cancelled' ELSE t.status END,
+        cancelled_at = CASE WHEN t.status = 'active' THEN ${at} ELSE t.cancelled_at END
+      FROM ${sql.table(def.sqlTable)} AS o
+      WHERE o.id = t.id AND t.customer_id = ${customerId} AND t.deleted_at IS NULL RETURNING o.status = 'active' AS cancelled)`;
+  });
+  const counts = SOFT_DELETED.map((_d, i) => sql`(SELECT count(*) FROM ${sql.raw(`c${i}`)}) AS ${sql.raw(`d${i}`)},
+    (SELECT count(*) FROM ${sql.raw(`c${i}`)} WHERE cancelled) AS ${sql.raw(`x${i}`)}`);
+  const r = await sql<Record<string, string | number>>`WITH ${sql.join(parts)},
+    tx AS (UPDATE transactions SET customer_id = NULL, customer_ref = ${ref}, updated_at = ${at}
+      WHERE customer_id = ${customerId} RETURNING 1),
+    cu AS (UPDATE customers SET deleted_at = ${at}, updated_at = ${at} WHERE id = ${customerId} RETURNING 1)
+    SELECT ${sql.join(counts)}, (SELECT count(*) FROM tx) AS tx, (SELECT count(*) FROM cu) AS cu`.execute(db);
+  const row = r.rows[0]!;
+  const deleted: Record<string, number> = {};
+  const cancelled: Record<string, number> = {};
+  SOFT_DELETED.forEach((def, i) => {
+    deleted[def.path] = Number(row[`d${i}`]);
+    cancelled[def.table] = Number(row[`x${i}`]);
+  });
+  return { deleted, cancelled, preserved: Number(row.tx) };
 }
 
 /** The deletion receipt (one row per deleted customer). */

@@ -90,16 +90,12 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           context = c;
           for (const step of steps.filter((s) => s.phase === 'before')) results.set(step, await step.run(trx, c));
 
-          const counts: Record<string, number> = { customer: 1 };
-          const cancelled = { subscriptions: 0, licenses: 0 };
-          for (const def of repo.SOFT_DELETED) {
-            const r = await repo.softDeleteCollection(trx, def, customerId, at);
-            counts[def.path] = r.deleted;
-            if (def.table === 'subscriptions') cancelled.subscriptions = r.cancelled;
-            if (def.table === 'licenses') cancelled.licenses = r.cancelled;
-          }
-          const preserved = await repo.unlinkTransactions(trx, customerId, customerRef(ctx.secrets.pseudonymKey, customerId), at);
-          await repo.markCustomerDeleted(trx, customerId, at);
+          // One statement: every collection soft deleted (active subscriptions and licenses cancelled
+          // in the same UPDATE), transactions unlinked to the pseudonym, the customer marked deleted.
+          const cascaded = await repo.cascade(trx, customerId, customerRef(ctx.secrets.pseudonymKey, customerId), at);
+          const counts: Record<string, number> = { customer: 1, ...cascaded.deleted };
+          const cancelled = { subscriptions: cascaded.cancelled.subscriptions ?? 0, licenses: cascaded.cancelled.licenses ?? 0 };
+          const preserved = cascaded.preserved;
           await appendActivity(trx, ctx.crypto, {
             customerId, type: 'customer.deleted', at,
             details: { email: customer.email, displayName: customer.displayName, counts },
