@@ -15,9 +15,11 @@ export async function countLive(db: Db, customerId: string): Promise<Record<stri
 }
 
 export async function blockerCounts(db: Db, customerId: string) {
-  const r = await sql<{ pending: number; activeSubscriptions: number; activeLicenses: number; transactions: number; activity: number }>`
+  const r = await sql<{ pending: number; activeSubscriptions: number; activeLicenses: number; transactions: number; activity: number; applicationIds: unknown }>`
     SELECT
       (SELECT count(*) FROM transactions WHERE customer_id = ${customerId} AND status = 'pending') AS pending,
+      (SELECT coalesce(jsonb_agg(d.a ORDER BY d.a), '[]'::jsonb) FROM (SELECT DISTINCT application_id AS a FROM licenses
+        WHERE customer_id = ${customerId}) AS d) AS application_ids,
       (SELECT count(*) FROM subscriptions WHERE customer_id = ${customerId} AND deleted_at IS NULL AND status = 'active') AS active_subscriptions,
       (SELECT count(*) FROM licenses WHERE customer_id = ${customerId} AND deleted_at IS NULL AND status = 'active') AS active_licenses,
       (SELECT count(*) FROM transactions WHERE customer_id = ${customerId}) AS transactions,
@@ -27,6 +29,8 @@ export async function blockerCounts(db: Db, customerId: string) {
   return {
     pending: Number(row.pending), activeSubscriptions: Number(row.activeSubscriptions),
     activeLicenses: Number(row.activeLicenses), transactions: Number(row.transactions), activity: Number(row.activity),
+    /** Applications the customer ever held a license for, cancelled or not (licensedApplicationIds). */
+    applicationIds: (typeof row.applicationIds === 'string' ? JSON.parse(row.applicationIds) : row.applicationIds) as string[],
   };
 }
 

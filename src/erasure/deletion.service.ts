@@ -85,7 +85,7 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           const at = clock.now();
           const c: DeletionContext = {
             customer, at, actorKeyId: principal.keyId,
-            applicationIds: new Set(await repo.licensedApplicationIds(trx, customerId)),
+            applicationIds: new Set(extra.applicationIds),
           };
           context = c;
           for (const step of steps.filter((s) => s.phase === 'before')) results.set(step, await step.run(trx, c));
