@@ -6,6 +6,7 @@ import { maskDetails } from './masking.sql.ts';
 import { deleteStoredFiles } from '../storage/stored-files.repo.ts';
 import * as repo from './redaction.repo.ts';
 import { type Policy, POLICY_FIELDS, type PolicyField } from './redaction-policy.ts';
+import type { CascadeValues } from '../plugin/registry.ts';
 
 export interface RedactionOutcome {
   /** Keys of the stored files deleted in this transaction. */
@@ -30,12 +31,19 @@ for (const f of POLICY_FIELDS) byTable.set(f.sqlTable, [...(byTable.get(f.sqlTab
  * caller's transaction.
  */
 export async function redactCustomers(trx: Db, fc: FieldCrypto, ids: string[], policy: Policy, at: Date): Promise<RedactionOutcome> {
-  const counts: Record<string, number> = {};
-  const blobKeys: string[] = [];
-  if (ids.length === 0) return { blobKeys, counts, keyEpochs: new Map() };
-  const deks = await fc.keysOf(trx, ids);
+  if (ids.length === 0) return { blobKeys: [], counts: {}, keyEpochs: new Map() };
+  const prepared = await redactedValuesOf(trx, fc, ids, policy, at);
+  return finishRedaction(trx, fc, ids, prepared);
+}
 
-  // One read: every table's personal rows and the kept customer.deleted entries.
+/**
+ * The first half of redactCustomers: every table's personal rows read (one statement) and their
+ * new values computed; a deleted photo's bytes go (stored_files). A DELETE has its cascade write
+ * these values (one row version per record) and then calls finishRedaction.
+ */
+export async function redactedValuesOf(trx: Db, fc: FieldCrypto, ids: string[], policy: Policy, at: Date) {
+  const blobKeys: string[] = [];
+  const deks = await fc.keysOf(trx, ids);
   const tables = [...byTable].map(([table, fields]) => {
     const { cols, file } = columnsOf(fields);
     return { table, fields, columns: [...(file ? [file.sqlColumn] : []), ...cols.map((f) => f.sqlColumn)] };
@@ -47,14 +55,43 @@ export async function redactCustomers(trx: Db, fc: FieldCrypto, ids: string[], p
     if (rows.length === 0) continue;
     writes.push({ table, write: await redactedValues(trx, fc, { table, fields, rows, deks, policy, at, blobKeys, reseal: false }) });
   }
+  return { writes, blobKeys, kept: read.kept, at };
+}
+
+/** A table's new values as the cascade's values (deletion.repo.ts cascade): the same columns redactionUpdate sets. */
+export function asCascadeValues(table: string, w: repo.RedactionWrite): CascadeValues {
+  const isCustomers = table === 'customers';
+  return {
+    sqlTable: table, columns: w.columns, rows: w.rows,
+    nulls: [...(w.fileColumn ? [w.fileColumn, ...(isCustomers ? ['profile_photo_content_type'] : [])] : []),
+      ...(isCustomers ? ['email_bidx', 'external_id_bidx'] : [])],
+    stamps: isCustomers ? ['redacted_at'] : [],
+  };
+}
+
+/**
+ * The second half: the tables' new values written (unless `written`: the cascade wrote them),
+ * the activity log purged except the customer.deleted entries, whose details are masked (in
+ * clear), the stored responses purged — one statement — and the data keys destroyed.
+ * `kept`: the customer.deleted entries, read now when not given.
+ */
+export async function finishRedaction(trx: Db, fc: FieldCrypto, ids: string[], p: {
+  writes: Array<{ table: string; write: repo.RedactionWrite }>; blobKeys: string[];
+  kept?: Array<{ id: string; customerId: string; details: unknown }>;
+  written?: Record<string, number>;
+}): Promise<RedactionOutcome> {
+  const counts: Record<string, number> = {};
+  const blobKeys = p.blobKeys;
+  const deks = await fc.keysOf(trx, ids);
+  const kept = p.kept ?? (await repo.personalRowsOfAll(trx, [], ids)).kept;
   // The activity log goes, except one customer.deleted entry per customer with its details masked (in clear).
-  const details = read.kept.map((k) => {
+  const details = kept.map((k) => {
     const plain = readable(fc, 'activity', k, k.id, deks.get(k.customerId));
     return { id: k.id, details: plain.details === UNREADABLE ? {} : maskDetails(plain.details) };
   });
-  // One write: every table's new values, the activity purge and masking, the stored responses.
-  const written = await repo.writeCustomersRedaction(trx, ids, writes, details);
-  Object.assign(counts, written.tables);
+  // One write: every table's new values (if not written yet), the activity purge and masking, the stored responses.
+  const written = await repo.writeCustomersRedaction(trx, ids, p.written ? [] : p.writes, details);
+  Object.assign(counts, p.written ?? written.tables);
   counts.activityPurged = written.activityPurged;
   counts.activityMasked = written.activityMasked;
   counts.storedResponses = written.storedResponses;
