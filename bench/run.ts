@@ -37,6 +37,13 @@ const QUICK: typeof FULL = {
 type Sizes = typeof FULL;
 const GROUPS = ['delete', 'exports', 'notify', 'encryption'] as const;
 type Group = typeof GROUPS[number];
+/** The sizes each group uses (bench-results.json records those of the groups run). */
+const GROUP_SIZES: Record<Group, Array<keyof Sizes>> = {
+  delete: ['delete-customers', 'embedded-customers', 'large-customers', 'large-activity', 'large-transactions', 'warmup'],
+  exports: ['export-rows', 'redact-customers'],
+  notify: ['notify-cases', 'dispatch-rows'],
+  encryption: ['crypto-deletes', 'crypto-reads', 'crypto-export-rows', 'crypto-pglite'],
+};
 
 function parseArgs(argv: string[]): { sizes: Sizes; only: Set<Group>; out: string; quick: boolean } {
   const quick = argv.includes('--quick');
@@ -178,7 +185,7 @@ async function main() {
   const results = {
     commit: git.commit, ...(git.dirty ? { dirty: true } : {}),
     at: started.toISOString(), seconds, quick, groups: ran, failedGroups: failed,
-    sizes, cores, cpu: os.cpus()[0]?.model ?? null, node: process.version, postgres: pgVersion,
+    sizes: Object.fromEntries(ran.map((g) => [g, Object.fromEntries(GROUP_SIZES[g].map((k) => [k, sizes[k]]))])), cores, cpu: os.cpus()[0]?.model ?? null, node: process.version, postgres: pgVersion,
     loadavg: { before: loadBefore, after: loadAfter },
     ...numbers,
   };
