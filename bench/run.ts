@@ -5,6 +5,12 @@
 //   npm run bench -- --quick            small sizes: a smoke run
 //   npm run bench -- --only=delete      groups: delete, exports, notify, encryption (comma separated)
 //   npm run bench -- --delete-customers=20000 --export-rows=1000000 ...  (see SIZES below)
+//
+// bench-results.json (bench-results.quick.json with --quick, so a smoke run never overwrites a
+// full run's figures) holds the figures and where they come from: `commit` (+ `dirty`), `at`,
+// `quick`, `sizes`, `groups`, `failedGroups`, `cores`, `loadavg` (before and after). A group that
+// fails makes the process exit 1 (after writing the file and printing the table).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,12 +37,19 @@ const QUICK: typeof FULL = {
 type Sizes = typeof FULL;
 const GROUPS = ['delete', 'exports', 'notify', 'encryption'] as const;
 type Group = typeof GROUPS[number];
+/** The sizes each group uses (bench-results.json records those of the groups run). */
+const GROUP_SIZES: Record<Group, Array<keyof Sizes>> = {
+  delete: ['delete-customers', 'embedded-customers', 'large-customers', 'large-activity', 'large-transactions', 'warmup'],
+  exports: ['export-rows', 'redact-customers'],
+  notify: ['notify-cases', 'dispatch-rows'],
+  encryption: ['crypto-deletes', 'crypto-reads', 'crypto-export-rows', 'crypto-pglite'],
+};
 
 function parseArgs(argv: string[]): { sizes: Sizes; only: Set<Group>; out: string; quick: boolean } {
   const quick = argv.includes('--quick');
   const sizes: Sizes = { ...(quick ? QUICK : FULL) };
   let only = new Set<Group>(GROUPS);
-  let out = 'bench-results.json';
+  let out = quick ? 'bench-results.quick.json' : 'bench-results.json';
   for (const arg of argv) {
     if (arg === '--quick') continue;
     const m = /^--([a-z-]+)=(.+)$/.exec(arg);
@@ -66,39 +79,52 @@ function unavailable(figures: string[], reason: string): GroupResult {
   };
 }
 
-async function runGroup(group: Group, sizes: Sizes): Promise<GroupResult> {
+/** The commit measured, and whether the working tree differs from it (a dirty run is not that commit). */
+function gitState(): { commit: string | null; dirty: boolean } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return { commit, dirty: status.trim() !== '' };
+  } catch {
+    return { commit: null, dirty: false };
+  }
+}
+
+const loadavg = () => os.loadavg().map((v) => Math.round(v * 100) / 100);
+
+async function runGroup(group: Group, sizes: Sizes): Promise<GroupResult & { failed: boolean }> {
   const started = Date.now();
   log(`${group}: starting`);
   try {
     switch (group) {
       case 'delete': {
         const why = deleteUnavailable();
-        if (why) return unavailable(['delete_http_per_s', 'delete_floor_per_s'], why);
-        return await benchDelete({
+        if (why) return { ...unavailable(['delete_http_per_s', 'delete_floor_per_s'], why), failed: false };
+        return { failed: false, ...await benchDelete({
           customers: sizes['delete-customers'], embeddedCustomers: sizes['embedded-customers'],
           largeCustomers: sizes['large-customers'], largeActivity: sizes['large-activity'],
           largeTransactions: sizes['large-transactions'], warmup: sizes.warmup,
-        });
+        }) };
       }
       case 'exports': {
         const why = await exportsUnavailable();
-        if (why) return unavailable(['export_rows_per_s', 'export_peak_rss_mb', 'redact_backlog_per_s'], why);
-        return await benchExports({ rows: sizes['export-rows'], redactCustomers: sizes['redact-customers'] });
+        if (why) return { ...unavailable(['export_rows_per_s', 'export_peak_rss_mb', 'redact_backlog_per_s'], why), failed: false };
+        return { failed: false, ...await benchExports({ rows: sizes['export-rows'], redactCustomers: sizes['redact-customers'] }) };
       }
       case 'notify': {
         const why = await notifyUnavailable();
-        if (why) return unavailable(['notify_enqueue_1m_s', 'dispatch_per_s', 'dispatch_peer_per_s'], why);
-        return await benchNotify({ cases: sizes['notify-cases'], dispatchRows: sizes['dispatch-rows'] });
+        if (why) return { ...unavailable(['notify_enqueue_1m_s', 'dispatch_per_s', 'dispatch_peer_per_s'], why), failed: false };
+        return { failed: false, ...await benchNotify({ cases: sizes['notify-cases'], dispatchRows: sizes['dispatch-rows'] }) };
       }
       case 'encryption':
-        return await benchEncryption({
+        return { failed: false, ...await benchEncryption({
           deletes: sizes['crypto-deletes'], reads: sizes['crypto-reads'],
           exportRows: sizes['crypto-export-rows'], pglite: sizes['crypto-pglite'] > 0,
-        });
+        }) };
     }
   } catch (error) {
     log(`${group}: FAILED: ${(error as Error).stack ?? error}`);
-    return unavailable([`${group} group`], `failed: ${(error as Error).message.split('\n')[0]!.slice(0, 160)}`);
+    return { ...unavailable([`${group} group`], `FAILED: ${(error as Error).message.split('\n')[0]!.slice(0, 160)}`), failed: true };
   } finally {
     log(`${group}: done in ${Math.round((Date.now() - started) / 1000)} s`);
   }
@@ -136,19 +162,34 @@ async function main() {
   await c.end();
 
   const started = new Date();
+  const git = gitState();
+  const loadBefore = loadavg();
   const rows: Row[] = [];
   const numbers: Record<string, number> = {};
   const commands: string[] = [];
+  const failed: Group[] = [];
+  const ran: Group[] = [];
   for (const group of GROUPS) {
     if (!only.has(group)) continue;
+    ran.push(group);
     const r = await runGroup(group, sizes);
+    if (r.failed) failed.push(group);
     rows.push(...r.rows);
     Object.assign(numbers, r.numbers);
     commands.push(...r.commands);
   }
   const cores = os.cpus().length;
-  numbers.cores = cores;
-  fs.writeFileSync(path.resolve(out), JSON.stringify(numbers, null, 2) + '\n');
+  const loadAfter = loadavg();
+  const seconds = Math.round((Date.now() - started.getTime()) / 1000);
+  // Where the figures come from first, then the figures (numbers).
+  const results = {
+    commit: git.commit, ...(git.dirty ? { dirty: true } : {}),
+    at: started.toISOString(), seconds, quick, groups: ran, failedGroups: failed,
+    sizes: Object.fromEntries(ran.map((g) => [g, Object.fromEntries(GROUP_SIZES[g].map((k) => [k, sizes[k]]))])), cores, cpu: os.cpus()[0]?.model ?? null, node: process.version, postgres: pgVersion,
+    loadavg: { before: loadBefore, after: loadAfter },
+    ...numbers,
+  };
+  fs.writeFileSync(path.resolve(out), JSON.stringify(results, null, 2) + '\n');
 
   const argv = process.argv.slice(2).join(' ');
   console.log(`\nLethe benchmark — ${started.toISOString()}, ${cores} cores (${os.cpus()[0]?.model ?? 'cpu'}), `
@@ -159,6 +200,16 @@ async function main() {
   console.log(`  npm run bench${argv ? ` -- ${argv}` : ''}`);
   for (const cmd of commands) console.log(`  ${cmd}`);
   console.log(`  sizes: ${Object.entries(sizes).map(([k, v]) => `--${k}=${v}`).join(' ')}`);
+  // A line for the "Runs" section of docs/benchmarks.md.
+  const figures = rows.filter((r) => r.value !== null).map((r) => `\`${r.figure}\` ${fmt(r.value)}${r.ratio?.value != null ? ` (${fmt(r.ratio.value)}×)` : ''}`);
+  console.log('\nfor docs/benchmarks.md "Runs":');
+  console.log(`| ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC | \`${git.commit?.slice(0, 10) ?? '?'}\`${git.dirty ? ' (dirty)' : ''} | `
+    + `${quick ? 'quick' : 'full'} ${ran.join(',')} | ${cores} | ${loadBefore.join(' / ')} → ${loadAfter.join(' / ')} | `
+    + `${figures.join(', ')}${failed.length ? ` — FAILED: ${failed.join(', ')}` : ''} |`);
+  if (failed.length > 0) {
+    console.error(`\nbench: group(s) failed: ${failed.join(', ')}`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((error: Error) => {

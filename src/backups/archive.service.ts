@@ -85,7 +85,8 @@ export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExpor
     order: 10,
     receipt: (archive) => ({ backupId: archive.id }),
     async run(trx, c) {
-      const doc = await subjectExport()(trx, c.customer.id, { includePhotoData: true, at: c.at });
+      // The customer row the deletion locked and decrypted (the cascade has not run yet).
+      const doc = await subjectExport()(trx, c.customer.id, { includePhotoData: true, at: c.at, customer: c.customer });
       const id = crypto.randomUUID();
       // Sealed under the current epoch key: openable while that epoch lives (at least backupRetentionDays), by no one after.
       const epoch = await ctx.crypto.keys.currentEpoch(trx);

@@ -23,6 +23,20 @@ export const REWRAP_BATCH = 500;
 
 export interface EpochRow { id: string; seq: number; createdAt: Date }
 
+/**
+ * Data keys already read (or created) in a transaction, by customer: a DELETE needs the
+ * customer's key in several steps (the customer row, the archive, the activity entry, the
+ * redaction), one lookup is enough. Only keys found are kept (a missing key may be created later
+ * in the transaction); destroyKeys drops them. Outside a transaction nothing is kept.
+ */
+const keysInTransaction = new WeakMap<Db, Map<string, Buffer>>();
+function transactionKeys(db: Db): Map<string, Buffer> | null {
+  if (!db.isTransaction) return null;
+  let keys = keysInTransaction.get(db);
+  if (!keys) { keys = new Map(); keysInTransaction.set(db, keys); }
+  return keys;
+}
+
 export function createCustomerKeys(keyring: Keyring) {
   async function currentEpoch(db: Db): Promise<EpochRow | undefined> {
     const r = await repo.findCurrentEpoch(db);
@@ -102,11 +116,20 @@ export function createCustomerKeys(keyring: Keyring) {
     /** Data keys of these customers (those that have one). */
     async keysOf(db: Db, customerIds: string[]): Promise<Map<string, Buffer>> {
       const out = new Map<string, Buffer>();
-      const ids = [...new Set(customerIds)];
+      const known = transactionKeys(db);
+      const ids: string[] = [];
+      for (const id of new Set(customerIds)) {
+        const dek = known?.get(id);
+        if (dek) out.set(id, dek); else ids.push(id);
+      }
       if (ids.length === 0) return out;
       const rows = await repo.wrappedKeysOf(db, ids);
       for (const r of rows) {
-        try { out.set(r.customerId, unwrap(r.customerId, r.epochId, r.wrapped)); } catch (error) {
+        try {
+          const dek = unwrap(r.customerId, r.epochId, r.wrapped);
+          out.set(r.customerId, dek);
+          known?.set(r.customerId, dek);
+        } catch (error) {
           // Wrapped by a destroyed epoch (a database restored from beyond retention): unreadable, as intended.
           if (!(error instanceof KeyUnavailableError)) throw error;
         }
@@ -122,7 +145,10 @@ export function createCustomerKeys(keyring: Keyring) {
       if (!epoch) { await api.ensureEpoch(db, at); epoch = (await currentEpoch(db))!; }
       const dek = crypto.randomBytes(32);
       const wrapped = sealBytes(keyring.epochKey(epoch.id), dek, wrapAad(customerId, epoch.id));
-      if (await repo.insertWrappedKey(db, { customerId, epochId: epoch.id, wrapped, at })) return dek;
+      if (await repo.insertWrappedKey(db, { customerId, epochId: epoch.id, wrapped, at })) {
+        transactionKeys(db)?.set(customerId, dek);
+        return dek;
+      }
       return (await api.keysOf(db, [customerId])).get(customerId)!; // created concurrently
     },
 
@@ -130,6 +156,8 @@ export function createCustomerKeys(keyring: Keyring) {
     async destroyKeys(trx: Db, customerIds: string[]): Promise<Map<string, string>> {
       const out = new Map<string, string>();
       if (customerIds.length === 0) return out;
+      const known = transactionKeys(trx);
+      for (const id of customerIds) known?.delete(id);
       const rows = await repo.deleteKeys(trx, customerIds);
       for (const r of rows) out.set(r.customerId, r.epochId);
       return out;

@@ -23,6 +23,8 @@ export interface CollectionDef {
   readOnly: Record<string, TSchema>;
   /** Soft deleted with the customer (transactions are not: they are preserved and unlinked). */
   softDelete: boolean;
+  /** Live rows with status 'active' become 'cancelled' (cancelled_at set) when the customer is deleted. */
+  cancelOnDelete?: boolean;
 }
 
 const str = (max = 200) => NullableString({ maxLength: max });
@@ -49,7 +51,7 @@ export const COLLECTIONS: CollectionDef[] = [
     required: [], defaults: {}, readOnly: {},
   },
   {
-    path: 'subscriptions', table: 'subscriptions', sqlTable: 'subscriptions', entity: 'subscription', softDelete: true,
+    path: 'subscriptions', table: 'subscriptions', sqlTable: 'subscriptions', entity: 'subscription', softDelete: true, cancelOnDelete: true,
     writable: {
       plan: Type.String({ minLength: 1, maxLength: 200 }),
       status: Type.Union([Type.Literal('active'), Type.Literal('cancelled')]),
@@ -91,7 +93,7 @@ export const COLLECTIONS: CollectionDef[] = [
     required: ['amountMinor', 'currency'], defaults: { status: 'succeeded', invoiceId: null }, readOnly: {},
   },
   {
-    path: 'licenses', table: 'licenses', sqlTable: 'licenses', entity: 'license', softDelete: true,
+    path: 'licenses', table: 'licenses', sqlTable: 'licenses', entity: 'license', softDelete: true, cancelOnDelete: true,
     writable: { applicationId: Uuid, status: Type.Union([Type.Literal('active'), Type.Literal('cancelled')]) },
     required: ['applicationId'], defaults: { status: 'active' }, readOnly: { cancelledAt: NullableTimestamp },
   },

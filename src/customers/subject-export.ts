@@ -13,6 +13,7 @@ import { IdParams, errors } from '../http/schemas.ts';
 import type { BlobStore } from '../storage/stored-files.repo.ts';
 import type { TypedApp } from '../plugin/registry.ts';
 import type { FieldCrypto } from '../crypto/field-crypto.ts';
+import type { Customer } from '../db/schema.ts';
 import { createPhotoStore } from './photo-store.ts';
 
 /**
@@ -27,6 +28,8 @@ export interface SubjectExportOptions {
   includePhotoData?: boolean;
   /** Time written into the document (defaults to now). */
   at?: Date;
+  /** The live customer already read (decrypted) in this transaction, e.g. locked by a DELETE: not read again. */
+  customer?: Customer;
 }
 
 export type SubjectExport = (db: Db, customerId: string, options?: SubjectExportOptions) => Promise<Record<string, unknown>>;
@@ -74,7 +77,7 @@ export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date; c
   const fc = deps.crypto;
   const photos = createPhotoStore(deps.blobs, fc);
   return async (db, customerId, options = {}) => {
-    const customer = await findLiveCustomer(db, customerId, undefined, fc);
+    const customer = options.customer?.id === customerId ? options.customer : await findLiveCustomer(db, customerId, undefined, fc);
     if (!customer) throw notFound('Customer');
     // Personal values are stored encrypted under the customer's key: decrypted here, once.
     const dek = (await fc.keysOf(db, [customerId])).get(customerId);

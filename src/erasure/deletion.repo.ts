@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
+import type { CascadeValues } from '../plugin/registry.ts';
 import type { Db } from '../db/database.ts';
 import { COLLECTIONS, type CollectionDef } from '../customers/collections.ts';
 
@@ -15,9 +16,11 @@ export async function countLive(db: Db, customerId: string): Promise<Record<stri
 }
 
 export async function blockerCounts(db: Db, customerId: string) {
-  const r = await sql<{ pending: number; activeSubscriptions: number; activeLicenses: number; transactions: number; activity: number }>`
+  const r = await sql<{ pending: number; activeSubscriptions: number; activeLicenses: number; transactions: number; activity: number; applicationIds: unknown }>`
     SELECT
       (SELECT count(*) FROM transactions WHERE customer_id = ${customerId} AND status = 'pending') AS pending,
+      (SELECT coalesce(jsonb_agg(d.a ORDER BY d.a), '[]'::jsonb) FROM (SELECT DISTINCT application_id AS a FROM licenses
+        WHERE customer_id = ${customerId}) AS d) AS application_ids,
       (SELECT count(*) FROM subscriptions WHERE customer_id = ${customerId} AND deleted_at IS NULL AND status = 'active') AS active_subscriptions,
       (SELECT count(*) FROM licenses WHERE customer_id = ${customerId} AND deleted_at IS NULL AND status = 'active') AS active_licenses,
       (SELECT count(*) FROM transactions WHERE customer_id = ${customerId}) AS transactions,
@@ -27,6 +30,8 @@ export async function blockerCounts(db: Db, customerId: string) {
   return {
     pending: Number(row.pending), activeSubscriptions: Number(row.activeSubscriptions),
     activeLicenses: Number(row.activeLicenses), transactions: Number(row.transactions), activity: Number(row.activity),
+    /** Applications the customer ever held a license for, cancelled or not (licensedApplicationIds). */
+    applicationIds: (typeof row.applicationIds === 'string' ? JSON.parse(row.applicationIds) : row.applicationIds) as string[],
   };
 }
 
@@ -37,29 +42,75 @@ export async function licensedApplicationIds(db: Db, customerId: string): Promis
   return rows.map((r) => r.applicationId);
 }
 
-/** Soft deletes a collection's live rows; subscriptions and licenses that were active are cancelled first. */
-export async function softDeleteCollection(db: Db, def: CollectionDef, customerId: string, at: Date) {
-  let cancelled = 0;
-  if (def.table === 'subscriptions' || def.table === 'licenses') {
-    const r = await sql`
-      UPDATE ${sql.table(def.sqlTable)} SET status = 'cancelled', cancelled_at = ${at}, updated_at = ${at}
-      WHERE customer_id = ${customerId} AND deleted_at IS NULL AND status = 'active'`.execute(db);
-    cancelled = Number(r.numAffectedRows ?? 0);
+/**
+ * The cascade in one statement (data-modifying CTEs, generated from the collection declarations):
+ * every collection's live rows soft deleted, the ones with `cancelOnDelete` that were active
+ * cancelled in the same UPDATE, the transactions unlinked to the customer's pseudonym, the
+ * customer marked deleted. `values` (deletion steps' cascadeValues: the redaction) are written by
+ * the same UPDATE of their table, so a record gets one row version. Returns the rows changed.
+ */
+export async function cascade(db: Db, customerId: string, ref: string, at: Date, values: CascadeValues[] = []) {
+  const byTable = new Map<string, CascadeValues[]>();
+  for (const v of values) byTable.set(v.sqlTable, [...(byTable.get(v.sqlTable) ?? []), v]);
+  const targets = [
+    ...SOFT_DELETED.map((def) => ({ sqlTable: def.sqlTable, cancel: !!def.cancelOnDelete, key: 'customer_id' })),
+    { sqlTable: 'customers', cancel: false, key: 'id' },
+  ];
+  const parts = targets.map((t, i) => sql`${sql.raw(`c${i}`)} AS (${tableUpdate(t, customerId, at, byTable.get(t.sqlTable) ?? [])})`);
+  const counts = targets.map((_t, i) => sql`(SELECT count(*) FILTER (WHERE live) FROM ${sql.raw(`c${i}`)}) AS ${sql.raw(`d${i}`)},
+    (SELECT count(*) FILTER (WHERE cancelled) FROM ${sql.raw(`c${i}`)}) AS ${sql.raw(`x${i}`)},
+    (SELECT count(*) FILTER (WHERE valued) FROM ${sql.raw(`c${i}`)}) AS ${sql.raw(`v${i}`)}`);
+  const r = await sql<Record<string, string | number>>`WITH ${sql.join(parts)},
+    tx AS (UPDATE transactions SET customer_id = NULL, customer_ref = ${ref}, updated_at = ${at}
+      WHERE customer_id = ${customerId} RETURNING 1)
+    SELECT ${sql.join(counts)}, (SELECT count(*) FROM tx) AS tx`.execute(db);
+  const row = r.rows[0]!;
+  const deleted: Record<string, number> = {};
+  const cancelled: Record<string, number> = {};
+  const valued: Record<string, number> = {};
+  targets.forEach((t, i) => {
+    const def = SOFT_DELETED[i];
+    if (def) {
+      deleted[def.path] = Number(row[`d${i}`]);
+      cancelled[def.table] = Number(row[`x${i}`]);
+    }
+    if (byTable.has(t.sqlTable)) valued[t.sqlTable] = Number(row[`v${i}`]);
+  });
+  return { deleted, cancelled, preserved: Number(row.tx), valued };
+}
+
+/**
+ * One table's UPDATE of the cascade: its rows that are live (soft deleted now; cancelled when
+ * `cancel` and active) or that have values (written; every column not given keeps its value).
+ * The self join `o` reads each row's previous values for the counts.
+ */
+function tableUpdate(t: { sqlTable: string; cancel: boolean; key: string }, customerId: string, at: Date, values: CascadeValues[]) {
+  const table = sql.table(t.sqlTable);
+  const wasActive = sql`(t.deleted_at IS NULL AND t.status = 'active')`;
+  const sets: RawBuilder<unknown>[] = [sql`deleted_at = coalesce(t.deleted_at, ${at}::timestamptz)`, sql`updated_at = ${at}`];
+  if (t.cancel) {
+    sets.push(sql`status = CASE WHEN ${wasActive} THEN 'cancelled' ELSE t.status END`,
+      sql`cancelled_at = CASE WHEN ${wasActive} THEN ${at}::timestamptz ELSE t.cancelled_at END`);
   }
-  const r = await sql`
-    UPDATE ${sql.table(def.sqlTable)} SET deleted_at = ${at}, updated_at = ${at}
-    WHERE customer_id = ${customerId} AND deleted_at IS NULL`.execute(db);
-  return { deleted: Number(r.numAffectedRows ?? 0), cancelled };
-}
-
-export async function unlinkTransactions(db: Db, customerId: string, ref: string, at: Date): Promise<number> {
-  const r = await db.updateTable('transactions').set({ customerId: null, customerRef: ref, updatedAt: at })
-    .where('customerId', '=', customerId).executeTakeFirst();
-  return Number(r.numUpdatedRows);
-}
-
-export async function markCustomerDeleted(trx: Db, customerId: string, at: Date): Promise<void> {
-  await trx.updateTable('customers').set({ deletedAt: at, updatedAt: at }).where('id', '=', customerId).execute();
+  const joins: RawBuilder<unknown>[] = [];
+  const has: RawBuilder<unknown>[] = [];
+  values.forEach((v, j) => {
+    const alias = `v${j}`;
+    const payload = JSON.stringify(v.rows.map((r) => Object.fromEntries([['id', r.id], ...r.cells.map((c, k) => [`c${k}`, c])])));
+    const cols = ['id uuid', ...v.columns.map((_c, k) => `c${k} text`)].join(', ');
+    joins.push(sql`LEFT JOIN jsonb_to_recordset(${payload}::jsonb) AS ${sql.raw(alias)}(${sql.raw(cols)}) ON ${sql.raw(alias)}.id = o.id`);
+    const given = sql.raw(`${alias}.id IS NOT NULL`);
+    has.push(given);
+    v.columns.forEach((c, k) => sets.push(sql`${sql.ref(c.sqlColumn)} = CASE WHEN ${given} THEN ${sql.raw(`${alias}.c${k}`)}${sql.raw(c.json ? '::jsonb' : '')} ELSE ${sql.ref(`t.${c.sqlColumn}`)} END`));
+    for (const n of v.nulls ?? []) sets.push(sql`${sql.ref(n)} = CASE WHEN ${given} THEN NULL ELSE ${sql.ref(`t.${n}`)} END`);
+    for (const n of v.stamps ?? []) sets.push(sql`${sql.ref(n)} = CASE WHEN ${given} THEN ${at}::timestamptz ELSE ${sql.ref(`t.${n}`)} END`);
+  });
+  const valued = has.length ? sql.join(has, sql` OR `) : sql`false`;
+  return sql`UPDATE ${table} AS t SET ${sql.join(sets)}
+    FROM ${table} AS o ${joins.length ? sql.join(joins, sql` `) : sql``}
+    WHERE o.id = t.id AND ${sql.ref(`t.${t.key}`)} = ${customerId} AND (t.deleted_at IS NULL OR ${valued})
+    RETURNING o.deleted_at IS NULL AS live, ${t.cancel ? sql`(o.deleted_at IS NULL AND o.status = 'active')` : sql`false`} AS cancelled,
+      (${valued}) AS valued`;
 }
 
 /** The deletion receipt (one row per deleted customer). */

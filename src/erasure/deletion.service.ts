@@ -9,7 +9,7 @@ import type { Selectable } from 'kysely';
 import type { Customer, DeletionsTable } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import * as repo from './deletion.repo.ts';
-import type { DeletionContext, DeletionReceiptFields, DeletionStep } from '../plugin/registry.ts';
+import type { CascadeValues, DeletionContext, DeletionReceiptFields, DeletionStep } from '../plugin/registry.ts';
 import { customerRef } from './pseudonym.ts';
 
 export type { DeletionContext, DeletionStep } from '../plugin/registry.ts';
@@ -85,21 +85,21 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           const at = clock.now();
           const c: DeletionContext = {
             customer, at, actorKeyId: principal.keyId,
-            applicationIds: new Set(await repo.licensedApplicationIds(trx, customerId)),
+            applicationIds: new Set(extra.applicationIds),
           };
           context = c;
           for (const step of steps.filter((s) => s.phase === 'before')) results.set(step, await step.run(trx, c));
 
-          const counts: Record<string, number> = { customer: 1 };
-          const cancelled = { subscriptions: 0, licenses: 0 };
-          for (const def of repo.SOFT_DELETED) {
-            const r = await repo.softDeleteCollection(trx, def, customerId, at);
-            counts[def.path] = r.deleted;
-            if (def.table === 'subscriptions') cancelled.subscriptions = r.cancelled;
-            if (def.table === 'licenses') cancelled.licenses = r.cancelled;
-          }
-          const preserved = await repo.unlinkTransactions(trx, customerId, customerRef(ctx.secrets.pseudonymKey, customerId), at);
-          await repo.markCustomerDeleted(trx, customerId, at);
+          // One statement: every collection soft deleted (active subscriptions and licenses cancelled
+          // and the steps' values written in the same UPDATE), transactions unlinked to the
+          // pseudonym, the customer marked deleted.
+          // Steps' values for the cascade's UPDATEs (the redaction's new values: one row version per record).
+          const values: CascadeValues[] = [];
+          for (const step of steps) if (step.cascadeValues) values.push(...await step.cascadeValues(trx, c));
+          const cascaded = await repo.cascade(trx, customerId, customerRef(ctx.secrets.pseudonymKey, customerId), at, values);
+          const counts: Record<string, number> = { customer: 1, ...cascaded.deleted };
+          const cancelled = { subscriptions: cascaded.cancelled.subscriptions ?? 0, licenses: cascaded.cancelled.licenses ?? 0 };
+          const preserved = cascaded.preserved;
           await appendActivity(trx, ctx.crypto, {
             customerId, type: 'customer.deleted', at,
             details: { email: customer.email, displayName: customer.displayName, counts },

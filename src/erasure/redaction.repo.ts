@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { toCamel } from './data-map.ts';
 
 /**
  * SQL of redaction (`erasure/redaction.ts` holds the logic: values are decrypted and masked in the
@@ -23,20 +24,22 @@ export async function personalRows(trx: Db, table: string, ids: string[], column
   return rows.rows;
 }
 
-/**
- * One UPDATE for a batch: each row's new clear values (text; `json` columns cast to jsonb), the
- * file column emptied when its file goes, and on `customers` redacted_at set and the blind index
- * cleared (e-mail and external id). Returns the rows changed.
- */
-export async function writeRedactedValues(trx: Db, table: string, w: {
+/** A batch of new values for one table: each row's clear values (text; `json` columns cast to jsonb). */
+export interface RedactionWrite {
   columns: Array<{ sqlColumn: string; json: boolean }>;
   rows: Array<{ id: string; cells: Array<string | null> }>;
   fileColumn?: string | undefined;
   at: Date;
-}): Promise<number> {
+}
+
+/**
+ * The UPDATE that writes a batch: each row's new values (passed as one jsonb parameter, read with
+ * jsonb_to_recordset), the file column emptied when its file goes, and on `customers` redacted_at
+ * set and the blind index cleared (e-mail and external id).
+ */
+function redactionUpdate(table: string, w: RedactionWrite, returning: boolean) {
   const isCustomers = table === 'customers';
-  const values = w.rows.map((r) => sql`(${sql.join([sql`${r.id}::uuid`,
-    ...r.cells.map((c) => (c === null ? sql`NULL::text` : sql`${c}::text`))])})`);
+  const payload = JSON.stringify(w.rows.map((r) => Object.fromEntries([['id', r.id], ...r.cells.map((c, i) => [`c${i}`, c])])));
   const sets: RawBuilder<unknown>[] = w.columns.map((c, i) =>
     sql`${sql.ref(c.sqlColumn)} = ${sql.raw(`v.c${i}`)}${sql.raw(c.json ? '::jsonb' : '')}`);
   if (w.fileColumn) {
@@ -45,27 +48,65 @@ export async function writeRedactedValues(trx: Db, table: string, w: {
   }
   if (isCustomers) sets.push(sql`redacted_at = ${w.at}`, sql`email_bidx = NULL`, sql`external_id_bidx = NULL`);
   sets.push(sql`updated_at = ${w.at}`);
-  const names = sql.raw(['id', ...w.columns.map((_c, i) => `c${i}`)].join(', '));
-  const r = await sql`UPDATE ${sql.table(table)} AS t SET ${sql.join(sets)}
-    FROM (VALUES ${sql.join(values)}) AS v(${names}) WHERE t.id = v.id`.execute(trx);
+  const cols = sql.raw(['id uuid', ...w.columns.map((_c, i) => `c${i} text`)].join(', '));
+  return sql`UPDATE ${sql.table(table)} AS t SET ${sql.join(sets)}
+    FROM jsonb_to_recordset(${payload}::jsonb) AS v(${cols}) WHERE t.id = v.id${returning ? sql` RETURNING 1` : sql``}`;
+}
+
+/** One UPDATE for a batch of one table (redactionUpdate). Returns the rows changed. */
+export async function writeRedactedValues(trx: Db, table: string, w: RedactionWrite): Promise<number> {
+  const r = await redactionUpdate(table, w, false).execute(trx);
   return Number(r.numAffectedRows ?? 0);
 }
 
-/** Deletes the customers' activity except their `customer.deleted` entries. */
-export async function purgeActivity(trx: Db, ids: string[]): Promise<number> {
-  const purged = await sql`DELETE FROM activity WHERE customer_id IN (${list(ids)}) AND type <> 'customer.deleted'`.execute(trx);
-  return Number(purged.numAffectedRows ?? 0);
+/**
+ * Every personal row of the given customers, for every table, and their kept `customer.deleted`
+ * activity entries, in one statement (each table's rows as one jsonb array, ordered by id; the
+ * personal columns are text or jsonb, so they read the same as through the driver).
+ */
+export async function personalRowsOfAll(trx: Db, tables: Array<{ table: string; columns: string[] }>, ids: string[]): Promise<{
+  rows: Map<string, Array<Record<string, unknown>>>; kept: Array<{ id: string; customerId: string; details: unknown }>;
+}> {
+  const parts = tables.map((t, i) => {
+    const isCustomers = t.table === 'customers';
+    const fields = [sql`'id', id`, sql`'customerId', ${isCustomers ? sql`id` : sql`customer_id`}`,
+      ...t.columns.map((c) => sql`${sql.lit(toCamel(c))}::text, ${sql.ref(c)}`)];
+    const where = isCustomers ? sql`id IN (${list(ids)})` : sql`customer_id IN (${list(ids)})`;
+    return sql`(SELECT coalesce(jsonb_agg(jsonb_build_object(${sql.join(fields)}) ORDER BY id), '[]'::jsonb)
+      FROM ${sql.table(t.table)} WHERE ${where}) AS ${sql.raw(`t${i}`)}`;
+  });
+  const kept = sql`(SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'customerId', customer_id, 'details', details)), '[]'::jsonb)
+    FROM activity WHERE customer_id IN (${list(ids)}) AND type = 'customer.deleted') AS kept`;
+  const r = await sql<Record<string, unknown>>`SELECT ${sql.join([...parts, kept])}`.execute(trx);
+  const row = r.rows[0]!;
+  const parse = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v) as Array<Record<string, unknown>>;
+  return {
+    rows: new Map(tables.map((t, i) => [t.table, parse(row[`t${i}`])])),
+    kept: parse(row.kept) as Array<{ id: string; customerId: string; details: unknown }>,
+  };
 }
 
-export const deletedEntries = (trx: Db, ids: string[]) => trx.selectFrom('activity').select(['id', 'customerId', 'details'])
-  .where('customerId', 'in', ids).where('type', '=', 'customer.deleted').execute();
-
-/** Replaces the details of activity entries (one statement). */
-export async function setActivityDetails(trx: Db, entries: Array<{ id: string; details: unknown }>): Promise<void> {
-  if (entries.length === 0) return;
-  const values = entries.map((e) => sql`(${e.id}, ${JSON.stringify(e.details)})`);
-  await sql`UPDATE activity AS a SET details = v.details::jsonb FROM (VALUES ${sql.join(values)}) AS v(id, details)
-    WHERE a.id = v.id::uuid`.execute(trx);
+/**
+ * A customer batch's redaction written in one statement: every table's new values, the activity
+ * log purged except the `customer.deleted` entries, whose details are replaced, and the stored
+ * responses purged (see purgeActivity, purgeStoredResponses). Returns the rows changed.
+ */
+export async function writeCustomersRedaction(trx: Db, ids: string[], tables: Array<{ table: string; write: RedactionWrite }>,
+  details: Array<{ id: string; details: unknown }>): Promise<{ tables: Record<string, number>; activityPurged: number; activityMasked: number; storedResponses: number }> {
+  const ctes = tables.map((t, i) => sql`${sql.raw(`w${i}`)} AS (${redactionUpdate(t.table, t.write, true)})`);
+  ctes.push(sql`ap AS (DELETE FROM activity WHERE customer_id IN (${list(ids)}) AND type <> 'customer.deleted' RETURNING 1)`);
+  ctes.push(sql`am AS (UPDATE activity AS a SET details = v.details FROM jsonb_to_recordset(${JSON.stringify(details)}::jsonb) AS v(id uuid, details jsonb)
+    WHERE a.id = v.id RETURNING 1)`);
+  ctes.push(sql`sr AS (UPDATE idempotency_keys SET response_body = NULL
+    WHERE customer_id IN (${list(ids)}) AND response_body IS NOT NULL AND response_body <> 'null'::jsonb RETURNING 1)`);
+  const counts = [...tables.map((_t, i) => `w${i}`), 'ap', 'am', 'sr'].map((n) => sql`(SELECT count(*) FROM ${sql.raw(n)}) AS ${sql.raw(`n${n}`)}`);
+  const r = await sql<Record<string, string | number>>`WITH ${sql.join(ctes)} SELECT ${sql.join(counts)}`.execute(trx);
+  const row = r.rows[0]!;
+  const n = (name: string) => Number(row[`n${name}`]);
+  return {
+    tables: Object.fromEntries(tables.map((t, i) => [t.table, n(`w${i}`)])),
+    activityPurged: n('ap'), activityMasked: n('am'), storedResponses: n('sr'),
+  };
 }
 
 /** The customer's stored responses (bodies as stored: sealed under the customer's key). */

@@ -1,8 +1,9 @@
 import type { Ctx } from '../context.ts';
-import type { DeletionStep } from './deletion.service.ts';
-import { redactCustomers } from './redaction.ts';
-import { effectivePolicy } from './redaction-policy.ts';
-import { readSettingsSection } from '../settings/settings.repo.ts';
+import type { DeletionContext, DeletionStep } from './deletion.service.ts';
+import type { CascadeValues } from '../plugin/registry.ts';
+import { asCascadeValues, finishRedaction, redactCustomers, redactedValuesOf } from './redaction.ts';
+import { effectivePolicy, type Policy } from './redaction-policy.ts';
+import { readSettingsSection, type SettingsSectionOf } from '../settings/settings.repo.ts';
 
 /** What the receipt records about redaction (`redaction` on the deletions row): ids, versions, actions only. */
 export interface RedactionRecord {
@@ -25,19 +26,46 @@ export interface RedactionRecord {
  * not run; the redaction backlog job catches up once the setting is turned on.
  */
 export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
+  // Per deletion: the settings read and the values the cascade wrote (cascadeValues → run).
+  const prepared = new WeakMap<DeletionContext, {
+    s: SettingsSectionOf<'erasure'>; policy: Policy | null; values: Awaited<ReturnType<typeof redactedValuesOf>> | null;
+  }>();
   return {
     name: 'redaction',
     phase: 'after',
     order: 10,
     receipt: (record) => ({ redaction: { ...record }, keyDestroyedAt: record.keyDestroyedAt ?? null, keyEpochId: record.keyEpochId ?? null }),
-    async run(trx, c): Promise<RedactionRecord> {
+    /**
+     * Before the cascade: the new values of every personal field (the records are read here; the
+     * photo's bytes, stored_files, are deleted here, in the DELETE's own transaction), written by
+     * the cascade's UPDATE of each table — soft deleted and redacted in one row version.
+     */
+    async cascadeValues(trx, c): Promise<CascadeValues[]> {
       const s = await readSettingsSection(trx, 'erasure');
+      if (!s.automaticPersonalDataDeletion) {
+        prepared.set(c, { s, policy: null, values: null });
+        return [];
+      }
+      const policy = effectivePolicy(s.redactionOverrides);
+      const values = await redactedValuesOf(trx, ctx.crypto, [c.customer.id], policy, c.at);
+      prepared.set(c, { s, policy, values });
+      return values.writes.map((w) => asCascadeValues(w.table, w.write));
+    },
+    async run(trx, c): Promise<RedactionRecord> {
+      const p = prepared.get(c);
+      const s = p?.s ?? await readSettingsSection(trx, 'erasure');
       if (!s.automaticPersonalDataDeletion) {
         return { ran: false, via: null, redactedAt: null, policyVersion: null, policy: null, reason: 'automatic_personal_data_deletion_off' };
       }
-      const policy = effectivePolicy(s.redactionOverrides);
-      // The photo's bytes (stored_files) are deleted here, in the DELETE's own transaction.
-      const outcome = await redactCustomers(trx, ctx.crypto, [c.customer.id], policy, c.at);
+      const policy = p?.policy ?? effectivePolicy(s.redactionOverrides);
+      // With cascadeValues (a DELETE), the records were redacted by the cascade: the activity log,
+      // the stored responses and the key remain (the customer.deleted entry exists only now).
+      const outcome = p?.values
+        ? await finishRedaction(trx, ctx.crypto, [c.customer.id], {
+          writes: p.values.writes, blobKeys: p.values.blobKeys,
+          written: Object.fromEntries(p.values.writes.map((w) => [w.table, w.write.rows.length])),
+        })
+        : await redactCustomers(trx, ctx.crypto, [c.customer.id], policy, c.at);
       const keyEpochId = outcome.keyEpochs.get(c.customer.id) ?? null;
       return {
         ran: true, via: 'deletion', redactedAt: c.at.toISOString(), policyVersion: s.policyVersion, policy,

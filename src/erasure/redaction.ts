@@ -6,6 +6,7 @@ import { maskDetails } from './masking.sql.ts';
 import { deleteStoredFiles } from '../storage/stored-files.repo.ts';
 import * as repo from './redaction.repo.ts';
 import { type Policy, POLICY_FIELDS, type PolicyField } from './redaction-policy.ts';
+import type { CascadeValues } from '../plugin/registry.ts';
 
 export interface RedactionOutcome {
   /** Keys of the stored files deleted in this transaction. */
@@ -30,27 +31,70 @@ for (const f of POLICY_FIELDS) byTable.set(f.sqlTable, [...(byTable.get(f.sqlTab
  * caller's transaction.
  */
 export async function redactCustomers(trx: Db, fc: FieldCrypto, ids: string[], policy: Policy, at: Date): Promise<RedactionOutcome> {
-  const counts: Record<string, number> = {};
+  if (ids.length === 0) return { blobKeys: [], counts: {}, keyEpochs: new Map() };
+  const prepared = await redactedValuesOf(trx, fc, ids, policy, at);
+  return finishRedaction(trx, fc, ids, prepared);
+}
+
+/**
+ * The first half of redactCustomers: every table's personal rows read (one statement) and their
+ * new values computed; a deleted photo's bytes go (stored_files). A DELETE has its cascade write
+ * these values (one row version per record) and then calls finishRedaction.
+ */
+export async function redactedValuesOf(trx: Db, fc: FieldCrypto, ids: string[], policy: Policy, at: Date) {
   const blobKeys: string[] = [];
-  if (ids.length === 0) return { blobKeys, counts, keyEpochs: new Map() };
   const deks = await fc.keysOf(trx, ids);
-
-  for (const [table, fields] of byTable) {
-    const rows = await repo.personalRows(trx, table, ids, columnsOf(fields).cols.map((f) => f.sqlColumn), columnsOf(fields).file?.sqlColumn);
+  const tables = [...byTable].map(([table, fields]) => {
+    const { cols, file } = columnsOf(fields);
+    return { table, fields, columns: [...(file ? [file.sqlColumn] : []), ...cols.map((f) => f.sqlColumn)] };
+  });
+  const read = await repo.personalRowsOfAll(trx, tables, ids);
+  const writes: Array<{ table: string; write: repo.RedactionWrite }> = [];
+  for (const { table, fields } of tables) {
+    const rows = read.rows.get(table) ?? [];
     if (rows.length === 0) continue;
-    counts[table] = await redactRows(trx, fc, { table, fields, rows, deks, policy, at, blobKeys, reseal: false });
+    writes.push({ table, write: await redactedValues(trx, fc, { table, fields, rows, deks, policy, at, blobKeys, reseal: false }) });
   }
+  return { writes, blobKeys, kept: read.kept, at };
+}
 
+/** A table's new values as the cascade's values (deletion.repo.ts cascade): the same columns redactionUpdate sets. */
+export function asCascadeValues(table: string, w: repo.RedactionWrite): CascadeValues {
+  const isCustomers = table === 'customers';
+  return {
+    sqlTable: table, columns: w.columns, rows: w.rows,
+    nulls: [...(w.fileColumn ? [w.fileColumn, ...(isCustomers ? ['profile_photo_content_type'] : [])] : []),
+      ...(isCustomers ? ['email_bidx', 'external_id_bidx'] : [])],
+    stamps: isCustomers ? ['redacted_at'] : [],
+  };
+}
+
+/**
+ * The second half: the tables' new values written (unless `written`: the cascade wrote them),
+ * the activity log purged except the customer.deleted entries, whose details are masked (in
+ * clear), the stored responses purged — one statement — and the data keys destroyed.
+ * `kept`: the customer.deleted entries, read now when not given.
+ */
+export async function finishRedaction(trx: Db, fc: FieldCrypto, ids: string[], p: {
+  writes: Array<{ table: string; write: repo.RedactionWrite }>; blobKeys: string[];
+  kept?: Array<{ id: string; customerId: string; details: unknown }>;
+  written?: Record<string, number>;
+}): Promise<RedactionOutcome> {
+  const counts: Record<string, number> = {};
+  const blobKeys = p.blobKeys;
+  const deks = await fc.keysOf(trx, ids);
+  const kept = p.kept ?? (await repo.personalRowsOfAll(trx, [], ids)).kept;
   // The activity log goes, except one customer.deleted entry per customer with its details masked (in clear).
-  counts.activityPurged = await repo.purgeActivity(trx, ids);
-  const kept = await repo.deletedEntries(trx, ids);
-  await repo.setActivityDetails(trx, kept.map((k) => {
+  const details = kept.map((k) => {
     const plain = readable(fc, 'activity', k, k.id, deks.get(k.customerId));
     return { id: k.id, details: plain.details === UNREADABLE ? {} : maskDetails(plain.details) };
-  }));
-  counts.activityMasked = kept.length;
-
-  counts.storedResponses = await repo.purgeStoredResponses(trx, ids);
+  });
+  // One write: every table's new values (if not written yet), the activity purge and masking, the stored responses.
+  const written = await repo.writeCustomersRedaction(trx, ids, p.written ? [] : p.writes, details);
+  Object.assign(counts, p.written ?? written.tables);
+  counts.activityPurged = written.activityPurged;
+  counts.activityMasked = written.activityMasked;
+  counts.storedResponses = written.storedResponses;
   // Last, in the same transaction: the keys go. Whatever still holds a value encrypted under them
   // (dead row versions, WAL, dumps, backups) cannot be read once their epoch keys are destroyed too.
   const keyEpochs = await fc.keys.destroyKeys(trx, ids);
@@ -73,7 +117,8 @@ export async function redactRecord(trx: Db, fc: FieldCrypto, sqlTable: string, c
   const rows = fields.length === 0 ? [] : await repo.personalRows(trx, sqlTable, [customerId], cols.map((f) => f.sqlColumn), file?.sqlColumn, recordId);
   if (rows.length > 0) {
     const deks = await fc.keysOf(trx, [customerId]);
-    counts[sqlTable] = await redactRows(trx, fc, { table: sqlTable, fields, rows, deks, policy, at, blobKeys, reseal: true });
+    counts[sqlTable] = await repo.writeRedactedValues(trx, sqlTable,
+      await redactedValues(trx, fc, { table: sqlTable, fields, rows, deks, policy, at, blobKeys, reseal: true }));
   }
   counts.storedResponses = await purgeRecordResponses(trx, fc, customerId, recordId);
   return { blobKeys, counts };
@@ -104,14 +149,15 @@ const columnsOf = (fields: PolicyField[]) => ({
 /**
  * THE redaction of rows of one table per the policy, shared by a customer's cascade and a single
  * record's erasure: every personal field of the data map gets its action (nullify, mask, delete the
- * file). Values are decrypted here and masked in the process (the database cannot read them); one
- * UPDATE writes the batch. `reseal`: the new values are sealed under the customer's key (a record
- * of a living customer); otherwise written in clear (the key is destroyed right after).
+ * file). Values are decrypted here and masked in the process (the database cannot read them); the
+ * caller writes the batch (one UPDATE per table, redaction.repo.ts). `reseal`: the new values are
+ * sealed under the customer's key (a record of a living customer); otherwise written in clear
+ * (the key is destroyed right after). A deleted file's bytes (stored_files) go here.
  */
-async function redactRows(trx: Db, fc: FieldCrypto, o: {
+async function redactedValues(trx: Db, fc: FieldCrypto, o: {
   table: string; fields: PolicyField[]; rows: Array<Record<string, unknown>>; deks: Map<string, Buffer>;
   policy: Policy; at: Date; blobKeys: string[]; reseal: boolean;
-}): Promise<number> {
+}): Promise<repo.RedactionWrite> {
   const { table, policy, at } = o;
   const { cols, file } = columnsOf(o.fields);
   const deleteFile = !!file && policy[file.key] === 'delete';
@@ -143,10 +189,10 @@ async function redactRows(trx: Db, fc: FieldCrypto, o: {
     });
     return { id, cells };
   });
-  return repo.writeRedactedValues(trx, table, {
+  return {
     columns: cols.map((f) => ({ sqlColumn: f.sqlColumn, json: f.column.mask === 'metadata' })),
     rows: values, fileColumn: deleteFile ? file!.sqlColumn : undefined, at,
-  });
+  };
 }
 
 const UNREADABLE = Symbol('unreadable');

@@ -1,7 +1,7 @@
 import { appendAudit } from '../audit/audit.repo.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import { enqueueWebhook } from '../webhooks/outbox.repo.ts';
+import { enqueueWebhook, type NewWebhook } from '../webhooks/outbox.repo.ts';
 import * as repo from './cases.repo.ts';
 import { isValidTimeZone } from './schedule.ts';
 
@@ -30,9 +30,14 @@ export async function auditCase(trx: Db, type: string, row: repo.CaseRow, at: Da
 
 /** Notifies a case that just became required: one outbox row now, counted as today's notification. */
 export async function notifyNow(trx: Db, row: repo.CaseRow, at: Date, day: string): Promise<repo.CaseRow> {
-  await enqueueWebhook(trx, {
+  await enqueueWebhook(trx, notice(row, at));
+  return repo.updateCase(trx, row.id, { lastNotifiedDay: day, lastNotifiedAt: at }, at);
+}
+
+/** The `data_deletion.required` webhook of a required case. */
+export function notice(row: repo.CaseRow, at: Date): NewWebhook {
+  return {
     applicationId: row.applicationId, type: repo.EVENT_TYPE, caseId: row.id, at,
     data: { subscriptionId: row.customerId, applicationId: row.applicationId, reason: row.reason, requiredSince: row.requiredSince },
-  });
-  return repo.updateCase(trx, row.id, { lastNotifiedDay: day, lastNotifiedAt: at }, at);
+  };
 }

@@ -2,7 +2,9 @@ import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
 import type { Customer } from '../db/schema.ts';
 import type { DeletionContext, DeletionStep, LicenseObserver } from '../plugin/registry.ts';
-import { auditCase, notifyNow, zoneOf } from './case-events.ts';
+import crypto from 'node:crypto';
+import { insertOutboxRows, outboxRow } from '../webhooks/outbox.repo.ts';
+import { auditCase, notice, notifyNow, zoneOf } from './case-events.ts';
 import * as repo from './cases.repo.ts';
 import type { CaseReason, CaseStatus } from './notifications.tables.ts';
 import { localDay } from './schedule.ts';
@@ -60,26 +62,29 @@ export function createCaseLifecycle(ctx: Ctx) {
 
   const observer: LicenseObserver = { licenseActivated, licenseCancelled };
 
-  /** What a customer deletion does to each application's case (read only). */
+  /** What a customer deletion does to each application's case (read only): one statement for them all. */
   async function plan(trx: Db, customerId: string, applicationIds: string[], lock = false) {
-    const out: Array<{ applicationId: string; current: repo.CaseRow | undefined; becomesRequired: boolean; notify: boolean }> = [];
-    for (const applicationId of applicationIds) {
-      const current = await repo.findCase(trx, customerId, applicationId, lock);
+    const found = await repo.findCases(trx, customerId, applicationIds, lock);
+    return applicationIds.map((applicationId) => {
+      const f = found.get(applicationId);
+      const current = f?.row;
       let becomesRequired = false;
       if (!current || current.status === 'grace' || current.status === 'revoked') becomesRequired = true;
-      else if (current.status === 'confirmed') {
-        // Confirmed already: only a license granted after the confirmation gives the application data to delete again.
-        becomesRequired = current.confirmedAt !== null && await repo.licensedSince(trx, customerId, applicationId, current.confirmedAt);
-      }
-      out.push({ applicationId, current, becomesRequired, notify: becomesRequired || current?.status === 'required' });
-    }
-    return out;
+      // Confirmed already: only a license granted after the confirmation gives the application data to delete again.
+      else if (current.status === 'confirmed') becomesRequired = current.confirmedAt !== null && f!.licensedSinceConfirmed;
+      return { applicationId, current, becomesRequired, notify: becomesRequired || current?.status === 'required' };
+    });
   }
 
   const deletionStep: DeletionStep = {
     name: 'deletionCases',
     phase: 'after',
     order: 20,
+    /**
+     * Set-based: the pairs locked in one statement, the cases read (locked) in one, and every
+     * case made required or notified plus its outbox row written in one (rows computed here, the
+     * same values the one-case-at-a-time lifecycle writes, one row version per case).
+     */
     async run(trx: Db, c: DeletionContext) {
       const customerId = c.customer.id;
       const applicationIds = [...c.applicationIds].sort();
@@ -87,26 +92,38 @@ export function createCaseLifecycle(ctx: Ctx) {
       const day = localDay(c.at, zone);
       let required = 0;
       let notified = 0;
-      for (const applicationId of applicationIds) {
-        await repo.lockPair(trx, customerId, applicationId);
-        const [p] = await plan(trx, customerId, [applicationId], true);
-        let row = p!.current;
-        if (p!.becomesRequired) {
+      if (applicationIds.length === 0) return { applicationIds, required, notified };
+      await repo.lockPairs(trx, customerId, applicationIds);
+      const inserts: repo.CaseRow[] = [];
+      const updates: repo.CaseRow[] = [];
+      const outbox: Array<ReturnType<typeof outboxRow>> = [];
+      for (const p of await plan(trx, customerId, applicationIds, true)) {
+        let row = p.current;
+        let changed = false;
+        if (p.becomesRequired) {
           const fields = {
             status: 'required' as const, reason: 'customer_deleted' as const, requiredSince: c.at,
-            confirmedAt: null, confirmedByKeyId: null, revokedAt: null, outcome: null,
+            confirmedAt: null, confirmedByKeyId: null, revokedAt: null, outcome: null, updatedAt: c.at,
           };
-          row = row ? await repo.updateCase(trx, row.id, fields, c.at) : await repo.insertCase(trx, customerId, applicationId, fields, c.at);
+          row = row ? { ...row, ...fields } : {
+            id: crypto.randomUUID(), customerId, applicationId: p.applicationId, graceStartedAt: null, graceEndsAt: null,
+            lastNotifiedDay: null, lastNotifiedAt: null, createdAt: c.at, ...fields,
+          };
+          changed = true;
           await auditCase(trx, 'deletion_case.required', row, c.at, c.actorKeyId);
           required++;
         }
         // A case this deletion made due is notified at once, even if it was notified earlier today
         // (SPEC "Webhooks"); a case that was already required gets at most its one notice a day.
-        if (row && row.status === 'required' && (p!.becomesRequired || row.lastNotifiedDay !== day)) {
-          await notifyNow(trx, row, c.at, day);
+        if (row && row.status === 'required' && (p.becomesRequired || row.lastNotifiedDay !== day)) {
+          outbox.push(outboxRow(notice(row, c.at)));
+          row = { ...row, lastNotifiedDay: day, lastNotifiedAt: c.at, updatedAt: c.at };
+          changed = true;
           notified++;
         }
+        if (changed) (p.current ? updates : inserts).push(row!);
       }
+      await repo.writeCases(trx, inserts, updates, outbox.length ? [insertOutboxRows(outbox)] : []);
       return { applicationIds, required, notified };
     },
     async preview(pdb: Db, customer: Customer) {

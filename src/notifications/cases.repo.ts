@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder } from 'kysely';
+import { type RawBuilder, sql, type ExpressionBuilder } from 'kysely';
 import { DAY_MS } from '../clock.ts';
 import type { Db } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
@@ -99,6 +99,61 @@ export async function insertConfirmation(trx: Db, row: CaseRow, keyId: string, a
  */
 export async function lockPair(trx: Db, customerId: string, applicationId: string): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`case:${customerId}:${applicationId}`}, 0))`.execute(trx);
+}
+
+/** lockPair for several applications of one customer, in one statement (in application id order). */
+export async function lockPairs(trx: Db, customerId: string, applicationIds: string[]): Promise<void> {
+  const keys = [...applicationIds].sort().map((a) => `case:${customerId}:${a}`);
+  await sql`SELECT pg_advisory_xact_lock(hashtextextended(k.key, 0))
+    FROM (SELECT key FROM unnest(${keys}::text[]) WITH ORDINALITY AS u(key, n) ORDER BY n) AS k`.execute(trx);
+}
+
+/**
+ * The customer's cases of these applications (locked with `forUpdate`), each with whether the
+ * pair got a license after the case's confirmation (licensedSince), in one statement.
+ */
+export async function findCases(trx: Db, customerId: string, applicationIds: string[], forUpdate = false)
+  : Promise<Map<string, { row: CaseRow; licensedSinceConfirmed: boolean }>> {
+  if (applicationIds.length === 0) return new Map();
+  const rows = await sql<CaseRow & { licensedSinceConfirmed: boolean }>`SELECT c.*,
+      (c.confirmed_at IS NOT NULL AND EXISTS (SELECT 1 FROM licenses l WHERE l.customer_id = c.customer_id
+        AND l.application_id = c.application_id AND l.created_at > c.confirmed_at)) AS licensed_since_confirmed
+    FROM deletion_cases c WHERE c.customer_id = ${customerId} AND c.application_id IN (${sql.join(applicationIds)})
+    ${forUpdate ? sql`FOR UPDATE OF c` : sql``}`.execute(trx);
+  return new Map(rows.rows.map(({ licensedSinceConfirmed, ...row }) => [row.applicationId, { row: row as CaseRow, licensedSinceConfirmed }]));
+}
+
+const CASE_COLUMNS = `id uuid, customer_id uuid, application_id uuid, status text, reason text, grace_started_at timestamptz,
+  grace_ends_at timestamptz, required_since timestamptz, revoked_at timestamptz, confirmed_at timestamptz,
+  confirmed_by_key_id uuid, last_notified_day text, last_notified_at timestamptz, outcome text,
+  created_at timestamptz, updated_at timestamptz`;
+const caseJson = (r: CaseRow) => ({
+  id: r.id, customer_id: r.customerId, application_id: r.applicationId, status: r.status, reason: r.reason,
+  grace_started_at: r.graceStartedAt, grace_ends_at: r.graceEndsAt, required_since: r.requiredSince, revoked_at: r.revokedAt,
+  confirmed_at: r.confirmedAt, confirmed_by_key_id: r.confirmedByKeyId, last_notified_day: r.lastNotifiedDay,
+  last_notified_at: r.lastNotifiedAt, outcome: r.outcome, created_at: r.createdAt, updated_at: r.updatedAt,
+});
+
+/**
+ * Cases written in one statement: `inserts` are new rows (their id drawn by the caller), `updates`
+ * existing rows set to these values (every column but id, customer, application and created_at),
+ * plus the `more` CTEs (outbox rows). Returns the rows written.
+ */
+export async function writeCases(trx: Db, inserts: CaseRow[], updates: CaseRow[], more: RawBuilder<unknown>[] = []): Promise<number> {
+  if (inserts.length + updates.length + more.length === 0) return 0;
+  const ctes = [
+    sql`ins AS (INSERT INTO deletion_cases (id, customer_id, application_id, status, reason, grace_started_at, grace_ends_at,
+        required_since, revoked_at, confirmed_at, confirmed_by_key_id, last_notified_day, last_notified_at, outcome, created_at, updated_at)
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(inserts.map(caseJson))}::jsonb) AS v(${sql.raw(CASE_COLUMNS)}) RETURNING 1)`,
+    sql`upd AS (UPDATE deletion_cases AS t SET status = v.status, reason = v.reason, grace_started_at = v.grace_started_at,
+        grace_ends_at = v.grace_ends_at, required_since = v.required_since, revoked_at = v.revoked_at, confirmed_at = v.confirmed_at,
+        confirmed_by_key_id = v.confirmed_by_key_id, last_notified_day = v.last_notified_day, last_notified_at = v.last_notified_at,
+        outcome = v.outcome, updated_at = v.updated_at
+      FROM jsonb_to_recordset(${JSON.stringify(updates.map(caseJson))}::jsonb) AS v(${sql.raw(CASE_COLUMNS)}) WHERE t.id = v.id RETURNING 1)`,
+    ...more.map((m, i) => sql`${sql.raw(`m${i}`)} AS (${m})`),
+  ];
+  const r = await sql<{ n: string | number }>`WITH ${sql.join(ctes)} SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd) AS n`.execute(trx);
+  return Number(r.rows[0]!.n);
 }
 
 export async function findCase(trx: Db, customerId: string, applicationId: string, forUpdate = false): Promise<CaseRow | undefined> {

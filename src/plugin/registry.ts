@@ -87,6 +87,24 @@ export interface DeletionStep<R = unknown> {
   afterCommit?(c: DeletionContext, result: R): Promise<void>;
   /** What the step will do, for the preview (`GET /v1/customers/{id}/deletion-preview`). */
   preview?(db: Db, customer: Customer): Promise<unknown>;
+  /**
+   * New column values the step wants written by the cascade's own UPDATE of a table (so a record
+   * gets one row version: soft deleted and, e.g., redacted together). Called after the 'before'
+   * steps, before the cascade; `run` still runs in its phase.
+   */
+  cascadeValues?(trx: Db, c: DeletionContext): Promise<CascadeValues[]>;
+}
+
+/** Values for the cascade's UPDATE of `sqlTable`, by row id (rows of the deleted customer only). */
+export interface CascadeValues {
+  sqlTable: string;
+  /** Columns set from each row's cells (text; `json` columns cast to jsonb). */
+  columns: Array<{ sqlColumn: string; json: boolean }>;
+  rows: Array<{ id: string; cells: Array<string | null> }>;
+  /** Columns set to NULL on those rows. */
+  nulls?: string[];
+  /** Columns set to the deletion time on those rows (e.g. redacted_at). */
+  stamps?: string[];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,14 +16,38 @@ export interface NewWebhook {
  * the cause commits. Returns the `webhook-id`.
  */
 export async function enqueueWebhook(trx: Db, w: NewWebhook): Promise<string> {
-  const id = `msg_${crypto.randomUUID().replaceAll('-', '')}`;
-  const payload: WebhookPayload = { type: w.type, timestamp: w.at.toISOString(), data: w.data };
+  const row = outboxRow(w);
   await trx.insertInto('webhookOutbox').values({
-    id, applicationId: w.applicationId, caseId: w.caseId ?? null, eventType: w.type,
-    payload: JSON.stringify(payload), nextAttemptAt: w.at, leaseOwner: null, leaseUntil: null,
-    lastStatusCode: null, lastError: null, createdAt: w.at, deliveredAt: null,
+    ...row, payload: JSON.stringify(row.payload), leaseOwner: null, leaseUntil: null,
+    lastStatusCode: null, lastError: null, deliveredAt: null,
   }).execute();
-  return id;
+  return row.id;
+}
+
+/** The outbox row enqueueWebhook writes (its webhook-id drawn here), for writers that insert many in one statement. */
+export function outboxRow(w: NewWebhook) {
+  const payload: WebhookPayload = { type: w.type, timestamp: w.at.toISOString(), data: w.data };
+  return {
+    id: `msg_${crypto.randomUUID().replaceAll('-', '')}`, applicationId: w.applicationId, caseId: w.caseId ?? null,
+    eventType: w.type, payload, nextAttemptAt: w.at, createdAt: w.at,
+  };
+}
+
+/**
+ * Outbox rows (outboxRow) as an SQL fragment for a statement's CTE list: one INSERT of them all,
+ * passed as one jsonb parameter. The stored rows equal enqueueWebhook's.
+ */
+export function insertOutboxRows(rows: Array<ReturnType<typeof outboxRow>>): RawBuilder<unknown> {
+  const data = JSON.stringify(rows.map((r) => ({
+    id: r.id, application_id: r.applicationId, case_id: r.caseId, event_type: r.eventType, payload: r.payload,
+    next_attempt_at: r.nextAttemptAt.toISOString(), created_at: r.createdAt.toISOString(),
+  })));
+  return sql`INSERT INTO webhook_outbox (id, application_id, case_id, event_type, payload, next_attempt_at, lease_owner,
+      lease_until, last_status_code, last_error, created_at, delivered_at)
+    SELECT v.id, v.application_id, v.case_id, v.event_type, v.payload, v.next_attempt_at, NULL, NULL, NULL, NULL, v.created_at, NULL
+    FROM jsonb_to_recordset(${data}::jsonb) AS v(id text, application_id uuid, case_id uuid, event_type text, payload jsonb,
+      next_attempt_at timestamptz, created_at timestamptz)
+    RETURNING 1`;
 }
 
 /** A JSON string literal of a safe constant (an event type, an ISO time): no escaping needed. */
