@@ -139,6 +139,21 @@ export function readVmHwmMb(pid: number): number {
   }
 }
 
+/** Current resident set size (VmRSS), in MiB. */
+export function readVmRssMb(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resets the process's VmHWM to its current RSS (Linux: "5" into clear_refs); false when not allowed. */
+export function resetPeakRss(pid: number): boolean {
+  try { fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); return true; } catch { return false; }
+}
+
 /**
  * Starts `node src/main.ts` (the real server: `npm start`) as a child process on a free port and
  * waits for /readyz. Logs go to /dev/null at the default level; the scheduler and dispatcher are
