@@ -30,7 +30,7 @@ export async function exportsUnavailable(): Promise<string | null> {
 }
 
 /** Every tenth customer deleted (and redacted, as with the default setting): the export pseudonymizes them. */
-async function insertExportCustomers(c: pg.Client, count: number) {
+export async function insertExportCustomers(c: pg.Client, count: number) {
   for (let lo = 1; lo <= count; lo += 250_000) {
     const hi = Math.min(count, lo + 249_999);
     await c.query(`INSERT INTO customers (salutation, first_name, last_name, display_name, email, organization, tin,
@@ -50,7 +50,7 @@ async function insertExportCustomers(c: pg.Client, count: number) {
 }
 
 /** GET the export and drop the bytes (to /dev/null), counting lines and hashing the first `hashLines`. */
-function download(baseUrl: string, urlPath: string, hashLines = 0): Promise<{ status: number; lines: number; bytes: number; prefixSha256: string }> {
+export function download(baseUrl: string, urlPath: string, hashLines = 0): Promise<{ status: number; lines: number; bytes: number; prefixSha256: string }> {
   return new Promise((resolve, reject) => {
     const sink = fs.createWriteStream('/dev/null');
     const hash = crypto.createHash('sha256');

@@ -161,6 +161,8 @@ export function resetPeakRss(pid: number): boolean {
  */
 export async function startServer(options: {
   databaseUrl?: string; dataDir?: string; env?: Record<string, string>;
+  /** Options of node itself (V8 flags not allowed in NODE_OPTIONS), before src/main.ts. */
+  nodeArgs?: string[];
 }): Promise<Server> {
   const port = await freePort();
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-bench-'));
@@ -180,7 +182,7 @@ export async function startServer(options: {
     ...options.env,
   };
   if (!options.databaseUrl) delete env.DATABASE_URL;
-  const child = spawn(process.execPath, ['src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...options.nodeArgs ?? [], 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
   let exited: number | null = null;
