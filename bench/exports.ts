@@ -1,5 +1,6 @@
 // Issue 3 figures: a 1,000,000-row customers export (rows/s, the server's peak RSS) and the
 // retention job's redaction of a backlog of soft-deleted customers.
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -26,6 +27,7 @@ export async function exportsUnavailable(): Promise<string | null> {
   const read = (f: string) => { try { return fs.readFileSync(path.join(ROOT, f), 'utf8'); } catch { return ''; } };
   if (!read('src/exports/exports.plugin.ts').includes('registerExportRoutes')) return 'dataset exports (issue 3) are not wired into the server';
   if (!read('src/erasure/erasure.plugin.ts').includes('RedactionBacklog')) return 'the redaction backlog task (issue 3) is not wired into the server';
+  if (spawnSync('psql', ['--version']).status !== 0) return 'psql not found (apt-get install postgresql-client): the export floor needs it';
   return null;
 }
 
