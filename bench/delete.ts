@@ -5,11 +5,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import pg from 'pg';
 import { ensureFeed, insertApplications, insertCustomers, insertFeed, withIndexesDeferred, type Exec } from './fixtures.ts';
 import { floorScript } from './floor.ts';
+import { runScriptEmbedded } from './floor-embedded.ts';
 import {
-  CONCURRENCY, createDatabase, log, migrateDatabase, pgbenchAvailable, request, round, runLoad, runPgbench,
+  CONCURRENCY, createDatabase, log, migrateDatabase, pgbenchAvailable, percentile, request, round, runLoad, runPgbench,
   startServer, timed, type GroupResult, type Row,
 } from './lib.ts';
 import { deletionShape, diffShapes } from './signature.ts';
@@ -140,38 +142,85 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
   if (o.embeddedCustomers === 0) return { rows, numbers, commands };
   const embedded = await benchEmbedded(o);
   numbers.delete_embedded_per_s = round(embedded.perS);
+  numbers.delete_embedded_floor_per_s = round(embedded.floorPerS);
+  const embeddedRatio = embedded.perS / embedded.floorPerS;
   rows.push({
     figure: 'delete_embedded_per_s', value: numbers.delete_embedded_per_s, unit: '/s',
-    note: `${o.embeddedCustomers} customers, p99 ${round(embedded.p99Ms, 1)} ms`,
+    peer: { figure: 'delete_embedded_floor_per_s', value: numbers.delete_embedded_floor_per_s },
+    ratio: { value: round(embeddedRatio, 2), goal: '>= 0.5', met: embeddedRatio >= 0.5 },
+    note: `${o.embeddedCustomers} customers, HTTP 16 concurrent, p99 ${round(embedded.p99Ms, 1)} ms${embedded.sameShape ? '' : ' (floor shape differs: see log)'}`,
+  });
+  rows.push({
+    figure: 'delete_embedded_floor_per_s', value: numbers.delete_embedded_floor_per_s, unit: '/s',
+    note: `bench/floor.ts's statements on PGlite in-process, one after another, p50 ${round(embedded.floorP50Ms, 1)} ms, p99 ${round(embedded.floorP99Ms, 1)} ms`,
   });
   return { rows, numbers, commands };
 }
 
+/**
+ * delete_embedded_per_s and its floor, on one PGlite database in the state the fixture leaves:
+ * the server (its own process, PGlite in it) deletes the first half of the customers over HTTP;
+ * then, the server stopped, the floor's statements (bench/floor.ts, the same script pgbench runs)
+ * delete the second half on the same database opened in the bench process (no HTTP), one
+ * customer after another. Both start with a warm-up of `warmup` customers.
+ */
 async function benchEmbedded(o: DeleteOptions) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-bench-embedded-'));
+  const half = o.embeddedCustomers + o.warmup;
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   try {
     await migrateDatabase({ dataDir });
-    const pglite = new PGlite(path.join(dataDir, 'pglite'));
     let ids: string[];
-    try {
-      const exec: Exec = async (text) => pglite.query(text);
-      await ensureFeed(exec);
-      const apps = await insertApplications(exec);
-      ids = await insertFeed(exec, 1, o.embeddedCustomers + o.warmup);
-      await insertCustomers(exec, 1, o.embeddedCustomers + o.warmup, apps);
-      await exec('VACUUM ANALYZE');
-    } finally {
-      await pglite.close();
+    {
+      const pglite = new PGlite(path.join(dataDir, 'pglite'));
+      try {
+        const exec: Exec = async (text) => pglite.query(text);
+        await ensureFeed(exec);
+        const apps = await insertApplications(exec);
+        ids = await insertFeed(exec, 1, 2 * half);
+        await insertCustomers(exec, 1, 2 * half, apps);
+        await exec('VACUUM ANALYZE');
+      } finally {
+        await pglite.close();
+      }
     }
     server = await startServer({ dataDir });
     const srv = server;
     const del = (id: string) => request(srv.baseUrl, 'DELETE', `/v1/customers/${id}`);
     await runLoad(ids.slice(0, o.warmup), del, 204);
-    const r = await runLoad(ids.slice(o.warmup), del, 204);
+    const r = await runLoad(ids.slice(o.warmup, half), del, 204);
     if (r.errors > 0) throw new Error(`embedded DELETE: ${r.errors} errors, first: ${r.firstError}`);
     log(`delete: embedded ${round(r.perS)}/s`);
-    return r;
+    await server.stop();
+    server = undefined;
+
+    // The floor, in-process, on the same database. pgcrypto seals the archive as in the
+    // PostgreSQL floor (the server seals it in Node).
+    const pglite = new PGlite(path.join(dataDir, 'pglite'), { extensions: { pgcrypto } });
+    try {
+      const exec: Exec = async (text) => pglite.query(text);
+      const actor = String((await exec(`SELECT id FROM api_keys ORDER BY created_at LIMIT 1`)).rows[0].id);
+      await exec(`CREATE EXTENSION IF NOT EXISTS pgcrypto`);
+      await exec(`CREATE SEQUENCE bench_floor_seq START ${half + 1}`);
+      const key = crypto.randomBytes(32).toString('hex');
+      const script = floorScript({ seal: (x) => `encrypt(${x}, '\\x${key}'::bytea, 'aes')` });
+      await runScriptEmbedded(pglite, script, o.warmup, { actor });
+      const floor = await runScriptEmbedded(pglite, script, o.embeddedCustomers, { actor });
+      const done = Number((await exec(`SELECT count(*) AS c FROM deletions d JOIN bench_feed f ON f.id = d.customer_id
+        WHERE f.n > ${half}`)).rows[0].c);
+      if (done !== half) throw new Error(`embedded floor deleted ${done} customers, expected ${half}`);
+      const floorPerS = o.embeddedCustomers / (floor.ms / 1000);
+      floor.latencies.sort((a, b) => a - b);
+      log(`delete: embedded floor ${round(floorPerS)}/s`);
+      const feedRef = async (k: number) => (await exec(`SELECT id, ref FROM bench_feed WHERE n = ${k}`)).rows[0] as { id: string; ref: string };
+      const a = await feedRef(half);
+      const b = await feedRef(2 * half);
+      const diff = diffShapes(await deletionShape(exec, a.id, a.ref), await deletionShape(exec, b.id, b.ref));
+      if (diff.length > 0) log(`delete: WARNING the embedded floor differs from the server's deletion:\n  ${diff.join('\n  ')}`);
+      return { ...r, floorPerS, floorP50Ms: percentile(floor.latencies, 50), floorP99Ms: percentile(floor.latencies, 99), sameShape: diff.length === 0 };
+    } finally {
+      await pglite.close();
+    }
   } finally {
     await server?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });

@@ -139,6 +139,21 @@ export function readVmHwmMb(pid: number): number {
   }
 }
 
+/** Current resident set size (VmRSS), in MiB. */
+export function readVmRssMb(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resets the process's VmHWM to its current RSS (Linux: "5" into clear_refs); false when not allowed. */
+export function resetPeakRss(pid: number): boolean {
+  try { fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); return true; } catch { return false; }
+}
+
 /**
  * Starts `node src/main.ts` (the real server: `npm start`) as a child process on a free port and
  * waits for /readyz. Logs go to /dev/null at the default level; the scheduler and dispatcher are
@@ -146,6 +161,8 @@ export function readVmHwmMb(pid: number): number {
  */
 export async function startServer(options: {
   databaseUrl?: string; dataDir?: string; env?: Record<string, string>;
+  /** Options of node itself (V8 flags not allowed in NODE_OPTIONS), before src/main.ts. */
+  nodeArgs?: string[];
 }): Promise<Server> {
   const port = await freePort();
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-bench-'));
@@ -166,7 +183,7 @@ export async function startServer(options: {
   };
   if (!options.databaseUrl) delete env.DATABASE_URL;
   // Profiling aid: LETHE_BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (Node refuses --cpu-prof in NODE_OPTIONS).
-  const nodeArgs = (process.env.LETHE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = [...(process.env.LETHE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...options.nodeArgs ?? []];
   const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });

@@ -108,7 +108,7 @@ async function runGroup(group: Group, sizes: Sizes): Promise<GroupResult & { fai
       }
       case 'exports': {
         const why = await exportsUnavailable();
-        if (why) return { ...unavailable(['export_rows_per_s', 'export_peak_rss_mb', 'redact_backlog_per_s'], why), failed: false };
+        if (why) return { ...unavailable(['export_rows_per_s', 'export_floor_rows_per_s', 'export_rss_growth_mb', 'redact_backlog_per_s'], why), failed: false };
         return { failed: false, ...await benchExports({ rows: sizes['export-rows'], redactCustomers: sizes['redact-customers'] }) };
       }
       case 'notify': {
