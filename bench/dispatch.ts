@@ -169,6 +169,7 @@ export async function benchDispatch(o: { rows: number; defaultPeer: boolean }): 
     for (const db of dbs) await db.drop().catch(() => {});
     await receiver.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(`${dataDir}-keyring`, { recursive: true, force: true });
   }
 }
 

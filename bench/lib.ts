@@ -217,7 +217,10 @@ export async function startServer(options: {
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await done;
       clearTimeout(timer);
-      if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) {
+        fs.rmSync(dataDir, { recursive: true, force: true });
+        fs.rmSync(`${dataDir}-keyring`, { recursive: true, force: true }); // the key store beside it (src/crypto/keyring.ts)
+      }
     },
   };
 }
