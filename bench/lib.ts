@@ -76,6 +76,33 @@ export async function createDatabase(tag: string): Promise<BenchDb> {
   };
 }
 
+/**
+ * A copy of `source` (CREATE DATABASE … TEMPLATE: the same pages, statistics and visibility map),
+ * so two runs can start from one state. Nothing may be connected to `source` meanwhile.
+ */
+export async function cloneDatabase(source: BenchDb, tag: string): Promise<BenchDb> {
+  const name = `lethe_bench_${tag}_${crypto.randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try { await admin.query(`CREATE DATABASE ${name} TEMPLATE ${source.name}`); } finally { await admin.end(); }
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    name, url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      try { await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } finally { await c.end(); }
+    },
+  };
+}
+
+/** CHECKPOINT, so a timed run does not pay for the WAL of the setup before it. */
+export async function checkpoint(): Promise<void> {
+  const c = await pgClient(PG_ADMIN_URL);
+  try { await c.query('CHECKPOINT'); } finally { await c.end(); }
+}
+
 export async function pgClient(url: string): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -209,7 +236,10 @@ export async function startServer(options: {
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await done;
       clearTimeout(timer);
-      if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) {
+        fs.rmSync(dataDir, { recursive: true, force: true });
+        fs.rmSync(`${dataDir}-keyring`, { recursive: true, force: true }); // the key store beside it (src/crypto/keyring.ts)
+      }
     },
   };
 }

@@ -1,11 +1,14 @@
-// The benchmark's deletion floor must keep changing the same rows as the server's DELETE: one
-// standard customer deleted through the API, one by the floor's pgbench script, and what each
-// left in every customer-linked table compared (PostgreSQL only: pgbench needs a server).
+// The benchmark's floors must keep changing the same rows as the server: one standard customer
+// deleted through the API, one by the floor's pgbench script, and what each left in every
+// customer-linked table compared; the daily notification pass through the API and its recorded
+// statements through psql, from the same state (PostgreSQL only: pgbench and psql need a server).
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFeed, insertApplications, insertCustomers, insertFeed, type Exec } from '../bench/fixtures.ts';
 import { floorScript } from '../bench/floor.ts';
 import { MASTER_KEY, runPgbench } from '../bench/lib.ts';
+import { insertApps, insertDueCases } from '../bench/notify.ts';
+import { passEffects, recordDailyPass, runPsql } from '../bench/notify-floor.ts';
 import { deletionShape, diffShapes } from '../bench/signature.ts';
 import { client, createTestEnv, TEST_DB, type TestEnv } from './helpers/runtime.ts';
 import { describeNeeding } from './helpers/tools.ts';
@@ -43,5 +46,37 @@ suite('bench floor', () => {
     const floor = await deletionShape(exec, feed[1]!.id, feed[1]!.ref);
     expect(Object.keys(server).length).toBeGreaterThan(5);
     expect(diffShapes(server, floor)).toEqual([]);
+  });
+
+  it('notify floor: the recorded daily-pass statements through psql change the same rows as the pass', async () => {
+    const apps = await insertApps(c, 3, () => null);
+    await insertDueCases(c, apps.map((a) => a.id), 300);
+    const day = '2026-03-02'; // the fake clock's day (UTC)
+    // 20 cases already notified today and 10 confirmed: neither may get a webhook.
+    await exec(`UPDATE deletion_cases SET last_notified_day = '${day}' WHERE id IN (SELECT id FROM deletion_cases WHERE status = 'required' ORDER BY id LIMIT 20)`);
+    await exec(`UPDATE deletion_cases SET status = 'confirmed', confirmed_at = now() WHERE id IN (SELECT id FROM deletion_cases WHERE status = 'required' ORDER BY id DESC LIMIT 10)`);
+    const due = Number((await exec(`SELECT count(*) AS n FROM deletion_cases WHERE status = 'required' AND last_notified_day IS DISTINCT FROM '${day}'`)).rows[0].n);
+    expect(due).toBeGreaterThanOrEqual(270);
+    const notifiedToday = async () => Number((await exec(`SELECT count(*) AS n FROM deletion_cases WHERE last_notified_day = '${day}'`)).rows[0].n);
+    const todayBefore = await notifiedToday();
+    expect(todayBefore).toBeGreaterThanOrEqual(20);
+    await exec(`CREATE TEMP TABLE snap_cases AS SELECT id, last_notified_day, last_notified_at FROM deletion_cases`);
+    await exec(`CREATE TEMP TABLE snap_outbox AS SELECT id FROM webhook_outbox`);
+    const before = await passEffects(c);
+
+    const statements = await recordDailyPass(env.databaseUrl!, env.clock.now());
+    expect(statements.filter((s) => s.includes('INSERT INTO webhook_outbox')).length).toBeGreaterThanOrEqual(2);
+    await runPsql(env.databaseUrl!, statements);
+    const floor = await passEffects(c);
+    expect(floor.outboxRows - before.outboxRows).toBe(due);
+    expect(await notifiedToday()).toBe(todayBefore + due);
+
+    // Back to the state before, then the server's pass.
+    await exec(`DELETE FROM webhook_outbox WHERE id NOT IN (SELECT id FROM snap_outbox)`);
+    await exec(`UPDATE deletion_cases d SET last_notified_day = s.last_notified_day, last_notified_at = s.last_notified_at FROM snap_cases s WHERE s.id = d.id`);
+    expect(await passEffects(c)).toEqual(before);
+    const r = await client(env.app, env.operatorKey).post('/v1/jobs/deletion-notifications/run');
+    expect(r.status).toBe(200);
+    expect(await passEffects(c)).toEqual(floor);
   });
 });
