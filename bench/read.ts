@@ -23,7 +23,7 @@ import { hashKey, legacyHashKey } from '../src/auth/api-keys.ts';
 import { deriveSecrets } from '../src/secrets.ts';
 import {
   ADMIN_KEY, CONCURRENCY, createDatabase, freePort, log, MASTER_KEY, migrateDatabase, PG_ADMIN_URL, pgClient, readCpuMs,
-  request, round, ROOT, runLoad, startServer, type GroupResult, type Row, type Server,
+  percentile, request, round, ROOT, runLoad, startServer, type GroupResult, type Row, type Server,
 } from './lib.ts';
 import { kindOf, type FloorConfig, type ParamRole, type RecordedStatement } from './read-floor.ts';
 
@@ -219,28 +219,40 @@ export async function benchRead(o: ReadOptions): Promise<GroupResult> {
     const statements = await recordGet(db.name, db.url, dataDir, ids);
     log(`read: one GET sends ${statements.length} statements:\n  ${statements.map((s) => s.text).join('\n  ')}`);
 
-    // 3. Measured: the server, then the floor, each after its warm-up.
-    const reads = Array.from({ length: o.reads }, (_, i) => ids[i % ids.length]!);
+    // 3. Measured in two halves, server–floor–floor–server (ABBA), each contestant warmed up
+    //    first: load from other work on the machine that rises or falls during the run weighs on
+    //    both alike. Both processes stay up throughout; the idle one only waits.
     const warm = Array.from({ length: o.warmup }, (_, i) => ids[(i * 7) % ids.length]!);
+    const half = Math.floor(o.reads / 2);
+    const reads = [0, 1].map((h) => Array.from({ length: h === 0 ? half : o.reads - half }, (_, i) => ids[(h * half + i) % ids.length]!));
     server = await startServer({ databaseUrl: db.url, dataDir });
     const s2 = server;
-    const get = (id: string) => request(s2.baseUrl, 'GET', `/v1/customers/${id}`);
-    await runLoad(warm, get, 200);
-    const cpu0 = s2.cpuMs();
-    const http = await runLoad(reads, get, 200);
-    const serverCpu = (s2.cpuMs() - cpu0) / reads.length;
-    if (http.errors > 0) throw new Error(`read: GET over HTTP: ${http.errors} errors, first: ${http.firstError}`);
-    log(`read: HTTP ${round(http.perS)}/s p50 ${round(http.p50Ms, 2)} ms p99 ${round(http.p99Ms, 2)} ms`);
-
     floor = await startFloor({ databaseUrl: db.url, keyringDir: `${dataDir}-keyring`, masterKey: MASTER_KEY, statements });
     const f = floor;
+    const get = (id: string) => request(s2.baseUrl, 'GET', `/v1/customers/${id}`);
     const fget = (id: string) => request(f.baseUrl, 'GET', `/customers/${id}`);
+    await runLoad(warm, get, 200);
     await runLoad(warm, fget, 200);
-    const fcpu0 = readCpuMs(f.pid);
-    const fl = await runLoad(reads, fget, 200);
-    const floorCpu = (readCpuMs(f.pid) - fcpu0) / reads.length;
-    if (fl.errors > 0) throw new Error(`read: floor GET: ${fl.errors} errors, first: ${fl.firstError}`);
-    log(`read: floor ${round(fl.perS)}/s p50 ${round(fl.p50Ms, 2)} ms p99 ${round(fl.p99Ms, 2)} ms`);
+    const measure = async (send: typeof get, pid: number, items: string[], what: string) => {
+      const cpu0 = readCpuMs(pid);
+      const r = await runLoad(items, send, 200);
+      if (r.errors > 0) throw new Error(`read: ${what}: ${r.errors} errors, first: ${r.firstError}`);
+      return { ...r, cpuMs: readCpuMs(pid) - cpu0 };
+    };
+    const h1 = await measure(get, s2.pid, reads[0]!, 'GET over HTTP');
+    const f1 = await measure(fget, f.pid, reads[0]!, 'floor GET');
+    const f2 = await measure(fget, f.pid, reads[1]!, 'floor GET');
+    const h2 = await measure(get, s2.pid, reads[1]!, 'GET over HTTP');
+    const combine = (a: typeof h1, b: typeof h1) => {
+      const lat = [...a.latencies, ...b.latencies].sort((x, y) => x - y);
+      return { perS: (a.count + b.count) / ((a.ms + b.ms) / 1000), p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), halves: [a.perS, b.perS] };
+    };
+    const http = combine(h1, h2);
+    const fl = combine(f1, f2);
+    const serverCpu = (h1.cpuMs + h2.cpuMs) / o.reads;
+    const floorCpu = (f1.cpuMs + f2.cpuMs) / o.reads;
+    log(`read: HTTP ${round(http.perS)}/s (halves ${http.halves.map((v) => round(v)).join(', ')}) p50 ${round(http.p50Ms, 2)} ms p99 ${round(http.p99Ms, 2)} ms`);
+    log(`read: floor ${round(fl.perS)}/s (halves ${fl.halves.map((v) => round(v)).join(', ')}) p50 ${round(fl.p50Ms, 2)} ms p99 ${round(fl.p99Ms, 2)} ms`);
 
     // 4. The same answers.
     const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / 20)) === 0);
@@ -265,11 +277,11 @@ export async function benchRead(o: ReadOptions): Promise<GroupResult> {
       peer: { figure: 'read_floor_per_s', value: numbers.read_floor_per_s },
       ratio: { value: round(ratio, 2), goal: '>= 0.8', met: ratio >= 0.8 },
       note: `${o.reads} GETs of ${ids.length} customers, ${CONCURRENCY} concurrent, p50 ${round(http.p50Ms, 2)} ms, p99 ${round(http.p99Ms, 2)} ms, `
-        + `server CPU ${round(serverCpu, 2)} ms per GET; same JSON for ${sample.length} customers`,
+        + `server CPU ${round(serverCpu, 2)} ms per GET, halves ${http.halves.map((v) => round(v)).join(' / ')} /s (ABBA); same JSON for ${sample.length} customers`,
     });
     rows.push({
       figure: 'read_floor_per_s', value: numbers.read_floor_per_s, unit: '/s',
-      note: `bench/read-floor.ts, ${statements.length} recorded statements, p50 ${round(fl.p50Ms, 2)} ms, p99 ${round(fl.p99Ms, 2)} ms, CPU ${round(floorCpu, 2)} ms per GET`,
+      note: `bench/read-floor.ts, ${statements.length} recorded statements, halves ${fl.halves.map((v) => round(v)).join(' / ')} /s, p50 ${round(fl.p50Ms, 2)} ms, p99 ${round(fl.p99Ms, 2)} ms, CPU ${round(floorCpu, 2)} ms per GET`,
     });
     return {
       rows, numbers,
