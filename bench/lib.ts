@@ -277,7 +277,7 @@ export function request(baseUrl: string, method: string, urlPath: string, body?:
   });
 }
 
-export interface LoadResult { count: number; ms: number; perS: number; p50Ms: number; p99Ms: number; errors: number; firstError?: string }
+export interface LoadResult { count: number; ms: number; perS: number; p50Ms: number; p99Ms: number; errors: number; firstError?: string; latencies: number[] }
 
 /**
  * Runs one request per item with `CONCURRENCY` requests in flight, over keep-alive connections.
@@ -308,7 +308,7 @@ export async function runLoad<T>(items: T[], send: (item: T) => Promise<HttpResu
   latencies.sort((a, b) => a - b);
   return {
     count: items.length, ms, perS: items.length / (ms / 1000),
-    p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), errors,
+    p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), errors, latencies,
     ...(firstError ? { firstError } : {}),
   };
 }

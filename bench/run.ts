@@ -3,7 +3,7 @@
 //
 //   npm run bench                       full sizes (about 10 minutes on 2 cores)
 //   npm run bench -- --quick            small sizes: a smoke run
-//   npm run bench -- --only=delete      groups: delete, exports, notify, encryption (comma separated)
+//   npm run bench -- --only=delete      groups: delete, read, exports, notify, encryption (comma separated)
 //   npm run bench -- --delete-customers=20000 --export-rows=1000000 ...  (see SIZES below)
 //
 // bench-results.json (bench-results.quick.json with --quick, so a smoke run never overwrites a
@@ -18,11 +18,13 @@ import { benchDelete, deleteUnavailable } from './delete.ts';
 import { benchExports, exportsUnavailable } from './exports.ts';
 import { benchEncryption } from './encryption.ts';
 import { benchNotify, notifyUnavailable } from './notify.ts';
+import { benchRead, readUnavailable } from './read.ts';
 import { log, PG_ADMIN_URL, pgClient, type GroupResult, type Row } from './lib.ts';
 
 const FULL = {
   'delete-customers': 2_000, 'embedded-customers': 300, 'large-customers': 3, 'large-activity': 10_000,
   'large-transactions': 1_000, warmup: 160,
+  'read-customers': 300, reads: 20_000, 'read-warmup': 2_000,
   'export-rows': 1_000_000, 'redact-customers': 100_000,
   'notify-cases': 1_000_000, 'dispatch-rows': 5_000,
   'crypto-deletes': 80, 'crypto-reads': 200, 'crypto-export-rows': 1_500, 'crypto-pglite': 1,
@@ -30,16 +32,18 @@ const FULL = {
 const QUICK: typeof FULL = {
   'delete-customers': 320, 'embedded-customers': 48, 'large-customers': 1, 'large-activity': 2_000,
   'large-transactions': 200, warmup: 32,
+  'read-customers': 60, reads: 2_000, 'read-warmup': 400,
   'export-rows': 20_000, 'redact-customers': 2_000,
   'notify-cases': 20_000, 'dispatch-rows': 1_000,
   'crypto-deletes': 20, 'crypto-reads': 60, 'crypto-export-rows': 300, 'crypto-pglite': 1,
 };
 type Sizes = typeof FULL;
-const GROUPS = ['delete', 'exports', 'notify', 'encryption'] as const;
+const GROUPS = ['delete', 'read', 'exports', 'notify', 'encryption'] as const;
 type Group = typeof GROUPS[number];
 /** The sizes each group uses (bench-results.json records those of the groups run). */
 const GROUP_SIZES: Record<Group, Array<keyof Sizes>> = {
   delete: ['delete-customers', 'embedded-customers', 'large-customers', 'large-activity', 'large-transactions', 'warmup'],
+  read: ['read-customers', 'reads', 'read-warmup'],
   exports: ['export-rows', 'redact-customers'],
   notify: ['notify-cases', 'dispatch-rows'],
   encryption: ['crypto-deletes', 'crypto-reads', 'crypto-export-rows', 'crypto-pglite'],
@@ -53,7 +57,7 @@ function parseArgs(argv: string[]): { sizes: Sizes; only: Set<Group>; out: strin
   for (const arg of argv) {
     if (arg === '--quick') continue;
     const m = /^--([a-z-]+)=(.+)$/.exec(arg);
-    if (!m) throw new Error(`unknown argument ${arg} (try --quick, --only=delete,exports,notify,encryption, --<size>=N)`);
+    if (!m) throw new Error(`unknown argument ${arg} (try --quick, --only=delete,read,exports,notify,encryption, --<size>=N)`);
     const [, key, value] = m as unknown as [string, string, string];
     if (key === 'only') {
       const names = value.split(',');
@@ -105,6 +109,11 @@ async function runGroup(group: Group, sizes: Sizes): Promise<GroupResult & { fai
           largeCustomers: sizes['large-customers'], largeActivity: sizes['large-activity'],
           largeTransactions: sizes['large-transactions'], warmup: sizes.warmup,
         }) };
+      }
+      case 'read': {
+        const why = await readUnavailable();
+        if (why) return { ...unavailable(['read_http_per_s', 'read_floor_per_s'], why), failed: false };
+        return { failed: false, ...await benchRead({ customers: sizes['read-customers'], reads: sizes.reads, warmup: sizes['read-warmup'] }) };
       }
       case 'exports': {
         const why = await exportsUnavailable();
