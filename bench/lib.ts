@@ -58,12 +58,12 @@ export const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 1
 
 export interface BenchDb { name: string; url: string; drop(): Promise<void> }
 
-/** A fresh PostgreSQL database for one bench; `drop()` removes it. */
-export async function createDatabase(tag: string): Promise<BenchDb> {
+/** A new database (empty, or a copy of `template`) named after `tag`; `drop()` removes it. */
+async function newDatabase(tag: string, template?: string): Promise<BenchDb> {
   const name = `lethe_bench_${tag}_${crypto.randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
   await admin.connect();
-  try { await admin.query(`CREATE DATABASE ${name}`); } finally { await admin.end(); }
+  try { await admin.query(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`); } finally { await admin.end(); }
   const url = new URL(PG_ADMIN_URL);
   url.pathname = `/${name}`;
   return {
@@ -76,25 +76,17 @@ export async function createDatabase(tag: string): Promise<BenchDb> {
   };
 }
 
+/** A fresh PostgreSQL database for one bench; `drop()` removes it. */
+export function createDatabase(tag: string): Promise<BenchDb> {
+  return newDatabase(tag);
+}
+
 /**
  * A copy of `source` (CREATE DATABASE … TEMPLATE: the same pages, statistics and visibility map),
  * so two runs can start from one state. Nothing may be connected to `source` meanwhile.
  */
-export async function cloneDatabase(source: BenchDb, tag: string): Promise<BenchDb> {
-  const name = `lethe_bench_${tag}_${crypto.randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  try { await admin.query(`CREATE DATABASE ${name} TEMPLATE ${source.name}`); } finally { await admin.end(); }
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return {
-    name, url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await c.connect();
-      try { await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } finally { await c.end(); }
-    },
-  };
+export function cloneDatabase(source: BenchDb, tag: string): Promise<BenchDb> {
+  return newDatabase(tag, source.name);
 }
 
 /** CHECKPOINT, so a timed run does not pay for the WAL of the setup before it. */
