@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isIdle } from '../src/jobs/job-runs.ts';
 import type { RetentionTask } from '../src/plugin/registry.ts';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
 import { createAppKey, createApplication, createCustomer } from './helpers/fixtures.ts';
@@ -94,6 +95,13 @@ describe('job runs are recorded', () => {
     // Not again the same day.
     env.clock.advance(3600_000);
     expect(await retention.tick()).toBe(false);
+  });
+
+  it('an idle run is one with no count above zero; a flag such as customerDeletions.enabled is not work done', () => {
+    expect(isIdle({ required: 0, notified: 0, customerDeletions: { enabled: true, deleted: 0, skipped: 0 } })).toBe(true);
+    expect(isIdle({ required: 0, notified: 0, customerDeletions: { enabled: true, deleted: 1, skipped: 0 } })).toBe(false);
+    expect(isIdle({ required: 2, notified: 2 })).toBe(false);
+    expect(isIdle(null)).toBe(true);
   });
 
   it('a failing job is recorded as failed with an error code, never the message', async () => {

@@ -33,12 +33,12 @@ export async function endRun(db: Db, id: string, end: { at: Date; outcome: 'succ
   }).where('id', '=', id).execute();
 }
 
-/** Runs newest first (by start, then id), optionally of one job. */
 /** An idle scheduled run that is not kept (RunHow.keepIdle). */
 export async function deleteRun(db: Db, id: string) {
   await db.deleteFrom('jobRuns').where('id', '=', id).execute();
 }
 
+/** Runs newest first (by start, then id), optionally of one job. */
 export function listRuns(db: Db, q: PageQuery & { job?: string }): Promise<Page<JobRunRow>> {
   let query = db.selectFrom('jobRuns').select([...COLUMNS]);
   if (q.job) query = query.where('job', '=', q.job);

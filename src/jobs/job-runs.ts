@@ -23,10 +23,13 @@ export interface RunHow {
   keepIdle?: boolean;
 }
 
-/** No count above zero and no flag set: the run changed nothing. */
+/**
+ * No count above zero: the run changed nothing. Flags are not counts (the sweep reports whether
+ * deleteCustomerWhenGraceEnds is `enabled`), so they never make a run count as work done.
+ */
 export function isIdle(counts: JobRunResult | null): boolean {
   if (!counts) return true;
-  return Object.values(counts).every((v) => (typeof v === 'number' ? v === 0 : typeof v === 'boolean' ? !v : isIdle(v as JobRunResult)));
+  return Object.values(counts).every((v) => (typeof v === 'number' ? v === 0 : typeof v === 'boolean' ? true : isIdle(v as JobRunResult)));
 }
 
 /** What one job offers others: run a registered job, or record any work as a run of a job. */
