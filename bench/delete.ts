@@ -11,7 +11,7 @@ import { ensureFeed, insertApplications, insertCustomers, insertFeed, withIndexe
 import { floorScript } from './floor.ts';
 import { runScriptEmbedded } from './floor-embedded.ts';
 import {
-  CONCURRENCY, createDatabase, log, migrateDatabase, pgbenchAvailable, percentile, request, round, runLoad, runPgbench,
+  backendCpuMs, CONCURRENCY, createDatabase, log, migrateDatabase, pgbenchAvailable, percentile, request, round, runLoad, runPgbench,
   startServer, timed, type GroupResult, type Row,
 } from './lib.ts';
 import { deletionShape, diffShapes } from './signature.ts';
@@ -67,8 +67,11 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
     const httpIds = ids.slice(httpLo - 1, httpHi);
     await runLoad(httpIds.slice(0, warm), del, 204);
     const cpu0 = srv.cpuMs();
+    const pgCpu0 = await backendCpuMs(exec, db.name);
     const http = await runLoad(httpIds.slice(warm), del, 204);
     const serverCpuMs = (srv.cpuMs() - cpu0) / n;
+    // The server's pool stays connected, so its backends' CPU is read again at the end.
+    const pgCpuMs = (await backendCpuMs(exec, db.name) - pgCpu0) / n;
     if (http.errors > 0) throw new Error(`DELETE over HTTP: ${http.errors} errors, first: ${http.firstError}`);
     log(`delete: HTTP ${round(http.perS)}/s p99 ${round(http.p99Ms, 2)} ms`);
 
@@ -106,6 +109,8 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
 
     numbers.delete_http_per_s = round(http.perS);
     numbers.delete_http_p50_ms = round(http.p50Ms, 2);
+    numbers.delete_http_server_cpu_ms = round(serverCpuMs, 2);
+    numbers.delete_http_pg_cpu_ms = round(pgCpuMs, 2);
     numbers.delete_http_p99_ms = round(http.p99Ms, 2);
     numbers.delete_floor_per_s = round(floor.tps);
     numbers.delete_floor_p50_ms = round(floor.p50Ms, 2);
@@ -118,7 +123,7 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
       figure: 'delete_http_per_s', value: numbers.delete_http_per_s, unit: '/s',
       peer: { figure: 'delete_floor_per_s', value: numbers.delete_floor_per_s },
       ratio: { value: round(perRatio, 2), goal: '>= 0.7', met: perRatio >= 0.7 },
-      note: `${n} customers, 16 concurrent, server CPU ${round(serverCpuMs, 1)} ms per DELETE${sameWork}`,
+      note: `${n} customers, 16 concurrent, server CPU ${round(serverCpuMs, 1)} ms + its PostgreSQL backends ${round(pgCpuMs, 1)} ms per DELETE${sameWork}`,
     });
     rows.push({
       figure: 'delete_http_p50_ms', value: numbers.delete_http_p50_ms, unit: 'ms',

@@ -137,6 +137,15 @@ export async function freePort(): Promise<number> {
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
+/**
+ * CPU time (ms) of the PostgreSQL backends connected to `database` now (same machine): the
+ * database's share of a run, apart from other databases' work on the same server.
+ */
+export async function backendCpuMs(exec: (text: string) => Promise<{ rows: any[] }>, database: string): Promise<number> {
+  const { rows } = await exec(`SELECT pid FROM pg_stat_activity WHERE datname = '${database.replaceAll("'", "''")}' AND pid <> pg_backend_pid()`);
+  return rows.reduce((sum: number, r: { pid: number }) => sum + (readCpuMs(Number(r.pid)) || 0), 0);
+}
+
 export function readCpuMs(pid: number): number {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');

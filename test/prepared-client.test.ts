@@ -1,0 +1,63 @@
+// The PostgreSQL pool's client prepares each distinct statement once per connection
+// (src/db/prepared-client.ts): checked in the server's own view of the connection's prepared
+// statements, with the cap, failing statements and transactions.
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type DatabaseHandle } from '../src/db/database.ts';
+import { MAX_PREPARED, PreparingClient } from '../src/db/prepared-client.ts';
+import { createPgDatabase, TEST_DB } from './helpers/runtime.ts';
+
+// PGlite runs in process: there is no connection to prepare statements on.
+describe.runIf(TEST_DB === 'postgres')('prepared statements on PostgreSQL', () => {
+  let pgdb: Awaited<ReturnType<typeof createPgDatabase>>;
+  let handle: DatabaseHandle;
+  beforeAll(async () => {
+    pgdb = await createPgDatabase();
+    handle = await openDatabase({ databaseUrl: pgdb.url, poolSize: 1 });
+  });
+  afterAll(async () => { await handle?.close(); await pgdb?.drop(); });
+
+  const prepared = async () => (await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements WHERE name LIKE 'lethe_%'`
+    .execute(handle.db)).rows.map((r) => r.statement);
+
+  it('a statement run twice is prepared once, and keeps answering with new parameters', async () => {
+    const q = (n: number) => sql<{ v: number }>`SELECT ${n}::int + 1 AS v`.execute(handle.db);
+    expect((await q(1)).rows[0]!.v).toBe(2);
+    expect((await q(41)).rows[0]!.v).toBe(42);
+    const texts = await prepared();
+    expect(texts.filter((t) => t.includes('::int + 1 AS v'))).toHaveLength(1);
+  });
+
+  it('a statement failing at run time or at parse time leaves the connection usable, inside and outside a transaction', async () => {
+    const div = (n: number) => sql<{ v: number }>`SELECT 10 / ${n}::int AS v`.execute(handle.db);
+    await expect(div(0)).rejects.toThrow(/division by zero/);
+    expect((await div(5)).rows[0]!.v).toBe(2);
+    await expect(sql`SELECT nope FROM nowhere WHERE 1 = ${1}`.execute(handle.db)).rejects.toThrow(/nowhere/);
+    expect((await div(2)).rows[0]!.v).toBe(5);
+    // A transaction rolled back after a failure: the statement prepared inside it still works.
+    await expect(handle.db.transaction().execute(async (trx) => {
+      expect((await sql<{ v: number }>`SELECT 7 * ${3}::int AS v`.execute(trx)).rows[0]!.v).toBe(21);
+      await sql`SELECT 10 / ${0}::int`.execute(trx);
+    })).rejects.toThrow(/division by zero/);
+    expect((await sql<{ v: number }>`SELECT 7 * ${4}::int AS v`.execute(handle.db)).rows[0]!.v).toBe(28);
+    // Transaction control is never prepared.
+    expect((await prepared()).some((t) => /^\s*(begin|commit|rollback)/i.test(t))).toBe(false);
+  });
+
+  it(`at most ${MAX_PREPARED} statements per connection; beyond that they run unprepared`, async () => {
+    const client = new PreparingClient({ connectionString: pgdb.url });
+    await client.connect();
+    try {
+      for (let i = 0; i < MAX_PREPARED + 20; i++) {
+        const r = await client.query(`SELECT $1::int + ${i} AS v`, [1]);
+        expect(r.rows[0].v).toBe(1 + i);
+      }
+      const count = Number((await client.query(`SELECT count(*) AS c FROM pg_prepared_statements`)).rows[0].c);
+      expect(count).toBe(MAX_PREPARED);
+      // A text seen before the cap stays prepared and answers.
+      expect((await client.query(`SELECT $1::int + 0 AS v`, [5])).rows[0].v).toBe(5);
+    } finally {
+      await client.end();
+    }
+  });
+});
