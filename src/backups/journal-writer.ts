@@ -2,6 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Db } from '../db/database.ts';
+import { crashPoint } from '../deployment/crash-points.ts';
 import { lockJournalWriter } from '../deployment/guards.ts';
 import type { JournalEntry } from './erasure-journal.ts';
 import { claimPending } from './journal.repo.ts';
@@ -89,6 +90,7 @@ async function flushOnce(w: Writer, db: Db, file: string, at: Date, observer?: F
       claimed = entries.length;
       if (entries.length === 0) return 0;
       const r = await appendMissing(file, entries, w.mark);
+      crashPoint('journal.after-append'); // test-only (NODE_ENV=test): SIGKILL with the lines fsync'd, their marks not committed
       mark = r.mark;
       return r.appended;
     });
