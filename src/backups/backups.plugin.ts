@@ -7,7 +7,7 @@ import { createArchiveService, registerArchiveRoutes, type ArchiveService } from
 import { registerDatabaseBackupRoutes } from './database-backup.routes.ts';
 import { pruneDatabaseBackups } from './database-backup.ts';
 import * as journal from './erasure-journal.ts';
-import { backupLocationProblem } from '../deployment/guards.ts';
+import { backupLocationProblem, expectedBackupMarker } from '../deployment/guards.ts';
 import { crashPoint } from '../deployment/crash-points.ts';
 import { AppError } from '../http/errors.ts';
 
@@ -60,6 +60,9 @@ export const backupsPlugin: DomainPlugin = {
     // A replayed erasure's entry was read from the file (or put there first by the restore): not pending.
     const inFileSince = (replayed: boolean) => (replayed ? ctx.clock.now() : null);
 
+    // The database's backup-marker id never changes once set (first start; a restore keeps it):
+    // read once, not by a statement in every DELETE. The marker file itself is read every time.
+    let markerId: string | null = null;
     const journalStep: DeletionStep<journal.JournalEntry> = {
       name: 'erasure-journal',
       phase: 'after',
@@ -67,7 +70,8 @@ export const backupsPlugin: DomainPlugin = {
       order: 90,
       async run(trx, c) {
         // No deletion without its journal entry: refused (503, rolled back) while the shared location is unreachable.
-        const problem = await backupLocationProblem(trx, ctx.config);
+        markerId ??= await expectedBackupMarker(trx);
+        const problem = await backupLocationProblem(trx, ctx.config, markerId);
         if (problem) throw new AppError('backup_location_unavailable', `${problem}; the customer was not deleted, retry once it is back`);
         const replayed = journal.replaying.get(c.customer.id);
         const entry = journal.newEntry({
