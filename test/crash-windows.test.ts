@@ -202,6 +202,24 @@ describe(`crash windows (${TEST_DB === 'postgres' ? 'PostgreSQL' : 'embedded PGl
     } finally { await s2.stop(); }
   }, 300_000);
 
+  it('after the journal-file append, before its commit: the entry stays pending; the next start marks it without a second line', async () => {
+    const s0 = await startServer(env);
+    const c = await api(s0.url)('POST', '/v1/customers', { email: `app${crypto.randomBytes(3).toString('hex')}@example.org` });
+    await s0.stop();
+    const crash = await crashingServer(env, 'journal.after-append');
+    await crash.call('DELETE', `/v1/customers/${c.body.id}`).catch(() => null);
+    expect(await crash.died).toBe('SIGKILL');
+    // In the file (fsync'd), still pending in the table: the commit was lost.
+    expect(journalLines(c.body.id)).toBe(1);
+    expect((await q.query('SELECT file_appended_at FROM erasure_journal WHERE customer_id = $1', [c.body.id])).rows).toEqual([{ file_appended_at: null }]);
+    const s = await startServer(env);
+    try {
+      expect((await api(s.url)('GET', `/v1/customers/${c.body.id}`)).status).toBe(404);
+    } finally { await s.stop(); }
+    expect(journalLines(c.body.id)).toBe(1);
+    expect((await q.query('SELECT 1 FROM erasure_journal WHERE customer_id = $1 AND file_appended_at IS NOT NULL', [c.body.id])).rowCount).toBe(1);
+  }, 300_000);
+
   it('during the grace sweep and during the daily notification pass: each case becomes required and is notified once', async () => {
     const s0 = await startServer(env);
     const call0 = api(s0.url);

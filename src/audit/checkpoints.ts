@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
@@ -32,15 +33,16 @@ const macOf = (key: Buffer, line: Record<string, unknown>) => {
   return crypto.createHmac('sha256', key).update(canonicalJson(rest)).digest('hex');
 };
 
-function append(config: Pick<Config, 'backupDir'>, line: CheckpointLine): void {
+/** Appends one line and fsyncs, with async I/O: the event loop keeps serving requests meanwhile. */
+async function append(config: Pick<Config, 'backupDir'>, line: CheckpointLine): Promise<void> {
   const file = checkpointPath(config);
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const fd = fs.openSync(file, 'a', 0o600);
+  await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const fh = await fsp.open(file, 'a', 0o600);
   try {
-    fs.writeSync(fd, `${JSON.stringify(line)}\n`);
-    fs.fsyncSync(fd);
+    await fh.write(`${JSON.stringify(line)}\n`);
+    await fh.sync();
   } finally {
-    fs.closeSync(fd);
+    await fh.close();
   }
 }
 
@@ -89,17 +91,17 @@ export function anchorsOf(lines: CheckpointLine[]): { anchors: Map<number, strin
 // appended since (by this or another instance), not the whole file.
 const tails = new Map<string, { offset: number; anchors: Map<number, string> }>();
 
-function lastAnchor(config: Pick<Config, 'backupDir'>, key: Buffer): { seq: number; hash: string | null } {
+async function lastAnchor(config: Pick<Config, 'backupDir'>, key: Buffer): Promise<{ seq: number; hash: string | null }> {
   const file = checkpointPath(config);
   let size = 0;
-  try { size = fs.statSync(file).size; } catch { /* no file yet */ }
+  try { size = (await fsp.stat(file)).size; } catch { /* no file yet */ }
   let tail = tails.get(file);
   if (!tail || size < tail.offset) tail = { offset: 0, anchors: new Map() }; // first read, or a replaced file
   if (size > tail.offset) {
-    const fd = fs.openSync(file, 'r');
+    const fh = await fsp.open(file, 'r');
     try {
       const buf = Buffer.alloc(size - tail.offset);
-      fs.readSync(fd, buf, 0, buf.length, tail.offset);
+      await fh.read(buf, 0, buf.length, tail.offset);
       const text = buf.toString('utf8');
       const complete = text.lastIndexOf('\n') + 1; // a line still being written is read next time
       const lines: CheckpointLine[] = [];
@@ -114,7 +116,7 @@ function lastAnchor(config: Pick<Config, 'backupDir'>, key: Buffer): { seq: numb
       // Only the newest anchor matters here.
       const max = Math.max(0, ...merged.keys());
       tail = { offset: tail.offset + Buffer.byteLength(text.slice(0, complete)), anchors: max ? new Map([[max, merged.get(max)!]]) : new Map() };
-    } finally { fs.closeSync(fd); }
+    } finally { await fh.close(); }
   }
   tails.set(file, tail);
   const seq = Math.max(0, ...tail.anchors.keys());
@@ -135,14 +137,14 @@ export async function checkpointAudit(deps: CheckpointDeps): Promise<HeadLine | 
     await lockCheckpoints(trx);
     const head = await headOf(trx);
     if (!head) return null;
-    const last = lastAnchor(deps.config, deps.key);
+    const last = await lastAnchor(deps.config, deps.key);
     if (last.seq >= head.seq) return null;
     if (last.seq > 0) {
       if ((await eventHashAt(trx, last.seq)) !== last.hash) return null;
     }
     const line: HeadLine = { kind: 'head', seq: head.seq, hash: head.hash, at: deps.now().toISOString(), mac: '' };
     line.mac = macOf(deps.key, line as unknown as Record<string, unknown>);
-    append(deps.config, line);
+    await append(deps.config, line);
     return line;
   });
 }
@@ -162,7 +164,7 @@ export async function recordFork(deps: CheckpointDeps, input: {
       at: deps.now().toISOString(), mac: '',
     };
     line.mac = macOf(deps.key, line as unknown as Record<string, unknown>);
-    append(deps.config, line);
+    await append(deps.config, line);
   });
 }
 

@@ -7,7 +7,7 @@ import { createArchiveService, registerArchiveRoutes, type ArchiveService } from
 import { registerDatabaseBackupRoutes } from './database-backup.routes.ts';
 import { pruneDatabaseBackups } from './database-backup.ts';
 import * as journal from './erasure-journal.ts';
-import { backupLocationProblem } from '../deployment/guards.ts';
+import { backupLocationProblem, expectedBackupMarker } from '../deployment/guards.ts';
 import { crashPoint } from '../deployment/crash-points.ts';
 import { AppError } from '../http/errors.ts';
 
@@ -52,6 +52,17 @@ export const backupsPlugin: DomainPlugin = {
     r.routes((app) => registerArchiveRoutes(app, archives));
     r.routes((app) => registerDatabaseBackupRoutes(app, ctx, archives));
 
+    // Flushes of the journal file, counted (lethe_erasure_journal_flushes_total).
+    const flushes: journal.FlushObserver = {
+      flushed(outcome, lines) { ctx.metrics.journalFlushes.inc({ outcome }); if (lines) ctx.metrics.journalLines.inc(lines); },
+    };
+    const appendPending = (at: Date) => journal.appendPending(ctx.db, ctx.config, at, flushes);
+    // A replayed erasure's entry was read from the file (or put there first by the restore): not pending.
+    const inFileSince = (replayed: boolean) => (replayed ? ctx.clock.now() : null);
+
+    // The database's backup-marker id never changes once set (first start; a restore keeps it):
+    // read once, not by a statement in every DELETE. The marker file itself is read every time.
+    let markerId: string | null = null;
     const journalStep: DeletionStep<journal.JournalEntry> = {
       name: 'erasure-journal',
       phase: 'after',
@@ -59,20 +70,24 @@ export const backupsPlugin: DomainPlugin = {
       order: 90,
       async run(trx, c) {
         // No deletion without its journal entry: refused (503, rolled back) while the shared location is unreachable.
-        const problem = await backupLocationProblem(trx, ctx.config);
+        markerId ??= await expectedBackupMarker(trx);
+        const problem = await backupLocationProblem(trx, ctx.config, markerId);
         if (problem) throw new AppError('backup_location_unavailable', `${problem}; the customer was not deleted, retry once it is back`);
+        const replayed = journal.replaying.get(c.customer.id);
         const entry = journal.newEntry({
           kind: 'deletion', customerId: c.customer.id, caseId: null, applicationId: null, actorKeyId: c.actorKeyId, at: c.at,
-          ...(journal.replaying.has(c.customer.id) ? { id: journal.replaying.get(c.customer.id)! } : {}),
+          ...(replayed ? { id: replayed } : {}),
         });
-        await journal.insertEntry(trx, entry, ctx.clock.now());
+        await journal.insertEntry(trx, entry, ctx.clock.now(), inFileSince(replayed !== undefined));
         return entry;
       },
       async afterCommit() {
         crashPoint('delete.after-commit');
         // The entry is pending in the table; a crash before this line is repaired at start, by the
-        // retention job and by a restore (appendPending / reconcileFile).
-        await journal.appendPending(ctx.db, ctx.config, ctx.clock.now());
+        // retention job and by a restore (appendPending / reconcileFile). Concurrent deletions share
+        // one flush, and this returns (so the 204 goes out) only once one that started after this
+        // commit has fsync'd the file: a deletion that got its 204 is in the journal file.
+        await appendPending(ctx.clock.now());
       },
     };
     r.deletionStep(journalStep);
@@ -82,16 +97,17 @@ export const backupsPlugin: DomainPlugin = {
         const { confirmationId, ...rest } = input;
         const entry = journal.newEntry({ kind: 'confirmation', id: confirmationId, ...rest });
         await journal.insertEntry(trx, entry, ctx.clock.now());
-        return async () => { await journal.appendPending(ctx.db, ctx.config, ctx.clock.now()); };
+        return async () => { await appendPending(ctx.clock.now()); };
       },
       async recordRemoval(trx, input) {
+        const replayed = journal.replaying.get(input.recordId);
         const entry = journal.newEntry({
           kind: 'record', caseId: null, applicationId: null, ...input,
           // A replay (restore) reuses the original entry's id.
-          ...(journal.replaying.has(input.recordId) ? { id: journal.replaying.get(input.recordId)! } : {}),
+          ...(replayed ? { id: replayed } : {}),
         });
-        await journal.insertEntry(trx, entry, ctx.clock.now());
-        return async () => { await journal.appendPending(ctx.db, ctx.config, ctx.clock.now()); };
+        await journal.insertEntry(trx, entry, ctx.clock.now(), inFileSince(replayed !== undefined));
+        return async () => { await appendPending(ctx.clock.now()); };
       },
     });
 
@@ -103,7 +119,7 @@ export const backupsPlugin: DomainPlugin = {
         const { pruned } = await pruneDatabaseBackups(ctx, at, actorKeyId);
         // Confirmations made before the journal recorded them in their transaction (older releases).
         const confirmationsJournaled = await journal.journalConfirmations(ctx.db, ctx.config, await journal.syncConfirmations(ctx.db), at);
-        const journalRepaired = await journal.appendPending(ctx.db, ctx.config, at);
+        const journalRepaired = await appendPending(at);
         return { archivesDestroyed, archivesMoved, backupFilesPruned: pruned.length, journalRepaired, confirmationsJournaled };
       },
     });

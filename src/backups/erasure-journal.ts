@@ -1,11 +1,14 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import { lockJournalWriter } from '../deployment/guards.ts';
-import { insertEntry, markAppended, pendingEntries, presentIds, readTable } from './journal.repo.ts';
+import { flushPending, type FlushObserver } from './journal-writer.ts';
+import { insertEntry, markAppended, presentIds, readTable } from './journal.repo.ts';
 
+export type { FlushObserver } from './journal-writer.ts';
 export { highWaterMark, insertEntry, presentIds, reapplyConfirmation, readTable, syncConfirmations } from './journal.repo.ts';
 
 /**
@@ -47,22 +50,26 @@ export function newEntry(input: Omit<JournalEntry, 'id' | 'at'> & { at: Date; id
   };
 }
 
-/** Appends entries and fsyncs; a line is only ever appended, never rewritten. */
-export function appendToFile(config: Pick<Config, 'backupDir'>, entries: JournalEntry[]): void {
+/** Appends entries and fsyncs (async: the event loop keeps serving); a line is only ever appended, never rewritten. */
+export async function appendToFile(config: Pick<Config, 'backupDir'>, entries: JournalEntry[]): Promise<void> {
   if (entries.length === 0) return;
   const file = journalPath(config);
   const created = !fs.existsSync(file);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const fd = fs.openSync(file, 'a', 0o600);
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const fh = await fsp.open(file, 'a+', 0o600);
   try {
-    fs.writeSync(fd, entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
-    fs.fsyncSync(fd);
+    // A line torn by a crash mid-append is closed first, or it would swallow the first new line.
+    const { size } = await fh.stat();
+    const last = Buffer.alloc(1);
+    if (size > 0) await fh.read(last, 0, 1, size - 1);
+    await fh.write((size > 0 && last[0] !== 0x0a ? '\n' : '') + entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    await fh.sync();
   } finally {
-    fs.closeSync(fd);
+    await fh.close();
   }
   if (created) {
     // Make the new directory entry durable too.
-    try { const dfd = fs.openSync(path.dirname(file), 'r'); fs.fsyncSync(dfd); fs.closeSync(dfd); } catch { /* not supported everywhere */ }
+    try { const dh = await fsp.open(path.dirname(file), 'r'); try { await dh.sync(); } finally { await dh.close(); } } catch { /* not supported everywhere */ }
   }
 }
 
@@ -84,38 +91,14 @@ export function readFile(config: Pick<Config, 'backupDir'>): JournalEntry[] {
   return out;
 }
 
-/** Ids in the last 1 MiB of the file (constant cost per append, whatever the journal's size). */
-function tailIds(config: Pick<Config, 'backupDir'>): Set<string> {
-  const ids = new Set<string>();
-  let fd: number;
-  try { fd = fs.openSync(journalPath(config), 'r'); } catch { return ids; }
-  try {
-    const size = fs.fstatSync(fd).size;
-    const len = Math.min(size, 1 << 20);
-    const buf = Buffer.alloc(len);
-    fs.readSync(fd, buf, 0, len, size - len);
-    for (const m of buf.toString('utf8').matchAll(/"id":"([0-9a-f-]{36})"/g)) ids.add(m[1]!);
-  } finally { fs.closeSync(fd); }
-  return ids;
-}
-
 /**
  * Appends every pending entry (any instance's) to the file, under the journal-writer lock, and
- * marks them appended. A failed append (backup location unreachable) leaves them pending; a crash
+ * marks them appended; concurrent callers share one flush that started after their commit
+ * (journal-writer.ts). A failed append (backup location unreachable) leaves them pending; a crash
  * after the append but before the commit appends nothing twice (ids already in the file are skipped).
  */
-export async function appendPending(db: Db, config: Pick<Config, 'backupDir'>, at: Date): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    await lockJournalWriter(trx);
-    const { entries, lastSeq } = await pendingEntries(trx);
-    if (entries.length === 0) return 0;
-    // Only the file's tail can hold entries appended just before a crash that lost the commit.
-    const inFile = tailIds(config);
-    const missing = entries.filter((e) => !inFile.has(e.id));
-    appendToFile(config, missing);
-    await markAppended(trx, at, lastSeq);
-    return missing.length;
-  });
+export function appendPending(db: Db, config: Pick<Config, 'backupDir'>, at: Date, observer?: FlushObserver): Promise<number> {
+  return flushPending(db, journalPath(config), at, observer);
 }
 
 /** Copies every entry the file lacks (table and `extra`) into the file, under the journal-writer lock. */
@@ -125,7 +108,7 @@ export async function reconcileFile(db: Db, config: Pick<Config, 'backupDir'>, e
     const inFile = new Set(readFile(config).map((e) => e.id));
     const missing = new Map<string, JournalEntry>();
     for (const e of [...await readTable(trx), ...extra]) if (!inFile.has(e.id)) missing.set(e.id, e);
-    appendToFile(config, [...missing.values()]);
+    await appendToFile(config, [...missing.values()]);
     await markAppended(trx, new Date(), null);
     return missing.size;
   });

@@ -4,10 +4,11 @@ import { confirmationEntry, type JournalEntry } from './erasure-journal.ts';
 
 /** SQL of the erasure journal's table (`erasure_journal`); the file side is erasure-journal.ts. */
 
-export async function insertEntry(trx: Db, e: JournalEntry, recordedAt: Date): Promise<void> {
+/** `inFileSince`: the entry is already in the journal file (a replay of an entry read from it), so it is not pending. */
+export async function insertEntry(trx: Db, e: JournalEntry, recordedAt: Date, inFileSince: Date | null = null): Promise<void> {
   await trx.insertInto('erasureJournal').values({
     id: e.id, kind: e.kind, customerId: e.customerId, caseId: e.caseId, applicationId: e.applicationId,
-    actorKeyId: e.actorKeyId, at: e.at, recordedAt, outcome: e.outcome ?? null,
+    actorKeyId: e.actorKeyId, at: e.at, recordedAt, outcome: e.outcome ?? null, fileAppendedAt: inFileSince,
     ...(e.kind === 'record' ? { recordTable: e.recordTable ?? null, recordId: e.recordId ?? null } : {}),
   }).onConflict((oc) => oc.column('id').doNothing()).execute();
 }
@@ -26,11 +27,15 @@ export async function readTable(db: Db): Promise<JournalEntry[]> {
   return (await readRows(db)).map(toEntry);
 }
 
-/** Entries not yet in the shared journal file (file_appended_at IS NULL), in order, and the last one's seq. */
-export async function pendingEntries(trx: Db): Promise<{ entries: JournalEntry[]; lastSeq: number | null }> {
-  const rows = await trx.selectFrom('erasureJournal').selectAll().where('fileAppendedAt', 'is', null).orderBy('seq').execute();
-  const entries = rows.map(toEntry);
-  return { entries, lastSeq: rows.length ? Number(rows.at(-1)!.seq) : null };
+/**
+ * Claims every entry not yet in the shared journal file (file_appended_at IS NULL): marks them
+ * appended at `at` and returns them in order, in one statement. Call under the journal-writer
+ * lock, in the transaction that appends them: a failed append rolls the marks back.
+ */
+export async function claimPending(trx: Db, at: Date): Promise<JournalEntry[]> {
+  const rows = await trx.updateTable('erasureJournal').set({ fileAppendedAt: at }).where('fileAppendedAt', 'is', null)
+    .returningAll().execute();
+  return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(toEntry);
 }
 
 /** Marks pending entries (up to `uptoSeq`, or all) as appended to the file. */

@@ -90,7 +90,8 @@ export async function replayErasures(ctx: Ctx, registry: Registry, entries: jour
       if (outcome === 'no_case') result.confirmationsUnapplied++;
       else result.confirmationsReplayed++;
     }
-    await journal.insertEntry(ctx.db, e, ctx.clock.now());
+    // Read from the journal file (or put there by the restore's reconcileFile): recorded as already in it.
+    await journal.insertEntry(ctx.db, e, ctx.clock.now(), ctx.clock.now());
     result.journalled++;
   }
   await ctx.db.transaction().execute((trx) => appendAudit(trx, {

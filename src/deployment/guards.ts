@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config.ts';
@@ -76,11 +77,22 @@ export async function checkBackupLocation(db: Db, config: Pick<Config, 'backupDi
   });
 }
 
-/** While serving: the backup location is still the one the database expects (readiness, DELETE). */
-export async function backupLocationProblem(db: Db, config: Pick<Config, 'backupDir'>): Promise<string | null> {
-  const expected = await repo.backupMarkerId(db);
+/** The marker id the database expects (set once, at the deployment's first start; a restore keeps it). */
+export const expectedBackupMarker = (db: Db): Promise<string | null> => repo.backupMarkerId(db);
+
+/**
+ * While serving: the backup location is still the one the database expects (readiness, DELETE).
+ * `expectedId`: the database's marker id when the caller already read it (it never changes once set).
+ */
+export async function backupLocationProblem(db: Db, config: Pick<Config, 'backupDir'>, expectedId?: string | null): Promise<string | null> {
+  const expected = expectedId ?? await repo.backupMarkerId(db);
   if (!expected) return null;
-  const onDisk = readMarker(config);
+  // Read asynchronously: this runs on every DELETE and readiness probe.
+  let onDisk: string | null = null;
+  try {
+    const m = JSON.parse(await fsp.readFile(markerPath(config), 'utf8')) as { id?: unknown };
+    if (typeof m.id === 'string') onDisk = m.id;
+  } catch { /* missing or unreadable: the problem below */ }
   if (onDisk === expected) return null;
   return 'The backup location (LETHE_BACKUP_DIR) is unreachable or not the shared one; the erasure journal cannot be written';
 }

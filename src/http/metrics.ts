@@ -5,6 +5,9 @@ export interface Metrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   deletions: Counter<'outcome'>;
+  /** Post-commit flushes of the erasure-journal file (one flush serves every deletion committed before it started). */
+  journalFlushes: Counter<'outcome'>;
+  journalLines: Counter;
   webhookDeliveries: Counter<'outcome'>;
   casesByState: Gauge<'state'>;
   overdueCases: Gauge;
@@ -28,6 +31,13 @@ export function createMetrics(withDefaults = true): Metrics {
     deletions: new Counter({
       name: 'lethe_customer_deletions_total', help: 'Customer deletions by outcome',
       labelNames: ['outcome'], registers: [registry],
+    }),
+    journalFlushes: new Counter({
+      name: 'lethe_erasure_journal_flushes_total', help: 'Erasure-journal file flushes (append + fsync) by outcome: appended, empty, failed',
+      labelNames: ['outcome'], registers: [registry],
+    }),
+    journalLines: new Counter({
+      name: 'lethe_erasure_journal_lines_total', help: 'Lines appended to the erasure-journal file by this process', registers: [registry],
     }),
     webhookDeliveries: new Counter({
       name: 'lethe_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome',
