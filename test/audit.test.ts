@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import { sql } from 'kysely';
 import { hashEvent } from '../src/audit/audit.repo.ts';
-import { checkpointPath } from '../src/audit/checkpoints.ts';
+import { CHECKPOINT_COOL_DOWN_MS, checkpointPath } from '../src/audit/checkpoints.ts';
 import { createDatabaseBackup } from '../src/backups/database-backup.ts';
 import { restoreDatabaseBackup } from '../src/backups/restore.ts';
 import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
@@ -154,7 +154,8 @@ describe('tamper evidence (issue 17)', () => {
   });
 
   it('deleting the last events (DELETE … WHERE seq > N) is reported as truncation, not valid', async () => {
-    await createCustomer(api); // a write request: the head is checkpointed after it
+    await createCustomer(api); // a write request: the head is checkpointed after it (within the cool-down)
+    await new Promise((r) => setTimeout(r, CHECKPOINT_COOL_DOWN_MS + 100));
     const v0 = await verify();
     expect(v0.valid).toBe(true);
     const head = v0.count;
@@ -255,5 +256,28 @@ describe('tamper evidence (issue 17)', () => {
     } finally {
       await env.ctx.db.insertInto('auditEvents').values({ ...lastRow, data: JSON.stringify(lastRow.data) } as never).execute();
     }
+  });
+});
+
+describe('checkpoints under load', () => {
+  const headLines = () => fs.readFileSync(checkpointPath(env.config), 'utf8').trim().split('\n')
+    .map((l) => JSON.parse(l) as { kind: string; seq: number }).filter((l) => l.kind === 'head');
+
+  it(`write requests in a row share checkpoints (one per ${CHECKPOINT_COOL_DOWN_MS} ms at most), and the last one anchors the head`, async () => {
+    const before = headLines().length;
+    const started = Date.now();
+    for (let i = 0; i < 30; i++) await createApplication(api);
+    const elapsed = Date.now() - started;
+    // The head is anchored shortly after the burst, without another request.
+    const head = Number((await env.ctx.db.selectFrom('auditEvents').select((eb) => eb.fn.max('seq').as('s')).executeTakeFirstOrThrow()).s);
+    const deadline = Date.now() + 5_000;
+    while (headLines().at(-1)!.seq !== head && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(headLines().at(-1)!.seq).toBe(head);
+    // One checkpoint per request before (30 lines); now the first at once, then one per cool-down.
+    const written = headLines().length - before;
+    expect(written).toBeGreaterThanOrEqual(1);
+    expect(written).toBeLessThanOrEqual(2 + Math.ceil((Date.now() - started) / CHECKPOINT_COOL_DOWN_MS));
+    expect(written).toBeLessThan(30);
+    expect(elapsed).toBeGreaterThan(0);
   });
 });

@@ -125,6 +125,9 @@ async function lastAnchor(config: Pick<Config, 'backupDir'>, key: Buffer): Promi
 
 const headOf = chainHead;
 
+/** The pause between two checkpoints under load (registerAuditCheckpoints). */
+export const CHECKPOINT_COOL_DOWN_MS = 200;
+
 export interface CheckpointDeps { db: Db; config: Pick<Config, 'backupDir'>; key: Buffer; now: () => Date }
 
 /**
@@ -172,15 +175,31 @@ export { headOf as auditHeadOf };
 
 /**
  * After every request that may have changed state (its transaction committed before the
- * response), the head is checkpointed. Failures are logged, never fail the request.
+ * response), the head is checkpointed: at once after a quiet spell, else within `coolDownMs`.
+ * Failures are logged, never fail the request.
  */
-export function registerAuditCheckpoints(app: import('fastify').FastifyInstance, deps: CheckpointDeps & { log: { error(o: object, m: string): void } }): void {
+export function registerAuditCheckpoints(app: import('fastify').FastifyInstance, deps: CheckpointDeps & { log: { error(o: object, m: string): void } }, coolDownMs = CHECKPOINT_COOL_DOWN_MS): void {
   let running: Promise<unknown> | null = null;
   let again = false;
-  const run = (): Promise<unknown> => {
+  let later: NodeJS.Timeout | null = null;
+  let lastEnd = 0;
+  // At most one checkpoint per `coolDownMs`: a request after a quiet spell is checkpointed at
+  // once; requests within the cool-down share one checkpoint at its end (under load, a few per
+  // second instead of a transaction and an fsync per request).
+  const run = (now = false): Promise<unknown> => {
     if (running) { again = true; return running; }
+    if (later) return Promise.resolve();
+    const wait = lastEnd + coolDownMs - Date.now();
+    if (wait > 0 && !now) {
+      later = setTimeout(() => { later = null; void run(); }, wait);
+      return Promise.resolve();
+    }
     running = checkpointAudit(deps).catch((err: Error) => deps.log.error({ err: err.message }, 'audit checkpoint not written'))
-      .finally(() => { running = null; if (again) { again = false; void run(); } });
+      .finally(() => {
+        running = null;
+        lastEnd = Date.now();
+        if (again) { again = false; void run(); }
+      });
     return running;
   };
   app.addHook('onResponse', async (request) => {
@@ -188,5 +207,9 @@ export function registerAuditCheckpoints(app: import('fastify').FastifyInstance,
     if (request.method === 'GET' || request.method === 'HEAD' || !request.principal) return;
     await run();
   });
-  app.addHook('onClose', async () => { await running; });
+  app.addHook('onClose', async () => {
+    await running;
+    // A checkpoint still waiting for its turn is written before the process goes.
+    if (later) { clearTimeout(later); later = null; await run(true); }
+  });
 }
