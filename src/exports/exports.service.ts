@@ -146,6 +146,32 @@ export function exportPseudonym(exportKey: Buffer, ref: string, label: string): 
   return `psn_${hmacHex(exportKey, `${label}\n${ref}`).slice(0, 32)}`;
 }
 
+/**
+ * JSONL writing without an object per row: `{"name":` / `,"name":` per column, made once per
+ * export, then each value's JSON. The same text as JSON.stringify of the row's object (keys in
+ * column order; test/exports-jsonl.test.ts holds the two equal), at about half the cost and garbage.
+ */
+export function jsonlPrefixes(columns: readonly ExportColumn[]): string[] {
+  return columns.map((c, i) => `${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`);
+}
+
+export function jsonlLine(columns: readonly ExportColumn[], prefixes: readonly string[], values: readonly unknown[]): string {
+  if (values.length === 0) return '{}\n';
+  let line = '';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    let json: string | undefined;
+    if (v === null) json = 'null';
+    else if (typeof v === 'string') json = JSON.stringify(v);
+    else if (typeof v === 'boolean') json = v ? 'true' : 'false';
+    else json = JSON.stringify(v);
+    // A value JSON leaves out of an object (undefined, a function…): the row's object decides, as before.
+    if (json === undefined) return JSON.stringify(Object.fromEntries(columns.map((c, j) => [c.name, values[j]]))) + '\n';
+    line += prefixes[i] + json;
+  }
+  return line + '}\n';
+}
+
 /** Exports always put the customer's id under this label, so pseudonymous ids join across datasets. */
 const CUSTOMER_ID_LABEL = 'customer.id';
 
@@ -180,6 +206,7 @@ export function createExportsService(ctx: Ctx) {
   async function* generate(dataset: Dataset, format: Format): AsyncGenerator<Buffer> {
     const def = defOf(dataset);
     const columns = exportColumns(dataset);
+    const prefixes = jsonlPrefixes(columns);
     const started = Date.now();
     let rows = 0;
     let outcome: 'completed' | 'aborted' | 'failed' = 'aborted';
@@ -203,12 +230,7 @@ export function createExportsService(ctx: Ctx) {
         let out = '';
         for (const row of batch) {
           const values = project(def, columns, row);
-          if (format === 'csv') out += csvLine(values);
-          else {
-            const obj: Record<string, unknown> = {};
-            columns.forEach((c, i) => { obj[c.name] = values[i]; });
-            out += JSON.stringify(obj) + '\n';
-          }
+          out += format === 'csv' ? csvLine(values) : jsonlLine(columns, prefixes, values);
         }
         rows += batch.length;
         metrics.rows.inc({ dataset }, batch.length);
