@@ -212,32 +212,39 @@ export function createExportsService(ctx: Ctx) {
     let outcome: 'completed' | 'aborted' | 'failed' = 'aborted';
     try {
       if (format === 'csv') yield Buffer.from(csvLine(columns.map((c) => c.name)));
-      // The next batch is read while this one is formatted and written (one query in flight at most),
-      // so the database and the formatting overlap. Memory: two batches.
+      // The next batch is read while this one is decrypted, formatted and written (its query in flight
+      // beside the key lookup), so the database and the formatting overlap. Memory: two batches.
       const read = (after: repo.Position | null) => {
         const p = def.read(db, after, BATCH_SIZE);
         p.catch(() => {}); // awaited below; this only keeps an abandoned prefetch (client gone) from being unhandled
         return p;
       };
       let pending = read(null);
-      for (;;) {
+      // One batch → its bytes. The rows live only in this call: nothing of them is held while the
+      // generator waits for the consumer, so they die young (cheap to collect, never promoted).
+      const nextChunk = async (): Promise<{ chunk: Buffer; rows: number; more: boolean } | null> => {
         let batch = await pending;
-        if (batch.length === 0) break;
-        // Personal values at rest are encrypted: one key lookup per batch decrypts the living customers' rows.
-        if (def.livingCustomer) batch = await ctx.crypto.decryptRows(db, def.table, batch, def.livingCustomer, (r) => r.id);
+        if (batch.length === 0) return null;
         const more = batch.length === BATCH_SIZE;
         if (more) pending = read(def.position(batch[batch.length - 1]!));
+        // Personal values at rest are encrypted: one key lookup per batch decrypts the living customers' rows.
+        if (def.livingCustomer) batch = await ctx.crypto.decryptRows(db, def.table, batch, def.livingCustomer, (r) => r.id);
         let out = '';
         for (const row of batch) {
           const values = project(def, columns, row);
           out += format === 'csv' ? csvLine(values) : jsonlLine(columns, prefixes, values);
         }
-        rows += batch.length;
-        metrics.rows.inc({ dataset }, batch.length);
+        return { chunk: Buffer.from(out, 'utf8'), rows: batch.length, more };
+      };
+      for (;;) {
+        const next = await nextChunk();
+        if (!next) break;
+        rows += next.rows;
+        metrics.rows.inc({ dataset }, next.rows);
         // Waits here until the consumer has read what was yielded before (stream backpressure). A client
         // that disconnects destroys the stream, which returns from this yield: no further batch is read.
-        yield Buffer.from(out, 'utf8');
-        if (!more) break;
+        yield next.chunk;
+        if (!next.more) break;
       }
       outcome = 'completed';
       log.info({ dataset, format, rows, ms: Date.now() - started }, 'export finished');
