@@ -80,6 +80,18 @@ function planOf(table: string) {
   return plan;
 }
 
+function hasSealed(plan: ReturnType<typeof planOf>, row: Record<string, unknown>): boolean {
+  for (const { key, enc } of plan) {
+    const v = row[key];
+    if (isSealed(v)) return true;
+    if (enc === 'json-values' && v !== null && v !== undefined) {
+      // Stored as JSON text or read as an object: its values are what is sealed.
+      if (typeof v === 'string' ? v.includes(`"${PREFIX}`) : Object.values(v as object).some(isSealed)) return true;
+    }
+  }
+  return false;
+}
+
 export function createFieldCrypto(keys: CustomerKeys, blindIndexKey: Buffer) {
   const fc = {
     keys,
@@ -120,7 +132,13 @@ export function createFieldCrypto(keys: CustomerKeys, blindIndexKey: Buffer) {
 
     /** Decrypts rows of several customers with one key lookup. */
     async decryptRows<T extends Record<string, unknown>>(db: Db, table: string, rows: T[], customerOf: (r: T) => string | null, idOf: (r: T) => string): Promise<T[]> {
-      const ids = rows.map(customerOf).filter((x): x is string => !!x);
+      // Keys only for the rows holding a sealed value: a row in clear (not migrated yet) needs none.
+      const plan = planOf(table);
+      const ids: string[] = [];
+      for (const r of rows) {
+        const c = customerOf(r);
+        if (c && hasSealed(plan, r)) ids.push(c);
+      }
       const deks = await keys.keysOf(db, ids);
       return rows.map((r) => {
         const c = customerOf(r);

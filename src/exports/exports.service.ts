@@ -164,6 +164,8 @@ export function jsonlLine(columns: readonly ExportColumn[], prefixes: readonly s
     if (v === null) json = 'null';
     else if (typeof v === 'string') json = JSON.stringify(v);
     else if (typeof v === 'boolean') json = v ? 'true' : 'false';
+    // What JSON.stringify does with a Date (toJSON: its ISO text, null when invalid), without its slow path.
+    else if (v instanceof Date && v.toJSON === Date.prototype.toJSON) json = Number.isNaN(v.getTime()) ? 'null' : `"${v.toISOString()}"`;
     else json = JSON.stringify(v);
     // A value JSON leaves out of an object (undefined, a function…): the row's object decides, as before.
     if (json === undefined) return JSON.stringify(Object.fromEntries(columns.map((c, j) => [c.name, values[j]]))) + '\n';
