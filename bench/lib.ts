@@ -187,9 +187,20 @@ export function resetPeakRss(pid: number): boolean {
  * waits for /readyz. Logs go to /dev/null at the default level; the scheduler and dispatcher are
  * off unless asked for, so nothing but the measured work runs.
  */
+/**
+ * The node flags `npm start` runs the server with (package.json's start script: the heap sizing
+ * chosen for the export's memory, README "Heap flags"): the bench's server runs as deployed.
+ */
+export const START_NODE_ARGS: readonly string[] = (() => {
+  const start = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const m = /^node\s+(.*?)\s*src\/main\.ts$/.exec(start);
+  if (!m) throw new Error(`package.json start script is not "node [flags] src/main.ts": ${start}`);
+  return m[1]!.split(/\s+/).filter(Boolean);
+})();
+
 export async function startServer(options: {
   databaseUrl?: string; dataDir?: string; env?: Record<string, string>;
-  /** Options of node itself (V8 flags not allowed in NODE_OPTIONS), before src/main.ts. */
+  /** Options of node itself (V8 flags not allowed in NODE_OPTIONS), before src/main.ts, after npm start's (a later V8 flag wins). */
   nodeArgs?: string[];
 }): Promise<Server> {
   const port = await freePort();
@@ -211,7 +222,7 @@ export async function startServer(options: {
   };
   if (!options.databaseUrl) delete env.DATABASE_URL;
   // Profiling aid: LETHE_BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (Node refuses --cpu-prof in NODE_OPTIONS).
-  const nodeArgs = [...(process.env.LETHE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...options.nodeArgs ?? []];
+  const nodeArgs = [...START_NODE_ARGS, ...(process.env.LETHE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...options.nodeArgs ?? []];
   const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });

@@ -13,5 +13,8 @@ if (!node) {
   console.error('lethe: Node.js 24 is required; run `npm install` in the checkout first');
   process.exit(1);
 }
-const result = spawnSync(node, [path.join(root, 'src', 'cli', 'main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
+// `serve` runs with npm start's node flags (package.json; the heap sizing in README "Heap flags").
+const start = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).scripts.start;
+const flags = process.argv[2] === 'serve' ? (/^node\s+(.*?)\s*src\/main\.ts$/.exec(start)?.[1] ?? '').split(/\s+/).filter(Boolean) : [];
+const result = spawnSync(node, [...flags, path.join(root, 'src', 'cli', 'main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { keyObject } from './crypto/key-object.ts';
 
 /**
  * The server master key and the purpose-bound keys derived from it. The master key comes from
@@ -71,6 +72,7 @@ export function loadMasterKey(masterKeyBase64: string | undefined, dataDir: stri
   }
 }
 
+// The key's KeyObject is made once (src/crypto/key-object.ts): an export computes several per deleted row.
 export function hmacHex(key: Buffer, value: string): string {
-  return crypto.createHmac('sha256', key).update(value).digest('hex');
+  return crypto.createHmac('sha256', keyObject(key)).update(value).digest('hex');
 }

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { keyObject } from './key-object.ts';
 
 /**
  * The one encryption format for values Lethe stores encrypted (webhook secrets today; the
@@ -41,7 +42,7 @@ export function open(key: Buffer, sealed: string, associatedData: string): strin
 export function sealBytes(key: Buffer, plaintext: Buffer, associatedData: string): Buffer {
   if (key.length !== 32) throw new EnvelopeError('envelope v1 needs a 32-byte key');
   const iv = crypto.randomBytes(12);
-  const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
+  const cipher = crypto.createCipheriv('aes-256-gcm', keyObject(key), iv);
   cipher.setAAD(Buffer.from(associatedData, 'utf8'));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return Buffer.concat([Buffer.from([V1]), iv, cipher.getAuthTag(), body]);
@@ -50,7 +51,7 @@ export function sealBytes(key: Buffer, plaintext: Buffer, associatedData: string
 export function openBytes(key: Buffer, raw: Buffer, associatedData: string): Buffer {
   if (raw.length < 1 + 12 + 16) throw new EnvelopeError('sealed value too short');
   if (raw[0] !== V1) throw new EnvelopeError(`unknown envelope version ${raw[0]}`);
-  const decipher = crypto.createDecipheriv('aes-256-gcm', key, raw.subarray(1, 13));
+  const decipher = crypto.createDecipheriv('aes-256-gcm', keyObject(key), raw.subarray(1, 13));
   decipher.setAAD(Buffer.from(associatedData, 'utf8'));
   decipher.setAuthTag(raw.subarray(13, 29));
   try {

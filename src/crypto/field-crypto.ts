@@ -3,6 +3,7 @@ import type { Db } from '../db/database.ts';
 import { type Encoding, encryptedColumns, toCamel } from '../erasure/data-map.ts';
 import type { CustomerKeys } from './customer-keys.ts';
 import { ENVELOPE_PREFIX, open, openBytes, seal, sealBytes } from './envelope.ts';
+import { keyObject } from './key-object.ts';
 
 /**
  * THE module repositories encrypt and decrypt personal values through. Which columns are
@@ -57,10 +58,38 @@ function decryptValue(dek: Buffer | undefined, enc: Encoding, value: unknown, ta
     case 'json': return isSealed(value) ? JSON.parse(openValue(dek, value, aad)) as unknown : value;
     case 'json-values': {
       const obj = (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>;
-      return Object.fromEntries(Object.entries(obj).map(([k, v]) =>
-        [k, isSealed(v) ? JSON.parse(openValue(dek, v, `${aad}:${k}`)) as unknown : v]));
+      // Copied only when a value is sealed: clear objects (rows not yet migrated) pass as read.
+      let out: Record<string, unknown> | null = null;
+      for (const k of Object.keys(obj)) {
+        const v = obj[k];
+        if (isSealed(v)) (out ??= { ...obj })[k] = JSON.parse(openValue(dek, v, `${aad}:${k}`)) as unknown;
+      }
+      return out ?? obj;
     }
   }
+}
+
+/** A table's encrypted columns with their camelCase keys, computed once per table (decryptRow runs per row). */
+const plans = new Map<string, Array<{ column: string; key: string; enc: Encoding }>>();
+function planOf(table: string) {
+  let plan = plans.get(table);
+  if (!plan) {
+    plan = encryptedColumns(table).map(([column, enc]) => ({ column, key: toCamel(column), enc }));
+    plans.set(table, plan);
+  }
+  return plan;
+}
+
+function hasSealed(plan: ReturnType<typeof planOf>, row: Record<string, unknown>): boolean {
+  for (const { key, enc } of plan) {
+    const v = row[key];
+    if (isSealed(v)) return true;
+    if (enc === 'json-values' && v !== null && v !== undefined) {
+      // Stored as JSON text or read as an object: its values are what is sealed.
+      if (typeof v === 'string' ? v.includes(`"${PREFIX}`) : Object.values(v as object).some(isSealed)) return true;
+    }
+  }
+  return false;
 }
 
 export function createFieldCrypto(keys: CustomerKeys, blindIndexKey: Buffer) {
@@ -85,18 +114,31 @@ export function createFieldCrypto(keys: CustomerKeys, blindIndexKey: Buffer) {
       return out as T;
     },
 
+    /**
+     * The row with its encrypted columns opened. A new object when a value changes; the row itself
+     * when none does (clear values, as written before encryption at rest): no copy per row for the
+     * export's millions of them.
+     */
     decryptRow<T extends Record<string, unknown>>(table: string, row: T, rowId: string, dek: Buffer | undefined): T {
-      const out: Record<string, unknown> = { ...row };
-      for (const [column, enc] of encryptedColumns(table)) {
-        const k = toCamel(column);
-        if (k in out) out[k] = decryptValue(dek, enc, out[k], table, column, rowId);
+      let out: Record<string, unknown> | null = null;
+      for (const { column, key, enc } of planOf(table)) {
+        if (!(key in row)) continue;
+        const value = row[key];
+        const opened = decryptValue(dek, enc, value, table, column, rowId);
+        if (opened !== value) (out ??= { ...row })[key] = opened;
       }
-      return out as T;
+      return (out ?? row) as T;
     },
 
     /** Decrypts rows of several customers with one key lookup. */
     async decryptRows<T extends Record<string, unknown>>(db: Db, table: string, rows: T[], customerOf: (r: T) => string | null, idOf: (r: T) => string): Promise<T[]> {
-      const ids = rows.map(customerOf).filter((x): x is string => !!x);
+      // Keys only for the rows holding a sealed value: a row in clear (not migrated yet) needs none.
+      const plan = planOf(table);
+      const ids: string[] = [];
+      for (const r of rows) {
+        const c = customerOf(r);
+        if (c && hasSealed(plan, r)) ids.push(c);
+      }
       const deks = await keys.keysOf(db, ids);
       return rows.map((r) => {
         const c = customerOf(r);
@@ -123,7 +165,7 @@ export function createFieldCrypto(keys: CustomerKeys, blindIndexKey: Buffer) {
      */
     labelledBlindIndex(label: string, value: string | null | undefined): string | null {
       if (value === null || value === undefined) return null;
-      return crypto.createHmac('sha256', blindIndexKey).update(`${label}\n${value}`).digest('hex');
+      return crypto.createHmac('sha256', keyObject(blindIndexKey)).update(`${label}\n${value}`).digest('hex');
     },
 
     isSealed,
