@@ -1,4 +1,5 @@
-import { type RawBuilder, sql } from 'kysely';
+import { type QueryCreator, type RawBuilder, sql } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import type { CascadeValues } from '../plugin/registry.ts';
 import type { Db } from '../db/database.ts';
 import { COLLECTIONS, type CollectionDef } from '../customers/collections.ts';
@@ -113,18 +114,23 @@ function tableUpdate(t: { sqlTable: string; cancel: boolean; key: string }, cust
       (${valued}) AS valued`;
 }
 
-/** The deletion receipt (one row per deleted customer). */
-export async function insertReceipt(trx: Db, r: {
+export interface ReceiptRow {
   customerId: string; deletedAt: Date; actorKeyId: string | null; counts: Record<string, number>; preservedTransactions: number;
   applicationsNotified: string[]; auditEventId: string; auditHash: string; redaction: Record<string, unknown> | null; backupId: string | null;
   /** The system actor when Lethe deleted on its own ("system:grace-periods"); null when a key did. */
   actor: string | null;
   keyDestroyedAt: string | null; keyEpochId: string | null;
-}): Promise<void> {
-  await trx.insertInto('deletions').values({
+}
+
+/**
+ * The deletion receipt (one row per deleted customer), built on `db`: the deletion runs it in the
+ * statement that appends its audit events (audit.repo.ts flushAuditWith).
+ */
+export function receiptInsert(db: QueryCreator<Database>, r: ReceiptRow) {
+  return db.insertInto('deletions').values({
     ...r, counts: JSON.stringify(r.counts), applicationsNotified: JSON.stringify(r.applicationsNotified),
     redaction: r.redaction === null ? null : JSON.stringify(r.redaction),
-  }).execute();
+  });
 }
 
 export const findReceipt = (db: Db, customerId: string) =>
