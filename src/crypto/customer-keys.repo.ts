@@ -50,6 +50,13 @@ export function wrappedKeysOf(db: Db, customerIds: string[]) {
     .where('customerId', 'in', customerIds).execute();
 }
 
+/**
+ * The customers' wrapped keys as a subselect (a json array of [customer id, epoch id, base64]),
+ * for a statement that reads them beside other things (customer-keys.ts adoptWrapped reads it).
+ */
+export const wrappedKeysJson = (customerIds: string[]) => sql<unknown>`(SELECT coalesce(json_agg(json_build_array(customer_id, epoch_id,
+  encode(wrapped, 'base64'))), '[]'::json) FROM customer_keys WHERE customer_id IN (${sql.join(customerIds)}))`;
+
 /** Inserts a wrapped key unless the customer has one; true when this call inserted it. */
 export async function insertWrappedKey(db: Db, k: { customerId: string; epochId: string; wrapped: Buffer; at: Date }): Promise<boolean> {
   const r = await db.insertInto('customerKeys')

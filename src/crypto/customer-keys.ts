@@ -87,6 +87,23 @@ export function createCustomerKeys(keyring: Keyring) {
     }
   }
 
+  /** Unwraps the rows read for `ids` into `out` and the memo (absence too, for held customers). */
+  function unwrapRows(memo: TransactionMemo | null, ids: string[], rows: Array<{ customerId: string; epochId: string; wrapped: Buffer }>,
+    out: Map<string, Buffer>): Map<string, Buffer> {
+    for (const r of rows) {
+      try {
+        const dek = unwrap(r.customerId, r.epochId, r.wrapped);
+        out.set(r.customerId, dek);
+        memo?.keys.set(r.customerId, dek);
+      } catch (error) {
+        // Wrapped by a destroyed epoch (a database restored from beyond retention): unreadable, as intended.
+        if (!(error instanceof KeyUnavailableError)) throw error;
+      }
+    }
+    if (memo) for (const id of ids) if (!out.has(id) && memo.held.has(id)) memo.keys.set(id, null);
+    return out;
+  }
+
   const api = {
     keyring,
     currentEpoch,
@@ -156,19 +173,19 @@ export function createCustomerKeys(keyring: Keyring) {
         if (dek) out.set(id, dek); else if (dek === undefined) ids.push(id);
       }
       if (ids.length === 0) return out;
-      const rows = await repo.wrappedKeysOf(db, ids);
-      for (const r of rows) {
-        try {
-          const dek = unwrap(r.customerId, r.epochId, r.wrapped);
-          out.set(r.customerId, dek);
-          memo?.keys.set(r.customerId, dek);
-        } catch (error) {
-          // Wrapped by a destroyed epoch (a database restored from beyond retention): unreadable, as intended.
-          if (!(error instanceof KeyUnavailableError)) throw error;
-        }
-      }
-      if (memo) for (const id of ids) if (!out.has(id) && memo.held.has(id)) memo.keys.set(id, null);
-      return out;
+      return unwrapRows(memo, ids, await repo.wrappedKeysOf(db, ids), out);
+    },
+
+    /**
+     * The keys of `customerIds` as another statement of `trx` read them (repo.wrappedKeysJson),
+     * kept in the transaction's memo as if keysOf had read them.
+     */
+    adoptWrapped(trx: Db, customerIds: string[], json: unknown): void {
+      const memo = memoOf(trx);
+      if (!memo) return;
+      const rows = ((typeof json === 'string' ? JSON.parse(json) : json) as Array<[string, string, string]>)
+        .map(([customerId, epochId, wrapped]) => ({ customerId, epochId, wrapped: Buffer.from(wrapped, 'base64') }));
+      unwrapRows(memo, customerIds, rows, new Map());
     },
 
     /** The customer's data key, created (wrapped by the current epoch) if it has none. */

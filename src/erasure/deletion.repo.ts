@@ -3,6 +3,7 @@ import type { Database } from '../db/schema.ts';
 import type { CascadeValues } from '../plugin/registry.ts';
 import type { Db } from '../db/database.ts';
 import { COLLECTIONS, type CollectionDef } from '../customers/collections.ts';
+import { wrappedKeysJson } from '../crypto/customer-keys.repo.ts';
 
 export const SOFT_DELETED = COLLECTIONS.filter((c) => c.softDelete);
 
@@ -16,9 +17,10 @@ export async function countLive(db: Db, customerId: string): Promise<Record<stri
   return Object.fromEntries(SOFT_DELETED.map((c, i) => [c.path, Number(r[`c${i}`])]));
 }
 
-export async function blockerCounts(db: Db, customerId: string) {
-  const r = await sql<{ pending: number; activeSubscriptions: number; activeLicenses: number; transactions: number; activity: number; applicationIds: unknown }>`
-    SELECT
+/** `withKeys`: the customer's wrapped keys too (wrappedKeysJson), read after the DELETE locked the customer. */
+export async function blockerCounts(db: Db, customerId: string, withKeys = false) {
+  const r = await sql<{ pending: number; activeSubscriptions: number; activeLicenses: number; transactions: number; activity: number; applicationIds: unknown; wrappedKeys?: unknown }>`
+    SELECT ${withKeys ? sql`${wrappedKeysJson([customerId])} AS wrapped_keys,` : sql``}
       (SELECT count(*) FROM transactions WHERE customer_id = ${customerId} AND status = 'pending') AS pending,
       (SELECT coalesce(jsonb_agg(d.a ORDER BY d.a), '[]'::jsonb) FROM (SELECT DISTINCT application_id AS a FROM licenses
         WHERE customer_id = ${customerId}) AS d) AS application_ids,
@@ -33,6 +35,7 @@ export async function blockerCounts(db: Db, customerId: string) {
     activeLicenses: Number(row.activeLicenses), transactions: Number(row.transactions), activity: Number(row.activity),
     /** Applications the customer ever held a license for, cancelled or not (licensedApplicationIds). */
     applicationIds: (typeof row.applicationIds === 'string' ? JSON.parse(row.applicationIds) : row.applicationIds) as string[],
+    wrappedKeys: row.wrappedKeys,
   };
 }
 

@@ -75,9 +75,14 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
         await retryTransaction(() => db.transaction().execute(async (trx) => {
           results.clear();
           // FOR UPDATE serializes against a concurrent DELETE and against child writes (FOR SHARE).
-          const customer = await findLiveCustomer(trx, customerId, 'update', ctx.crypto);
-          if (!customer) throw notFound('Customer');
-          const extra = await repo.blockerCounts(trx, customerId);
+          const row = await findLiveCustomer(trx, customerId, 'update');
+          if (!row) throw notFound('Customer');
+          // After the lock (a statement of its own: its snapshot sees what writers committed while
+          // we waited): the blockers and the customer's data key, which decrypts the row.
+          ctx.crypto.keys.holdCustomer(trx, customerId);
+          const extra = await repo.blockerCounts(trx, customerId, true);
+          ctx.crypto.keys.adoptWrapped(trx, [customerId], extra.wrappedKeys);
+          const customer = ctx.crypto.decryptRow('customers', row, customerId, (await ctx.crypto.keysOf(trx, [customerId])).get(customerId));
           const [blocker] = blockersOf(customer, extra.pending);
           if (blocker) throw new AppError(blocker.code, blocker.detail);
 
