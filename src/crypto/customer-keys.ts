@@ -209,12 +209,20 @@ export function createCustomerKeys(keyring: Keyring) {
     async destroyKeys(trx: Db, customerIds: string[]): Promise<Map<string, string>> {
       const out = new Map<string, string>();
       if (customerIds.length === 0) return out;
-      const memo = memoOf(trx);
-      // Gone: a later keyFor in this transaction creates a new key (it reads nothing: no row remains).
-      for (const id of customerIds) if (memo) { if (memo.held.has(id)) memo.keys.set(id, null); else memo.keys.delete(id); }
+      api.keysDestroyed(trx, customerIds);
       const rows = await repo.deleteKeys(trx, customerIds);
       for (const r of rows) out.set(r.customerId, r.epochId);
       return out;
+    },
+
+    /**
+     * The customers' keys were deleted by a statement of `trx` (repo.deleteKeysCte, written with
+     * the redaction): the transaction's memo forgets them.
+     */
+    keysDestroyed(trx: Db, customerIds: string[]): void {
+      const memo = memoOf(trx);
+      // Gone: a later keyFor in this transaction creates a new key (it reads nothing: no row remains).
+      for (const id of customerIds) if (memo) { if (memo.held.has(id)) memo.keys.set(id, null); else memo.keys.delete(id); }
     },
 
     /** Re-wraps keys of older epochs under the current one, REWRAP_BATCH per transaction. */
