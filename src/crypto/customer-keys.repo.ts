@@ -13,6 +13,11 @@ export function findCurrentEpoch(db: Db) {
     .where('retiredAt', 'is', null).where('destroyedAt', 'is', null).orderBy('seq', 'desc').limit(1).executeTakeFirst();
 }
 
+/** findCurrentEpoch as a subselect (json [id, seq, created_at as an ISO string]), for adoptEpoch. */
+export const currentEpochJson = () => sql<unknown>`(SELECT json_build_array(id, seq,
+  to_char(date_trunc('milliseconds', created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+  FROM key_epochs WHERE retired_at IS NULL AND destroyed_at IS NULL ORDER BY seq DESC LIMIT 1)`;
+
 export async function listEpochIds(db: Db): Promise<string[]> {
   return (await db.selectFrom('keyEpochs').select('id').execute()).map((e) => e.id);
 }

@@ -176,6 +176,14 @@ export function createCustomerKeys(keyring: Keyring) {
       return unwrapRows(memo, ids, await repo.wrappedKeysOf(db, ids), out);
     },
 
+    /** The current epoch as another statement of `trx` read it (repo.currentEpochJson), kept as currentEpoch would. */
+    adoptEpoch(trx: Db, json: unknown): void {
+      const memo = memoOf(trx);
+      if (!memo || memo.epoch !== undefined) return;
+      const e = (typeof json === 'string' ? JSON.parse(json) : json) as [string, number, string] | null;
+      memo.epoch = e ? { id: e[0], seq: Number(e[1]), createdAt: new Date(e[2]) } : null;
+    },
+
     /**
      * The keys of `customerIds` as another statement of `trx` read them (repo.wrappedKeysJson),
      * kept in the transaction's memo as if keysOf had read them.

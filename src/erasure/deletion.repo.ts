@@ -3,7 +3,8 @@ import type { Database } from '../db/schema.ts';
 import type { CascadeValues } from '../plugin/registry.ts';
 import type { Db } from '../db/database.ts';
 import { COLLECTIONS, type CollectionDef } from '../customers/collections.ts';
-import { wrappedKeysJson } from '../crypto/customer-keys.repo.ts';
+import { currentEpochJson, wrappedKeysJson } from '../crypto/customer-keys.repo.ts';
+import { settingsJson } from '../settings/settings.repo.ts';
 
 export const SOFT_DELETED = COLLECTIONS.filter((c) => c.softDelete);
 
@@ -17,10 +18,15 @@ export async function countLive(db: Db, customerId: string): Promise<Record<stri
   return Object.fromEntries(SOFT_DELETED.map((c, i) => [c.path, Number(r[`c${i}`])]));
 }
 
-/** `withKeys`: the customer's wrapped keys too (wrappedKeysJson), read after the DELETE locked the customer. */
-export async function blockerCounts(db: Db, customerId: string, withKeys = false) {
-  const r = await sql<{ pending: number; activeSubscriptions: number; activeLicenses: number; transactions: number; activity: number; applicationIds: unknown; wrappedKeys?: unknown }>`
-    SELECT ${withKeys ? sql`${wrappedKeysJson([customerId])} AS wrapped_keys,` : sql``}
+/**
+ * `prefetch` (a DELETE, after it locked the customer): in the same statement, what the deletion's
+ * steps read next — the customer's wrapped key, the current key epoch, the settings sections —
+ * for the transaction's memos (customer-keys.ts, settings.repo.ts).
+ */
+export async function blockerCounts(db: Db, customerId: string, prefetch = false) {
+  const r = await sql<{ pending: number; activeSubscriptions: number; activeLicenses: number; transactions: number; activity: number; applicationIds: unknown;
+    wrappedKeys?: unknown; currentEpoch?: unknown; settings?: unknown; }>`
+    SELECT ${prefetch ? sql`${wrappedKeysJson([customerId])} AS wrapped_keys, ${currentEpochJson()} AS current_epoch, ${settingsJson()} AS settings,` : sql``}
       (SELECT count(*) FROM transactions WHERE customer_id = ${customerId} AND status = 'pending') AS pending,
       (SELECT coalesce(jsonb_agg(d.a ORDER BY d.a), '[]'::jsonb) FROM (SELECT DISTINCT application_id AS a FROM licenses
         WHERE customer_id = ${customerId}) AS d) AS application_ids,
@@ -35,7 +41,7 @@ export async function blockerCounts(db: Db, customerId: string, withKeys = false
     activeLicenses: Number(row.activeLicenses), transactions: Number(row.transactions), activity: Number(row.activity),
     /** Applications the customer ever held a license for, cancelled or not (licensedApplicationIds). */
     applicationIds: (typeof row.applicationIds === 'string' ? JSON.parse(row.applicationIds) : row.applicationIds) as string[],
-    wrappedKeys: row.wrappedKeys,
+    prefetched: { wrappedKeys: row.wrappedKeys, currentEpoch: row.currentEpoch, settings: row.settings },
   };
 }
 

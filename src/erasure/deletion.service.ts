@@ -9,6 +9,7 @@ import type { Selectable } from 'kysely';
 import type { Customer, DeletionsTable } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import * as repo from './deletion.repo.ts';
+import { adoptSettings } from '../settings/settings.repo.ts';
 import type { CascadeValues, DeletionContext, DeletionReceiptFields, DeletionStep } from '../plugin/registry.ts';
 import { customerRef } from './pseudonym.ts';
 
@@ -78,10 +79,13 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           const row = await findLiveCustomer(trx, customerId, 'update');
           if (!row) throw notFound('Customer');
           // After the lock (a statement of its own: its snapshot sees what writers committed while
-          // we waited): the blockers and the customer's data key, which decrypts the row.
+          // we waited): the blockers, and what the steps read next (the customer's data key, which
+          // decrypts the row, the current key epoch, the settings), kept for this transaction.
           ctx.crypto.keys.holdCustomer(trx, customerId);
           const extra = await repo.blockerCounts(trx, customerId, true);
-          ctx.crypto.keys.adoptWrapped(trx, [customerId], extra.wrappedKeys);
+          ctx.crypto.keys.adoptWrapped(trx, [customerId], extra.prefetched.wrappedKeys);
+          ctx.crypto.keys.adoptEpoch(trx, extra.prefetched.currentEpoch);
+          adoptSettings(trx, extra.prefetched.settings);
           const customer = ctx.crypto.decryptRow('customers', row, customerId, (await ctx.crypto.keysOf(trx, [customerId])).get(customerId));
           const [blocker] = blockersOf(customer, extra.pending);
           if (blocker) throw new AppError(blocker.code, blocker.detail);

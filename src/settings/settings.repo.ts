@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Settings } from '../db/schema.ts';
 
@@ -72,4 +73,22 @@ export async function readSettingsSection<N extends SettingsSectionName>(db: Db,
     return Object.fromEntries(columns.map((c) => [c, row[c]])) as SettingsSectionOf<N>;
   }
   return db.selectFrom('settings').select(columns).where('id', '=', 1).executeTakeFirstOrThrow() as Promise<SettingsSectionOf<N>>;
+}
+
+const SECTION_COLUMNS = [...new Set(Object.values(SETTINGS_SECTIONS).flat())] as Array<keyof Settings>;
+const toSnake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/**
+ * Every section's columns as one json object (a subselect), for a statement that reads them beside
+ * other things (a DELETE's first read after its lock); adoptSettings keeps it for the transaction.
+ * The columns are booleans, integers, text and jsonb: json reads them as the driver does.
+ */
+export const settingsJson = () => sql<unknown>`(SELECT json_build_object(${sql.join(SECTION_COLUMNS.map((c) =>
+  sql`${sql.lit(c)}::text, ${sql.ref(toSnake(c))}`))}) FROM settings WHERE id = 1)`;
+
+/** The sections read by settingsJson, kept for `trx`'s later readSettingsSection (see inTransaction). */
+export function adoptSettings(trx: Db, json: unknown): void {
+  if (!trx.isTransaction || inTransaction.has(trx) || json === null || json === undefined) return;
+  // Only the sections' columns: readSettingsSection reads nothing else from it (getSettings always reads the row).
+  inTransaction.set(trx, (typeof json === 'string' ? JSON.parse(json) : json) as Settings);
 }
