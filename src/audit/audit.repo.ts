@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
-import { sql } from 'kysely';
+import { type QueryCreator, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { Database } from '../db/schema.ts';
 import { canonicalJson } from './canonical-json.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -82,8 +83,15 @@ export async function lockAuditChain(trx: Db): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`.execute(trx);
 }
 
+/**
+ * A write that must name the appended events (a deletion receipt holds its event's id and hash),
+ * built on `db` so that it runs in the same statement as the chain's last insert (a
+ * data-modifying WITH): one round trip less while the chain's lock is held.
+ */
+export type AlongsideAudit = (db: QueryCreator<Database>, events: AuditEvent[]) => { execute(): Promise<unknown> };
+
 /** Appends events in order under one lock and one read of the chain's end; ids may be given. */
-async function appendChained(trx: Db, pending: Array<{ id: string; input: AuditInput }>): Promise<AuditEvent[]> {
+async function appendChained(trx: Db, pending: Array<{ id: string; input: AuditInput }>, alongside?: AlongsideAudit): Promise<AuditEvent[]> {
   if (pending.length === 0) return [];
   const key = auditKeyOf(trx);
   await lockAuditChain(trx);
@@ -100,7 +108,15 @@ async function appendChained(trx: Db, pending: Array<{ id: string; input: AuditI
     return full;
   });
   const rows = events.map((e) => ({ ...e, data: JSON.stringify(e.data) }));
-  for (let i = 0; i < rows.length; i += 1000) await trx.insertInto('auditEvents').values(rows.slice(i, i + 1000)).execute();
+  for (let i = 0; i < rows.length; i += 1000) {
+    const chunk = rows.slice(i, i + 1000);
+    if (alongside && i + 1000 >= rows.length) {
+      const withEvents = trx.with('appended_audit_events', (db) => db.insertInto('auditEvents').values(chunk));
+      await alongside(withEvents as unknown as QueryCreator<Database>, events).execute();
+    } else {
+      await trx.insertInto('auditEvents').values(chunk).execute();
+    }
+  }
   return events;
 }
 
@@ -111,9 +127,14 @@ export function appendAuditBatch(trx: Db, inputs: AuditInput[]): Promise<AuditEv
 
 /** Appends the collected events of `trx` and then `more`, and ends deferral; returns all of them. */
 export async function flushAudit(trx: Db, ...more: AuditInput[]): Promise<AuditEvent[]> {
+  return flushAuditWith(trx, more);
+}
+
+/** flushAudit, with `alongside` written in the statement of the chain's last insert (see AlongsideAudit). */
+export async function flushAuditWith(trx: Db, more: AuditInput[], alongside?: AlongsideAudit): Promise<AuditEvent[]> {
   const pending = [...(deferred.get(trx) ?? []), ...more.map((input) => ({ id: crypto.randomUUID(), input }))];
   deferred.delete(trx);
-  return appendChained(trx, pending);
+  return appendChained(trx, pending, alongside);
 }
 
 /** Appends one event to the chain. Must run inside the transaction that makes the change. */

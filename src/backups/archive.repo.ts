@@ -1,4 +1,6 @@
+import type { QueryCreator } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { Database } from '../db/schema.ts';
 import { paginate, type PageQuery } from '../http/pagination.ts';
 
 /** SQL of the sealed pre-deletion archives (`backup_archives`). */
@@ -17,13 +19,14 @@ export async function markMoved(db: Db, id: string, blobKey: string): Promise<bo
   return Number(r.numUpdatedRows) > 0;
 }
 
-export async function insertArchive(trx: Db, a: {
+/** The archive row, built on `db` (the DELETE writes it in the statement that stores its file: BlobStore.putWith). */
+export function archiveInsert(db: QueryCreator<Database>, a: {
   id: string; customerId: string; createdAt: Date; expiresAt: Date; blobKey: string; sizeBytes: number; keyFingerprint: string;
   /** The key epoch whose key sealed it (crypto-shredding); null: the master-derived backup key (release 1). */
   keyEpochId: string | null;
-}): Promise<void> {
+}) {
   // The ciphertext is in stored_files (blobKey), written in the same transaction; `sealed` is for older releases' rows.
-  await trx.insertInto('backupArchives').values({ ...a, sealed: null, destroyedAt: null }).execute();
+  return db.insertInto('backupArchives').values({ ...a, sealed: null, destroyedAt: null });
 }
 
 /** Records a release-1 archive re-sealed under an epoch key; false when another instance did it or it was destroyed. */

@@ -93,10 +93,10 @@ export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExpor
       const keyEpochId = epoch?.id ?? null;
       const sealed = seal(archiveKey(ctx, keyEpochId), Buffer.from(JSON.stringify(doc)), archiveContext(id));
       const expiresAt = new Date(c.at.getTime() + (await retentionDays(trx)) * DAY_MS);
-      const blobKey = await blobs.put(sealed, ARCHIVE_PREFIX, trx);
-      await repo.insertArchive(trx, {
+      // The file and its row in one statement.
+      await blobs.putWith(sealed, ARCHIVE_PREFIX, trx, (qc, blobKey) => repo.archiveInsert(qc, {
         id, customerId: c.customer.id, createdAt: c.at, expiresAt, blobKey, sizeBytes: sealed.length, keyFingerprint: ctx.secrets.fingerprint, keyEpochId,
-      });
+      }));
       await appendAudit(trx, {
         type: 'backup.archive_created', actorKeyId: c.actorKeyId, subjectType: 'backup_archive', subjectId: id,
         at: c.at, data: { customerId: c.customer.id, expiresAt: expiresAt.toISOString() },

@@ -13,6 +13,11 @@ export function findCurrentEpoch(db: Db) {
     .where('retiredAt', 'is', null).where('destroyedAt', 'is', null).orderBy('seq', 'desc').limit(1).executeTakeFirst();
 }
 
+/** findCurrentEpoch as a subselect (json [id, seq, created_at as an ISO string]), for adoptEpoch. */
+export const currentEpochJson = () => sql<unknown>`(SELECT json_build_array(id, seq,
+  to_char(date_trunc('milliseconds', created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+  FROM key_epochs WHERE retired_at IS NULL AND destroyed_at IS NULL ORDER BY seq DESC LIMIT 1)`;
+
 export async function listEpochIds(db: Db): Promise<string[]> {
   return (await db.selectFrom('keyEpochs').select('id').execute()).map((e) => e.id);
 }
@@ -50,6 +55,13 @@ export function wrappedKeysOf(db: Db, customerIds: string[]) {
     .where('customerId', 'in', customerIds).execute();
 }
 
+/**
+ * The customers' wrapped keys as a subselect (a json array of [customer id, epoch id, base64]),
+ * for a statement that reads them beside other things (customer-keys.ts adoptWrapped reads it).
+ */
+export const wrappedKeysJson = (customerIds: string[]) => sql<unknown>`(SELECT coalesce(json_agg(json_build_array(customer_id, epoch_id,
+  encode(wrapped, 'base64'))), '[]'::json) FROM customer_keys WHERE customer_id IN (${sql.join(customerIds)}))`;
+
 /** Inserts a wrapped key unless the customer has one; true when this call inserted it. */
 export async function insertWrappedKey(db: Db, k: { customerId: string; epochId: string; wrapped: Buffer; at: Date }): Promise<boolean> {
   const r = await db.insertInto('customerKeys')
@@ -57,6 +69,10 @@ export async function insertWrappedKey(db: Db, k: { customerId: string; epochId:
     .onConflict((oc) => oc.column('customerId').doNothing()).returning('customerId').executeTakeFirst();
   return r !== undefined;
 }
+
+/** deleteKeys as a data-modifying WITH part (`name AS (...)`): its rows are the deleted keys' customer and epoch. */
+export const deleteKeysCte = (name: string, customerIds: string[]) => sql`${sql.raw(name)} AS (DELETE FROM customer_keys
+  WHERE customer_id IN (${sql.join(customerIds)}) RETURNING customer_id, epoch_id)`;
 
 export function deleteKeys(trx: Db, customerIds: string[]) {
   return trx.deleteFrom('customerKeys').where('customerId', 'in', customerIds)

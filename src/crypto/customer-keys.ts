@@ -26,21 +26,43 @@ export interface EpochRow { id: string; seq: number; createdAt: Date }
 /**
  * Data keys already read (or created) in a transaction, by customer: a DELETE needs the
  * customer's key in several steps (the customer row, the archive, the activity entry, the
- * redaction), one lookup is enough. Only keys found are kept (a missing key may be created later
- * in the transaction); destroyKeys drops them. Outside a transaction nothing is kept.
+ * redaction), one lookup is enough. Keys found are kept; that a customer has NO key is kept only
+ * for customers the transaction holds FOR UPDATE (holdCustomer): every writer that creates a key
+ * holds the customer row FOR SHARE first, so no other transaction can add one meanwhile.
+ * destroyKeys drops them. Outside a transaction nothing is kept.
  */
-const keysInTransaction = new WeakMap<Db, Map<string, Buffer>>();
-function transactionKeys(db: Db): Map<string, Buffer> | null {
+interface TransactionMemo {
+  keys: Map<string, Buffer | null>;
+  held: Set<string>;
+  /** The current epoch as read in this transaction (undefined: not read yet; null: none). */
+  epoch?: EpochRow | null;
+}
+const memos = new WeakMap<Db, TransactionMemo>();
+function memoOf(db: Db): TransactionMemo | null {
   if (!db.isTransaction) return null;
-  let keys = keysInTransaction.get(db);
-  if (!keys) { keys = new Map(); keysInTransaction.set(db, keys); }
-  return keys;
+  let memo = memos.get(db);
+  if (!memo) { memo = { keys: new Map(), held: new Set() }; memos.set(db, memo); }
+  return memo;
 }
 
 export function createCustomerKeys(keyring: Keyring) {
-  async function currentEpoch(db: Db): Promise<EpochRow | undefined> {
+  async function readCurrentEpoch(db: Db): Promise<EpochRow | undefined> {
     const r = await repo.findCurrentEpoch(db);
-    return r ? { id: r.id, seq: r.seq, createdAt: new Date(r.createdAt) } : undefined;
+    const epoch = r ? { id: r.id, seq: r.seq, createdAt: new Date(r.createdAt) } : undefined;
+    const memo = memoOf(db);
+    if (memo) memo.epoch = epoch ?? null;
+    return epoch;
+  }
+
+  /**
+   * The current epoch; read once per transaction (a DELETE seals its archive and may wrap a key).
+   * An epoch started meanwhile by another instance is seen by the next transaction, as if this one
+   * had run a moment earlier; one started in this transaction (ensureEpoch) replaces it.
+   */
+  async function currentEpoch(db: Db): Promise<EpochRow | undefined> {
+    const memo = memoOf(db);
+    if (memo && memo.epoch !== undefined) return memo.epoch ?? undefined;
+    return readCurrentEpoch(db);
   }
 
   const unwrap = (customerId: string, epochId: string, wrapped: Buffer) =>
@@ -63,6 +85,23 @@ export function createCustomerKeys(keyring: Keyring) {
         await repo.insertEpoch(trx, { id, seq: last + 1, createdAt: new Date(written), retiredAt: at }, true);
       });
     }
+  }
+
+  /** Unwraps the rows read for `ids` into `out` and the memo (absence too, for held customers). */
+  function unwrapRows(memo: TransactionMemo | null, ids: string[], rows: Array<{ customerId: string; epochId: string; wrapped: Buffer }>,
+    out: Map<string, Buffer>): Map<string, Buffer> {
+    for (const r of rows) {
+      try {
+        const dek = unwrap(r.customerId, r.epochId, r.wrapped);
+        out.set(r.customerId, dek);
+        memo?.keys.set(r.customerId, dek);
+      } catch (error) {
+        // Wrapped by a destroyed epoch (a database restored from beyond retention): unreadable, as intended.
+        if (!(error instanceof KeyUnavailableError)) throw error;
+      }
+    }
+    if (memo) for (const id of ids) if (!out.has(id) && memo.held.has(id)) memo.keys.set(id, null);
+    return out;
   }
 
   const api = {
@@ -97,7 +136,8 @@ export function createCustomerKeys(keyring: Keyring) {
       const inTransaction = <T>(work: (trx: Db) => Promise<T>) => (db.isTransaction ? work(db) : db.transaction().execute(work));
       return inTransaction(async (trx) => {
         await repo.lockCryptoState(trx);
-        const again = await currentEpoch(trx);
+        // Read again under the lock (never the transaction's memo: another instance may have started one).
+        const again = await readCurrentEpoch(trx);
         if (again && at.getTime() < again.createdAt.getTime() + days * DAY_MS) return { id: again.id, rotated: false };
         const id = crypto.randomUUID();
         // The key is durable in the keyring before any row can name it.
@@ -105,6 +145,8 @@ export function createCustomerKeys(keyring: Keyring) {
         const last = await repo.maxEpochSeq(trx);
         await repo.insertEpoch(trx, { id, seq: last + 1, createdAt: at, retiredAt: null });
         if (again) await repo.setEpochStamp(trx, again.id, { retiredAt: at });
+        const memo = memoOf(trx);
+        if (memo) memo.epoch = { id, seq: last + 1, createdAt: at };
         await appendAudit(trx, {
           type: 'key_epoch.started', actorKeyId, subjectType: 'key_epoch', subjectId: id, at,
           data: { seq: last + 1, previousEpochId: again?.id ?? null },
@@ -113,28 +155,45 @@ export function createCustomerKeys(keyring: Keyring) {
       });
     },
 
+    /**
+     * Declares that `trx` holds the customer's row FOR UPDATE (a DELETE): from now on in `trx`,
+     * that the customer has no key is remembered too (see TransactionMemo).
+     */
+    holdCustomer(trx: Db, customerId: string): void {
+      memoOf(trx)?.held.add(customerId);
+    },
+
     /** Data keys of these customers (those that have one). */
     async keysOf(db: Db, customerIds: string[]): Promise<Map<string, Buffer>> {
       const out = new Map<string, Buffer>();
-      const known = transactionKeys(db);
+      const memo = memoOf(db);
       const ids: string[] = [];
       for (const id of new Set(customerIds)) {
-        const dek = known?.get(id);
-        if (dek) out.set(id, dek); else ids.push(id);
+        const dek = memo?.keys.get(id);
+        if (dek) out.set(id, dek); else if (dek === undefined) ids.push(id);
       }
       if (ids.length === 0) return out;
-      const rows = await repo.wrappedKeysOf(db, ids);
-      for (const r of rows) {
-        try {
-          const dek = unwrap(r.customerId, r.epochId, r.wrapped);
-          out.set(r.customerId, dek);
-          known?.set(r.customerId, dek);
-        } catch (error) {
-          // Wrapped by a destroyed epoch (a database restored from beyond retention): unreadable, as intended.
-          if (!(error instanceof KeyUnavailableError)) throw error;
-        }
-      }
-      return out;
+      return unwrapRows(memo, ids, await repo.wrappedKeysOf(db, ids), out);
+    },
+
+    /** The current epoch as another statement of `trx` read it (repo.currentEpochJson), kept as currentEpoch would. */
+    adoptEpoch(trx: Db, json: unknown): void {
+      const memo = memoOf(trx);
+      if (!memo || memo.epoch !== undefined) return;
+      const e = (typeof json === 'string' ? JSON.parse(json) : json) as [string, number, string] | null;
+      memo.epoch = e ? { id: e[0], seq: Number(e[1]), createdAt: new Date(e[2]) } : null;
+    },
+
+    /**
+     * The keys of `customerIds` as another statement of `trx` read them (repo.wrappedKeysJson),
+     * kept in the transaction's memo as if keysOf had read them.
+     */
+    adoptWrapped(trx: Db, customerIds: string[], json: unknown): void {
+      const memo = memoOf(trx);
+      if (!memo) return;
+      const rows = ((typeof json === 'string' ? JSON.parse(json) : json) as Array<[string, string, string]>)
+        .map(([customerId, epochId, wrapped]) => ({ customerId, epochId, wrapped: Buffer.from(wrapped, 'base64') }));
+      unwrapRows(memo, customerIds, rows, new Map());
     },
 
     /** The customer's data key, created (wrapped by the current epoch) if it has none. */
@@ -145,22 +204,33 @@ export function createCustomerKeys(keyring: Keyring) {
       if (!epoch) { await api.ensureEpoch(db, at); epoch = (await currentEpoch(db))!; }
       const dek = crypto.randomBytes(32);
       const wrapped = sealBytes(keyring.epochKey(epoch.id), dek, wrapAad(customerId, epoch.id));
+      const memo = memoOf(db);
       if (await repo.insertWrappedKey(db, { customerId, epochId: epoch.id, wrapped, at })) {
-        transactionKeys(db)?.set(customerId, dek);
+        memo?.keys.set(customerId, dek);
         return dek;
       }
-      return (await api.keysOf(db, [customerId])).get(customerId)!; // created concurrently
+      memo?.keys.delete(customerId); // created concurrently: read it (not the memo)
+      return (await api.keysOf(db, [customerId])).get(customerId)!;
     },
 
     /** Destroys the customers' data keys (crypto-shredding). Returns the epoch that wrapped each. */
     async destroyKeys(trx: Db, customerIds: string[]): Promise<Map<string, string>> {
       const out = new Map<string, string>();
       if (customerIds.length === 0) return out;
-      const known = transactionKeys(trx);
-      for (const id of customerIds) known?.delete(id);
+      api.keysDestroyed(trx, customerIds);
       const rows = await repo.deleteKeys(trx, customerIds);
       for (const r of rows) out.set(r.customerId, r.epochId);
       return out;
+    },
+
+    /**
+     * The customers' keys were deleted by a statement of `trx` (repo.deleteKeysCte, written with
+     * the redaction): the transaction's memo forgets them.
+     */
+    keysDestroyed(trx: Db, customerIds: string[]): void {
+      const memo = memoOf(trx);
+      // Gone: a later keyFor in this transaction creates a new key (it reads nothing: no row remains).
+      for (const id of customerIds) if (memo) { if (memo.held.has(id)) memo.keys.set(id, null); else memo.keys.delete(id); }
     },
 
     /** Re-wraps keys of older epochs under the current one, REWRAP_BATCH per transaction. */

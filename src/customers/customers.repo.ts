@@ -46,6 +46,8 @@ export async function findLiveCustomer(db: Db, id: string, lock?: 'share' | 'upd
   if (lock === 'update') q = q.forUpdate();
   const row = await q.executeTakeFirst();
   if (!row || !fc) return row;
+  // Held FOR UPDATE: no other transaction can give the customer a key now (writers hold it FOR SHARE).
+  if (lock === 'update') fc.keys.holdCustomer(db, id);
   return fc.decryptRow('customers', row, id, (await fc.keysOf(db, [id])).get(id));
 }
 

@@ -1,38 +1,70 @@
-import { type Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import { type CollectionDef, recordColumns } from './collections.ts';
 
 /** SQL of the data-subject export: it walks declarations (collections.ts, the data map), so the queries are generic. */
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyDb = Kysely<any>;
-
-/** A collection's living records of the customer, oldest first (the columns collections.ts declares). */
-export function collectionRecords(db: Db, def: CollectionDef, customerId: string): Promise<unknown[]> {
-  let q = (db as unknown as AnyDb).selectFrom(def.table).select(recordColumns(def)).where('customerId', '=', customerId);
-  if (def.softDelete) q = q.where('deletedAt', 'is', null);
-  return q.orderBy('createdAt').orderBy('id').execute();
-}
-
-export const activityOf = (db: Db, customerId: string) =>
-  db.selectFrom('activity').select(['id', 'type', 'recordId', 'details', 'createdAt'])
-    .where('customerId', '=', customerId).orderBy('createdAt').orderBy('id').execute();
-
-/** The customer's rows of another customer-linked table (only the given, non-secret columns). */
-export async function tableRows(db: Db, table: string, columns: string[], customerId: string): Promise<Array<Record<string, unknown>>> {
-  const hasDeletedAt = columns.includes('deleted_at');
-  const rows = await sql<Record<string, unknown>>`
-    SELECT ${sql.join(columns.map((c) => sql.ref(c)))} FROM ${sql.table(table)}
-    WHERE customer_id = ${customerId} ${hasDeletedAt ? sql`AND deleted_at IS NULL` : sql``}
-    ORDER BY ${columns.includes('created_at') ? sql`created_at, ` : sql``}${sql.ref(columns[0]!)}`.execute(db);
-  return rows.rows;
-}
-
-/** Columns of the candidate tables that exist in this database, in table order. */
-export async function existingColumns(db: Db, tables: string[]): Promise<Array<{ tableName: string; columnName: string }>> {
-  const r = await sql<{ tableName: string; columnName: string }>`
-    SELECT table_name, column_name FROM information_schema.columns
+/** Columns of the candidate tables that exist in this database, in table order, with their types. */
+export async function existingColumns(db: Db, tables: string[]): Promise<Array<{ tableName: string; columnName: string; dataType: string }>> {
+  const r = await sql<{ tableName: string; columnName: string; dataType: string }>`
+    SELECT table_name, column_name, data_type FROM information_schema.columns
     WHERE table_schema = current_schema() AND table_name IN (${sql.join(tables)})
     ORDER BY table_name, ordinal_position`.execute(db);
   return r.rows;
+}
+
+/** One list of the export: a table's rows of the customer, `columns` (SQL names) read as `keys`, in this order. */
+export interface ExportList {
+  table: string;
+  columns: string[];
+  /** The keys of each row's object (what the driver names the columns), in column order. */
+  keys: string[];
+  /** Column name → information_schema data_type. */
+  types: ReadonlyMap<string, string>;
+  /** Only rows not soft deleted. */
+  liveOnly: boolean;
+  orderBy: string[];
+}
+
+/**
+ * Types whose JSON form reads back as the driver reads the column (text, uuid, jsonb, booleans,
+ * integers: int8 is read as a number, as database.ts parses it), plus timestamptz, which is
+ * written as the ISO string a JS Date of the driver's value gives (milliseconds, truncated).
+ * A list with another type is read on its own (exportList).
+ */
+const JSON_SAFE = new Set(['uuid', 'text', 'character varying', 'jsonb', 'json', 'boolean', 'smallint', 'integer', 'bigint', 'timestamp with time zone']);
+export const aggregatable = (l: ExportList) => l.columns.every((c) => JSON_SAFE.has(l.types.get(c) ?? ''));
+
+function jsonValue(l: ExportList, c: string) {
+  if (l.types.get(c) === 'timestamp with time zone') {
+    return sql`to_char(date_trunc('milliseconds', ${sql.ref(c)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+  }
+  return sql.ref(c);
+}
+
+const listWhere = (l: ExportList, customerId: string) =>
+  sql`customer_id = ${customerId}${l.liveOnly ? sql` AND deleted_at IS NULL` : sql``}`;
+
+/**
+ * Every list in one statement: each as a json array of row arrays (json keeps the values as
+ * stored, in column order), turned back into objects keyed like the driver's rows. Dates come
+ * back as the ISO strings the export writes anyway (its JSON round trip).
+ */
+export async function exportLists(db: Db, lists: ExportList[], customerId: string): Promise<Array<Array<Record<string, unknown>>>> {
+  if (lists.length === 0) return [];
+  const parts = lists.map((l, i) => sql`(SELECT coalesce(json_agg(json_build_array(${sql.join(l.columns.map((c) => jsonValue(l, c)))})
+    ORDER BY ${sql.join(l.orderBy.map((c) => sql.ref(c)))}), '[]'::json) FROM ${sql.table(l.table)} WHERE ${listWhere(l, customerId)}) AS ${sql.raw(`l${i}`)}`);
+  const r = await sql<Record<string, unknown>>`SELECT ${sql.join(parts)}`.execute(db.withoutPlugins());
+  const row = r.rows[0]!;
+  return lists.map((l, i) => {
+    const v = row[`l${i}`];
+    const arrays = (typeof v === 'string' ? JSON.parse(v) : v) as unknown[][];
+    return arrays.map((a) => Object.fromEntries(l.keys.map((k, j) => [k, a[j]])));
+  });
+}
+
+/** One list on its own (a column type JSON would change): the driver reads it. */
+export async function exportList(db: Db, l: ExportList, customerId: string): Promise<Array<Record<string, unknown>>> {
+  const r = await sql<Record<string, unknown>>`SELECT ${sql.join(l.columns.map((c, j) => sql`${sql.ref(c)} AS ${sql.ref(`k${j}`)}`))}
+    FROM ${sql.table(l.table)} WHERE ${listWhere(l, customerId)} ORDER BY ${sql.join(l.orderBy.map((c) => sql.ref(c)))}`.execute(db.withoutPlugins());
+  return r.rows.map((row) => Object.fromEntries(l.keys.map((k, j) => [k, row[`k${j}`]])));
 }

@@ -3,7 +3,7 @@ import { principalOf } from '../http/auth.ts';
 import { Type } from 'typebox';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import { COLLECTIONS } from './collections.ts';
+import { COLLECTIONS, recordColumns } from './collections.ts';
 import * as repo from './subject-export.repo.ts';
 import { findLiveCustomer } from './customers.repo.ts';
 import { toCustomerView } from './customers.service.ts';
@@ -50,27 +50,67 @@ const EXPECTED_EXTRA = ['deletion_cases'];
 const plain = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 // The schema only changes when migrations run (at start), so the walk is done once per process.
-let extraTablesCache: Promise<Array<{ table: string; columns: string[] }>> | null = null;
+let tablesCache: Promise<Tables> | null = null;
 
-function extraTables(db: Db): Promise<Array<{ table: string; columns: string[] }>> {
-  extraTablesCache ??= findExtraTables(db).catch((error: unknown) => { extraTablesCache = null; throw error; });
-  return extraTablesCache;
+interface Tables {
+  /** Column types (information_schema data_type) of the collections, activity and the extra tables. */
+  types: Map<string, Map<string, string>>;
+  extra: Array<{ table: string; columns: string[] }>;
 }
 
-async function findExtraTables(db: Db): Promise<Array<{ table: string; columns: string[] }>> {
+function tablesOf(db: Db): Promise<Tables> {
+  tablesCache ??= findTables(db).catch((error: unknown) => { tablesCache = null; throw error; });
+  return tablesCache;
+}
+
+async function findTables(db: Db): Promise<Tables> {
   const candidates = new Set<string>(EXPECTED_EXTRA);
   for (const [table, map] of Object.entries(DATA_MAP)) if ('customer_id' in map.columns) candidates.add(table);
   for (const t of NOT_RECORDS) candidates.delete(t);
-  if (candidates.size === 0) return [];
+  const types = new Map<string, Map<string, string>>();
   // Guarded: only tables and columns that exist in this database (another domain may not have migrated yet).
   const byTable = new Map<string, string[]>();
-  for (const row of await repo.existingColumns(db, [...candidates])) {
+  for (const row of await repo.existingColumns(db, [...candidates, 'activity', ...COLLECTIONS.map((c) => c.sqlTable)])) {
+    types.set(row.tableName, (types.get(row.tableName) ?? new Map<string, string>()).set(row.columnName, row.dataType));
+    if (!candidates.has(row.tableName)) continue;
     const cols = byTable.get(row.tableName) ?? [];
     // Secrets (keys, hashes) are never part of an export, whatever table holds them.
     if (DATA_MAP[row.tableName]?.columns[row.columnName]?.category !== 'secret') cols.push(row.columnName);
     byTable.set(row.tableName, cols);
   }
-  return [...byTable].filter(([, cols]) => cols.includes('customer_id')).map(([table, columns]) => ({ table, columns }));
+  const extra = [...byTable].filter(([, cols]) => cols.includes('customer_id')).map(([table, columns]) => ({ table, columns }));
+  return { types, extra };
+}
+
+const toSnake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const ACTIVITY_KEYS = ['id', 'type', 'recordId', 'details', 'createdAt'];
+
+/** The export's lists (collections, activity, the extra tables), read in one statement where types allow. */
+function listsOf(t: Tables): repo.ExportList[] {
+  const typesOf = (table: string) => t.types.get(table) ?? new Map<string, string>();
+  const byKeys = (table: string, keys: string[], liveOnly: boolean): repo.ExportList => ({
+    table, keys, columns: keys.map(toSnake), types: typesOf(table), liveOnly, orderBy: ['created_at', 'id'],
+  });
+  return [
+    ...COLLECTIONS.map((def) => byKeys(def.sqlTable, recordColumns(def), def.softDelete)),
+    byKeys('activity', ACTIVITY_KEYS, false),
+    ...t.extra.map(({ table, columns }) => ({
+      table, columns, keys: columns.map(toCamel), types: typesOf(table), liveOnly: columns.includes('deleted_at'),
+      orderBy: [...(columns.includes('created_at') ? ['created_at'] : []), columns[0]!],
+    })),
+  ];
+}
+
+/** Every list's rows: the aggregatable ones in one statement, any other on its own. */
+async function readLists(db: Db, lists: repo.ExportList[], customerId: string): Promise<Array<Array<Record<string, unknown>>>> {
+  const together = lists.filter(repo.aggregatable);
+  const read = await repo.exportLists(db, together, customerId);
+  const out: Array<Array<Record<string, unknown>>> = [];
+  for (const l of lists) {
+    const i = together.indexOf(l);
+    out.push(i >= 0 ? read[i]! : await repo.exportList(db, l, customerId));
+  }
+  return out;
 }
 
 export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date; crypto: FieldCrypto }): SubjectExport {
@@ -81,15 +121,16 @@ export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date; c
     if (!customer) throw notFound('Customer');
     // Personal values are stored encrypted under the customer's key: decrypted here, once.
     const dek = (await fc.keysOf(db, [customerId])).get(customerId);
+    const tables = await tablesOf(db);
+    const lists = await readLists(db, listsOf(tables), customerId);
     const collections: Record<string, unknown[]> = {};
-    for (const def of COLLECTIONS) {
-      const rows = await repo.collectionRecords(db, def, customerId) as Array<Record<string, unknown>>;
-      collections[def.path] = rows.map((r) => fc.decryptRow(def.sqlTable, r, String(r.id), dek));
-    }
-    const activity = (await repo.activityOf(db, customerId)).map((r) => fc.decryptRow('activity', r, r.id, dek));
+    COLLECTIONS.forEach((def, i) => {
+      collections[def.path] = lists[i]!.map((r) => fc.decryptRow(def.sqlTable, r, String(r.id), dek));
+    });
+    const activity = lists[COLLECTIONS.length]!.map((r) => fc.decryptRow('activity', r, String(r.id), dek));
 
     const other: Record<string, unknown[]> = {};
-    for (const { table, columns } of await extraTables(db)) other[toCamel(table)] = await repo.tableRows(db, table, columns, customerId);
+    tables.extra.forEach(({ table }, i) => { other[toCamel(table)] = lists[COLLECTIONS.length + 1 + i]!; });
 
     let profilePhoto: Record<string, unknown> | null = null;
     if (customer.profilePhotoKey) {

@@ -1,7 +1,10 @@
-import { type RawBuilder, sql } from 'kysely';
+import { type QueryCreator, type RawBuilder, sql } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import type { CascadeValues } from '../plugin/registry.ts';
 import type { Db } from '../db/database.ts';
 import { COLLECTIONS, type CollectionDef } from '../customers/collections.ts';
+import { currentEpochJson, wrappedKeysJson } from '../crypto/customer-keys.repo.ts';
+import { settingsJson } from '../settings/settings.repo.ts';
 
 export const SOFT_DELETED = COLLECTIONS.filter((c) => c.softDelete);
 
@@ -15,9 +18,15 @@ export async function countLive(db: Db, customerId: string): Promise<Record<stri
   return Object.fromEntries(SOFT_DELETED.map((c, i) => [c.path, Number(r[`c${i}`])]));
 }
 
-export async function blockerCounts(db: Db, customerId: string) {
-  const r = await sql<{ pending: number; activeSubscriptions: number; activeLicenses: number; transactions: number; activity: number; applicationIds: unknown }>`
-    SELECT
+/**
+ * `prefetch` (a DELETE, after it locked the customer): in the same statement, what the deletion's
+ * steps read next — the customer's wrapped key, the current key epoch, the settings sections —
+ * for the transaction's memos (customer-keys.ts, settings.repo.ts).
+ */
+export async function blockerCounts(db: Db, customerId: string, prefetch = false) {
+  const r = await sql<{ pending: number; activeSubscriptions: number; activeLicenses: number; transactions: number; activity: number; applicationIds: unknown;
+    wrappedKeys?: unknown; currentEpoch?: unknown; settings?: unknown; }>`
+    SELECT ${prefetch ? sql`${wrappedKeysJson([customerId])} AS wrapped_keys, ${currentEpochJson()} AS current_epoch, ${settingsJson()} AS settings,` : sql``}
       (SELECT count(*) FROM transactions WHERE customer_id = ${customerId} AND status = 'pending') AS pending,
       (SELECT coalesce(jsonb_agg(d.a ORDER BY d.a), '[]'::jsonb) FROM (SELECT DISTINCT application_id AS a FROM licenses
         WHERE customer_id = ${customerId}) AS d) AS application_ids,
@@ -32,6 +41,7 @@ export async function blockerCounts(db: Db, customerId: string) {
     activeLicenses: Number(row.activeLicenses), transactions: Number(row.transactions), activity: Number(row.activity),
     /** Applications the customer ever held a license for, cancelled or not (licensedApplicationIds). */
     applicationIds: (typeof row.applicationIds === 'string' ? JSON.parse(row.applicationIds) : row.applicationIds) as string[],
+    prefetched: { wrappedKeys: row.wrappedKeys, currentEpoch: row.currentEpoch, settings: row.settings },
   };
 }
 
@@ -113,18 +123,23 @@ function tableUpdate(t: { sqlTable: string; cancel: boolean; key: string }, cust
       (${valued}) AS valued`;
 }
 
-/** The deletion receipt (one row per deleted customer). */
-export async function insertReceipt(trx: Db, r: {
+export interface ReceiptRow {
   customerId: string; deletedAt: Date; actorKeyId: string | null; counts: Record<string, number>; preservedTransactions: number;
   applicationsNotified: string[]; auditEventId: string; auditHash: string; redaction: Record<string, unknown> | null; backupId: string | null;
   /** The system actor when Lethe deleted on its own ("system:grace-periods"); null when a key did. */
   actor: string | null;
   keyDestroyedAt: string | null; keyEpochId: string | null;
-}): Promise<void> {
-  await trx.insertInto('deletions').values({
+}
+
+/**
+ * The deletion receipt (one row per deleted customer), built on `db`: the deletion runs it in the
+ * statement that appends its audit events (audit.repo.ts flushAuditWith).
+ */
+export function receiptInsert(db: QueryCreator<Database>, r: ReceiptRow) {
+  return db.insertInto('deletions').values({
     ...r, counts: JSON.stringify(r.counts), applicationsNotified: JSON.stringify(r.applicationsNotified),
     redaction: r.redaction === null ? null : JSON.stringify(r.redaction),
-  }).execute();
+  });
 }
 
 export const findReceipt = (db: Db, customerId: string) =>

@@ -1,5 +1,5 @@
 import { crashPoint } from '../deployment/crash-points.ts';
-import { deferAudit, flushAudit } from '../audit/audit.repo.ts';
+import { deferAudit, flushAuditWith } from '../audit/audit.repo.ts';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
 import { appendActivity } from '../customers/activity.repo.ts';
@@ -9,6 +9,7 @@ import type { Selectable } from 'kysely';
 import type { Customer, DeletionsTable } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import * as repo from './deletion.repo.ts';
+import { adoptSettings } from '../settings/settings.repo.ts';
 import type { CascadeValues, DeletionContext, DeletionReceiptFields, DeletionStep } from '../plugin/registry.ts';
 import { customerRef } from './pseudonym.ts';
 
@@ -75,9 +76,17 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
         await retryTransaction(() => db.transaction().execute(async (trx) => {
           results.clear();
           // FOR UPDATE serializes against a concurrent DELETE and against child writes (FOR SHARE).
-          const customer = await findLiveCustomer(trx, customerId, 'update', ctx.crypto);
-          if (!customer) throw notFound('Customer');
-          const extra = await repo.blockerCounts(trx, customerId);
+          const row = await findLiveCustomer(trx, customerId, 'update');
+          if (!row) throw notFound('Customer');
+          // After the lock (a statement of its own: its snapshot sees what writers committed while
+          // we waited): the blockers, and what the steps read next (the customer's data key, which
+          // decrypts the row, the current key epoch, the settings), kept for this transaction.
+          ctx.crypto.keys.holdCustomer(trx, customerId);
+          const extra = await repo.blockerCounts(trx, customerId, true);
+          ctx.crypto.keys.adoptWrapped(trx, [customerId], extra.prefetched.wrappedKeys);
+          ctx.crypto.keys.adoptEpoch(trx, extra.prefetched.currentEpoch);
+          adoptSettings(trx, extra.prefetched.settings);
+          const customer = ctx.crypto.decryptRow('customers', row, customerId, (await ctx.crypto.keysOf(trx, [customerId])).get(customerId));
           const [blocker] = blockersOf(customer, extra.pending);
           if (blocker) throw new AppError(blocker.code, blocker.detail);
 
@@ -108,20 +117,22 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           for (const step of steps.filter((s) => s.phase === 'after')) results.set(step, await step.run(trx, c));
 
           const applicationsNotified = [...c.applicationIds].sort();
-          // Every event of the deletion (steps' and this one) is appended here, at the end.
-          const events = await flushAudit(trx, {
-            type: 'customer.deleted', actorKeyId: principal.keyId, subjectType: 'customer', subjectId: customerId, at,
-            data: { counts, cancelled, preservedTransactions: preserved, applicationsNotified, ...(options.actor ? { actor: options.actor } : {}) },
-          });
-          const audit = events[events.length - 1]!;
           // Receipt columns other domains fill, each from its own step's result.
           const receipt: DeletionReceiptFields = { redaction: null, backupId: null, keyDestroyedAt: null, keyEpochId: null };
           for (const [step, result] of results) if (step.receipt) Object.assign(receipt, step.receipt(result));
-          await repo.insertReceipt(trx, {
-            customerId, deletedAt: at, actorKeyId: principal.keyId,
-            counts: { ...counts, cancelledSubscriptions: cancelled.subscriptions, cancelledLicenses: cancelled.licenses },
-            preservedTransactions: preserved, applicationsNotified, auditEventId: audit.id, auditHash: audit.hash, ...receipt,
-            actor: options.actor ?? null,
+          // Every event of the deletion (steps' and this one) is appended here, at the end; the
+          // receipt, which names the last event and its hash, is written by the same statement.
+          await flushAuditWith(trx, [{
+            type: 'customer.deleted', actorKeyId: principal.keyId, subjectType: 'customer', subjectId: customerId, at,
+            data: { counts, cancelled, preservedTransactions: preserved, applicationsNotified, ...(options.actor ? { actor: options.actor } : {}) },
+          }], (qc, events) => {
+            const audit = events[events.length - 1]!;
+            return repo.receiptInsert(qc, {
+              customerId, deletedAt: at, actorKeyId: principal.keyId,
+              counts: { ...counts, cancelledSubscriptions: cancelled.subscriptions, cancelledLicenses: cancelled.licenses },
+              preservedTransactions: preserved, applicationsNotified, auditEventId: audit.id, auditHash: audit.hash, ...receipt,
+              actor: options.actor ?? null,
+            });
           });
           crashPoint('delete.before-commit'); // test-only (NODE_ENV=test): SIGKILL before the commit
         }));

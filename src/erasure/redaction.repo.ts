@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { deleteKeysCte } from '../crypto/customer-keys.repo.ts';
 import { toCamel } from './data-map.ts';
 
 /**
@@ -92,20 +93,28 @@ export async function personalRowsOfAll(trx: Db, tables: Array<{ table: string; 
  * responses purged (see purgeActivity, purgeStoredResponses). Returns the rows changed.
  */
 export async function writeCustomersRedaction(trx: Db, ids: string[], tables: Array<{ table: string; write: RedactionWrite }>,
-  details: Array<{ id: string; details: unknown }>): Promise<{ tables: Record<string, number>; activityPurged: number; activityMasked: number; storedResponses: number }> {
+  details: Array<{ id: string; details: unknown }>): Promise<{
+    tables: Record<string, number>; activityPurged: number; activityMasked: number; storedResponses: number;
+    /** Customer → the epoch that wrapped its data key, deleted by this statement (crypto-shredding). */
+    keyEpochs: Map<string, string>;
+  }> {
   const ctes = tables.map((t, i) => sql`${sql.raw(`w${i}`)} AS (${redactionUpdate(t.table, t.write, true)})`);
   ctes.push(sql`ap AS (DELETE FROM activity WHERE customer_id IN (${list(ids)}) AND type <> 'customer.deleted' RETURNING 1)`);
   ctes.push(sql`am AS (UPDATE activity AS a SET details = v.details FROM jsonb_to_recordset(${JSON.stringify(details)}::jsonb) AS v(id uuid, details jsonb)
     WHERE a.id = v.id RETURNING 1)`);
   ctes.push(sql`sr AS (UPDATE idempotency_keys SET response_body = NULL
     WHERE customer_id IN (${list(ids)}) AND response_body IS NOT NULL AND response_body <> 'null'::jsonb RETURNING 1)`);
+  // Last of the redaction, in the same statement: the data keys go (crypto-shredding).
+  ctes.push(deleteKeysCte('dk', ids));
   const counts = [...tables.map((_t, i) => `w${i}`), 'ap', 'am', 'sr'].map((n) => sql`(SELECT count(*) FROM ${sql.raw(n)}) AS ${sql.raw(`n${n}`)}`);
-  const r = await sql<Record<string, string | number>>`WITH ${sql.join(ctes)} SELECT ${sql.join(counts)}`.execute(trx);
+  const keys = sql`(SELECT coalesce(json_agg(json_build_array(customer_id, epoch_id)), '[]'::json) FROM dk) AS dk`;
+  const r = await sql<Record<string, unknown>>`WITH ${sql.join(ctes)} SELECT ${sql.join([...counts, keys])}`.execute(trx);
   const row = r.rows[0]!;
   const n = (name: string) => Number(row[`n${name}`]);
+  const deleted = (typeof row.dk === 'string' ? JSON.parse(row.dk) : row.dk) as Array<[string, string]>;
   return {
     tables: Object.fromEntries(tables.map((t, i) => [t.table, n(`w${i}`)])),
-    activityPurged: n('ap'), activityMasked: n('am'), storedResponses: n('sr'),
+    activityPurged: n('ap'), activityMasked: n('am'), storedResponses: n('sr'), keyEpochs: new Map(deleted),
   };
 }
 

@@ -89,15 +89,16 @@ export async function finishRedaction(trx: Db, fc: FieldCrypto, ids: string[], p
     const plain = readable(fc, 'activity', k, k.id, deks.get(k.customerId));
     return { id: k.id, details: plain.details === UNREADABLE ? {} : maskDetails(plain.details) };
   });
-  // One write: every table's new values (if not written yet), the activity purge and masking, the stored responses.
+  // One write: every table's new values (if not written yet), the activity purge and masking, the
+  // stored responses, and last the data keys. Whatever still holds a value encrypted under them
+  // (dead row versions, WAL, dumps, backups) cannot be read once their epoch keys are destroyed too.
+  fc.keys.keysDestroyed(trx, ids);
   const written = await repo.writeCustomersRedaction(trx, ids, p.written ? [] : p.writes, details);
   Object.assign(counts, p.written ?? written.tables);
   counts.activityPurged = written.activityPurged;
   counts.activityMasked = written.activityMasked;
   counts.storedResponses = written.storedResponses;
-  // Last, in the same transaction: the keys go. Whatever still holds a value encrypted under them
-  // (dead row versions, WAL, dumps, backups) cannot be read once their epoch keys are destroyed too.
-  const keyEpochs = await fc.keys.destroyKeys(trx, ids);
+  const keyEpochs = written.keyEpochs;
   counts.keysDestroyed = keyEpochs.size;
   return { blobKeys, counts, keyEpochs };
 }

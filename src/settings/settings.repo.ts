@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Settings } from '../db/schema.ts';
 
@@ -10,7 +11,18 @@ import type { Settings } from '../db/schema.ts';
 export async function getSettings(db: Db, lock = false): Promise<Settings> {
   let q = db.selectFrom('settings').selectAll().where('id', '=', 1);
   if (lock) q = q.forUpdate();
-  return q.executeTakeFirstOrThrow();
+  return remember(db, await q.executeTakeFirstOrThrow());
+}
+
+/**
+ * The settings row as read (or written) in a transaction: a DELETE reads several domains'
+ * sections, one read is enough. Kept per transaction only (settings change, and every instance
+ * must see the change at its next transaction); a write in the transaction replaces it.
+ */
+const inTransaction = new WeakMap<Db, Settings>();
+function remember(db: Db, row: Settings): Settings {
+  if (db.isTransaction) inTransaction.set(db, row);
+  return row;
 }
 
 export interface SettingsUpdate {
@@ -33,9 +45,9 @@ export interface SettingsUpdate {
 
 export async function updateSettings(db: Db, update: SettingsUpdate, at: Date): Promise<Settings> {
   const { redactionOverrides, ...rest } = update;
-  return db.updateTable('settings')
+  return remember(db, await db.updateTable('settings')
     .set({ ...rest, ...(redactionOverrides ? { redactionOverrides: JSON.stringify(redactionOverrides) } : {}), updatedAt: at })
-    .where('id', '=', 1).returningAll().executeTakeFirstOrThrow();
+    .where('id', '=', 1).returningAll().executeTakeFirstOrThrow());
 }
 
 /** The settings columns of each domain's section. */
@@ -50,8 +62,33 @@ export const SETTINGS_SECTIONS = {
 export type SettingsSectionName = keyof typeof SETTINGS_SECTIONS;
 export type SettingsSectionOf<N extends SettingsSectionName> = Pick<Settings, (typeof SETTINGS_SECTIONS)[N][number]>;
 
-/** One domain's section of the settings row (inside the caller's transaction when `db` is one). */
+/**
+ * One domain's section of the settings row (inside the caller's transaction when `db` is one; there
+ * the whole row is read once and kept for the transaction's later reads).
+ */
 export async function readSettingsSection<N extends SettingsSectionName>(db: Db, name: N): Promise<SettingsSectionOf<N>> {
   const columns = SETTINGS_SECTIONS[name] as ReadonlyArray<keyof Settings>;
+  if (db.isTransaction) {
+    const row = inTransaction.get(db) ?? await getSettings(db);
+    return Object.fromEntries(columns.map((c) => [c, row[c]])) as SettingsSectionOf<N>;
+  }
   return db.selectFrom('settings').select(columns).where('id', '=', 1).executeTakeFirstOrThrow() as Promise<SettingsSectionOf<N>>;
+}
+
+const SECTION_COLUMNS = [...new Set(Object.values(SETTINGS_SECTIONS).flat())] as Array<keyof Settings>;
+const toSnake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/**
+ * Every section's columns as one json object (a subselect), for a statement that reads them beside
+ * other things (a DELETE's first read after its lock); adoptSettings keeps it for the transaction.
+ * The columns are booleans, integers, text and jsonb: json reads them as the driver does.
+ */
+export const settingsJson = () => sql<unknown>`(SELECT json_build_object(${sql.join(SECTION_COLUMNS.map((c) =>
+  sql`${sql.lit(c)}::text, ${sql.ref(toSnake(c))}`))}) FROM settings WHERE id = 1)`;
+
+/** The sections read by settingsJson, kept for `trx`'s later readSettingsSection (see inTransaction). */
+export function adoptSettings(trx: Db, json: unknown): void {
+  if (!trx.isTransaction || inTransaction.has(trx) || json === null || json === undefined) return;
+  // Only the sections' columns: readSettingsSection reads nothing else from it (getSettings always reads the row).
+  inTransaction.set(trx, (typeof json === 'string' ? JSON.parse(json) : json) as Settings);
 }

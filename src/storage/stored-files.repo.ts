@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
+import type { QueryCreator } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { Database } from '../db/schema.ts';
 
 /**
  * THE one place file contents (profile photos, sealed archives) are written and read: rows of
@@ -12,6 +14,11 @@ import type { Db } from '../db/database.ts';
  */
 export interface BlobStore {
   put(data: Buffer, prefix: string, trx?: Db): Promise<string>;
+  /**
+   * `put` inside `trx`, with the row that names the file (built on `db` from its key) written by
+   * the same statement (a data-modifying WITH): one round trip for both.
+   */
+  putWith(data: Buffer, prefix: string, trx: Db, alongside: (db: QueryCreator<Database>, key: string) => { execute(): Promise<unknown> }): Promise<string>;
   /** Stores under a given key (importing a file written by an older release); false if it was already there. */
   putAt(key: string, data: Buffer, trx?: Db): Promise<boolean>;
   get(key: string, trx?: Db): Promise<Buffer | null>;
@@ -40,6 +47,13 @@ export function createStoredFiles(db: Db, now: () => Date): BlobStore {
       const key = `${prefix}/${crypto.randomBytes(16).toString('hex')}`;
       check(key);
       await trx.insertInto('storedFiles').values({ key, content: data, sizeBytes: data.length, createdAt: now() }).execute();
+      return key;
+    },
+    async putWith(data, prefix, trx, alongside) {
+      const key = `${prefix}/${crypto.randomBytes(16).toString('hex')}`;
+      check(key);
+      const withFile = trx.with('put_stored_file', (q) => q.insertInto('storedFiles').values({ key, content: data, sizeBytes: data.length, createdAt: now() }));
+      await alongside(withFile as unknown as QueryCreator<Database>, key).execute();
       return key;
     },
     async putAt(key, data, trx = db) {
