@@ -22,7 +22,8 @@ export class PreparingClient extends pg.Client {
   constructor(config?: string | pg.ClientConfig) {
     super(config);
     const names = new Map<string, string>();
-    const query = this.query.bind(this) as Query;
+    // Looked up at each call (not bound once), so a wrapper of pg.Client.prototype.query sees these calls too.
+    const query = (...a: unknown[]) => (pg.Client.prototype.query as Query).apply(this, a);
     // pg's query overloads are many; this keeps its runtime contract and only rewrites
     // (text, values[]) into ({ name, text, values }).
     (this as unknown as { query: Query }).query = (...args: unknown[]) => {
