@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { toSnake } from '../erasure/data-map.ts';
 
 /** SQL for the data migration of an earlier release's clear data; the batching rules live in data-migration.ts. */
 
@@ -35,7 +36,7 @@ export async function personalRowsOf(trx: Db, table: string, columns: string[], 
 /** Sets columns (camelCase keys) of one row of a personal table. */
 export async function updatePersonalRow(trx: Db, table: string, id: unknown, set: Record<string, unknown>): Promise<void> {
   await sql`UPDATE ${sql.table(table)} SET ${sql.join(Object.entries(set).map(([k, v]) =>
-    sql`${sql.ref(k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`))} = ${v}`))} WHERE id = ${id}`.execute(trx);
+    sql`${sql.ref(toSnake(k))} = ${v}`))} WHERE id = ${id}`.execute(trx);
 }
 
 export function storedResponsesOf(trx: Db, customerId: string) {

@@ -7,7 +7,7 @@ import { COLLECTIONS, recordColumns } from './collections.ts';
 import * as repo from './subject-export.repo.ts';
 import { findLiveCustomer } from './customers.repo.ts';
 import { toCustomerView } from './customers.service.ts';
-import { DATA_MAP, toCamel } from '../erasure/data-map.ts';
+import { DATA_MAP, toCamel, toSnake } from '../erasure/data-map.ts';
 import { notFound } from '../http/errors.ts';
 import { IdParams, errors } from '../http/schemas.ts';
 import type { BlobStore } from '../storage/stored-files.repo.ts';
@@ -82,7 +82,6 @@ async function findTables(db: Db): Promise<Tables> {
   return { types, extra };
 }
 
-const toSnake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const ACTIVITY_KEYS = ['id', 'type', 'recordId', 'details', 'createdAt'];
 
 /** The export's lists (collections, activity, the extra tables), read in one statement where types allow. */

@@ -307,3 +307,5 @@ export const UNMAPPED_TABLES = new Set(['lethe_migrations', 'lethe_migrations_lo
 
 /** snake_case column → the camelCase field the API and Kysely use. */
 export const toCamel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+/** camelCase field → its snake_case column (toCamel's inverse). */
+export const toSnake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Settings } from '../db/schema.ts';
+import { toSnake } from '../erasure/data-map.ts';
 
 /**
  * The one settings repository: the single settings row (id = 1, created by the spine migration).
@@ -76,7 +77,6 @@ export async function readSettingsSection<N extends SettingsSectionName>(db: Db,
 }
 
 const SECTION_COLUMNS = [...new Set(Object.values(SETTINGS_SECTIONS).flat())] as Array<keyof Settings>;
-const toSnake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /**
  * Every section's columns as one json object (a subselect), for a statement that reads them beside
