@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { isoUtcText } from '../db/json-values.ts';
 
 /** SQL for customer data keys and key epochs; key handling lives in customer-keys.ts. */
 
@@ -14,8 +15,7 @@ export function findCurrentEpoch(db: Db) {
 }
 
 /** findCurrentEpoch as a subselect (json [id, seq, created_at as an ISO string]), for adoptEpoch. */
-export const currentEpochJson = () => sql<unknown>`(SELECT json_build_array(id, seq,
-  to_char(date_trunc('milliseconds', created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+export const currentEpochJson = () => sql<unknown>`(SELECT json_build_array(id, seq, ${isoUtcText('created_at')})
   FROM key_epochs WHERE retired_at IS NULL AND destroyed_at IS NULL ORDER BY seq DESC LIMIT 1)`;
 
 export async function listEpochIds(db: Db): Promise<string[]> {

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { appendAudit } from '../audit/audit.repo.ts';
 import { DAY_MS } from '../clock.ts';
 import type { Db } from '../db/database.ts';
+import { fromJson } from '../db/json-values.ts';
 import * as repo from './customer-keys.repo.ts';
 import { epochDays, retentionDaysOf } from './customer-keys.repo.ts';
 import { openBytes, sealBytes } from './envelope.ts';
@@ -180,7 +181,7 @@ export function createCustomerKeys(keyring: Keyring) {
     adoptEpoch(trx: Db, json: unknown): void {
       const memo = memoOf(trx);
       if (!memo || memo.epoch !== undefined) return;
-      const e = (typeof json === 'string' ? JSON.parse(json) : json) as [string, number, string] | null;
+      const e = fromJson<[string, number, string] | null>(json);
       memo.epoch = e ? { id: e[0], seq: Number(e[1]), createdAt: new Date(e[2]) } : null;
     },
 
@@ -191,7 +192,7 @@ export function createCustomerKeys(keyring: Keyring) {
     adoptWrapped(trx: Db, customerIds: string[], json: unknown): void {
       const memo = memoOf(trx);
       if (!memo) return;
-      const rows = ((typeof json === 'string' ? JSON.parse(json) : json) as Array<[string, string, string]>)
+      const rows = fromJson<Array<[string, string, string]>>(json)
         .map(([customerId, epochId, wrapped]) => ({ customerId, epochId, wrapped: Buffer.from(wrapped, 'base64') }));
       unwrapRows(memo, customerIds, rows, new Map());
     },

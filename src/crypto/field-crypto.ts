@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Db } from '../db/database.ts';
+import { fromJson } from '../db/json-values.ts';
 import { type Encoding, encryptedColumns, toCamel } from '../erasure/data-map.ts';
 import type { CustomerKeys } from './customer-keys.ts';
 import { ENVELOPE_PREFIX, open, openBytes, seal, sealBytes } from './envelope.ts';
@@ -39,7 +40,7 @@ function encryptValue(dek: Buffer, enc: Encoding, value: unknown, table: string,
     case 'int': return sealValue(dek, String(value), aad);
     case 'json': return JSON.stringify(sealValue(dek, typeof value === 'string' ? value : JSON.stringify(value), aad));
     case 'json-values': {
-      const obj = (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>;
+      const obj = fromJson<Record<string, unknown>>(value);
       return JSON.stringify(Object.fromEntries(Object.entries(obj).map(([k, v]) =>
         [k, sealValue(dek, JSON.stringify(v), `${aad}:${k}`)])));
     }
@@ -57,7 +58,7 @@ function decryptValue(dek: Buffer | undefined, enc: Encoding, value: unknown, ta
     }
     case 'json': return isSealed(value) ? JSON.parse(openValue(dek, value, aad)) as unknown : value;
     case 'json-values': {
-      const obj = (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>;
+      const obj = fromJson<Record<string, unknown>>(value);
       // Copied only when a value is sealed: clear objects (rows not yet migrated) pass as read.
       let out: Record<string, unknown> | null = null;
       for (const k of Object.keys(obj)) {

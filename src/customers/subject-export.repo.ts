@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { fromJson, isoUtcText } from '../db/json-values.ts';
 
 /** SQL of the data-subject export: it walks declarations (collections.ts, the data map), so the queries are generic. */
 
@@ -36,7 +37,7 @@ export const aggregatable = (l: ExportList) => l.columns.every((c) => JSON_SAFE.
 
 function jsonValue(l: ExportList, c: string) {
   if (l.types.get(c) === 'timestamp with time zone') {
-    return sql`to_char(date_trunc('milliseconds', ${sql.ref(c)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+    return isoUtcText(c);
   }
   return sql.ref(c);
 }
@@ -57,8 +58,7 @@ export async function exportLists(db: Db, lists: ExportList[], customerId: strin
   const row = r.rows[0]!;
   return lists.map((l, i) => {
     const v = row[`l${i}`];
-    const arrays = (typeof v === 'string' ? JSON.parse(v) : v) as unknown[][];
-    return arrays.map((a) => Object.fromEntries(l.keys.map((k, j) => [k, a[j]])));
+    return fromJson<unknown[][]>(v).map((a) => Object.fromEntries(l.keys.map((k, j) => [k, a[j]])));
   });
 }
 

@@ -2,6 +2,7 @@ import { type QueryCreator, type RawBuilder, sql } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { CascadeValues } from '../plugin/registry.ts';
 import type { Db } from '../db/database.ts';
+import { fromJson } from '../db/json-values.ts';
 import { COLLECTIONS, type CollectionDef } from '../customers/collections.ts';
 import { currentEpochJson, wrappedKeysJson } from '../crypto/customer-keys.repo.ts';
 import { settingsJson } from '../settings/settings.repo.ts';
@@ -40,7 +41,7 @@ export async function blockerCounts(db: Db, customerId: string, prefetch = false
     pending: Number(row.pending), activeSubscriptions: Number(row.activeSubscriptions),
     activeLicenses: Number(row.activeLicenses), transactions: Number(row.transactions), activity: Number(row.activity),
     /** Applications the customer ever held a license for, cancelled or not (licensedApplicationIds). */
-    applicationIds: (typeof row.applicationIds === 'string' ? JSON.parse(row.applicationIds) : row.applicationIds) as string[],
+    applicationIds: fromJson<string[]>(row.applicationIds),
     prefetched: { wrappedKeys: row.wrappedKeys, currentEpoch: row.currentEpoch, settings: row.settings },
   };
 }

@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { fromJson } from '../db/json-values.ts';
 import { deleteKeysCte } from '../crypto/customer-keys.repo.ts';
 import { toCamel } from './data-map.ts';
 
@@ -80,7 +81,7 @@ export async function personalRowsOfAll(trx: Db, tables: Array<{ table: string; 
     FROM activity WHERE customer_id IN (${list(ids)}) AND type = 'customer.deleted') AS kept`;
   const r = await sql<Record<string, unknown>>`SELECT ${sql.join([...parts, kept])}`.execute(trx);
   const row = r.rows[0]!;
-  const parse = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v) as Array<Record<string, unknown>>;
+  const parse = (v: unknown) => fromJson<Array<Record<string, unknown>>>(v);
   return {
     rows: new Map(tables.map((t, i) => [t.table, parse(row[`t${i}`])])),
     kept: parse(row.kept) as Array<{ id: string; customerId: string; details: unknown }>,
@@ -111,7 +112,7 @@ export async function writeCustomersRedaction(trx: Db, ids: string[], tables: Ar
   const r = await sql<Record<string, unknown>>`WITH ${sql.join(ctes)} SELECT ${sql.join([...counts, keys])}`.execute(trx);
   const row = r.rows[0]!;
   const n = (name: string) => Number(row[`n${name}`]);
-  const deleted = (typeof row.dk === 'string' ? JSON.parse(row.dk) : row.dk) as Array<[string, string]>;
+  const deleted = fromJson<Array<[string, string]>>(row.dk);
   return {
     tables: Object.fromEntries(tables.map((t, i) => [t.table, n(`w${i}`)])),
     activityPurged: n('ap'), activityMasked: n('am'), storedResponses: n('sr'), keyEpochs: new Map(deleted),

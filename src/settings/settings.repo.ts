@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { fromJson } from '../db/json-values.ts';
 import type { Settings } from '../db/schema.ts';
 import { toSnake } from '../erasure/data-map.ts';
 
@@ -90,5 +91,5 @@ export const settingsJson = () => sql<unknown>`(SELECT json_build_object(${sql.j
 export function adoptSettings(trx: Db, json: unknown): void {
   if (!trx.isTransaction || inTransaction.has(trx) || json === null || json === undefined) return;
   // Only the sections' columns: readSettingsSection reads nothing else from it (getSettings always reads the row).
-  inTransaction.set(trx, (typeof json === 'string' ? JSON.parse(json) : json) as Settings);
+  inTransaction.set(trx, fromJson<Settings>(json));
 }

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { fromJson } from '../db/json-values.ts';
 import type { WebhookPayload } from './webhooks.tables.ts';
 import type { Outcome } from './sender.ts';
 
@@ -71,7 +72,7 @@ export async function claimDue(trx: Db, o: { owner: string; now: Date; leaseUnti
     ...row,
     attempts: Number(row.attempts),
     previousSecretExpiresAt: row.previousSecretExpiresAt ? new Date(row.previousSecretExpiresAt) : null,
-    payload: typeof row.payload === 'string' ? JSON.parse(row.payload) as WebhookPayload : row.payload,
+    payload: fromJson<WebhookPayload>(row.payload),
   }));
 }
 
