@@ -42,23 +42,27 @@ export async function deleteStoredFiles(trx: Db, keys: string[]): Promise<number
 
 export function createStoredFiles(db: Db, now: () => Date): BlobStore {
   const check = (key: string) => { if (!KEY_PATTERN.test(key)) throw new Error('invalid blob key'); };
+  const newKey = (prefix: string) => {
+    const key = `${prefix}/${crypto.randomBytes(16).toString('hex')}`;
+    check(key);
+    return key;
+  };
+  const fileRow = (key: string, data: Buffer) => ({ key, content: data, sizeBytes: data.length, createdAt: now() });
   return {
     async put(data, prefix, trx = db) {
-      const key = `${prefix}/${crypto.randomBytes(16).toString('hex')}`;
-      check(key);
-      await trx.insertInto('storedFiles').values({ key, content: data, sizeBytes: data.length, createdAt: now() }).execute();
+      const key = newKey(prefix);
+      await trx.insertInto('storedFiles').values(fileRow(key, data)).execute();
       return key;
     },
     async putWith(data, prefix, trx, alongside) {
-      const key = `${prefix}/${crypto.randomBytes(16).toString('hex')}`;
-      check(key);
-      const withFile = trx.with('put_stored_file', (q) => q.insertInto('storedFiles').values({ key, content: data, sizeBytes: data.length, createdAt: now() }));
+      const key = newKey(prefix);
+      const withFile = trx.with('put_stored_file', (q) => q.insertInto('storedFiles').values(fileRow(key, data)));
       await alongside(withFile as unknown as QueryCreator<Database>, key).execute();
       return key;
     },
     async putAt(key, data, trx = db) {
       check(key);
-      const r = await trx.insertInto('storedFiles').values({ key, content: data, sizeBytes: data.length, createdAt: now() })
+      const r = await trx.insertInto('storedFiles').values(fileRow(key, data))
         .onConflict((oc) => oc.column('key').doNothing()).returning('key').executeTakeFirst();
       return r !== undefined;
     },
