@@ -38,9 +38,10 @@ export async function checkMasterKey(db: Db, fingerprint: string, at: Date): Pro
   });
 }
 
-function readMarker(config: Pick<Config, 'backupDir'>): string | null {
+/** The marker file's id; null when it is missing or unreadable. Async: it is read on every DELETE and readiness probe. */
+async function readMarker(config: Pick<Config, 'backupDir'>): Promise<string | null> {
   try {
-    const m = JSON.parse(fs.readFileSync(markerPath(config), 'utf8')) as { id?: unknown };
+    const m = JSON.parse(await fsp.readFile(markerPath(config), 'utf8')) as { id?: unknown };
     return typeof m.id === 'string' ? m.id : null;
   } catch { return null; }
 }
@@ -53,7 +54,7 @@ function readMarker(config: Pick<Config, 'backupDir'>): string | null {
 export async function checkBackupLocation(db: Db, config: Pick<Config, 'backupDir'>, at: Date): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const row = await repo.lockDeploymentRow(trx, at);
-    const onDisk = readMarker(config);
+    const onDisk = await readMarker(config);
     if (row.backupMarkerId === null) {
       const id = onDisk ?? crypto.randomUUID();
       if (!onDisk) {
@@ -87,13 +88,7 @@ export const expectedBackupMarker = (db: Db): Promise<string | null> => repo.bac
 export async function backupLocationProblem(db: Db, config: Pick<Config, 'backupDir'>, expectedId?: string | null): Promise<string | null> {
   const expected = expectedId ?? await repo.backupMarkerId(db);
   if (!expected) return null;
-  // Read asynchronously: this runs on every DELETE and readiness probe.
-  let onDisk: string | null = null;
-  try {
-    const m = JSON.parse(await fsp.readFile(markerPath(config), 'utf8')) as { id?: unknown };
-    if (typeof m.id === 'string') onDisk = m.id;
-  } catch { /* missing or unreadable: the problem below */ }
-  if (onDisk === expected) return null;
+  if ((await readMarker(config)) === expected) return null;
   return 'The backup location (LETHE_BACKUP_DIR) is unreachable or not the shared one; the erasure journal cannot be written';
 }
 
