@@ -1,11 +1,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import { lockJournalWriter } from '../deployment/guards.ts';
-import { flushPending, type FlushObserver } from './journal-writer.ts';
+import { flushPending, type FlushObserver, openJournal, syncDirectory } from './journal-writer.ts';
 import { insertEntry, markAppended, presentIds, readTable } from './journal.repo.ts';
 
 export type { FlushObserver } from './journal-writer.ts';
@@ -54,9 +53,7 @@ export function newEntry(input: Omit<JournalEntry, 'id' | 'at'> & { at: Date; id
 export async function appendToFile(config: Pick<Config, 'backupDir'>, entries: JournalEntry[]): Promise<void> {
   if (entries.length === 0) return;
   const file = journalPath(config);
-  const created = !fs.existsSync(file);
-  await fsp.mkdir(path.dirname(file), { recursive: true });
-  const fh = await fsp.open(file, 'a+', 0o600);
+  const { fh, created } = await openJournal(file);
   try {
     // A line torn by a crash mid-append is closed first, or it would swallow the first new line.
     const { size } = await fh.stat();
@@ -67,10 +64,7 @@ export async function appendToFile(config: Pick<Config, 'backupDir'>, entries: J
   } finally {
     await fh.close();
   }
-  if (created) {
-    // Make the new directory entry durable too.
-    try { const dh = await fsp.open(path.dirname(file), 'r'); try { await dh.sync(); } finally { await dh.close(); } } catch { /* not supported everywhere */ }
-  }
+  if (created) await syncDirectory(file);
 }
 
 /** Every entry in the file; a torn last line (crash mid-append) is ignored. */

@@ -109,7 +109,7 @@ const CHUNK = 1 << 20;
 const { O_APPEND, O_RDWR, O_CREAT, O_EXCL } = fsConstants;
 
 /** The journal file, opened to append (O_APPEND) and read; `created` when this call created it. */
-async function openJournal(file: string): Promise<{ fh: fs.FileHandle; created: boolean }> {
+export async function openJournal(file: string): Promise<{ fh: fs.FileHandle; created: boolean }> {
   try {
     return { fh: await fs.open(file, O_APPEND | O_RDWR), created: false };
   } catch (e) {
@@ -142,10 +142,7 @@ async function appendMissing(file: string, entries: JournalEntry[], known: FileM
       await fh.write(written);
       await fh.sync();
     }
-    if (created || (known !== null && known.ino !== st.ino)) {
-      // A new file: make its directory entry durable too.
-      try { const dh = await fs.open(path.dirname(file), 'r'); try { await dh.sync(); } finally { await dh.close(); } } catch { /* not supported everywhere */ }
-    }
+    if (created || (known !== null && known.ino !== st.ino)) await syncDirectory(file);
     return {
       appended: missing.length,
       mark: { dev: st.dev, ino: st.ino, end: st.size + written.length, torn: written.length ? false : torn },
@@ -153,6 +150,11 @@ async function appendMissing(file: string, entries: JournalEntry[], known: FileM
   } finally {
     await fh.close();
   }
+}
+
+/** A new file: its directory entry made durable too. */
+export async function syncDirectory(file: string): Promise<void> {
+  try { const dh = await fs.open(path.dirname(file), 'r'); try { await dh.sync(); } finally { await dh.close(); } } catch { /* not supported everywhere */ }
 }
 
 const ID = /"id":"([0-9a-f-]{36})"/g;
