@@ -175,21 +175,21 @@ export { headOf as auditHeadOf };
 
 /**
  * After every request that may have changed state (its transaction committed before the
- * response), the head is checkpointed: at once after a quiet spell, else within `coolDownMs`.
+ * response), the head is checkpointed: at once after a quiet spell, else within CHECKPOINT_COOL_DOWN_MS.
  * Failures are logged, never fail the request.
  */
-export function registerAuditCheckpoints(app: import('fastify').FastifyInstance, deps: CheckpointDeps & { log: { error(o: object, m: string): void } }, coolDownMs = CHECKPOINT_COOL_DOWN_MS): void {
+export function registerAuditCheckpoints(app: import('fastify').FastifyInstance, deps: CheckpointDeps & { log: { error(o: object, m: string): void } }): void {
   let running: Promise<unknown> | null = null;
   let again = false;
   let later: NodeJS.Timeout | null = null;
   let lastEnd = 0;
-  // At most one checkpoint per `coolDownMs`: a request after a quiet spell is checkpointed at
+  // At most one checkpoint per CHECKPOINT_COOL_DOWN_MS: a request after a quiet spell is checkpointed at
   // once; requests within the cool-down share one checkpoint at its end (under load, a few per
   // second instead of a transaction and an fsync per request).
   const run = (now = false): Promise<unknown> => {
     if (running) { again = true; return running; }
     if (later) return Promise.resolve();
-    const wait = lastEnd + coolDownMs - Date.now();
+    const wait = lastEnd + CHECKPOINT_COOL_DOWN_MS - Date.now();
     if (wait > 0 && !now) {
       later = setTimeout(() => { later = null; void run(); }, wait);
       return Promise.resolve();
