@@ -39,7 +39,7 @@ try {
     (pg.Client.prototype as any).query = function (this: pg.Client, ...args: any[]) {
       const text = String(typeof args[0] === 'string' ? args[0] : args[0]?.text ?? '');
       const values = (typeof args[0] === 'string' ? args[1] : args[0]?.values) as unknown[] | undefined;
-      seen.push({ text: text.replace(/\s+/g, ' ').trim(), lock: /pg_advisory_xact_lock\(\$1\)/.test(text) && String(values?.[0]) === AUDIT_LOCK });
+      seen.push({ text: text.replace(/\s+/g, ' ').trim(), lock: /pg_advisory_xact_lock\(\$1\)|lethe_audit_head\(\$1\)/.test(text) && String(values?.[0]) === AUDIT_LOCK });
       return (original as any).apply(this, args);
     };
     try {
@@ -49,7 +49,7 @@ try {
     }
     const first = seen.findIndex((s) => s.lock);
     const commit = seen.findIndex((s) => /^commit$/i.test(s.text));
-    seen.forEach((s, i) => console.log(`${String(i).padStart(3)} ${first >= 0 && i >= first && i <= commit ? 'L' : ' '} ${s.text.slice(0, 110)}`));
+    seen.forEach((s, i) => console.log(`${String(i).padStart(3)} ${first >= 0 && i >= first && i <= commit ? 'L' : ' '} ${s.text.slice(0, Number(process.env.STMT_WIDTH ?? 110))}`));
     console.log(`\n${seen.length} statements (+1 API key lookup per HTTP request); ${first >= 0 ? commit - first + 1 : 0} of them`
       + ' from the first audit-chain lock to COMMIT (L), serialized across all deletions');
   } finally {

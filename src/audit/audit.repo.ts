@@ -3,6 +3,7 @@ import { type QueryCreator, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
 import { canonicalJson } from './canonical-json.ts';
+import { keyObject } from '../crypto/key-object.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 // One advisory lock serializes appends so the chain never forks; held only until commit.
@@ -41,7 +42,7 @@ export function hashEvent(e: Omit<AuditEvent, 'hash'>, key: Buffer | null): stri
     seq: Number(e.seq), id: e.id, type: e.type, actorKeyId: e.actorKeyId, subjectType: e.subjectType,
     subjectId: e.subjectId, data: e.data, createdAt: new Date(e.createdAt).toISOString(),
   });
-  const h = key ? crypto.createHmac('sha256', key) : crypto.createHash('sha256');
+  const h = key ? crypto.createHmac('sha256', keyObject(key)) : crypto.createHash('sha256');
   return h.update(e.prevHash).update('\n').update(body).digest('hex');
 }
 
@@ -94,8 +95,8 @@ export type AlongsideAudit = (db: QueryCreator<Database>, events: AuditEvent[]) 
 async function appendChained(trx: Db, pending: Array<{ id: string; input: AuditInput }>, alongside?: AlongsideAudit): Promise<AuditEvent[]> {
   if (pending.length === 0) return [];
   const key = auditKeyOf(trx);
-  await lockAuditChain(trx);
-  const last = await trx.selectFrom('auditEvents').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  // The chain's lock, then its end as the last holder committed it: one round trip (migration 0016).
+  const last = (await sql<{ seq: string; hash: string }>`SELECT seq, hash FROM lethe_audit_head(${AUDIT_LOCK})`.execute(trx)).rows[0];
   let seq = last ? Number(last.seq) : 0;
   let prevHash = last?.hash ?? GENESIS_HASH;
   const events: AuditEvent[] = pending.map(({ id, input }) => {

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { ConfigError } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import * as repo from './api-keys.repo.ts';
+import { keyObject } from '../crypto/key-object.ts';
 
 export type KeyKind = 'operator' | 'application';
 
@@ -17,7 +18,7 @@ const PREFIX: Record<KeyKind, string> = { operator: 'lethe_op_', application: 'l
 export const legacyHashKey = (key: string) => crypto.createHash('sha256').update(key).digest('hex');
 /** The stored hash of a key: HMAC-SHA256 under a server secret derived from the master key, tagged. */
 export const hashKey = (key: string, hashSecret: Buffer) =>
-  `hmac1:${crypto.createHmac('sha256', hashSecret).update(key).digest('hex')}`;
+  `hmac1:${crypto.createHmac('sha256', keyObject(hashSecret)).update(key).digest('hex')}`;
 
 /** A chosen LETHE_ADMIN_KEY must resist guessing: at least 32 characters, at least 10 distinct. */
 export function weakAdminKeyReason(key: string): string | null {

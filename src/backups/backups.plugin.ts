@@ -78,7 +78,9 @@ export const backupsPlugin: DomainPlugin = {
           kind: 'deletion', customerId: c.customer.id, caseId: null, applicationId: null, actorKeyId: c.actorKeyId, at: c.at,
           ...(replayed ? { id: replayed } : {}),
         });
-        await journal.insertEntry(trx, entry, ctx.clock.now(), inFileSince(replayed !== undefined));
+        // Written by the deletion's last statement (same transaction): a round trip fewer.
+        const recordedAt = ctx.clock.now();
+        c.deferredWrites.push((db) => journal.entryInsert(db, entry, recordedAt, inFileSince(replayed !== undefined)));
         return entry;
       },
       async afterCommit() {

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { keyObject } from '../crypto/key-object.ts';
 
 /**
  * AES-256-GCM sealing for backups. Keys come from the server master key (secrets.backupKey, an
@@ -12,7 +13,7 @@ export class BackupIntegrityError extends Error {}
 /** Seals one document: magic | nonce(12) | tag(16) | ciphertext. `context` binds it to its id (AAD). */
 export function seal(key: Buffer, plaintext: Buffer, context: string): Buffer {
   const nonce = crypto.randomBytes(12);
-  const cipher = crypto.createCipheriv('aes-256-gcm', key, nonce);
+  const cipher = crypto.createCipheriv('aes-256-gcm', keyObject(key), nonce);
   cipher.setAAD(Buffer.from(context));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return Buffer.concat([ARCHIVE_MAGIC, nonce, cipher.getAuthTag(), body]);
@@ -22,7 +23,7 @@ export function open(key: Buffer, sealed: Buffer, context: string): Buffer {
   if (sealed.length < 32 || !sealed.subarray(0, 4).equals(ARCHIVE_MAGIC)) {
     throw new BackupIntegrityError('not a sealed Lethe archive');
   }
-  const decipher = crypto.createDecipheriv('aes-256-gcm', key, sealed.subarray(4, 16));
+  const decipher = crypto.createDecipheriv('aes-256-gcm', keyObject(key), sealed.subarray(4, 16));
   decipher.setAAD(Buffer.from(context));
   decipher.setAuthTag(sealed.subarray(16, 32));
   try {

@@ -8,7 +8,7 @@ import { flushPending, type FlushObserver, openJournal, syncDirectory } from './
 import { insertEntry, markAppended, presentIds, readTable } from './journal.repo.ts';
 
 export type { FlushObserver } from './journal-writer.ts';
-export { highWaterMark, insertEntry, presentIds, reapplyConfirmation, readTable, syncConfirmations } from './journal.repo.ts';
+export { entryInsert, highWaterMark, insertEntry, presentIds, reapplyConfirmation, readTable, syncConfirmations } from './journal.repo.ts';
 
 /**
  * The erasure journal: every deletion and every deletion-case confirmation, ids and times only.

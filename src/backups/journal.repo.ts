@@ -1,16 +1,22 @@
-import { sql } from 'kysely';
+import { type QueryCreator, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { Database } from '../db/schema.ts';
 import { confirmationEntry, type JournalEntry } from './erasure-journal.ts';
 
 /** SQL of the erasure journal's table (`erasure_journal`); the file side is erasure-journal.ts. */
 
 /** `inFileSince`: the entry is already in the journal file (a replay of an entry read from it), so it is not pending. */
 export async function insertEntry(trx: Db, e: JournalEntry, recordedAt: Date, inFileSince: Date | null = null): Promise<void> {
-  await trx.insertInto('erasureJournal').values({
+  await entryInsert(trx, e, recordedAt, inFileSince).execute();
+}
+
+/** insertEntry's statement, built on `db` (a deletion defers it into its last statement: DeletionContext.deferredWrites). */
+export function entryInsert(db: QueryCreator<Database>, e: JournalEntry, recordedAt: Date, inFileSince: Date | null = null) {
+  return db.insertInto('erasureJournal').values({
     id: e.id, kind: e.kind, customerId: e.customerId, caseId: e.caseId, applicationId: e.applicationId,
     actorKeyId: e.actorKeyId, at: e.at, recordedAt, outcome: e.outcome ?? null, fileAppendedAt: inFileSince,
     ...(e.kind === 'record' ? { recordTable: e.recordTable ?? null, recordId: e.recordId ?? null } : {}),
-  }).onConflict((oc) => oc.column('id').doNothing()).execute();
+  }).onConflict((oc) => oc.column('id').doNothing());
 }
 
 type JournalRow = Awaited<ReturnType<typeof readRows>>[number];

@@ -9,6 +9,8 @@ export interface ActivityInput {
   recordId?: string | null;
   details?: Record<string, unknown>;
   at: Date;
+  /** The entry's id when the caller made it (orderedId); else one is made here. */
+  id?: string;
 }
 
 // Entries written in the same millisecond (one request often writes several) must still list in
@@ -31,7 +33,7 @@ export function orderedId(at: Date): string {
 
 /** Appends an entry; its details are encrypted under the customer's key (they may name the person). */
 export async function appendActivity(db: Db, fc: FieldCrypto, input: ActivityInput): Promise<void> {
-  const id = orderedId(input.at);
+  const id = input.id ?? orderedId(input.at);
   const dek = await fc.keyFor(db, input.customerId, input.at);
   await db.insertInto('activity').values({
     id,

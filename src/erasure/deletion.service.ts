@@ -2,7 +2,7 @@ import { crashPoint } from '../deployment/crash-points.ts';
 import { deferAudit, flushAuditWith } from '../audit/audit.repo.ts';
 import type { Principal } from '../auth/api-keys.ts';
 import type { Ctx } from '../context.ts';
-import { appendActivity } from '../customers/activity.repo.ts';
+import { appendActivity, orderedId } from '../customers/activity.repo.ts';
 import { findLiveCustomer } from '../customers/customers.repo.ts';
 import { retryTransaction } from '../db/retry.ts';
 import type { Selectable } from 'kysely';
@@ -94,7 +94,7 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           const at = clock.now();
           const c: DeletionContext = {
             customer, at, actorKeyId: principal.keyId,
-            applicationIds: new Set(extra.applicationIds),
+            applicationIds: new Set(extra.applicationIds), deferredWrites: [],
           };
           context = c;
           for (const step of steps.filter((s) => s.phase === 'before')) results.set(step, await step.run(trx, c));
@@ -109,10 +109,10 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           const counts: Record<string, number> = { customer: 1, ...cascaded.deleted };
           const cancelled = { subscriptions: cascaded.cancelled.subscriptions ?? 0, licenses: cascaded.cancelled.licenses ?? 0 };
           const preserved = cascaded.preserved;
-          await appendActivity(trx, ctx.crypto, {
-            customerId, type: 'customer.deleted', at,
-            details: { email: customer.email, displayName: customer.displayName, counts },
-          });
+          c.deletedEntry = { id: orderedId(at), details: { email: customer.email, displayName: customer.displayName, counts } };
+          if (!c.deletedEntryWriter) {
+            await appendActivity(trx, ctx.crypto, { customerId, type: 'customer.deleted', at, ...c.deletedEntry });
+          }
 
           for (const step of steps.filter((s) => s.phase === 'after')) results.set(step, await step.run(trx, c));
 
@@ -125,8 +125,10 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           await flushAuditWith(trx, [{
             type: 'customer.deleted', actorKeyId: principal.keyId, subjectType: 'customer', subjectId: customerId, at,
             data: { counts, cancelled, preservedTransactions: preserved, applicationsNotified, ...(options.actor ? { actor: options.actor } : {}) },
-          }], (qc, events) => {
+          }], (events0, events) => {
             const audit = events[events.length - 1]!;
+            let qc = events0;
+            c.deferredWrites.forEach((write, i) => { qc = qc.with(`deferred_${i}`, write); });
             return repo.receiptInsert(qc, {
               customerId, deletedAt: at, actorKeyId: principal.keyId,
               counts: { ...counts, cancelledSubscriptions: cancelled.subscriptions, cancelledLicenses: cancelled.licenses },

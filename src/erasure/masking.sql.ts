@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
 import { type RawBuilder, sql } from 'kysely';
 import type { MaskShape } from './data-map.ts';
+import { randomMaskBytes } from '../crypto/random-pool.ts';
 
 /**
  * Shape-keeping masks, computed by the database so a batch of customers is redacted with one
@@ -49,10 +49,10 @@ export function nullifySql(shape: MaskShape | undefined): RawBuilder<unknown> {
   return shape === 'metadata' ? sql`'{}'::jsonb` : sql`NULL`;
 }
 
-const rhex = (n: number) => crypto.randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n);
+const rhex = (n: number) => randomMaskBytes(Math.ceil(n / 2)).toString('hex').slice(0, n);
 const rname = () => {
   const alphabet = 'aeioubdfgklmnprs';
-  const s = [...crypto.randomBytes(8)].map((b) => alphabet[b % 16]).join('');
+  const s = [...randomMaskBytes(8)].map((b) => alphabet[b % 16]).join('');
   return s[0]!.toUpperCase() + s.slice(1);
 };
 

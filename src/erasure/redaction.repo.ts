@@ -94,7 +94,8 @@ export async function personalRowsOfAll(trx: Db, tables: Array<{ table: string; 
  * responses purged (see purgeActivity, purgeStoredResponses). Returns the rows changed.
  */
 export async function writeCustomersRedaction(trx: Db, ids: string[], tables: Array<{ table: string; write: RedactionWrite }>,
-  details: Array<{ id: string; details: unknown }>): Promise<{
+  details: Array<{ id: string; details: unknown }>,
+  inserted: Array<{ id: string; customerId: string; details: unknown; at: Date }> = []): Promise<{
     tables: Record<string, number>; activityPurged: number; activityMasked: number; storedResponses: number;
     /** Customer → the epoch that wrapped its data key, deleted by this statement (crypto-shredding). */
     keyEpochs: Map<string, string>;
@@ -103,11 +104,18 @@ export async function writeCustomersRedaction(trx: Db, ids: string[], tables: Ar
   ctes.push(sql`ap AS (DELETE FROM activity WHERE customer_id IN (${list(ids)}) AND type <> 'customer.deleted' RETURNING 1)`);
   ctes.push(sql`am AS (UPDATE activity AS a SET details = v.details FROM jsonb_to_recordset(${JSON.stringify(details)}::jsonb) AS v(id uuid, details jsonb)
     WHERE a.id = v.id RETURNING 1)`);
+  if (inserted.length > 0) {
+    // A DELETE's own customer.deleted entry, written masked (the DELETE above cannot see it: same statement).
+    ctes.push(sql`ai AS (INSERT INTO activity (id, customer_id, type, record_id, details, created_at)
+      SELECT v.id, v.customer_id, 'customer.deleted', NULL, v.details, v.created_at
+      FROM jsonb_to_recordset(${JSON.stringify(inserted.map((e) => ({ id: e.id, customer_id: e.customerId, details: e.details, created_at: e.at })))}::jsonb)
+        AS v(id uuid, customer_id uuid, details jsonb, created_at timestamptz) RETURNING 1)`);
+  }
   ctes.push(sql`sr AS (UPDATE idempotency_keys SET response_body = NULL
     WHERE customer_id IN (${list(ids)}) AND response_body IS NOT NULL AND response_body <> 'null'::jsonb RETURNING 1)`);
   // Last of the redaction, in the same statement: the data keys go (crypto-shredding).
   ctes.push(deleteKeysCte('dk', ids));
-  const counts = [...tables.map((_t, i) => `w${i}`), 'ap', 'am', 'sr'].map((n) => sql`(SELECT count(*) FROM ${sql.raw(n)}) AS ${sql.raw(`n${n}`)}`);
+  const counts = [...tables.map((_t, i) => `w${i}`), 'ap', 'am', ...inserted.length > 0 ? ['ai'] : [], 'sr'].map((n) => sql`(SELECT count(*) FROM ${sql.raw(n)}) AS ${sql.raw(`n${n}`)}`);
   const keys = sql`(SELECT coalesce(json_agg(json_build_array(customer_id, epoch_id)), '[]'::json) FROM dk) AS dk`;
   const r = await sql<Record<string, unknown>>`WITH ${sql.join(ctes)} SELECT ${sql.join([...counts, keys])}`.execute(trx);
   const row = r.rows[0]!;
@@ -115,7 +123,7 @@ export async function writeCustomersRedaction(trx: Db, ids: string[], tables: Ar
   const deleted = fromJson<Array<[string, string]>>(row.dk);
   return {
     tables: Object.fromEntries(tables.map((t, i) => [t.table, n(`w${i}`)])),
-    activityPurged: n('ap'), activityMasked: n('am'), storedResponses: n('sr'), keyEpochs: new Map(deleted),
+    activityPurged: n('ap'), activityMasked: n('am') + (inserted.length > 0 ? n('ai') : 0), storedResponses: n('sr'), keyEpochs: new Map(deleted),
   };
 }
 

@@ -49,6 +49,9 @@ export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
       const policy = effectivePolicy(s.redactionOverrides);
       const values = await redactedValuesOf(trx, ctx.crypto, [c.customer.id], policy, c.at);
       prepared.set(c, { s, policy, values });
+      // The customer.deleted entry is masked by this transaction anyway: written masked by run's
+      // statement, it is never sealed under a key that is destroyed a statement later.
+      c.deletedEntryWriter = 'redaction';
       return values.writes.map((w) => asCascadeValues(w.table, w.write));
     },
     async run(trx, c): Promise<RedactionRecord> {
@@ -59,11 +62,13 @@ export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
       }
       const policy = p?.policy ?? effectivePolicy(s.redactionOverrides);
       // With cascadeValues (a DELETE), the records were redacted by the cascade: the activity log,
-      // the stored responses and the key remain (the customer.deleted entry exists only now).
+      // the stored responses and the key remain, and the customer.deleted entry is written here.
+      if (p?.values && !c.deletedEntry) throw new Error('redaction: the deletion set no customer.deleted entry');
       const outcome = p?.values
         ? await finishRedaction(trx, ctx.crypto, [c.customer.id], {
-          writes: p.values.writes, blobKeys: p.values.blobKeys,
+          writes: p.values.writes, blobKeys: p.values.blobKeys, kept: p.values.kept,
           written: Object.fromEntries(p.values.writes.map((w) => [w.table, w.write.rows.length])),
+          newEntries: [{ ...c.deletedEntry!, customerId: c.customer.id, at: c.at }],
         })
         : await redactCustomers(trx, ctx.crypto, [c.customer.id], policy, c.at);
       const keyEpochId = outcome.keyEpochs.get(c.customer.id) ?? null;

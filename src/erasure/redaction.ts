@@ -73,12 +73,14 @@ export function asCascadeValues(table: string, w: repo.RedactionWrite): CascadeV
  * The second half: the tables' new values written (unless `written`: the cascade wrote them),
  * the activity log purged except the customer.deleted entries, whose details are masked (in
  * clear), the stored responses purged — one statement — and the data keys destroyed.
- * `kept`: the customer.deleted entries, read now when not given.
+ * `kept`: the customer.deleted entries, read now when not given. `newEntries`: customer.deleted
+ * entries not written yet (a DELETE's own), inserted by the same statement with masked details.
  */
 export async function finishRedaction(trx: Db, fc: FieldCrypto, ids: string[], p: {
   writes: Array<{ table: string; write: repo.RedactionWrite }>; blobKeys: string[];
   kept?: Array<{ id: string; customerId: string; details: unknown }>;
   written?: Record<string, number>;
+  newEntries?: Array<{ id: string; customerId: string; details: Record<string, unknown>; at: Date }>;
 }): Promise<RedactionOutcome> {
   const counts: Record<string, number> = {};
   const blobKeys = p.blobKeys;
@@ -93,7 +95,8 @@ export async function finishRedaction(trx: Db, fc: FieldCrypto, ids: string[], p
   // stored responses, and last the data keys. Whatever still holds a value encrypted under them
   // (dead row versions, WAL, dumps, backups) cannot be read once their epoch keys are destroyed too.
   fc.keys.keysDestroyed(trx, ids);
-  const written = await repo.writeCustomersRedaction(trx, ids, p.written ? [] : p.writes, details);
+  const inserted = (p.newEntries ?? []).map((e) => ({ id: e.id, customerId: e.customerId, details: maskDetails(e.details), at: e.at }));
+  const written = await repo.writeCustomersRedaction(trx, ids, p.written ? [] : p.writes, details, inserted);
   Object.assign(counts, p.written ?? written.tables);
   counts.activityPurged = written.activityPurged;
   counts.activityMasked = written.activityMasked;

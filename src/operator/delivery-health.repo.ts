@@ -112,11 +112,14 @@ export async function applicationDeliveryHealth(db: Db, applicationId: string) {
   };
 }
 
-/** Clears the response excerpts of every webhook about the customer's cases (at the customer's deletion). */
-export async function clearCustomerExcerpts(db: Db, customerId: string): Promise<number> {
-  const r = await sql`
+/**
+ * Clears the response excerpts of every webhook about the customer's cases (at the customer's
+ * deletion): the statement, which the deletion runs inside its last one (DeletionContext.deferredWrites).
+ */
+export function customerExcerptsClear(customerId: string) {
+  // Parenthesized: a raw CTE body is written as given.
+  return sql<Record<string, never>>`(
     UPDATE webhook_deliveries SET response_excerpt = NULL
     WHERE response_excerpt IS NOT NULL AND outbox_id IN (
-      SELECT o.id FROM webhook_outbox o JOIN deletion_cases c ON c.id = o.case_id WHERE c.customer_id = ${customerId})`.execute(db);
-  return Number(r.numAffectedRows ?? 0);
+      SELECT o.id FROM webhook_outbox o JOIN deletion_cases c ON c.id = o.case_id WHERE c.customer_id = ${customerId}))`;
 }

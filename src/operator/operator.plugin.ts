@@ -1,5 +1,5 @@
 import type { DomainPlugin } from '../plugin/registry.ts';
-import { clearCustomerExcerpts } from './delivery-health.repo.ts';
+import { customerExcerptsClear } from './delivery-health.repo.ts';
 import { registerOperatorRoutes } from './operator.routes.ts';
 import { createOperatorService } from './operator.service.ts';
 
@@ -17,12 +17,15 @@ export const operatorPlugin: DomainPlugin = {
     });
     r.routes((app) => registerOperatorRoutes(app, ctx, ops));
     // Response excerpts of webhooks about the customer's cases go with the customer.
-    r.deletionStep<{ cleared: number }>({
+    r.deletionStep<null>({
       name: 'deliveryExcerpts',
       phase: 'after',
       // After the cases step (20), which enqueues the deletion's own webhooks (no attempts yet).
       order: 30,
-      run: async (trx, c) => ({ cleared: await clearCustomerExcerpts(trx, c.customer.id) }),
+      run: async (_trx, c) => {
+        c.deferredWrites.push(() => customerExcerptsClear(c.customer.id));
+        return null;
+      },
     });
   },
 };

@@ -5,7 +5,8 @@ import type { Migration } from 'kysely/migration';
 import type { Config } from '../config.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
-import type { Customer } from '../db/schema.ts';
+import type { CommonTableExpressionOutput, QueryCreator } from 'kysely';
+import type { Customer, Database } from '../db/schema.ts';
 
 /**
  * The one way a domain plugs into Lethe. A leaf: it imports types from the infrastructure
@@ -52,7 +53,24 @@ export interface DeletionContext {
   actorKeyId: string | null;
   /** Applications the customer ever held a license for; steps may add more. */
   applicationIds: Set<string>;
+  /**
+   * The `customer.deleted` activity entry (its id and details), set by the deletion service after
+   * the cascade. The service writes it, sealed under the customer's key, unless a step took it
+   * over in `cascadeValues` (`deletedEntryWriter`, the step's name): the redaction, which masks it
+   * in the same transaction, writes it masked in its own statement instead of sealing it first.
+   */
+  deletedEntry?: { id: string; details: Record<string, unknown> };
+  deletedEntryWriter?: string;
+  /**
+   * Writes a step needs no answer from, run as CTEs of the deletion's last statement (the audit
+   * append that writes the receipt): a round trip fewer each. Same transaction as the rest; they
+   * see what earlier statements wrote, not each other's changes.
+   */
+  deferredWrites: DeferredWrite[];
 }
+
+/** A data-modifying statement built on the deletion's last statement (see DeletionContext.deferredWrites). */
+export type DeferredWrite = (db: QueryCreator<Database>) => CommonTableExpressionOutput<Database, string>;
 
 /**
  * The columns of the deletion receipt (`deletions` row) that steps fill. A step names the
