@@ -47,7 +47,8 @@ function encryptValue(dek: Buffer, enc: Encoding, value: unknown, table: string,
   }
 }
 
-function decryptValue(dek: Buffer | undefined, enc: Encoding, value: unknown, table: string, column: string, rowId: string): unknown {
+/** One stored value opened (a clear value passes as read; `int` becomes a number): decryptRow's step, shared with the export's text rows. */
+export function decryptValue(dek: Buffer | undefined, enc: Encoding, value: unknown, table: string, column: string, rowId: string): unknown {
   if (value === null || value === undefined) return value;
   const aad = aadOf(table, column, rowId);
   switch (enc) {
