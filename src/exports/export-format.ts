@@ -1,4 +1,4 @@
-import { decryptValue } from '../crypto/field-crypto.ts';
+import type { FieldCrypto } from '../crypto/field-crypto.ts';
 import { encryptedColumns, type Encoding } from '../erasure/data-map.ts';
 import { csvCell } from './csv.ts';
 import { CUSTOMER_ID_LABEL, exportPseudonym, sqlColumnOf, type DatasetDef, type ExportColumn, type RowMeta } from './export-datasets.ts';
@@ -17,8 +17,8 @@ export type Format = 'jsonl' | 'csv';
 export interface FormatKeys {
   pseudonymKey: Buffer;
   exportKey: Buffer;
-  /** A wrapped data key read with the row → the key (undefined: its epoch is gone). */
-  unwrapKey(customerId: string, epochId: string, wrapped: Buffer): Buffer | undefined;
+  /** field-crypto's: a wrapped data key read with the row → the key (undefined: its epoch is gone), and a value opened. */
+  crypto: Pick<FieldCrypto, 'unwrapKey' | 'decryptValue'>;
 }
 
 /** A JS value's JSON as a property of an object (undefined: JSON leaves it out). */
@@ -104,7 +104,7 @@ export function createFormatter(def: DatasetDef, columns: readonly ExportColumn[
     if (deks.has(customerId)) return deks.get(customerId);
     const epoch = f[n + 5];
     const wrapped = f[n + 6];
-    const dek = epoch && wrapped ? keys.unwrapKey(customerId, epoch, Buffer.from(wrapped, 'hex')) : undefined;
+    const dek = epoch && wrapped ? keys.crypto.unwrapKey(customerId, epoch, Buffer.from(wrapped, 'hex')) : undefined;
     if (deks.size >= KEY_CACHE) deks.clear();
     deks.set(customerId, dek);
     return dek;
@@ -116,7 +116,7 @@ export function createFormatter(def: DatasetDef, columns: readonly ExportColumn[
       const sealed = p.kind === 'json' ? raw.includes('"env:') : raw.startsWith('env:');
       // Clear values pass as read (decryptValue returns them unchanged), but for `int`, which becomes a number.
       if (sealed || p.enc === 'int') {
-        const v = decryptValue(sealed ? dekOf(f, living) : undefined, p.enc, valueOf(p.kind, raw), def.table, p.sqlColumn, meta.id);
+        const v = keys.crypto.decryptValue(sealed ? dekOf(f, living) : undefined, p.enc, valueOf(p.kind, raw), def.table, p.sqlColumn, meta.id);
         return csv ? csvCell(v) : jsonValue(v) ?? 'null';
       }
     }

@@ -44,7 +44,7 @@ export function createExportsService(ctx: Ctx) {
     try {
       const select = await exportSelect(db, def, columns);
       const formatRows = createFormatter(def, columns, select.kinds, format, {
-        pseudonymKey: secrets.pseudonymKey, exportKey: secrets.exportKey, unwrapKey: ctx.crypto.keys.unwrapKey,
+        pseudonymKey: secrets.pseudonymKey, exportKey: secrets.exportKey, crypto: ctx.crypto,
       });
       if (format === 'csv') yield Buffer.from(csvLine(columns.map((c) => c.name)));
       // One chunk of rows (a COPY read, a keyset batch) → its bytes; the rows die with this iteration.
