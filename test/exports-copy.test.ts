@@ -4,7 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { client, createTestEnv, TEST_DB, type TestEnv } from './helpers/runtime.ts';
-import { createCustomer, populate } from './helpers/fixtures.ts';
+import { add, createApplication, createCustomer, customerBody, populate } from './helpers/fixtures.ts';
+import { defOf, DATASETS, exportColumns } from '../src/exports/export-datasets.ts';
+import { createFormatter } from '../src/exports/export-format.ts';
+import { batchedRows, exportRows, type Fields } from '../src/exports/export-source.ts';
+import { exportSelect } from '../src/exports/exports.repo.ts';
 
 // The export reads its rows as text fields (COPY's text format on PostgreSQL, escaped; text casts on
 // PGlite) and writes them back as JSON and CSV: every character a value can hold must come through.
@@ -65,6 +69,52 @@ describe('export: values with tabs, newlines, backslashes and unicode', () => {
     const act = (parseCsv(await exportOf(env, 'activity', 'csv'), { columns: true }) as Rec[]).find((r) => r.id === activityId)!;
     expect(JSON.parse(act.details as string)).toEqual({ note: T, [T]: 1 });
   });
+});
+
+describe.skipIf(TEST_DB !== 'postgres')('COPY and keyset batches give the same bytes (PostgreSQL, where both run)', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv();
+    const api = client(env.app, env.operatorKey);
+    const app = await createApplication(api);
+    const living = await createCustomer(api);
+    await populate(api, living.id as string, [app.id]);
+    const removed = await add(api, living.id as string, 'addresses', { firstName: 'Gone', line1: '9 Removed Rd', city: 'Oslo' });
+    expect((await api.del(`/v1/customers/${living.id}/addresses/${removed.id}`)).status).toBe(204);
+    for (const auto of [false, true]) {
+      expect((await api.patch('/v1/settings', { automaticPersonalDataDeletion: auto })).status).toBe(200);
+      const gone = await createCustomer(api, customerBody());
+      await populate(api, gone.id as string, [app.id]);
+      env.clock.advance(60_000);
+      expect((await api.del(`/v1/customers/${gone.id}`)).status).toBe(204);
+    }
+    await sql`UPDATE customers SET organization = ${T}, metadata = jsonb_build_object(${T}::text, ${T}::text) WHERE id = ${living.id}`.execute(env.ctx.db);
+    // More than a batch, with timestamps a microsecond apart (the keyset position must not skip or repeat).
+    await sql`INSERT INTO transactions (customer_id, amount_minor, currency, status, created_at, updated_at)
+      SELECT ${living.id}, g, 'EUR', 'failed', now() - g * interval '1 microsecond', now() FROM generate_series(1, 2500) g`.execute(env.ctx.db);
+  }, 120_000);
+  afterAll(async () => env?.close());
+
+  it('for every dataset and format', async () => {
+    const text = async (rows: AsyncGenerator<Fields[]>, format: (chunk: Fields[]) => string) => {
+      let out = '';
+      for await (const chunk of rows) out += format(chunk);
+      return out;
+    };
+    const { db, secrets } = env.ctx;
+    for (const dataset of DATASETS) {
+      const def = defOf(dataset);
+      const columns = exportColumns(dataset);
+      const select = await exportSelect(db, def, columns);
+      for (const format of ['jsonl', 'csv'] as const) {
+        const formatter = () => createFormatter(def, columns, select.kinds, format, { pseudonymKey: secrets.pseudonymKey, exportKey: secrets.exportKey, crypto: env.ctx.crypto });
+        const copied = await text(exportRows(db, def, select), formatter());
+        const batched = await text(batchedRows(db, def, select), formatter());
+        expect(copied.length, `${dataset} ${format}`).toBeGreaterThan(0);
+        expect(copied, `${dataset} ${format}`).toBe(batched);
+      }
+    }
+  }, 120_000);
 });
 
 describe.skipIf(TEST_DB !== 'postgres')('a COPY export the client leaves part-way (PostgreSQL)', () => {

@@ -25,7 +25,8 @@ export function exportRows(db: Db, def: DatasetDef, select: ExportSelect): Async
   return pool ? copyRows(pool, copyStatement(select), select.width) : batchedRows(db, def, select);
 }
 
-async function* batchedRows(db: Db, def: DatasetDef, select: ExportSelect): AsyncGenerator<Fields[]> {
+/** Exported for the test that holds both sources equal on PostgreSQL (test/exports-copy.test.ts). */
+export async function* batchedRows(db: Db, def: DatasetDef, select: ExportSelect): AsyncGenerator<Fields[]> {
   let after: Position | null = null;
   for (;;) {
     const { rows, last } = await readBatch(db, def, select, after, BATCH_SIZE);
