@@ -89,13 +89,23 @@ function instrument(fc: FieldCrypto): Probe {
   wrapSync('decryptRow', (a) => { probe.opens += countSealed(a[1] as Record<string, unknown>); });
   wrapSync('sealBytes', () => { probe.seals++; });
   wrapSync('openBytes', () => { probe.opens++; });
+  // The export opens values one by one (its rows are text fields, not row objects).
+  wrapSync('decryptValue', (a) => { probe.opens += countSealed({ v: a[2] }); });
   wrapSync('blindIndex');
   wrapSync('labelledBlindIndex');
-  // fc.keyFor/keysOf/decryptRows delegate to these (and to decryptRow): not wrapped twice.
+  // fc.keyFor/keysOf/decryptRows/unwrapKey delegate to these (and to decryptRow): not wrapped twice.
   const k = fc.keys as unknown as Record<string, unknown>;
   for (const name of Object.keys(k)) {
     const orig = k[name];
     if (typeof orig !== 'function') continue;
+    if (name === 'unwrapKey') {
+      // Synchronous (the export unwraps the key read with its rows): timed as a key operation.
+      k[name] = (...args: unknown[]) => {
+        probe.keys.enter();
+        try { return (orig as (...a: unknown[]) => unknown).apply(fc.keys, args); } finally { probe.keys.leave(); }
+      };
+      continue;
+    }
     k[name] = async (...args: unknown[]) => {
       const m = probe.keys;
       m.enter();

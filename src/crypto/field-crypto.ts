@@ -47,6 +47,7 @@ function encryptValue(dek: Buffer, enc: Encoding, value: unknown, table: string,
   }
 }
 
+/** One stored value opened (a clear value passes as read; `int` becomes a number). */
 function decryptValue(dek: Buffer | undefined, enc: Encoding, value: unknown, table: string, column: string, rowId: string): unknown {
   if (value === null || value === undefined) return value;
   const aad = aadOf(table, column, rowId);
@@ -130,6 +131,12 @@ export function createFieldCrypto(keys: CustomerKeys, blindIndexKey: Buffer) {
       }
       return (out ?? row) as T;
     },
+
+    /** One stored value opened (the export's text rows: src/exports/export-format.ts). */
+    decryptValue: (dek: Buffer | undefined, enc: Encoding, value: unknown, table: string, column: string, rowId: string) =>
+      decryptValue(dek, enc, value, table, column, rowId),
+    /** A customer's data key read with another statement (customer-keys.ts unwrapKey). */
+    unwrapKey: (customerId: string, epochId: string, wrapped: Buffer) => keys.unwrapKey(customerId, epochId, wrapped),
 
     /** Decrypts rows of several customers with one key lookup. */
     async decryptRows<T extends Record<string, unknown>>(db: Db, table: string, rows: T[], customerOf: (r: T) => string | null, idOf: (r: T) => string): Promise<T[]> {

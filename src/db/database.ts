@@ -24,6 +24,10 @@ const parseInt8 = (v: string) => Number(v);
 // jsonb metadata keys are customer data: never rename them.
 const camelCase = () => new CamelCasePlugin({ maintainNestedObjectKeys: true });
 
+/** The pg pool behind a PostgreSQL Db (for what Kysely cannot send: COPY … TO STDOUT). */
+const pools = new WeakMap<Db, pg.Pool>();
+export const pgPoolOf = (db: Db): pg.Pool | undefined => pools.get(db);
+
 export interface OpenOptions {
   databaseUrl?: string;
   dataDir?: string;
@@ -48,6 +52,7 @@ export async function openDatabase(options: OpenOptions): Promise<DatabaseHandle
     // the pool replaces it on next checkout.
     pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [camelCase()] });
+    pools.set(db, pool);
     return { db, kind: 'postgres', close: () => db.destroy() };
   }
   let dataPath: string | undefined;
