@@ -7,7 +7,8 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import pg from 'pg';
-import { ensureFeed, insertApplications, insertCustomers, insertFeed, withIndexesDeferred, type Exec } from './fixtures.ts';
+import { defaultKeyringDir } from '../src/crypto/keyring.ts';
+import { ensureFeed, giveDataKeys, insertApplications, insertCustomers, insertFeed, withIndexesDeferred, type Exec } from './fixtures.ts';
 import { floorScript } from './floor.ts';
 import { runScriptEmbedded } from './floor-embedded.ts';
 import {
@@ -37,6 +38,7 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
 
   // ---- PostgreSQL: HTTP, floor, large customer, all in one database.
   const db = await createDatabase('delete');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-bench-delete-'));
   const client = new pg.Client({ connectionString: db.url });
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   try {
@@ -60,8 +62,10 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
       await exec('VACUUM ANALYZE');
     });
     log(`delete: ${floorHi} standard + ${o.largeCustomers} large customers inserted in ${round(fx.ms / 1000)} s`);
+    // Their data keys, as every customer has (made by the server's code, in the keyring the server then uses).
+    await giveDataKeys({ databaseUrl: db.url, dataDir }, ids);
 
-    server = await startServer({ databaseUrl: db.url });
+    server = await startServer({ databaseUrl: db.url, dataDir });
     const srv = server;
     const del = (id: string) => request(srv.baseUrl, 'DELETE', `/v1/customers/${id}`);
     const httpIds = ids.slice(httpLo - 1, httpHi);
@@ -150,6 +154,8 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
     await server?.stop();
     await client.end().catch(() => {});
     await db.drop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(defaultKeyringDir(dataDir), { recursive: true, force: true });
   }
 
   // ---- Embedded database (PGlite in the server process).
@@ -198,6 +204,7 @@ async function benchEmbedded(o: DeleteOptions) {
         await pglite.close();
       }
     }
+    await giveDataKeys({ dataDir }, ids);
     server = await startServer({ dataDir });
     const srv = server;
     const del = (id: string) => request(srv.baseUrl, 'DELETE', `/v1/customers/${id}`);
@@ -238,6 +245,7 @@ async function benchEmbedded(o: DeleteOptions) {
   } finally {
     await server?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(defaultKeyringDir(dataDir), { recursive: true, force: true });
   }
 }
 

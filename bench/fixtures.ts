@@ -181,3 +181,32 @@ export async function withIndexesDeferred(exec: Exec, load: () => Promise<void>)
     for (const i of indexes) await exec(i.indexdef);
   }
 }
+
+/**
+ * Gives fixture customers their data keys, as every customer has once crypto-shredding has
+ * landed (made at creation through the API, or by the data migration for older ones): the
+ * server's own code (customer-keys keyFor) wraps each under the current epoch of the keyring
+ * beside `dataDir`, the directory the server is then started with. The values stay in clear
+ * (inserted by SQL), so a DELETE decrypts nothing; it destroys the key, as with every customer.
+ */
+export async function giveDataKeys(target: { databaseUrl?: string; dataDir: string }, ids: string[]): Promise<void> {
+  const pino = (await import('pino')).default;
+  const { loadConfig } = await import('../src/config.ts');
+  const { startRuntime } = await import('../src/runtime.ts');
+  const { ADMIN_KEY } = await import('./lib.ts');
+  const config = loadConfig({
+    ...(target.databaseUrl ? { DATABASE_URL: target.databaseUrl } : {}), LETHE_DATA_DIR: target.dataDir,
+    LETHE_ADMIN_KEY: ADMIN_KEY, LETHE_MASTER_KEY: MASTER_KEY, LOG_LEVEL: 'silent', LETHE_SCHEDULER: 'false', LETHE_DISPATCHER: 'false',
+  });
+  const rt = await startRuntime(config, { log: pino({ level: 'silent' }) });
+  try {
+    const at = new Date();
+    for (let i = 0; i < ids.length; i += 200) {
+      await rt.ctx.db.transaction().execute(async (trx) => {
+        for (const id of ids.slice(i, i + 200)) await rt.ctx.crypto.keys.keyFor(trx, id, at);
+      });
+    }
+  } finally {
+    await rt.close();
+  }
+}
