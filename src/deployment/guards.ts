@@ -38,12 +38,24 @@ export async function checkMasterKey(db: Db, fingerprint: string, at: Date): Pro
   });
 }
 
-/** The marker file's id; null when it is missing or unreadable. Async: it is read on every DELETE and readiness probe. */
-async function readMarker(config: Pick<Config, 'backupDir'>): Promise<string | null> {
-  try {
-    const m = JSON.parse(await fsp.readFile(markerPath(config), 'utf8')) as { id?: unknown };
-    return typeof m.id === 'string' ? m.id : null;
-  } catch { return null; }
+/**
+ * The marker file's id; null when it is missing or unreadable. Async (the backup location may be a
+ * network mount that hangs): it is read on every DELETE and readiness probe. Callers that come
+ * while a read is in flight share it — its answer was read during their request too — so 16
+ * concurrent DELETEs cost one read, not 16 (each an open, fstat, read and close).
+ */
+const markerReads = new Map<string, Promise<string | null>>();
+function readMarker(config: Pick<Config, 'backupDir'>): Promise<string | null> {
+  const file = markerPath(config);
+  let read = markerReads.get(file);
+  if (!read) {
+    read = fsp.readFile(file, 'utf8').then((text) => {
+      const m = JSON.parse(text) as { id?: unknown };
+      return typeof m.id === 'string' ? m.id : null;
+    }).catch(() => null).finally(() => markerReads.delete(file));
+    markerReads.set(file, read);
+  }
+  return read;
 }
 
 /**

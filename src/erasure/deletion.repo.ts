@@ -6,6 +6,7 @@ import { fromJson } from '../db/json-values.ts';
 import { COLLECTIONS, type CollectionDef } from '../customers/collections.ts';
 import { currentEpochJson, wrappedKeysJson } from '../crypto/customer-keys.repo.ts';
 import { settingsJson } from '../settings/settings.repo.ts';
+import { ident, SqlText } from '../db/sql-text.ts';
 
 export const SOFT_DELETED = COLLECTIONS.filter((c) => c.softDelete);
 
@@ -67,27 +68,29 @@ export async function cascade(db: Db, customerId: string, ref: string, at: Date,
     ...SOFT_DELETED.map((def) => ({ sqlTable: def.sqlTable, cancel: !!def.cancelOnDelete, key: 'customer_id' })),
     { sqlTable: 'customers', cancel: false, key: 'id' },
   ];
-  const parts = targets.map((t, i) => sql`${sql.raw(`c${i}`)} AS (${tableUpdate(t, customerId, at, byTable.get(t.sqlTable) ?? [])})`);
-  const counts = targets.map((_t, i) => sql`(SELECT count(*) FILTER (WHERE live) FROM ${sql.raw(`c${i}`)}) AS ${sql.raw(`d${i}`)},
-    (SELECT count(*) FILTER (WHERE cancelled) FROM ${sql.raw(`c${i}`)}) AS ${sql.raw(`x${i}`)},
-    (SELECT count(*) FILTER (WHERE valued) FROM ${sql.raw(`c${i}`)}) AS ${sql.raw(`v${i}`)}`);
-  const r = await sql<Record<string, string | number>>`WITH ${sql.join(parts)},
-    tx AS (UPDATE transactions SET customer_id = NULL, customer_ref = ${ref}, updated_at = ${at}
-      WHERE customer_id = ${customerId} RETURNING 1)
-    SELECT ${sql.join(counts)}, (SELECT count(*) FROM tx) AS tx`.execute(db);
-  const row = r.rows[0]!;
+  // Built as text (src/db/sql-text.ts): the same text for every customer, its values parameters.
+  const q = new SqlText();
+  const p = { at: q.param(at, 'timestamptz'), customer: q.param(customerId, 'uuid') };
+  const parts = targets.map((t, i) => `c${i} AS (${tableUpdate(q, p, t, byTable.get(t.sqlTable) ?? [])})`);
+  const counts = targets.map((_t, i) => `(SELECT count(*) FILTER (WHERE live) FROM c${i}) AS d${i},
+    (SELECT count(*) FILTER (WHERE cancelled) FROM c${i}) AS x${i},
+    (SELECT count(*) FILTER (WHERE valued) FROM c${i}) AS v${i}`);
+  const [row] = await q.run<Record<string, string | number>>(db, `WITH ${parts.join(',\n')},
+    tx AS (UPDATE transactions SET customer_id = NULL, customer_ref = ${q.param(ref, 'text')}, updated_at = ${p.at}
+      WHERE customer_id = ${p.customer} RETURNING 1)
+    SELECT ${counts.join(', ')}, (SELECT count(*) FROM tx) AS tx`);
   const deleted: Record<string, number> = {};
   const cancelled: Record<string, number> = {};
   const valued: Record<string, number> = {};
   targets.forEach((t, i) => {
     const def = SOFT_DELETED[i];
     if (def) {
-      deleted[def.path] = Number(row[`d${i}`]);
-      cancelled[def.table] = Number(row[`x${i}`]);
+      deleted[def.path] = Number(row![`d${i}`]);
+      cancelled[def.table] = Number(row![`x${i}`]);
     }
-    if (byTable.has(t.sqlTable)) valued[t.sqlTable] = Number(row[`v${i}`]);
+    if (byTable.has(t.sqlTable)) valued[t.sqlTable] = Number(row![`v${i}`]);
   });
-  return { deleted, cancelled, preserved: Number(row.tx), valued };
+  return { deleted, cancelled, preserved: Number(row!.tx), valued };
 }
 
 /**
@@ -95,32 +98,32 @@ export async function cascade(db: Db, customerId: string, ref: string, at: Date,
  * `cancel` and active) or that have values (written; every column not given keeps its value).
  * The self join `o` reads each row's previous values for the counts.
  */
-function tableUpdate(t: { sqlTable: string; cancel: boolean; key: string }, customerId: string, at: Date, values: CascadeValues[]) {
-  const table = sql.table(t.sqlTable);
-  const wasActive = sql`(t.deleted_at IS NULL AND t.status = 'active')`;
-  const sets: RawBuilder<unknown>[] = [sql`deleted_at = coalesce(t.deleted_at, ${at}::timestamptz)`, sql`updated_at = ${at}`];
+function tableUpdate(q: SqlText, p: { at: string; customer: string }, t: { sqlTable: string; cancel: boolean; key: string }, values: CascadeValues[]): string {
+  const table = ident(t.sqlTable);
+  const wasActive = `(t.deleted_at IS NULL AND t.status = 'active')`;
+  const sets = [`deleted_at = coalesce(t.deleted_at, ${p.at})`, `updated_at = ${p.at}`];
   if (t.cancel) {
-    sets.push(sql`status = CASE WHEN ${wasActive} THEN 'cancelled' ELSE t.status END`,
-      sql`cancelled_at = CASE WHEN ${wasActive} THEN ${at}::timestamptz ELSE t.cancelled_at END`);
+    sets.push(`status = CASE WHEN ${wasActive} THEN 'cancelled' ELSE t.status END`,
+      `cancelled_at = CASE WHEN ${wasActive} THEN ${p.at} ELSE t.cancelled_at END`);
   }
-  const joins: RawBuilder<unknown>[] = [];
-  const has: RawBuilder<unknown>[] = [];
+  const joins: string[] = [];
+  const has: string[] = [];
   values.forEach((v, j) => {
     const alias = `v${j}`;
     const payload = JSON.stringify(v.rows.map((r) => Object.fromEntries([['id', r.id], ...r.cells.map((c, k) => [`c${k}`, c])])));
     const cols = ['id uuid', ...v.columns.map((_c, k) => `c${k} text`)].join(', ');
-    joins.push(sql`LEFT JOIN jsonb_to_recordset(${payload}::jsonb) AS ${sql.raw(alias)}(${sql.raw(cols)}) ON ${sql.raw(alias)}.id = o.id`);
-    const given = sql.raw(`${alias}.id IS NOT NULL`);
+    joins.push(`LEFT JOIN jsonb_to_recordset(${q.param(payload, 'jsonb')}) AS ${alias}(${cols}) ON ${alias}.id = o.id`);
+    const given = `${alias}.id IS NOT NULL`;
     has.push(given);
-    v.columns.forEach((c, k) => sets.push(sql`${sql.ref(c.sqlColumn)} = CASE WHEN ${given} THEN ${sql.raw(`${alias}.c${k}`)}${sql.raw(c.json ? '::jsonb' : '')} ELSE ${sql.ref(`t.${c.sqlColumn}`)} END`));
-    for (const n of v.nulls ?? []) sets.push(sql`${sql.ref(n)} = CASE WHEN ${given} THEN NULL ELSE ${sql.ref(`t.${n}`)} END`);
-    for (const n of v.stamps ?? []) sets.push(sql`${sql.ref(n)} = CASE WHEN ${given} THEN ${at}::timestamptz ELSE ${sql.ref(`t.${n}`)} END`);
+    v.columns.forEach((c, k) => sets.push(`${ident(c.sqlColumn)} = CASE WHEN ${given} THEN ${alias}.c${k}${c.json ? '::jsonb' : ''} ELSE t.${ident(c.sqlColumn)} END`));
+    for (const n of v.nulls ?? []) sets.push(`${ident(n)} = CASE WHEN ${given} THEN NULL ELSE t.${ident(n)} END`);
+    for (const n of v.stamps ?? []) sets.push(`${ident(n)} = CASE WHEN ${given} THEN ${p.at} ELSE t.${ident(n)} END`);
   });
-  const valued = has.length ? sql.join(has, sql` OR `) : sql`false`;
-  return sql`UPDATE ${table} AS t SET ${sql.join(sets)}
-    FROM ${table} AS o ${joins.length ? sql.join(joins, sql` `) : sql``}
-    WHERE o.id = t.id AND ${sql.ref(`t.${t.key}`)} = ${customerId} AND (t.deleted_at IS NULL OR ${valued})
-    RETURNING o.deleted_at IS NULL AS live, ${t.cancel ? sql`(o.deleted_at IS NULL AND o.status = 'active')` : sql`false`} AS cancelled,
+  const valued = has.length ? has.join(' OR ') : 'false';
+  return `UPDATE ${table} AS t SET ${sets.join(', ')}
+    FROM ${table} AS o ${joins.join(' ')}
+    WHERE o.id = t.id AND t.${ident(t.key)} = ${p.customer} AND (t.deleted_at IS NULL OR ${valued})
+    RETURNING o.deleted_at IS NULL AS live, ${t.cancel ? `(o.deleted_at IS NULL AND o.status = 'active')` : 'false'} AS cancelled,
       (${valued}) AS valued`;
 }
 
