@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import { sql } from 'kysely';
-import { hashEvent } from '../src/audit/audit.repo.ts';
+import { appendAudit, hashEvent } from '../src/audit/audit.repo.ts';
 import { CHECKPOINT_COOL_DOWN_MS, checkpointPath } from '../src/audit/checkpoints.ts';
 import { createDatabaseBackup } from '../src/backups/database-backup.ts';
 import { restoreDatabaseBackup } from '../src/backups/restore.ts';
-import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
+import { client, createTestEnv, TEST_DB, type Client, type TestEnv } from './helpers/runtime.ts';
 import { createApplication, createCustomer, customerBody, populate } from './helpers/fixtures.ts';
 
 let env: TestEnv;
@@ -76,6 +76,39 @@ describe('the audit chain', () => {
     const v = await verify();
     expect(v.valid).toBe(true);
     expect(v.count).toBe(await count());
+  });
+
+  it.skipIf(TEST_DB !== 'postgres')('an append that waited for the chain lock chains onto the end its holder committed (PostgreSQL)', async () => {
+    // lethe_audit_head (migration 0016) takes the lock and reads the end in one call: the read must
+    // see what the previous holder committed while this one waited (a stale read forks the chain).
+    const db = env.ctx.db;
+    const event = (n: number) => ({ type: 'test.appended', actorKeyId: null, subjectType: null, subjectId: null, at: new Date(), data: { n } });
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    let firstAppended!: () => void;
+    const appended = new Promise<void>((r) => { firstAppended = r; });
+    const first = db.transaction().execute(async (trx) => {
+      const e = await appendAudit(trx, event(1));
+      firstAppended();
+      await held; // the lock is held, the event not committed
+      return e;
+    });
+    await appended;
+    const second = db.transaction().execute((trx) => appendAudit(trx, event(2)));
+    // The second is waiting for the lock (its backend shows it), then the first commits.
+    let waited = false;
+    for (let i = 0; i < 250 && !waited; i++) {
+      const waiting = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND datname = current_database()`.execute(db);
+      waited = waiting.rows[0]!.n > 0;
+      if (!waited) await new Promise((r) => setTimeout(r, 20));
+    }
+    release();
+    expect(waited, 'the second append waited for the chain lock').toBe(true);
+    const [a, b] = await Promise.all([first, second]);
+    expect(Number(b.seq)).toBe(Number(a.seq) + 1);
+    expect(b.prevHash).toBe(a.hash);
+    expect((await verify()).valid).toBe(true);
   });
 
   it('altering a row in the database makes verify answer valid: false at that row', async () => {
