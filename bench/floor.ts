@@ -163,7 +163,9 @@ SELECT n.counts, n.csub, n.clic, n.ntx, (SELECT id FROM ba) AS archive,
     || jsonb_build_array(jsonb_build_object('type', 'customer.deleted', 'subjectType', 'customer', 'subjectId', :cid::uuid,
       'data', jsonb_build_object('counts', n.counts, 'cancelled', jsonb_build_object('subscriptions', n.csub, 'licenses', n.clic),
         'preservedTransactions', n.ntx,
-        'applicationsNotified', (SELECT coalesce(jsonb_agg(application_id ORDER BY application_id), '[]') FROM apps)))) AS events
+        'applicationsNotified', (SELECT coalesce(jsonb_agg(application_id ORDER BY application_id), '[]') FROM apps)))) AS events,
+  -- The epoch that wrapped the destroyed key, or '' when the customer had none (a variable cannot hold NULL).
+  coalesce((SELECT epoch_id::text FROM ck), '') AS kepoch
 FROM n
 \\gset
 SELECT pg_advisory_xact_lock(${AUDIT_LOCK});
@@ -187,7 +189,7 @@ SELECT :cid::uuid, now(), :actor::uuid,
   :ntx::int, :apps::jsonb, ins.id, ins.hash,
   jsonb_build_object('ran', true, 'via', 'deletion', 'redactedAt', ${ISO_NOW},
     'policyVersion', (SELECT policy_version FROM settings WHERE id = 1), 'policy', '${policyJson}'::jsonb),
-  :archive::uuid, now(), (SELECT id FROM key_epochs WHERE retired_at IS NULL AND destroyed_at IS NULL ORDER BY seq DESC LIMIT 1)
+  :archive::uuid, CASE WHEN :kepoch::text = '' THEN NULL ELSE now() END, NULLIF(:kepoch::text, '')::uuid
 FROM ins WHERE ins.type = 'customer.deleted';
 END;
 UPDATE backup_archives SET blob_key = 'archives/' || id, sealed = NULL WHERE id = :archive::uuid AND blob_key IS NULL;

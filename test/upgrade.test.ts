@@ -48,4 +48,26 @@ describe('upgrade from release 1', () => {
     expect(verify.body.valid).toBe(true);
     expect(verify.body.count).toBeGreaterThanOrEqual(m.auditEvents);
   });
+
+  it('deletes release 1\'s living customer after the upgrade: the chain continues from release 1\'s end and verifies', async () => {
+    const { sql } = await import('kysely');
+    const m = fx.manifest;
+    const api = client(env.app, m.operatorKey);
+    const before = await sql<{ seq: string; hash: string }>`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`.execute(env.ctx.db);
+    expect((await api.del(`/v1/customers/${m.customers.living}`)).status).toBe(204);
+    expect((await api.get(`/v1/customers/${m.customers.living}`)).status).toBe(404);
+    // The deletion's first event chains onto the last one written before it (migration 0016's lethe_audit_head).
+    const next = await sql<{ seq: string; prev_hash: string }>`SELECT seq, prev_hash FROM audit_events WHERE seq > ${before.rows[0]!.seq}
+      ORDER BY seq LIMIT 1`.execute(env.ctx.db.withoutPlugins());
+    expect(Number(next.rows[0]!.seq)).toBe(Number(before.rows[0]!.seq) + 1);
+    expect(next.rows[0]!.prev_hash).toBe(before.rows[0]!.hash);
+    const receipt = await api.get(`/v1/deletions/${m.customers.living}`);
+    expect(receipt.status).toBe(200);
+    const verify = await api.get('/v1/audit-events/verify');
+    expect(verify.body.valid).toBe(true);
+    // Its customer.deleted entry was written masked: the e-mail is in no activity row.
+    const entries = await sql<{ details: unknown }>`SELECT details FROM activity WHERE customer_id = ${m.customers.living}`.execute(env.ctx.db);
+    expect(entries.rows).toHaveLength(1);
+    expect(JSON.stringify(entries.rows[0]!.details)).not.toContain(m.living.email);
+  });
 });
