@@ -34,9 +34,9 @@ export interface FloorConfig {
 
 /** What each recorded statement is for; the floor refuses statements it does not know. */
 export function kindOf(text: string): StatementKind {
-  if (/\bfrom "api_keys"/i.test(text)) return 'apiKey';
-  if (/\bfrom "customers"/i.test(text)) return 'customer';
-  if (/\bfrom "customer_keys"/i.test(text)) return 'dataKey';
+  if (/\bfrom "?api_keys\b/i.test(text)) return 'apiKey';
+  if (/\bfrom "?customers\b/i.test(text)) return 'customer';
+  if (/\bfrom "?customer_keys\b/i.test(text)) return 'dataKey';
   throw new Error(`the read floor does not know this statement of the server's GET: ${text.slice(0, 200)}`);
 }
 

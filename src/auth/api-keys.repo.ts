@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { SqlText } from '../db/sql-text.ts';
 import { paginate, type PageQuery } from '../http/pagination.ts';
 
 /** SQL for the key lifecycle (list, read, revoke, last use); issuing and hashing live in api-keys.ts. */
@@ -91,9 +92,12 @@ export async function linkKeyApplications(db: Db, apiKeyId: string, applicationI
 }
 
 /** The live (unrevoked) key stored under one of these hashes. */
-export function findLiveKeyByHash(db: Db, hashes: string[]) {
-  return db.selectFrom('apiKeys').select(['id', 'kind', 'keyHash']).where('keyHash', 'in', hashes)
-    .where('revokedAt', 'is', null).executeTakeFirst();
+export async function findLiveKeyByHash(db: Db, hashes: string[]) {
+  // Text, not a Kysely builder: every request runs it (src/db/sql-text.ts).
+  const q = new SqlText();
+  const [row] = await q.runCamel<{ id: string; kind: 'operator' | 'application'; keyHash: string }>(db,
+    `SELECT id, kind, key_hash FROM api_keys WHERE key_hash IN (${q.list(hashes)}) AND revoked_at IS NULL`);
+  return row;
 }
 
 /** Replaces a key's hash if it is still `from`. */

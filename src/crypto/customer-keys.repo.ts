@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { SqlText } from '../db/sql-text.ts';
 import { isoUtcText } from '../db/json-values.ts';
 
 /** SQL for customer data keys and key epochs; key handling lives in customer-keys.ts. */
@@ -51,8 +52,10 @@ export async function bindKeyring(db: Db, keyringId: string): Promise<string | n
 }
 
 export function wrappedKeysOf(db: Db, customerIds: string[]) {
-  return db.selectFrom('customerKeys').select(['customerId', 'epochId', 'wrapped'])
-    .where('customerId', 'in', customerIds).execute();
+  // Text, not a Kysely builder: read by every GET of a customer (src/db/sql-text.ts).
+  const q = new SqlText();
+  return q.runCamel<{ customerId: string; epochId: string; wrapped: Buffer }>(db,
+    `SELECT customer_id, epoch_id, wrapped FROM customer_keys WHERE customer_id IN (${q.list(customerIds)})`);
 }
 
 /**

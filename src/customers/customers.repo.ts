@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { FieldCrypto } from '../crypto/field-crypto.ts';
 import type { Db } from '../db/database.ts';
+import { SqlText } from '../db/sql-text.ts';
 import type { Customer } from '../db/schema.ts';
 import { paginate, type PageQuery } from '../http/pagination.ts';
 import type { CollectionDef } from './collections.ts';
@@ -41,10 +42,10 @@ export async function insertCustomer(db: Db, fc: FieldCrypto, fields: CustomerFi
  * check it lives, or read ids, flags and timestamps).
  */
 export async function findLiveCustomer(db: Db, id: string, lock?: 'share' | 'update', fc?: FieldCrypto): Promise<Customer | undefined> {
-  let q = db.selectFrom('customers').selectAll().where('id', '=', id).where('deletedAt', 'is', null);
-  if (lock === 'share') q = q.forShare();
-  if (lock === 'update') q = q.forUpdate();
-  const row = await q.executeTakeFirst();
+  // Text, not a Kysely builder: read by every GET and DELETE (src/db/sql-text.ts).
+  const q = new SqlText();
+  const [row] = await q.runCamel<Customer>(db, `SELECT * FROM customers WHERE id = ${q.param(id)} AND deleted_at IS NULL${
+    lock === 'share' ? ' FOR SHARE' : lock === 'update' ? ' FOR UPDATE' : ''}`);
   if (!row || !fc) return row;
   // Held FOR UPDATE: no other transaction can give the customer a key now (writers hold it FOR SHARE).
   if (lock === 'update') fc.keys.holdCustomer(db, id);

@@ -17,11 +17,37 @@ export class SqlText {
     return type ? `$${this.values.length}::${type}` : `$${this.values.length}`;
   }
 
+  /** `$a, $b, …` for a list of values (an IN list). */
+  list(values: readonly unknown[], type?: string): string {
+    return values.map((v) => this.param(v, type)).join(', ');
+  }
+
   /** Runs `text` (built with this object's placeholders) on `db`, without Kysely's plugins (rows keep their SQL names). */
   async run<R>(db: Db, text: string): Promise<R[]> {
     const r = await db.withoutPlugins().executeQuery<R>(CompiledQuery.raw(text, this.values));
     return r.rows;
   }
+
+  /** `run` with each row's top-level keys in camelCase, as Kysely's CamelCasePlugin gives them to the rest of the code. */
+  async runCamel<R>(db: Db, text: string): Promise<R[]> {
+    const rows = await this.run<Record<string, unknown>>(db, text);
+    return rows.map((row) => {
+      const out: Record<string, unknown> = {};
+      for (const k in row) out[camelKey(k)] = row[k];
+      return out as R;
+    });
+  }
+}
+
+/** snake_case → camelCase (the CamelCasePlugin's rule for our column names), memoized: a handful of names, every row. */
+const camelKeys = new Map<string, string>();
+function camelKey(snake: string): string {
+  let k = camelKeys.get(snake);
+  if (k === undefined) {
+    k = snake.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+    camelKeys.set(snake, k);
+  }
+  return k;
 }
 
 /** A quoted identifier (the names come from declarations, never from a request; quoted all the same). */
