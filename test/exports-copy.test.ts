@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,8 @@ import { client, createTestEnv, TEST_DB, type TestEnv } from './helpers/runtime.
 import { add, createApplication, createCustomer, customerBody, populate } from './helpers/fixtures.ts';
 import { defOf, DATASETS, exportColumns } from '../src/exports/export-datasets.ts';
 import { createFormatter } from '../src/exports/export-format.ts';
-import { batchedRows, exportRows, type Fields } from '../src/exports/export-source.ts';
+import { batchedRows, copyLimit, exportRows, type Fields } from '../src/exports/export-source.ts';
+import { pgPoolOf } from '../src/db/database.ts';
 import { exportSelect } from '../src/exports/exports.repo.ts';
 
 // The export reads its rows as text fields (COPY's text format on PostgreSQL, escaped; text casts on
@@ -131,6 +133,10 @@ describe.skipIf(TEST_DB !== 'postgres')('a COPY export the client leaves part-wa
 
   const copies = async () => Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM pg_stat_activity
     WHERE datname = current_database() AND backend_type = 'client backend' AND query LIKE 'COPY (SELECT%'`.execute(env.ctx.db)).rows[0]!.n);
+  /** COPYs running now (a pool connection that ran one and went back idle still shows it as its last query). */
+  const activeCopies = async () => Number((await sql<{ n: string }>`SELECT count(*)::text AS n FROM pg_stat_activity
+    WHERE datname = current_database() AND backend_type = 'client backend' AND state = 'active' AND query LIKE 'COPY (SELECT%'`
+    .execute(env.ctx.db)).rows[0]!.n);
 
   it('stops the COPY on the server and leaves the pool healthy', async () => {
     await env.app.listen({ port: 0, host: '127.0.0.1' });
@@ -169,4 +175,40 @@ describe.skipIf(TEST_DB !== 'postgres')('a COPY export the client leaves part-wa
     expect(lines).toHaveLength(ROWS);
     expect(await metric('completed')).toBe(1);
   }, 120_000);
+
+  it('runs at most a quarter of the pool as COPY exports at once; the next ones read in batches, the same bytes', async () => {
+    if (!env.app.server.listening) await env.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = env.app.server.address() as AddressInfo;
+    const limit = copyLimit(pgPoolOf(env.ctx.db)!);
+    expect(limit).toBe(5); // the default pool of 20
+    // limit + 2 exports, each paused after its first bytes: all started, none finished.
+    const started: Array<{ res: http.IncomingMessage; done: Promise<{ sha: string; bytes: number }> }> = [];
+    for (let i = 0; i < limit + 2; i++) {
+      started.push(await new Promise((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/v1/exports/customers', headers: { authorization: `Bearer ${env.operatorKey}` } }, (res) => {
+          const hash = crypto.createHash('sha256');
+          let bytes = 0;
+          const done = new Promise<{ sha: string; bytes: number }>((ok, fail) => {
+            res.on('data', (d: Buffer) => { hash.update(d); bytes += d.length; });
+            res.on('end', () => ok({ sha: hash.digest('hex'), bytes }));
+            res.on('error', fail);
+          });
+          res.once('data', () => { res.pause(); resolve({ res, done }); });
+        }).on('error', reject);
+      }));
+    }
+    expect(await activeCopies()).toBe(limit);
+    for (const s of started) s.res.resume();
+    const results = await Promise.all(started.map((s) => s.done));
+    expect(new Set(results.map((r) => r.sha)).size).toBe(1);
+    expect(results[0]!.bytes).toBeGreaterThan(ROWS * 900);
+    // The count went back down: the next export is a COPY again.
+    const again = await new Promise<number>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/v1/exports/customers', headers: { authorization: `Bearer ${env.operatorKey}` } }, (res) => {
+        res.once('data', () => { res.pause(); activeCopies().then((n) => { req.destroy(); resolve(n); }, reject); });
+      });
+      req.on('error', (e) => { if (!req.destroyed) reject(e); });
+    });
+    expect(again).toBe(1);
+  }, 180_000);
 });

@@ -20,9 +20,29 @@ export type Fields = Array<string | null>;
 /** Rows per keyset query (PGlite): one batch is what the export holds in memory. */
 export const BATCH_SIZE = 1000;
 
-export function exportRows(db: Db, def: DatasetDef, select: ExportSelect): AsyncGenerator<Fields[]> {
+/**
+ * COPY exports running at once, per pool. Each holds a connection for its whole duration, so at
+ * most a quarter of the pool's connections (at least one) serve them; the next exports read in
+ * keyset batches instead (a connection per batch only, the same bytes), so exports never take the
+ * connections every other request needs.
+ */
+const copying = new WeakMap<pg.Pool, number>();
+export const copyLimit = (pool: pg.Pool): number => Math.max(1, Math.floor((pool.options.max ?? 10) / 4));
+
+export async function* exportRows(db: Db, def: DatasetDef, select: ExportSelect): AsyncGenerator<Fields[]> {
   const pool = pgPoolOf(db);
-  return pool ? copyRows(pool, copyStatement(select), select.width) : batchedRows(db, def, select);
+  // Decided when the export starts reading (a stream never read never counts).
+  const running = pool ? copying.get(pool) ?? 0 : 0;
+  if (!pool || running >= copyLimit(pool)) {
+    yield* batchedRows(db, def, select);
+    return;
+  }
+  copying.set(pool, running + 1);
+  try {
+    yield* copyRows(pool, copyStatement(select), select.width);
+  } finally {
+    copying.set(pool, (copying.get(pool) ?? 1) - 1);
+  }
 }
 
 /** Exported for the test that holds both sources equal on PostgreSQL (test/exports-copy.test.ts). */
