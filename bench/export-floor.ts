@@ -5,9 +5,10 @@
 // row), the keyed pseudonyms of a deleted customer's fields, and the JSON serialization. The
 // output goes to /dev/null, as the bench's download of the server's export does.
 //
-// What the floor saves against the server: batches of 1,000 rows by keyset queries, the driver's
-// row objects, HTTP. What it shares: the database's read, the crypto and pseudonym code
-// (src/crypto/envelope.ts, src/erasure/pseudonym.ts, the export's own exportPseudonym), JSON.
+// What the floor saves against the server: HTTP, the generic per-dataset formatter, pg-copy-streams
+// (psql reads the protocol in its own process). What it shares: the database's read, the split of
+// COPY's text format (the export's copyFields), the crypto and pseudonym code (src/crypto/envelope.ts,
+// src/erasure/pseudonym.ts, the export's own exportPseudonym), JSON.
 // Timestamps are formatted by the SELECT (to_char) as JavaScript's toISOString writes them.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -17,6 +18,7 @@ import { open, openBytes } from '../src/crypto/envelope.ts';
 import type { Keyring } from '../src/crypto/keyring.ts';
 import { encryptedColumns } from '../src/erasure/data-map.ts';
 import { customerRef } from '../src/erasure/pseudonym.ts';
+import { copyFields } from '../src/exports/export-source.ts';
 import { exportColumns, exportPseudonym } from '../src/exports/exports.service.ts';
 
 export interface ExportFloorOptions {
@@ -30,24 +32,6 @@ export interface ExportFloorOptions {
 }
 
 export interface ExportFloorResult { rows: number; bytes: number; ms: number; prefixSha256: string }
-
-/** One field of COPY's text format: "\N" is NULL, backslash escapes undone. */
-function unescapeCopy(f: string): string | null {
-  if (f === '\\N') return null;
-  if (!f.includes('\\')) return f;
-  return f.replace(/\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)/g, (_m, e: string) => {
-    switch (e[0]) {
-      case 'b': return '\b';
-      case 'f': return '\f';
-      case 'n': return '\n';
-      case 'r': return '\r';
-      case 't': return '\t';
-      case 'v': return '\v';
-      case 'x': return String.fromCharCode(parseInt(e.slice(1), 16));
-      default: return /^[0-7]/.test(e) ? String.fromCharCode(parseInt(e, 8)) : e;
-    }
-  });
-}
 
 type Kind = 'text' | 'time' | 'bool' | 'json' | 'number';
 
@@ -129,7 +113,7 @@ export async function exportFloor(o: ExportFloorOptions): Promise<ExportFloorRes
   };
 
   const line = (text: string): string => {
-    const f = text.split('\t').map(unescapeCopy);
+    const f = copyFields(text, keyIndex + 2);
     const id = f[0]!;
     let out = '';
     if (f[deletedIndex] !== null) {

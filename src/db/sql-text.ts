@@ -1,5 +1,6 @@
 import { CompiledQuery } from 'kysely';
 import type { Db } from './database.ts';
+import { toCamel } from '../erasure/data-map.ts';
 
 /**
  * SQL built as text with positional parameters, for the large statements generated per request
@@ -39,12 +40,12 @@ export class SqlText {
   }
 }
 
-/** snake_case → camelCase (the CamelCasePlugin's rule for our column names), memoized: a handful of names, every row. */
+/** The data map's toCamel (the CamelCasePlugin's rule for our column names), memoized: a handful of names, every row. */
 const camelKeys = new Map<string, string>();
 function camelKey(snake: string): string {
   let k = camelKeys.get(snake);
   if (k === undefined) {
-    k = snake.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+    k = toCamel(snake);
     camelKeys.set(snake, k);
   }
   return k;

@@ -1,6 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { MaskShape } from './data-map.ts';
-import { randomMaskBytes } from '../crypto/random-pool.ts';
+import { maskValue as maskInProcess } from './mask-values.ts';
 
 /**
  * Shape-keeping masks, computed by the database so a batch of customers is redacted with one
@@ -49,20 +49,13 @@ export function nullifySql(shape: MaskShape | undefined): RawBuilder<unknown> {
   return shape === 'metadata' ? sql`'{}'::jsonb` : sql`NULL`;
 }
 
-const rhex = (n: number) => randomMaskBytes(Math.ceil(n / 2)).toString('hex').slice(0, n);
-const rname = () => {
-  const alphabet = 'aeioubdfgklmnprs';
-  const s = [...randomMaskBytes(8)].map((b) => alphabet[b % 16]).join('');
-  return s[0]!.toUpperCase() + s.slice(1);
-};
-
 /**
  * Masks the identifying details of an activity entry in place of the database (the one kept
  * `customer.deleted` entry): every string becomes a random value of a like shape, numbers and
  * booleans (counts) stay.
  */
 export function maskDetails(value: unknown, key = ''): unknown {
-  if (typeof value === 'string') return /e-?mail/i.test(key) ? `masked.${rhex(10)}@${rhex(12)}.invalid` : rname();
+  if (typeof value === 'string') return maskInProcess(/e-?mail/i.test(key) ? 'email' : 'name', value);
   if (Array.isArray(value)) return value.map((v) => maskDetails(v, key));
   if (value && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskDetails(v, k)]));

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { isoUtcSql } from '../db/json-values.ts';
+import { ident } from '../db/sql-text.ts';
 import { sqlColumnOf, type DatasetDef, type ExportColumn } from './export-datasets.ts';
 
 /**
@@ -27,8 +28,6 @@ export interface ExportSelect {
   /** Fields per row (export columns + META). */
   width: number;
 }
-
-const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /** SQL types by column, read once per database and table (information_schema). */
 const typeCache = new WeakMap<Db, Map<string, Promise<Map<string, string>>>>();
