@@ -1,10 +1,11 @@
 // The PostgreSQL pool's client prepares each distinct statement once per connection
 // (src/db/prepared-client.ts): checked in the server's own view of the connection's prepared
 // statements, with the cap, failing statements and transactions.
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../src/db/database.ts';
-import { MAX_PREPARED, PreparingClient } from '../src/db/prepared-client.ts';
+import { commitAfter, MAX_PREPARED, PreparingClient } from '../src/db/prepared-client.ts';
 import { createPgDatabase, TEST_DB } from './helpers/runtime.ts';
 
 // PGlite runs in process: there is no connection to prepare statements on.
@@ -59,5 +60,63 @@ describe.runIf(TEST_DB === 'postgres')('prepared statements on PostgreSQL', () =
     } finally {
       await client.end();
     }
+  });
+
+  describe('a transaction\'s last statement with its COMMIT right behind it (commitAfter)', () => {
+    let other: pg.Client;
+    beforeAll(async () => {
+      // Deferred: a duplicate is only refused by the COMMIT itself.
+      await sql`CREATE TABLE last_rows (id int, CONSTRAINT last_rows_once UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)`.execute(handle.db);
+      other = new pg.Client({ connectionString: pgdb.url });
+      await other.connect();
+    });
+    afterAll(async () => { await other?.end(); });
+    const insert = (id: number) => CompiledQuery.raw('INSERT INTO last_rows (id) VALUES ($1)', [id]);
+    const seen = async (id: number) => Number((await other.query('SELECT count(*) AS c FROM last_rows WHERE id = $1', [id])).rows[0].c);
+
+    it('is committed as soon as the statement answers, before the transaction\'s own commit; the transaction then resolves', async () => {
+      let committedEarly = -1;
+      await handle.db.transaction().execute(async (trx) => {
+        await trx.executeQuery(insert(1));
+        await trx.executeQuery(commitAfter(insert(2)));
+        // Another connection sees both rows while the callback has not returned yet: the COMMIT
+        // went out behind the statement (it may still be running when the statement answers).
+        for (let i = 0; i < 200 && committedEarly < 2; i++) {
+          committedEarly = await seen(2) + await seen(1);
+          if (committedEarly < 2) await new Promise((r) => setTimeout(r, 10));
+        }
+      });
+      expect(committedEarly).toBe(2);
+      expect(await seen(1) + await seen(2)).toBe(2);
+    });
+
+    it('a failing last statement commits nothing, and the connection keeps working', async () => {
+      await expect(handle.db.transaction().execute(async (trx) => {
+        await trx.executeQuery(insert(3));
+        await trx.executeQuery(commitAfter(CompiledQuery.raw('INSERT INTO last_rows (id) VALUES (10 / $1::int)', [0])));
+      })).rejects.toThrow(/division by zero/);
+      expect(await seen(3)).toBe(0);
+      await handle.db.transaction().execute(async (trx) => { await trx.executeQuery(commitAfter(insert(4))); });
+      expect(await seen(4)).toBe(1);
+    });
+
+    it('a COMMIT that fails is the transaction\'s error, and nothing of it stays', async () => {
+      await expect(handle.db.transaction().execute(async (trx) => {
+        await trx.executeQuery(insert(5));
+        await trx.executeQuery(commitAfter(insert(1))); // a duplicate of a committed row: refused at COMMIT
+      })).rejects.toThrow(/last_rows_once/);
+      expect(await seen(5)).toBe(0);
+      expect(await seen(1)).toBe(1);
+    });
+
+    it('a statement after the last one is refused, not run outside the transaction', async () => {
+      await expect(handle.db.transaction().execute(async (trx) => {
+        await trx.executeQuery(commitAfter(insert(6)));
+        await trx.executeQuery(insert(7));
+      })).rejects.toThrow(/after its transaction's last statement/);
+      expect(await seen(6)).toBe(1);
+      expect(await seen(7)).toBe(0);
+      expect((await sql<{ v: number }>`SELECT ${8}::int AS v`.execute(handle.db)).rows[0]!.v).toBe(8);
+    });
   });
 });

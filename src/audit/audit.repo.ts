@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import { type QueryCreator, sql } from 'kysely';
+import { type Compilable, CompiledQuery, type QueryCreator, sql } from 'kysely';
+import { commitAfter } from '../db/prepared-client.ts';
 import type { Db } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
 import { canonicalJson } from './canonical-json.ts';
@@ -89,35 +90,63 @@ export async function lockAuditChain(trx: Db): Promise<void> {
  * built on `db` so that it runs in the same statement as the chain's last insert (a
  * data-modifying WITH): one round trip less while the chain's lock is held.
  */
-export type AlongsideAudit = (db: QueryCreator<Database>, events: AuditEvent[]) => { execute(): Promise<unknown> };
+export type AlongsideAudit = (db: QueryCreator<Database>, events: AuditEvent[]) => Compilable;
 
-/** Appends events in order under one lock and one read of the chain's end; ids may be given. */
-async function appendChained(trx: Db, pending: Array<{ id: string; input: AuditInput }>, alongside?: AlongsideAudit): Promise<AuditEvent[]> {
+const CHUNK = 1000;
+
+/**
+ * Appends events in order under one lock and one read of the chain's end; ids may be given.
+ *
+ * The chain's lock is the one point every deletion passes through one at a time, so the work done
+ * while it is held bounds how many deletions a second the whole service completes. The statement
+ * of the last (usually only) chunk, with `alongside`, is therefore compiled BEFORE the lock, with
+ * placeholders where the chain's position goes (seq, prev_hash, hash: unknown until the chain's end
+ * is read); under the lock only the hashes are computed and the placeholders replaced. `commit`:
+ * that statement is the transaction's last, and on PostgreSQL the COMMIT is sent right behind it
+ * (prepared-client.ts), so no turn of the event loop, busy with other requests, runs between them.
+ */
+async function appendChained(trx: Db, pending: Array<{ id: string; input: AuditInput }>, alongside?: AlongsideAudit, commit = false): Promise<AuditEvent[]> {
   if (pending.length === 0) return [];
   const key = auditKeyOf(trx);
+  const drafts: Array<Omit<AuditEvent, 'seq' | 'prevHash' | 'hash'>> = pending.map(({ id, input }) => ({
+    id, type: input.type, actorKeyId: input.actorKeyId, subjectType: input.subjectType ?? null,
+    subjectId: input.subjectId ?? null, data: input.data ?? {}, createdAt: input.at,
+  }));
+  const lastFrom = Math.floor((drafts.length - 1) / CHUNK) * CHUNK;
+  // Placeholders: strings no real parameter can equal (a nonce per call; event data is passed as one JSON text).
+  const nonce = crypto.randomBytes(12).toString('hex');
+  const slot = (i: number, field: 'seq' | 'prev' | 'hash') => `\u0000lethe-chain:${nonce}:${i}:${field}`;
+  const placeheld: AuditEvent[] = drafts.slice(lastFrom).map((d, j) => ({
+    ...d, seq: slot(lastFrom + j, 'seq') as unknown as number, prevHash: slot(lastFrom + j, 'prev'), hash: slot(lastFrom + j, 'hash'),
+  }));
+  const rowsOf = (events: AuditEvent[]) => events.map((e) => ({ ...e, data: JSON.stringify(e.data) }));
+  const lastStatement = alongside
+    ? alongside(trx.with('appended_audit_events', (db) => db.insertInto('auditEvents').values(rowsOf(placeheld))) as unknown as QueryCreator<Database>, placeheld)
+    : trx.insertInto('auditEvents').values(rowsOf(placeheld));
+  const compiled = lastStatement.compile();
+
   // The chain's lock, then its end as the last holder committed it: one round trip (migration 0016).
   const last = (await sql<{ seq: string; hash: string }>`SELECT seq, hash FROM lethe_audit_head(${AUDIT_LOCK})`.execute(trx)).rows[0];
   let seq = last ? Number(last.seq) : 0;
   let prevHash = last?.hash ?? GENESIS_HASH;
-  const events: AuditEvent[] = pending.map(({ id, input }) => {
-    const event: Omit<AuditEvent, 'hash'> = {
-      seq: ++seq, id, type: input.type, actorKeyId: input.actorKeyId, subjectType: input.subjectType ?? null,
-      subjectId: input.subjectId ?? null, data: input.data ?? {}, createdAt: input.at, prevHash,
-    };
+  const events: AuditEvent[] = drafts.map((d) => {
+    const event = { ...d, seq: ++seq, prevHash };
     const full = { ...event, hash: hashEvent(event, key) };
     prevHash = full.hash;
     return full;
   });
-  const rows = events.map((e) => ({ ...e, data: JSON.stringify(e.data) }));
-  for (let i = 0; i < rows.length; i += 1000) {
-    const chunk = rows.slice(i, i + 1000);
-    if (alongside && i + 1000 >= rows.length) {
-      const withEvents = trx.with('appended_audit_events', (db) => db.insertInto('auditEvents').values(chunk));
-      await alongside(withEvents as unknown as QueryCreator<Database>, events).execute();
-    } else {
-      await trx.insertInto('auditEvents').values(chunk).execute();
-    }
+  for (let i = 0; i < lastFrom; i += CHUNK) await trx.insertInto('auditEvents').values(rowsOf(events.slice(i, i + CHUNK))).execute();
+  const fill = new Map<unknown, unknown>();
+  for (let i = lastFrom; i < events.length; i++) {
+    const e = events[i]!;
+    fill.set(slot(i, 'seq'), e.seq).set(slot(i, 'prev'), e.prevHash).set(slot(i, 'hash'), e.hash);
   }
+  const parameters = compiled.parameters.map((v: unknown) => (fill.has(v) ? fill.get(v) : v));
+  // Kysely passes values as parameters, never in the text; a placeholder there would be written as is.
+  if (compiled.sql.includes(nonce)) throw new Error('audit: a chain placeholder reached the statement text');
+  const filled = CompiledQuery.raw(compiled.sql, parameters);
+  if (commit) commitAfter(filled);
+  await trx.executeQuery(filled);
   return events;
 }
 
@@ -131,11 +160,15 @@ export async function flushAudit(trx: Db, ...more: AuditInput[]): Promise<AuditE
   return flushAuditWith(trx, more);
 }
 
-/** flushAudit, with `alongside` written in the statement of the chain's last insert (see AlongsideAudit). */
-export async function flushAuditWith(trx: Db, more: AuditInput[], alongside?: AlongsideAudit): Promise<AuditEvent[]> {
+/**
+ * flushAudit, with `alongside` written in the statement of the chain's last insert (see
+ * AlongsideAudit). `commit`: that statement is the transaction's last one (see appendChained);
+ * nothing may run in `trx` after it.
+ */
+export async function flushAuditWith(trx: Db, more: AuditInput[], alongside?: AlongsideAudit, commit = false): Promise<AuditEvent[]> {
   const pending = [...(deferred.get(trx) ?? []), ...more.map((input) => ({ id: crypto.randomUUID(), input }))];
   deferred.delete(trx);
-  return appendChained(trx, pending, alongside);
+  return appendChained(trx, pending, alongside, commit);
 }
 
 /** Appends one event to the chain. Must run inside the transaction that makes the change. */

@@ -1,4 +1,21 @@
+import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
+
+// Parameter arrays of statements that end their transaction (Kysely hands pg the compiled query's own array).
+const lastStatements = new WeakSet<readonly unknown[]>();
+
+/**
+ * Marks `query` as its transaction's last statement: on PostgreSQL the COMMIT is queued right
+ * behind it on the connection (pg sends it as soon as the statement completes, inside the socket's
+ * read, without waiting for a turn of the event loop), and the transaction's own later `commit`
+ * resolves with that COMMIT's outcome. A statement after it in the transaction is refused (it
+ * would run outside the transaction). If the statement fails, the queued COMMIT ends the aborted
+ * transaction as a ROLLBACK and the statement's error is what the caller sees. No effect on PGlite.
+ */
+export function commitAfter(query: CompiledQuery): CompiledQuery {
+  lastStatements.add(query.parameters);
+  return query;
+}
 
 /**
  * A pg client that sends every statement Kysely compiles as a named prepared statement, so the
@@ -22,11 +39,31 @@ export class PreparingClient extends pg.Client {
   constructor(config?: string | pg.ClientConfig) {
     super(config);
     const names = new Map<string, string>();
+    // The COMMIT queued behind a transaction's last statement (commitAfter), until the transaction's own commit takes it.
+    let committing: Promise<unknown> | null = null;
     // Looked up at each call (not bound once), so a wrapper of pg.Client.prototype.query sees these calls too.
     const query = (...a: unknown[]) => (pg.Client.prototype.query as Query).apply(this, a);
     // pg's query overloads are many; this keeps its runtime contract and only rewrites
     // (text, values[]) into ({ name, text, values }).
     (this as unknown as { query: Query }).query = (...args: unknown[]) => {
+      const [text, values, callback] = args;
+      if (committing) {
+        const queued = committing;
+        committing = null;
+        if (text === 'commit') return queued;
+        // The last statement failed and the transaction is rolled back (the queued COMMIT already ended it).
+        if (text === 'rollback') return queued.then(() => query(...args), () => query(...args));
+        return Promise.reject(new Error(`a statement after its transaction's last statement (commitAfter): ${String(text).slice(0, 60)}`));
+      }
+      if (Array.isArray(values) && lastStatements.has(values) && typeof callback !== 'function') {
+        const result = send(text as string, values);
+        committing = query('COMMIT') as Promise<unknown>;
+        committing.catch(() => {}); // observed by the transaction's commit; never an unhandled rejection
+        return result;
+      }
+      return send(...args);
+    };
+    const send = (...args: unknown[]) => {
       const [text, values, callback] = args;
       if (typeof text === 'string' && Array.isArray(values) && typeof callback !== 'function' && PLANNABLE.test(text)) {
         let name = names.get(text);

@@ -34,21 +34,10 @@ export class SqlText {
     const rows = await this.run<Record<string, unknown>>(db, text);
     return rows.map((row) => {
       const out: Record<string, unknown> = {};
-      for (const k in row) out[camelKey(k)] = row[k];
+      for (const k in row) out[toCamel(k)] = row[k];
       return out as R;
     });
   }
-}
-
-/** The data map's toCamel (the CamelCasePlugin's rule for our column names), memoized: a handful of names, every row. */
-const camelKeys = new Map<string, string>();
-function camelKey(snake: string): string {
-  let k = camelKeys.get(snake);
-  if (k === undefined) {
-    k = toCamel(snake);
-    camelKeys.set(snake, k);
-  }
-  return k;
 }
 
 /** A quoted identifier (the names come from declarations, never from a request; quoted all the same). */

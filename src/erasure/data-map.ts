@@ -305,7 +305,15 @@ export function encryptedColumns(table: string): Array<[string, Encoding]> {
 /** Tables the migration tool owns; not ours to classify. */
 export const UNMAPPED_TABLES = new Set(['lethe_migrations', 'lethe_migrations_lock']);
 
-/** snake_case column → the camelCase field the API and Kysely use. */
-export const toCamel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+/** snake_case column → the camelCase field the API and Kysely use (memoized: a few hundred names, every row of every request). */
+export function toCamel(snake: string): string {
+  let k = camelNames.get(snake);
+  if (k === undefined) {
+    k = snake.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+    if (camelNames.size < 10_000) camelNames.set(snake, k);
+  }
+  return k;
+}
+const camelNames = new Map<string, string>();
 /** camelCase field → its snake_case column (toCamel's inverse). */
 export const toSnake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

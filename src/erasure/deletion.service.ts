@@ -120,8 +120,10 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           // Receipt columns other domains fill, each from its own step's result.
           const receipt: DeletionReceiptFields = { redaction: null, backupId: null, keyDestroyedAt: null, keyEpochId: null };
           for (const [step, result] of results) if (step.receipt) Object.assign(receipt, step.receipt(result));
+          crashPoint('delete.before-commit'); // test-only (NODE_ENV=test): SIGKILL before the commit
           // Every event of the deletion (steps' and this one) is appended here, at the end; the
-          // receipt, which names the last event and its hash, is written by the same statement.
+          // receipt, which names the last event and its hash, is written by the same statement,
+          // the transaction's last: its COMMIT follows it at once (the chain's lock is held until then).
           await flushAuditWith(trx, [{
             type: 'customer.deleted', actorKeyId: principal.keyId, subjectType: 'customer', subjectId: customerId, at,
             data: { counts, cancelled, preservedTransactions: preserved, applicationsNotified, ...(options.actor ? { actor: options.actor } : {}) },
@@ -135,8 +137,7 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
               preservedTransactions: preserved, applicationsNotified, auditEventId: audit.id, auditHash: audit.hash, ...receipt,
               actor: options.actor ?? null,
             });
-          });
-          crashPoint('delete.before-commit'); // test-only (NODE_ENV=test): SIGKILL before the commit
+          }, true);
         }));
       } catch (error) {
         ctx.metrics.deletions.inc({ outcome: error instanceof AppError ? error.code : 'error' });
