@@ -73,9 +73,12 @@ export async function insertWrappedKey(db: Db, k: { customerId: string; epochId:
   return r !== undefined;
 }
 
-/** deleteKeys as a data-modifying WITH part (`name AS (...)`): its rows are the deleted keys' customer and epoch. */
-export const deleteKeysCte = (name: string, customerIds: string[]) => sql`${sql.raw(name)} AS (DELETE FROM customer_keys
-  WHERE customer_id IN (${sql.join(customerIds)}) RETURNING customer_id, epoch_id)`;
+/**
+ * deleteKeys as a data-modifying WITH part (`name AS (...)`) of a statement built with `q`: its rows
+ * are the deleted keys' customer and epoch. Text, not a Kysely builder: part of every DELETE.
+ */
+export const deleteKeysCte = (q: SqlText, name: string, customerIds: string[]): string => `${name} AS (DELETE FROM customer_keys
+  WHERE customer_id IN (${q.list(customerIds)}) RETURNING customer_id, epoch_id)`;
 
 export function deleteKeys(trx: Db, customerIds: string[]) {
   return trx.deleteFrom('customerKeys').where('customerId', 'in', customerIds)

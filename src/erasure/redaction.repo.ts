@@ -1,6 +1,7 @@
-import { type RawBuilder, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { fromJson } from '../db/json-values.ts';
+import { ident, SqlText } from '../db/sql-text.ts';
 import { deleteKeysCte } from '../crypto/customer-keys.repo.ts';
 import { toCamel } from './data-map.ts';
 
@@ -37,29 +38,32 @@ export interface RedactionWrite {
 /**
  * The UPDATE that writes a batch: each row's new values (passed as one jsonb parameter, read with
  * jsonb_to_recordset), the file column emptied when its file goes, and on `customers` redacted_at
- * set and the blind index cleared (e-mail and external id).
+ * set and the blind index cleared (e-mail and external id). Text with `q`'s parameters (part of
+ * every DELETE: src/db/sql-text.ts).
  */
-function redactionUpdate(table: string, w: RedactionWrite, returning: boolean) {
+function redactionUpdate(q: SqlText, table: string, w: RedactionWrite, returning: boolean): string {
   const isCustomers = table === 'customers';
   const payload = JSON.stringify(w.rows.map((r) => Object.fromEntries([['id', r.id], ...r.cells.map((c, i) => [`c${i}`, c])])));
-  const sets: RawBuilder<unknown>[] = w.columns.map((c, i) =>
-    sql`${sql.ref(c.sqlColumn)} = ${sql.raw(`v.c${i}`)}${sql.raw(c.json ? '::jsonb' : '')}`);
+  const sets = w.columns.map((c, i) => `${ident(c.sqlColumn)} = v.c${i}${c.json ? '::jsonb' : ''}`);
   if (w.fileColumn) {
-    sets.push(sql`${sql.ref(w.fileColumn)} = NULL`);
-    if (isCustomers) sets.push(sql`profile_photo_content_type = NULL`);
+    sets.push(`${ident(w.fileColumn)} = NULL`);
+    if (isCustomers) sets.push('profile_photo_content_type = NULL');
   }
-  if (isCustomers) sets.push(sql`redacted_at = ${w.at}`, sql`email_bidx = NULL`, sql`external_id_bidx = NULL`);
-  sets.push(sql`updated_at = ${w.at}`);
-  const cols = sql.raw(['id uuid', ...w.columns.map((_c, i) => `c${i} text`)].join(', '));
-  return sql`UPDATE ${sql.table(table)} AS t SET ${sql.join(sets)}
-    FROM jsonb_to_recordset(${payload}::jsonb) AS v(${cols}) WHERE t.id = v.id${returning ? sql` RETURNING 1` : sql``}`;
+  if (isCustomers) sets.push(`redacted_at = ${q.param(w.at)}`, 'email_bidx = NULL', 'external_id_bidx = NULL');
+  sets.push(`updated_at = ${q.param(w.at)}`);
+  const cols = ['id uuid', ...w.columns.map((_c, i) => `c${i} text`)].join(', ');
+  return `UPDATE ${ident(table)} AS t SET ${sets.join(', ')}
+    FROM jsonb_to_recordset(${q.param(payload, 'jsonb')}) AS v(${cols}) WHERE t.id = v.id${returning ? ' RETURNING 1' : ''}`;
 }
 
-/** One UPDATE for a batch of one table (redactionUpdate). Returns the rows changed. */
+/** One UPDATE for a batch of one table (redactionUpdate). Returns the rows changed (one returned per row). */
 export async function writeRedactedValues(trx: Db, table: string, w: RedactionWrite): Promise<number> {
-  const r = await redactionUpdate(table, w, false).execute(trx);
-  return Number(r.numAffectedRows ?? 0);
+  const q = new SqlText();
+  return (await q.run(trx, redactionUpdate(q, table, w, true))).length;
 }
+
+/** A string literal (the names come from declarations; quotes doubled all the same). */
+const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /**
  * Every personal row of the given customers, for every table, and their kept `customer.deleted`
@@ -69,22 +73,23 @@ export async function writeRedactedValues(trx: Db, table: string, w: RedactionWr
 export async function personalRowsOfAll(trx: Db, tables: Array<{ table: string; columns: string[] }>, ids: string[]): Promise<{
   rows: Map<string, Array<Record<string, unknown>>>; kept: Array<{ id: string; customerId: string; details: unknown }>;
 }> {
+  const q = new SqlText();
   const parts = tables.map((t, i) => {
     const isCustomers = t.table === 'customers';
-    const fields = [sql`'id', id`, sql`'customerId', ${isCustomers ? sql`id` : sql`customer_id`}`,
-      ...t.columns.map((c) => sql`${sql.lit(toCamel(c))}::text, ${sql.ref(c)}`)];
-    const where = isCustomers ? sql`id IN (${list(ids)})` : sql`customer_id IN (${list(ids)})`;
-    return sql`(SELECT coalesce(jsonb_agg(jsonb_build_object(${sql.join(fields)}) ORDER BY id), '[]'::jsonb)
-      FROM ${sql.table(t.table)} WHERE ${where}) AS ${sql.raw(`t${i}`)}`;
+    const fields = [`'id', id`, `'customerId', ${isCustomers ? 'id' : 'customer_id'}`,
+      ...t.columns.map((c) => `${literal(toCamel(c))}::text, ${ident(c)}`)];
+    const where = `${isCustomers ? 'id' : 'customer_id'} IN (${q.list(ids)})`;
+    return `(SELECT coalesce(jsonb_agg(jsonb_build_object(${fields.join(', ')}) ORDER BY id), '[]'::jsonb)
+      FROM ${ident(t.table)} WHERE ${where}) AS t${i}`;
   });
-  const kept = sql`(SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'customerId', customer_id, 'details', details)), '[]'::jsonb)
-    FROM activity WHERE customer_id IN (${list(ids)}) AND type = 'customer.deleted') AS kept`;
-  const r = await sql<Record<string, unknown>>`SELECT ${sql.join([...parts, kept])}`.execute(trx);
-  const row = r.rows[0]!;
+  const kept = `(SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'customerId', customer_id, 'details', details)), '[]'::jsonb)
+    FROM activity WHERE customer_id IN (${q.list(ids)}) AND type = 'customer.deleted') AS kept`;
+  // Top-level names t0…, kept: the same with or without the CamelCasePlugin (which keeps nested keys).
+  const [row] = await q.run<Record<string, unknown>>(trx, `SELECT ${[...parts, kept].join(', ')}`);
   const parse = (v: unknown) => fromJson<Array<Record<string, unknown>>>(v);
   return {
-    rows: new Map(tables.map((t, i) => [t.table, parse(row[`t${i}`])])),
-    kept: parse(row.kept) as Array<{ id: string; customerId: string; details: unknown }>,
+    rows: new Map(tables.map((t, i) => [t.table, parse(row![`t${i}`])])),
+    kept: parse(row!.kept) as Array<{ id: string; customerId: string; details: unknown }>,
   };
 }
 
@@ -100,27 +105,29 @@ export async function writeCustomersRedaction(trx: Db, ids: string[], tables: Ar
     /** Customer → the epoch that wrapped its data key, deleted by this statement (crypto-shredding). */
     keyEpochs: Map<string, string>;
   }> {
-  const ctes = tables.map((t, i) => sql`${sql.raw(`w${i}`)} AS (${redactionUpdate(t.table, t.write, true)})`);
-  ctes.push(sql`ap AS (DELETE FROM activity WHERE customer_id IN (${list(ids)}) AND type <> 'customer.deleted' RETURNING 1)`);
-  ctes.push(sql`am AS (UPDATE activity AS a SET details = v.details FROM jsonb_to_recordset(${JSON.stringify(details)}::jsonb) AS v(id uuid, details jsonb)
+  // Text (src/db/sql-text.ts): the same for every DELETE of the same shape, its values parameters.
+  const q = new SqlText();
+  const ctes = tables.map((t, i) => `w${i} AS (${redactionUpdate(q, t.table, t.write, true)})`);
+  ctes.push(`ap AS (DELETE FROM activity WHERE customer_id IN (${q.list(ids)}) AND type <> 'customer.deleted' RETURNING 1)`);
+  ctes.push(`am AS (UPDATE activity AS a SET details = v.details FROM jsonb_to_recordset(${q.param(JSON.stringify(details), 'jsonb')}) AS v(id uuid, details jsonb)
     WHERE a.id = v.id RETURNING 1)`);
   if (inserted.length > 0) {
     // A DELETE's own customer.deleted entry, written masked (the DELETE above cannot see it: same statement).
-    ctes.push(sql`ai AS (INSERT INTO activity (id, customer_id, type, record_id, details, created_at)
+    const rows = JSON.stringify(inserted.map((e) => ({ id: e.id, customer_id: e.customerId, details: e.details, created_at: e.at })));
+    ctes.push(`ai AS (INSERT INTO activity (id, customer_id, type, record_id, details, created_at)
       SELECT v.id, v.customer_id, 'customer.deleted', NULL, v.details, v.created_at
-      FROM jsonb_to_recordset(${JSON.stringify(inserted.map((e) => ({ id: e.id, customer_id: e.customerId, details: e.details, created_at: e.at })))}::jsonb)
+      FROM jsonb_to_recordset(${q.param(rows, 'jsonb')})
         AS v(id uuid, customer_id uuid, details jsonb, created_at timestamptz) RETURNING 1)`);
   }
-  ctes.push(sql`sr AS (UPDATE idempotency_keys SET response_body = NULL
-    WHERE customer_id IN (${list(ids)}) AND response_body IS NOT NULL AND response_body <> 'null'::jsonb RETURNING 1)`);
+  ctes.push(`sr AS (UPDATE idempotency_keys SET response_body = NULL
+    WHERE customer_id IN (${q.list(ids)}) AND response_body IS NOT NULL AND response_body <> 'null'::jsonb RETURNING 1)`);
   // Last of the redaction, in the same statement: the data keys go (crypto-shredding).
-  ctes.push(deleteKeysCte('dk', ids));
-  const counts = [...tables.map((_t, i) => `w${i}`), 'ap', 'am', ...inserted.length > 0 ? ['ai'] : [], 'sr'].map((n) => sql`(SELECT count(*) FROM ${sql.raw(n)}) AS ${sql.raw(`n${n}`)}`);
-  const keys = sql`(SELECT coalesce(json_agg(json_build_array(customer_id, epoch_id)), '[]'::json) FROM dk) AS dk`;
-  const r = await sql<Record<string, unknown>>`WITH ${sql.join(ctes)} SELECT ${sql.join([...counts, keys])}`.execute(trx);
-  const row = r.rows[0]!;
-  const n = (name: string) => Number(row[`n${name}`]);
-  const deleted = fromJson<Array<[string, string]>>(row.dk);
+  ctes.push(deleteKeysCte(q, 'dk', ids));
+  const counts = [...tables.map((_t, i) => `w${i}`), 'ap', 'am', ...inserted.length > 0 ? ['ai'] : [], 'sr'].map((n) => `(SELECT count(*) FROM ${n}) AS n${n}`);
+  const keys = `(SELECT coalesce(json_agg(json_build_array(customer_id, epoch_id)), '[]'::json) FROM dk) AS dk`;
+  const [row] = await q.run<Record<string, unknown>>(trx, `WITH ${ctes.join(',\n')} SELECT ${[...counts, keys].join(', ')}`);
+  const n = (name: string) => Number(row![`n${name}`]);
+  const deleted = fromJson<Array<[string, string]>>(row!.dk);
   return {
     tables: Object.fromEntries(tables.map((t, i) => [t.table, n(`w${i}`)])),
     activityPurged: n('ap'), activityMasked: n('am') + (inserted.length > 0 ? n('ai') : 0), storedResponses: n('sr'), keyEpochs: new Map(deleted),
