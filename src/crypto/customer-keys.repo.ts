@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { SqlText } from '../db/sql-text.ts';
-import { isoUtcText } from '../db/json-values.ts';
+import { isoUtcSql } from '../db/json-values.ts';
 
 /** SQL for customer data keys and key epochs; key handling lives in customer-keys.ts. */
 
@@ -16,7 +16,7 @@ export function findCurrentEpoch(db: Db) {
 }
 
 /** findCurrentEpoch as a subselect (json [id, seq, created_at as an ISO string]), for adoptEpoch. */
-export const currentEpochJson = () => sql<unknown>`(SELECT json_build_array(id, seq, ${isoUtcText('created_at')})
+export const currentEpochJson = (): string => `(SELECT json_build_array(id, seq, ${isoUtcSql('created_at')})
   FROM key_epochs WHERE retired_at IS NULL AND destroyed_at IS NULL ORDER BY seq DESC LIMIT 1)`;
 
 export async function listEpochIds(db: Db): Promise<string[]> {
@@ -62,8 +62,8 @@ export function wrappedKeysOf(db: Db, customerIds: string[]) {
  * The customers' wrapped keys as a subselect (a json array of [customer id, epoch id, base64]),
  * for a statement that reads them beside other things (customer-keys.ts adoptWrapped reads it).
  */
-export const wrappedKeysJson = (customerIds: string[]) => sql<unknown>`(SELECT coalesce(json_agg(json_build_array(customer_id, epoch_id,
-  encode(wrapped, 'base64'))), '[]'::json) FROM customer_keys WHERE customer_id IN (${sql.join(customerIds)}))`;
+export const wrappedKeysJson = (q: SqlText, customerIds: string[]): string => `(SELECT coalesce(json_agg(json_build_array(customer_id, epoch_id,
+  encode(wrapped, 'base64'))), '[]'::json) FROM customer_keys WHERE customer_id IN (${q.list(customerIds)}))`;
 
 /** Inserts a wrapped key unless the customer has one; true when this call inserted it. */
 export async function insertWrappedKey(db: Db, k: { customerId: string; epochId: string; wrapped: Buffer; at: Date }): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { type QueryCreator, type RawBuilder, sql } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import type { CascadeValues } from '../plugin/registry.ts';
+import type { CascadeValues, DeletionPrefetch } from '../plugin/registry.ts';
 import type { Db } from '../db/database.ts';
 import { fromJson } from '../db/json-values.ts';
 import { COLLECTIONS, type CollectionDef } from '../customers/collections.ts';
@@ -22,28 +22,33 @@ export async function countLive(db: Db, customerId: string): Promise<Record<stri
 
 /**
  * `prefetch` (a DELETE, after it locked the customer): in the same statement, what the deletion's
- * steps read next — the customer's wrapped key, the current key epoch, the settings sections —
- * for the transaction's memos (customer-keys.ts, settings.repo.ts).
+ * steps read next — the customer's wrapped key, the current key epoch, the settings sections (for
+ * the transaction's memos: customer-keys.ts, settings.repo.ts) and each step's own read
+ * (DeletionStep.prefetch), returned in order as `steps`. Text, not a Kysely builder: every DELETE.
  */
-export async function blockerCounts(db: Db, customerId: string, prefetch = false) {
-  const r = await sql<{ pending: number; activeSubscriptions: number; activeLicenses: number; transactions: number; activity: number; applicationIds: unknown;
-    wrappedKeys?: unknown; currentEpoch?: unknown; settings?: unknown; }>`
-    SELECT ${prefetch ? sql`${wrappedKeysJson([customerId])} AS wrapped_keys, ${currentEpochJson()} AS current_epoch, ${settingsJson()} AS settings,` : sql``}
-      (SELECT count(*) FROM transactions WHERE customer_id = ${customerId} AND status = 'pending') AS pending,
-      (SELECT coalesce(jsonb_agg(d.a ORDER BY d.a), '[]'::jsonb) FROM (SELECT DISTINCT application_id AS a FROM licenses
-        WHERE customer_id = ${customerId}) AS d) AS application_ids,
-      (SELECT count(*) FROM subscriptions WHERE customer_id = ${customerId} AND deleted_at IS NULL AND status = 'active') AS active_subscriptions,
-      (SELECT count(*) FROM licenses WHERE customer_id = ${customerId} AND deleted_at IS NULL AND status = 'active') AS active_licenses,
-      (SELECT count(*) FROM transactions WHERE customer_id = ${customerId}) AS transactions,
-      (SELECT count(*) FROM activity WHERE customer_id = ${customerId}) AS activity
-  `.execute(db);
-  const row = r.rows[0]!;
+export async function blockerCounts(db: Db, customerId: string, prefetch: false | DeletionPrefetch[] = false) {
+  const q = new SqlText();
+  const id = q.param(customerId, 'uuid');
+  const fetched = prefetch ? [
+    `${wrappedKeysJson(q, [customerId])} AS wrapped_keys`, `${currentEpochJson()} AS current_epoch`, `${settingsJson()} AS settings`,
+    ...prefetch.map((p, i) => `${p.select(q)} AS step_${i}`),
+  ] : [];
+  const [row] = await q.run<Record<string, unknown>>(db, `SELECT ${[...fetched,
+    `(SELECT count(*) FROM transactions WHERE customer_id = ${id} AND status = 'pending') AS pending`,
+    `(SELECT coalesce(jsonb_agg(d.a ORDER BY d.a), '[]'::jsonb) FROM (SELECT DISTINCT application_id AS a FROM licenses
+        WHERE customer_id = ${id}) AS d) AS application_ids`,
+    `(SELECT count(*) FROM subscriptions WHERE customer_id = ${id} AND deleted_at IS NULL AND status = 'active') AS active_subscriptions`,
+    `(SELECT count(*) FROM licenses WHERE customer_id = ${id} AND deleted_at IS NULL AND status = 'active') AS active_licenses`,
+    `(SELECT count(*) FROM transactions WHERE customer_id = ${id}) AS transactions`,
+    `(SELECT count(*) FROM activity WHERE customer_id = ${id}) AS activity`].join(',\n    ')}`);
+  const r = row!;
   return {
-    pending: Number(row.pending), activeSubscriptions: Number(row.activeSubscriptions),
-    activeLicenses: Number(row.activeLicenses), transactions: Number(row.transactions), activity: Number(row.activity),
+    pending: Number(r.pending), activeSubscriptions: Number(r.active_subscriptions),
+    activeLicenses: Number(r.active_licenses), transactions: Number(r.transactions), activity: Number(r.activity),
     /** Applications the customer ever held a license for, cancelled or not (licensedApplicationIds). */
-    applicationIds: fromJson<string[]>(row.applicationIds),
-    prefetched: { wrappedKeys: row.wrappedKeys, currentEpoch: row.currentEpoch, settings: row.settings },
+    applicationIds: fromJson<string[]>(r.application_ids),
+    prefetched: { wrappedKeys: r.wrapped_keys, currentEpoch: r.current_epoch, settings: r.settings },
+    steps: prefetch ? prefetch.map((_p, i) => r[`step_${i}`]) : [],
   };
 }
 

@@ -10,7 +10,7 @@ import type { Customer, DeletionsTable } from '../db/schema.ts';
 import { AppError, notFound } from '../http/errors.ts';
 import * as repo from './deletion.repo.ts';
 import { adoptSettings } from '../settings/settings.repo.ts';
-import type { CascadeValues, DeletionContext, DeletionReceiptFields, DeletionStep } from '../plugin/registry.ts';
+import type { CascadeValues, DeletionContext, DeletionPrefetch, DeletionReceiptFields, DeletionStep } from '../plugin/registry.ts';
 import { customerRef } from './pseudonym.ts';
 
 export type { DeletionContext, DeletionStep } from '../plugin/registry.ts';
@@ -82,7 +82,13 @@ export function createDeletionService(ctx: Ctx, stepsOf: () => readonly Deletion
           // we waited): the blockers, and what the steps read next (the customer's data key, which
           // decrypts the row, the current key epoch, the settings), kept for this transaction.
           ctx.crypto.keys.holdCustomer(trx, customerId);
-          const extra = await repo.blockerCounts(trx, customerId, true);
+          const prefetches: DeletionPrefetch[] = [];
+          for (const step of steps) {
+            const p = step.prefetch ? await step.prefetch(trx, customerId) : null;
+            if (p) prefetches.push(p);
+          }
+          const extra = await repo.blockerCounts(trx, customerId, prefetches);
+          prefetches.forEach((p, i) => p.adopt(extra.steps[i]));
           ctx.crypto.keys.adoptWrapped(trx, [customerId], extra.prefetched.wrappedKeys);
           ctx.crypto.keys.adoptEpoch(trx, extra.prefetched.currentEpoch);
           adoptSettings(trx, extra.prefetched.settings);

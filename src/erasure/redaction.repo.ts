@@ -70,26 +70,37 @@ const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
  * activity entries, in one statement (each table's rows as one jsonb array, ordered by id; the
  * personal columns are text or jsonb, so they read the same as through the driver).
  */
-export async function personalRowsOfAll(trx: Db, tables: Array<{ table: string; columns: string[] }>, ids: string[]): Promise<{
-  rows: Map<string, Array<Record<string, unknown>>>; kept: Array<{ id: string; customerId: string; details: unknown }>;
-}> {
+export async function personalRowsOfAll(trx: Db, tables: Array<{ table: string; columns: string[] }>, ids: string[]): Promise<PersonalRows> {
   const q = new SqlText();
+  const [row] = await q.run<{ r: unknown }>(trx, `SELECT ${personalRowsJson(q, tables, ids)} AS r`);
+  return parsePersonalRows(row!.r, tables);
+}
+
+export interface PersonalRows {
+  rows: Map<string, Array<Record<string, unknown>>>; kept: Array<{ id: string; customerId: string; details: unknown }>;
+}
+
+/** personalRowsOfAll's read as one jsonb expression of a statement built with `q` (a DELETE reads it with its blockers). */
+export function personalRowsJson(q: SqlText, tables: Array<{ table: string; columns: string[] }>, ids: string[]): string {
   const parts = tables.map((t, i) => {
     const isCustomers = t.table === 'customers';
     const fields = [`'id', id`, `'customerId', ${isCustomers ? 'id' : 'customer_id'}`,
       ...t.columns.map((c) => `${literal(toCamel(c))}::text, ${ident(c)}`)];
     const where = `${isCustomers ? 'id' : 'customer_id'} IN (${q.list(ids)})`;
-    return `(SELECT coalesce(jsonb_agg(jsonb_build_object(${fields.join(', ')}) ORDER BY id), '[]'::jsonb)
-      FROM ${ident(t.table)} WHERE ${where}) AS t${i}`;
+    return `'t${i}', (SELECT coalesce(jsonb_agg(jsonb_build_object(${fields.join(', ')}) ORDER BY id), '[]'::jsonb)
+      FROM ${ident(t.table)} WHERE ${where})`;
   });
-  const kept = `(SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'customerId', customer_id, 'details', details)), '[]'::jsonb)
-    FROM activity WHERE customer_id IN (${q.list(ids)}) AND type = 'customer.deleted') AS kept`;
-  // Top-level names t0…, kept: the same with or without the CamelCasePlugin (which keeps nested keys).
-  const [row] = await q.run<Record<string, unknown>>(trx, `SELECT ${[...parts, kept].join(', ')}`);
-  const parse = (v: unknown) => fromJson<Array<Record<string, unknown>>>(v);
+  const kept = `'kept', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'customerId', customer_id, 'details', details)), '[]'::jsonb)
+    FROM activity WHERE customer_id IN (${q.list(ids)}) AND type = 'customer.deleted')`;
+  return `jsonb_build_object(${[...parts, kept].join(', ')})`;
+}
+
+/** The value of personalRowsJson, by table. */
+export function parsePersonalRows(value: unknown, tables: Array<{ table: string }>): PersonalRows {
+  const all = fromJson<Record<string, Array<Record<string, unknown>>>>(value);
   return {
-    rows: new Map(tables.map((t, i) => [t.table, parse(row![`t${i}`])])),
-    kept: parse(row!.kept) as Array<{ id: string; customerId: string; details: unknown }>,
+    rows: new Map(tables.map((t, i) => [t.table, all[`t${i}`]!])),
+    kept: all.kept as Array<{ id: string; customerId: string; details: unknown }>,
   };
 }
 

@@ -1,7 +1,9 @@
 import type { Ctx } from '../context.ts';
 import type { DeletionContext, DeletionStep } from './deletion.service.ts';
 import type { CascadeValues } from '../plugin/registry.ts';
-import { asCascadeValues, finishRedaction, redactCustomers, redactedValuesOf } from './redaction.ts';
+import { asCascadeValues, finishRedaction, parsePersonalRowsRead, personalRowsRead, redactCustomers, redactedValuesOf } from './redaction.ts';
+import type { PersonalRows } from './redaction.repo.ts';
+import type { Db } from '../db/database.ts';
 import { effectivePolicy, type Policy } from './redaction-policy.ts';
 import { readSettingsSection, type SettingsSectionOf } from '../settings/settings.repo.ts';
 
@@ -30,10 +32,21 @@ export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
   const prepared = new WeakMap<DeletionContext, {
     s: SettingsSectionOf<'erasure'>; policy: Policy | null; values: Awaited<ReturnType<typeof redactedValuesOf>> | null;
   }>();
+  // Per deletion transaction: the personal rows its blocker statement read (prefetch → cascadeValues).
+  const preread = new WeakMap<Db, PersonalRows>();
   return {
     name: 'redaction',
     phase: 'after',
     order: 10,
+    // The personal rows are read with the blockers (the customer is locked, nobody changes them
+    // until commit); also when automatic deletion is off, which the settings in that same
+    // statement tell: unused then.
+    async prefetch(trx, customerId) {
+      return {
+        select: (q) => personalRowsRead(q, [customerId]),
+        adopt: (value) => { preread.set(trx, parsePersonalRowsRead(value)); },
+      };
+    },
     receipt: (record) => ({ redaction: { ...record }, keyDestroyedAt: record.keyDestroyedAt ?? null, keyEpochId: record.keyEpochId ?? null }),
     /**
      * Before the cascade: the new values of every personal field (the records are read here; the
@@ -47,7 +60,7 @@ export function createRedactionStep(ctx: Ctx): DeletionStep<RedactionRecord> {
         return [];
       }
       const policy = effectivePolicy(s.redactionOverrides);
-      const values = await redactedValuesOf(trx, ctx.crypto, [c.customer.id], policy, c.at);
+      const values = await redactedValuesOf(trx, ctx.crypto, [c.customer.id], policy, c.at, preread.get(trx));
       prepared.set(c, { s, policy, values });
       // The customer.deleted entry is masked by this transaction anyway: written masked by run's
       // statement, it is never sealed under a key that is destroyed a statement later.

@@ -1,5 +1,6 @@
 import type { FieldCrypto } from '../crypto/field-crypto.ts';
 import type { Db } from '../db/database.ts';
+import type { SqlText } from '../db/sql-text.ts';
 import { toCamel } from './data-map.ts';
 import { maskValue } from './mask-values.ts';
 import { maskDetails } from './masking.sql.ts';
@@ -41,14 +42,11 @@ export async function redactCustomers(trx: Db, fc: FieldCrypto, ids: string[], p
  * new values computed; a deleted photo's bytes go (stored_files). A DELETE has its cascade write
  * these values (one row version per record) and then calls finishRedaction.
  */
-export async function redactedValuesOf(trx: Db, fc: FieldCrypto, ids: string[], policy: Policy, at: Date) {
+export async function redactedValuesOf(trx: Db, fc: FieldCrypto, ids: string[], policy: Policy, at: Date, preread?: repo.PersonalRows) {
   const blobKeys: string[] = [];
   const deks = await fc.keysOf(trx, ids);
-  const tables = [...byTable].map(([table, fields]) => {
-    const { cols, file } = columnsOf(fields);
-    return { table, fields, columns: [...(file ? [file.sqlColumn] : []), ...cols.map((f) => f.sqlColumn)] };
-  });
-  const read = await repo.personalRowsOfAll(trx, tables, ids);
+  const tables = personalTables();
+  const read = preread ?? await repo.personalRowsOfAll(trx, tables, ids);
   const writes: Array<{ table: string; write: repo.RedactionWrite }> = [];
   for (const { table, fields } of tables) {
     const rows = read.rows.get(table) ?? [];
@@ -57,6 +55,17 @@ export async function redactedValuesOf(trx: Db, fc: FieldCrypto, ids: string[], 
   }
   return { writes, blobKeys, kept: read.kept, at };
 }
+
+/** The personal columns read of each table of the policy (its file column first); the policy's fields are fixed. */
+let tablesRead: Array<{ table: string; fields: PolicyField[]; columns: string[] }> | null = null;
+const personalTables = () => (tablesRead ??= [...byTable].map(([table, fields]) => {
+  const { cols, file } = columnsOf(fields);
+  return { table, fields, columns: [...(file ? [file.sqlColumn] : []), ...cols.map((f) => f.sqlColumn)] };
+}));
+
+/** redactedValuesOf's read as an expression of another statement (a DELETE's blocker read), and its value's parse. */
+export const personalRowsRead = (q: SqlText, ids: string[]) => repo.personalRowsJson(q, personalTables(), ids);
+export const parsePersonalRowsRead = (value: unknown) => repo.parsePersonalRows(value, personalTables());
 
 /** A table's new values as the cascade's values (deletion.repo.ts cascade): the same columns redactionUpdate sets. */
 export function asCascadeValues(table: string, w: repo.RedactionWrite): CascadeValues {

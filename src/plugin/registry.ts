@@ -5,6 +5,7 @@ import type { Migration } from 'kysely/migration';
 import type { Config } from '../config.ts';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
+import type { SqlText } from '../db/sql-text.ts';
 import type { CommonTableExpressionOutput, QueryCreator } from 'kysely';
 import type { Customer, Database } from '../db/schema.ts';
 
@@ -111,6 +112,18 @@ export interface DeletionStep<R = unknown> {
    * steps, before the cascade; `run` still runs in its phase.
    */
   cascadeValues?(trx: Db, c: DeletionContext): Promise<CascadeValues[]>;
+  /**
+   * A read the step needs, done by the deletion's first statement after the customer is locked
+   * (its blocker read) instead of by a statement of its own. Reads only: that statement runs for a
+   * deletion its blockers then refuse too. Keep what `adopt` receives per transaction (`trx`).
+   */
+  prefetch?(trx: Db, customerId: string): Promise<DeletionPrefetch | null>;
+}
+
+/** One SQL expression for the blocker statement (built with its parameters) and the step's use of its value. */
+export interface DeletionPrefetch {
+  select(q: SqlText): string;
+  adopt(value: unknown): void;
 }
 
 /** Values for the cascade's UPDATE of `sqlTable`, by row id (rows of the deleted customer only). */

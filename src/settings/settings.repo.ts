@@ -84,8 +84,9 @@ const SECTION_COLUMNS = [...new Set(Object.values(SETTINGS_SECTIONS).flat())] as
  * other things (a DELETE's first read after its lock); adoptSettings keeps it for the transaction.
  * The columns are booleans, integers, text and jsonb: json reads them as the driver does.
  */
-export const settingsJson = () => sql<unknown>`(SELECT json_build_object(${sql.join(SECTION_COLUMNS.map((c) =>
-  sql`${sql.lit(c)}::text, ${sql.ref(toSnake(c))}`))}) FROM settings WHERE id = 1)`;
+export const settingsJson = (): string => SETTINGS_JSON;
+// Text (a DELETE's blocker statement is SQL text, src/db/sql-text.ts): the names are this module's constants.
+const SETTINGS_JSON = `(SELECT json_build_object(${SECTION_COLUMNS.map((c) => `'${c}'::text, ${toSnake(c)}`).join(', ')}) FROM settings WHERE id = 1)`;
 
 /** The sections read by settingsJson, kept for `trx`'s later readSettingsSection (see inTransaction). */
 export function adoptSettings(trx: Db, json: unknown): void {
