@@ -1,6 +1,5 @@
-import type { QueryCreator } from 'kysely';
 import type { Db } from '../db/database.ts';
-import type { Database } from '../db/schema.ts';
+import type { SqlText } from '../db/sql-text.ts';
 import { paginate, type PageQuery } from '../http/pagination.ts';
 
 /** SQL of the sealed pre-deletion archives (`backup_archives`). */
@@ -19,14 +18,18 @@ export async function markMoved(db: Db, id: string, blobKey: string): Promise<bo
   return Number(r.numUpdatedRows) > 0;
 }
 
-/** The archive row, built on `db` (the DELETE writes it in the statement that stores its file: BlobStore.putWith). */
-export function archiveInsert(db: QueryCreator<Database>, a: {
+/**
+ * The archive row's insert as SQL text with its parameters in `q` (the DELETE writes it in the
+ * statement that stores its file: BlobStore.putWith; text because it runs on every DELETE).
+ */
+export function archiveInsert(q: SqlText, a: {
   id: string; customerId: string; createdAt: Date; expiresAt: Date; blobKey: string; sizeBytes: number; keyFingerprint: string;
   /** The key epoch whose key sealed it (crypto-shredding); null: the master-derived backup key (release 1). */
   keyEpochId: string | null;
-}) {
+}): string {
   // The ciphertext is in stored_files (blobKey), written in the same transaction; `sealed` is for older releases' rows.
-  return db.insertInto('backupArchives').values({ ...a, sealed: null, destroyedAt: null });
+  return `insert into "backup_archives" ("id", "customer_id", "created_at", "expires_at", "blob_key", "size_bytes", "key_fingerprint", "key_epoch_id", "sealed", "destroyed_at")
+    values (${q.param(a.id)}, ${q.param(a.customerId)}, ${q.param(a.createdAt)}, ${q.param(a.expiresAt)}, ${q.param(a.blobKey)}, ${q.param(a.sizeBytes)}, ${q.param(a.keyFingerprint)}, ${q.param(a.keyEpochId)}, NULL, NULL)`;
 }
 
 /** Records a release-1 archive re-sealed under an epoch key; false when another instance did it or it was destroyed. */

@@ -94,7 +94,7 @@ export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExpor
       const sealed = seal(archiveKey(ctx, keyEpochId), Buffer.from(JSON.stringify(doc)), archiveContext(id));
       const expiresAt = new Date(c.at.getTime() + (await retentionDays(trx)) * DAY_MS);
       // The file and its row in one statement.
-      await blobs.putWith(sealed, ARCHIVE_PREFIX, trx, (qc, blobKey) => repo.archiveInsert(qc, {
+      await blobs.putWith(sealed, ARCHIVE_PREFIX, trx, (q, blobKey) => repo.archiveInsert(q, {
         id, customerId: c.customer.id, createdAt: c.at, expiresAt, blobKey, sizeBytes: sealed.length, keyFingerprint: ctx.secrets.fingerprint, keyEpochId,
       }));
       await appendAudit(trx, {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import { fromJson, isoUtcText } from '../db/json-values.ts';
+import { fromJson, isoUtcSql } from '../db/json-values.ts';
+import { ident, SqlText } from '../db/sql-text.ts';
 
 /** SQL of the data-subject export: it walks declarations (collections.ts, the data map), so the queries are generic. */
 
@@ -35,15 +36,16 @@ export interface ExportList {
 const JSON_SAFE = new Set(['uuid', 'text', 'character varying', 'jsonb', 'json', 'boolean', 'smallint', 'integer', 'bigint', 'timestamp with time zone']);
 export const aggregatable = (l: ExportList) => l.columns.every((c) => JSON_SAFE.has(l.types.get(c) ?? ''));
 
-function jsonValue(l: ExportList, c: string) {
-  if (l.types.get(c) === 'timestamp with time zone') {
-    return isoUtcText(c);
-  }
-  return sql.ref(c);
+/** A column as the json value it is exported as (SQL text: the export runs on every DELETE, in its archive). */
+function jsonValue(l: ExportList, c: string): string {
+  return l.types.get(c) === 'timestamp with time zone' ? isoUtcSql(ident(c)) : ident(c);
 }
 
-const listWhere = (l: ExportList, customerId: string) =>
-  sql`customer_id = ${customerId}${l.liveOnly ? sql` AND deleted_at IS NULL` : sql``}`;
+/** One parameter per list, as before: a table's customer_id type fixes its own parameter's type. */
+const listWhere = (q: SqlText, l: ExportList, customerId: string): string =>
+  `customer_id = ${q.param(customerId)}${l.liveOnly ? ' AND deleted_at IS NULL' : ''}`;
+
+const orderBy = (l: ExportList): string => l.orderBy.map(ident).join(', ');
 
 /**
  * Every list in one statement: each as a json array of row arrays (json keeps the values as
@@ -52,10 +54,10 @@ const listWhere = (l: ExportList, customerId: string) =>
  */
 export async function exportLists(db: Db, lists: ExportList[], customerId: string): Promise<Array<Array<Record<string, unknown>>>> {
   if (lists.length === 0) return [];
-  const parts = lists.map((l, i) => sql`(SELECT coalesce(json_agg(json_build_array(${sql.join(l.columns.map((c) => jsonValue(l, c)))})
-    ORDER BY ${sql.join(l.orderBy.map((c) => sql.ref(c)))}), '[]'::json) FROM ${sql.table(l.table)} WHERE ${listWhere(l, customerId)}) AS ${sql.raw(`l${i}`)}`);
-  const r = await sql<Record<string, unknown>>`SELECT ${sql.join(parts)}`.execute(db.withoutPlugins());
-  const row = r.rows[0]!;
+  const q = new SqlText();
+  const parts = lists.map((l, i) => `(SELECT coalesce(json_agg(json_build_array(${l.columns.map((c) => jsonValue(l, c)).join(', ')})
+    ORDER BY ${orderBy(l)}), '[]'::json) FROM ${ident(l.table)} WHERE ${listWhere(q, l, customerId)}) AS l${i}`);
+  const row = (await q.run<Record<string, unknown>>(db, `SELECT ${parts.join(', ')}`))[0]!;
   return lists.map((l, i) => {
     const v = row[`l${i}`];
     return fromJson<unknown[][]>(v).map((a) => Object.fromEntries(l.keys.map((k, j) => [k, a[j]])));
@@ -64,7 +66,8 @@ export async function exportLists(db: Db, lists: ExportList[], customerId: strin
 
 /** One list on its own (a column type JSON would change): the driver reads it. */
 export async function exportList(db: Db, l: ExportList, customerId: string): Promise<Array<Record<string, unknown>>> {
-  const r = await sql<Record<string, unknown>>`SELECT ${sql.join(l.columns.map((c, j) => sql`${sql.ref(c)} AS ${sql.ref(`k${j}`)}`))}
-    FROM ${sql.table(l.table)} WHERE ${listWhere(l, customerId)} ORDER BY ${sql.join(l.orderBy.map((c) => sql.ref(c)))}`.execute(db.withoutPlugins());
-  return r.rows.map((row) => Object.fromEntries(l.keys.map((k, j) => [k, row[`k${j}`]])));
+  const q = new SqlText();
+  const rows = await q.run<Record<string, unknown>>(db, `SELECT ${l.columns.map((c, j) => `${ident(c)} AS "k${j}"`).join(', ')}
+    FROM ${ident(l.table)} WHERE ${listWhere(q, l, customerId)} ORDER BY ${orderBy(l)}`);
+  return rows.map((row) => Object.fromEntries(l.keys.map((k, j) => [k, row[`k${j}`]])));
 }

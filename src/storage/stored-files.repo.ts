@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
-import type { QueryCreator } from 'kysely';
 import type { Db } from '../db/database.ts';
-import type { Database } from '../db/schema.ts';
+import { SqlText } from '../db/sql-text.ts';
 
 /**
  * THE one place file contents (profile photos, sealed archives) are written and read: rows of
@@ -15,10 +14,11 @@ import type { Database } from '../db/schema.ts';
 export interface BlobStore {
   put(data: Buffer, prefix: string, trx?: Db): Promise<string>;
   /**
-   * `put` inside `trx`, with the row that names the file (built on `db` from its key) written by
-   * the same statement (a data-modifying WITH): one round trip for both.
+   * `put` inside `trx`, with the row that names the file written by the same statement (a
+   * data-modifying WITH): one round trip for both. `alongside` gives the statement that follows
+   * the WITH as SQL text, its parameters added to `q` (the file's come first).
    */
-  putWith(data: Buffer, prefix: string, trx: Db, alongside: (db: QueryCreator<Database>, key: string) => { execute(): Promise<unknown> }): Promise<string>;
+  putWith(data: Buffer, prefix: string, trx: Db, alongside: (q: SqlText, key: string) => string): Promise<string>;
   /** Stores under a given key (importing a file written by an older release); false if it was already there. */
   putAt(key: string, data: Buffer, trx?: Db): Promise<boolean>;
   get(key: string, trx?: Db): Promise<Buffer | null>;
@@ -48,16 +48,21 @@ export function createStoredFiles(db: Db, now: () => Date): BlobStore {
     return key;
   };
   const fileRow = (key: string, data: Buffer) => ({ key, content: data, sizeBytes: data.length, createdAt: now() });
+  // SQL text, not a builder: putWith runs on every DELETE (its sealed archive), where building cost more CPU than the insert; put shares it.
+  const fileInsert = (q: SqlText, key: string, data: Buffer) =>
+    `insert into "stored_files" ("key", "content", "size_bytes", "created_at") values (${q.param(key)}, ${q.param(data)}, ${q.param(data.length)}, ${q.param(now())})`;
   return {
     async put(data, prefix, trx = db) {
       const key = newKey(prefix);
-      await trx.insertInto('storedFiles').values(fileRow(key, data)).execute();
+      const q = new SqlText();
+      await q.run(trx, fileInsert(q, key, data));
       return key;
     },
     async putWith(data, prefix, trx, alongside) {
       const key = newKey(prefix);
-      const withFile = trx.with('put_stored_file', (q) => q.insertInto('storedFiles').values(fileRow(key, data)));
-      await alongside(withFile as unknown as QueryCreator<Database>, key).execute();
+      const q = new SqlText();
+      const file = fileInsert(q, key, data);
+      await q.run(trx, `with "put_stored_file" as (${file}) ${alongside(q, key)}`);
       return key;
     },
     async putAt(key, data, trx = db) {
