@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { fromJson } from '../db/json-values.ts';
+import { ident } from '../db/sql-text.ts';
 import type { Settings } from '../db/schema.ts';
 import { toSnake } from '../erasure/data-map.ts';
 
@@ -84,8 +85,11 @@ const SECTION_COLUMNS = [...new Set(Object.values(SETTINGS_SECTIONS).flat())] as
  * other things (a DELETE's first read after its lock); adoptSettings keeps it for the transaction.
  * The columns are booleans, integers, text and jsonb: json reads them as the driver does.
  */
-export const settingsJson = () => sql<unknown>`(SELECT json_build_object(${sql.join(SECTION_COLUMNS.map((c) =>
-  sql`${sql.lit(c)}::text, ${sql.ref(toSnake(c))}`))}) FROM settings WHERE id = 1)`;
+export const SETTINGS_JSON_SQL = `(SELECT json_build_object(${SECTION_COLUMNS.map((c) => `'${c}'::text, ${ident(toSnake(c))}`)
+  .join(', ')}) FROM settings WHERE id = 1)`;
+/** SETTINGS_JSON_SQL for a Kysely statement: one raw node, built once (it has no parameters). */
+const settingsJsonRaw = sql.raw<unknown>(SETTINGS_JSON_SQL);
+export const settingsJson = () => settingsJsonRaw;
 
 /** The sections read by settingsJson, kept for `trx`'s later readSettingsSection (see inTransaction). */
 export function adoptSettings(trx: Db, json: unknown): void {
