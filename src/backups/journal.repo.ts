@@ -1,6 +1,7 @@
 import { type QueryCreator, sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
+import { SqlText } from '../db/sql-text.ts';
 import { confirmationEntry, type JournalEntry } from './erasure-journal.ts';
 
 /** SQL of the erasure journal's table (`erasure_journal`); the file side is erasure-journal.ts. */
@@ -39,8 +40,10 @@ export async function readTable(db: Db): Promise<JournalEntry[]> {
  * lock, in the transaction that appends them: a failed append rolls the marks back.
  */
 export async function claimPending(trx: Db, at: Date): Promise<JournalEntry[]> {
-  const rows = await trx.updateTable('erasureJournal').set({ fileAppendedAt: at }).where('fileAppendedAt', 'is', null)
-    .returningAll().execute();
+  // SQL text (db/sql-text.ts): the journal flush runs after every DELETE, building this with Kysely cost more than running it.
+  const q = new SqlText();
+  const rows = await q.runCamel<JournalRow>(trx,
+    `UPDATE erasure_journal SET file_appended_at = ${q.param(at)} WHERE file_appended_at IS NULL RETURNING *`);
   return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(toEntry);
 }
 

@@ -3,7 +3,7 @@ import type { Db } from '../db/database.ts';
 import type { Customer } from '../db/schema.ts';
 import type { DeletionContext, DeletionStep, LicenseObserver } from '../plugin/registry.ts';
 import crypto from 'node:crypto';
-import { insertOutboxRows, outboxRow } from '../webhooks/outbox.repo.ts';
+import { type OutboxRow, outboxRow } from '../webhooks/outbox.repo.ts';
 import { auditCase, notice, notifyNow, zoneOf } from './case-events.ts';
 import * as repo from './cases.repo.ts';
 import type { CaseReason, CaseStatus } from './notifications.tables.ts';
@@ -96,7 +96,7 @@ export function createCaseLifecycle(ctx: Ctx) {
       await repo.lockPairs(trx, customerId, applicationIds);
       const inserts: repo.CaseRow[] = [];
       const updates: repo.CaseRow[] = [];
-      const outbox: Array<ReturnType<typeof outboxRow>> = [];
+      const outbox: OutboxRow[] = [];
       for (const p of await plan(trx, customerId, applicationIds, true)) {
         let row = p.current;
         let changed = false;
@@ -123,7 +123,7 @@ export function createCaseLifecycle(ctx: Ctx) {
         }
         if (changed) (p.current ? updates : inserts).push(row!);
       }
-      await repo.writeCases(trx, inserts, updates, outbox.length ? [insertOutboxRows(outbox)] : []);
+      await repo.writeCases(trx, inserts, updates, outbox);
       return { applicationIds, required, notified };
     },
     async preview(pdb: Db, customer: Customer) {

@@ -1,10 +1,11 @@
-import { type RawBuilder, sql, type ExpressionBuilder } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import { DAY_MS } from '../clock.ts';
 import type { Db } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
 import { type Page, type PageQuery, paginate } from '../http/pagination.ts';
 import { readSettingsSection } from '../settings/settings.repo.ts';
-import { enqueueWebhooksFrom } from '../webhooks/outbox.repo.ts';
+import { SqlText } from '../db/sql-text.ts';
+import { enqueueWebhooksFrom, insertOutboxRows, type OutboxRow } from '../webhooks/outbox.repo.ts';
 import type { CaseReason, CaseStatus, ConfirmationOutcome } from './notifications.tables.ts';
 
 export const EVENT_TYPE = 'data_deletion.required';
@@ -104,8 +105,10 @@ export async function lockPair(trx: Db, customerId: string, applicationId: strin
 /** lockPair for several applications of one customer, in one statement (in application id order). */
 export async function lockPairs(trx: Db, customerId: string, applicationIds: string[]): Promise<void> {
   const keys = [...applicationIds].sort().map((a) => `case:${customerId}:${a}`);
-  await sql`SELECT pg_advisory_xact_lock(hashtextextended(k.key, 0))
-    FROM (SELECT key FROM unnest(${keys}::text[]) WITH ORDINALITY AS u(key, n) ORDER BY n) AS k`.execute(trx);
+  // SQL text (db/sql-text.ts), as findCases and writeCases: they run per DELETE, Kysely's building cost more than they do.
+  const q = new SqlText();
+  await q.run(trx, `SELECT pg_advisory_xact_lock(hashtextextended(k.key, 0))
+    FROM (SELECT key FROM unnest(${q.param(keys, 'text[]')}) WITH ORDINALITY AS u(key, n) ORDER BY n) AS k`);
 }
 
 /**
@@ -115,12 +118,13 @@ export async function lockPairs(trx: Db, customerId: string, applicationIds: str
 export async function findCases(trx: Db, customerId: string, applicationIds: string[], forUpdate = false)
   : Promise<Map<string, { row: CaseRow; licensedSinceConfirmed: boolean }>> {
   if (applicationIds.length === 0) return new Map();
-  const rows = await sql<CaseRow & { licensedSinceConfirmed: boolean }>`SELECT c.*,
+  const q = new SqlText();
+  const rows = await q.runCamel<CaseRow & { licensedSinceConfirmed: boolean }>(trx, `SELECT c.*,
       (c.confirmed_at IS NOT NULL AND EXISTS (SELECT 1 FROM licenses l WHERE l.customer_id = c.customer_id
         AND l.application_id = c.application_id AND l.created_at > c.confirmed_at)) AS licensed_since_confirmed
-    FROM deletion_cases c WHERE c.customer_id = ${customerId} AND c.application_id IN (${sql.join(applicationIds)})
-    ${forUpdate ? sql`FOR UPDATE OF c` : sql``}`.execute(trx);
-  return new Map(rows.rows.map(({ licensedSinceConfirmed, ...row }) => [row.applicationId, { row: row as CaseRow, licensedSinceConfirmed }]));
+    FROM deletion_cases c WHERE c.customer_id = ${q.param(customerId)} AND c.application_id IN (${q.list(applicationIds)})
+    ${forUpdate ? 'FOR UPDATE OF c' : ''}`);
+  return new Map(rows.map(({ licensedSinceConfirmed, ...row }) => [row.applicationId, { row: row as CaseRow, licensedSinceConfirmed }]));
 }
 
 const CASE_COLUMNS = `id uuid, customer_id uuid, application_id uuid, status text, reason text, grace_started_at timestamptz,
@@ -137,23 +141,24 @@ const caseJson = (r: CaseRow) => ({
 /**
  * Cases written in one statement: `inserts` are new rows (their id drawn by the caller), `updates`
  * existing rows set to these values (every column but id, customer, application and created_at),
- * plus the `more` CTEs (outbox rows). Returns the rows written.
+ * plus `outbox` rows (webhooks/outbox.repo.ts outboxRow). Returns the cases written.
  */
-export async function writeCases(trx: Db, inserts: CaseRow[], updates: CaseRow[], more: RawBuilder<unknown>[] = []): Promise<number> {
-  if (inserts.length + updates.length + more.length === 0) return 0;
+export async function writeCases(trx: Db, inserts: CaseRow[], updates: CaseRow[], outbox: OutboxRow[] = []): Promise<number> {
+  if (inserts.length + updates.length + outbox.length === 0) return 0;
+  const q = new SqlText();
   const ctes = [
-    sql`ins AS (INSERT INTO deletion_cases (id, customer_id, application_id, status, reason, grace_started_at, grace_ends_at,
+    `ins AS (INSERT INTO deletion_cases (id, customer_id, application_id, status, reason, grace_started_at, grace_ends_at,
         required_since, revoked_at, confirmed_at, confirmed_by_key_id, last_notified_day, last_notified_at, outcome, created_at, updated_at)
-      SELECT * FROM jsonb_to_recordset(${JSON.stringify(inserts.map(caseJson))}::jsonb) AS v(${sql.raw(CASE_COLUMNS)}) RETURNING 1)`,
-    sql`upd AS (UPDATE deletion_cases AS t SET status = v.status, reason = v.reason, grace_started_at = v.grace_started_at,
+      SELECT * FROM jsonb_to_recordset(${q.param(JSON.stringify(inserts.map(caseJson)), 'jsonb')}) AS v(${CASE_COLUMNS}) RETURNING 1)`,
+    `upd AS (UPDATE deletion_cases AS t SET status = v.status, reason = v.reason, grace_started_at = v.grace_started_at,
         grace_ends_at = v.grace_ends_at, required_since = v.required_since, revoked_at = v.revoked_at, confirmed_at = v.confirmed_at,
         confirmed_by_key_id = v.confirmed_by_key_id, last_notified_day = v.last_notified_day, last_notified_at = v.last_notified_at,
         outcome = v.outcome, updated_at = v.updated_at
-      FROM jsonb_to_recordset(${JSON.stringify(updates.map(caseJson))}::jsonb) AS v(${sql.raw(CASE_COLUMNS)}) WHERE t.id = v.id RETURNING 1)`,
-    ...more.map((m, i) => sql`${sql.raw(`m${i}`)} AS (${m})`),
+      FROM jsonb_to_recordset(${q.param(JSON.stringify(updates.map(caseJson)), 'jsonb')}) AS v(${CASE_COLUMNS}) WHERE t.id = v.id RETURNING 1)`,
+    ...(outbox.length ? [`m0 AS (${insertOutboxRows(q, outbox)})`] : []),
   ];
-  const r = await sql<{ n: string | number }>`WITH ${sql.join(ctes)} SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd) AS n`.execute(trx);
-  return Number(r.rows[0]!.n);
+  const [r] = await q.run<{ n: string | number }>(trx, `WITH ${ctes.join(', ')} SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd) AS n`);
+  return Number(r!.n);
 }
 
 export async function findCase(trx: Db, customerId: string, applicationId: string, forUpdate = false): Promise<CaseRow | undefined> {

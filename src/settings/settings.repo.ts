@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { fromJson } from '../db/json-values.ts';
+import { ident } from '../db/sql-text.ts';
 import type { Settings } from '../db/schema.ts';
 import { toSnake } from '../erasure/data-map.ts';
 
@@ -84,9 +84,10 @@ const SECTION_COLUMNS = [...new Set(Object.values(SETTINGS_SECTIONS).flat())] as
  * other things (a DELETE's first read after its lock); adoptSettings keeps it for the transaction.
  * The columns are booleans, integers, text and jsonb: json reads them as the driver does.
  */
-export const settingsJson = (): string => SETTINGS_JSON;
-// Text (a DELETE's blocker statement is SQL text, src/db/sql-text.ts): the names are this module's constants.
-const SETTINGS_JSON = `(SELECT json_build_object(${SECTION_COLUMNS.map((c) => `'${c}'::text, ${toSnake(c)}`).join(', ')}) FROM settings WHERE id = 1)`;
+// Text (a DELETE's blocker statement is SQL text, src/db/sql-text.ts); it has no parameters, so it is built once.
+const SETTINGS_JSON_SQL = `(SELECT json_build_object(${SECTION_COLUMNS.map((c) => `'${c}'::text, ${ident(toSnake(c))}`)
+  .join(', ')}) FROM settings WHERE id = 1)`;
+export const settingsJson = (): string => SETTINGS_JSON_SQL;
 
 /** The sections read by settingsJson, kept for `trx`'s later readSettingsSection (see inTransaction). */
 export function adoptSettings(trx: Db, json: unknown): void {

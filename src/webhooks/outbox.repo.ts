@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { SqlText } from '../db/sql-text.ts';
 import type { WebhookPayload } from './webhooks.tables.ts';
 
 export interface NewWebhook {
@@ -33,19 +34,21 @@ export function outboxRow(w: NewWebhook) {
   };
 }
 
+export type OutboxRow = ReturnType<typeof outboxRow>;
+
 /**
- * Outbox rows (outboxRow) as an SQL fragment for a statement's CTE list: one INSERT of them all,
- * passed as one jsonb parameter. The stored rows equal enqueueWebhook's.
+ * Outbox rows (outboxRow) as the SQL text of one INSERT of them all, for a statement's CTE list
+ * built with `q` (db/sql-text.ts), passed as one jsonb parameter. The stored rows equal enqueueWebhook's.
  */
-export function insertOutboxRows(rows: Array<ReturnType<typeof outboxRow>>): RawBuilder<unknown> {
+export function insertOutboxRows(q: SqlText, rows: OutboxRow[]): string {
   const data = JSON.stringify(rows.map((r) => ({
     id: r.id, application_id: r.applicationId, case_id: r.caseId, event_type: r.eventType, payload: r.payload,
     next_attempt_at: r.nextAttemptAt.toISOString(), created_at: r.createdAt.toISOString(),
   })));
-  return sql`INSERT INTO webhook_outbox (id, application_id, case_id, event_type, payload, next_attempt_at, lease_owner,
+  return `INSERT INTO webhook_outbox (id, application_id, case_id, event_type, payload, next_attempt_at, lease_owner,
       lease_until, last_status_code, last_error, created_at, delivered_at)
     SELECT v.id, v.application_id, v.case_id, v.event_type, v.payload, v.next_attempt_at, NULL, NULL, NULL, NULL, v.created_at, NULL
-    FROM jsonb_to_recordset(${data}::jsonb) AS v(id text, application_id uuid, case_id uuid, event_type text, payload jsonb,
+    FROM jsonb_to_recordset(${q.param(data, 'jsonb')}) AS v(id text, application_id uuid, case_id uuid, event_type text, payload jsonb,
       next_attempt_at timestamptz, created_at timestamptz)
     RETURNING 1`;
 }
