@@ -94,6 +94,37 @@ describe('sealed pre-deletion archives', () => {
     expect(await env.ctx.db.selectFrom('backupArchives').select('id').where('customerId', '=', c.id).execute()).toEqual([]);
   });
 
+  it('a step\'s prefetch is read by the blocker statement, handed over before any step runs, also for a refused DELETE', async () => {
+    const app = await createApplication(api);
+    const c = await createCustomer(api);
+    await populate(api, c.id, [app.id]);
+    const live = Number((await env.ctx.db.selectFrom('addresses').select((eb) => eb.fn.countAll().as('n'))
+      .where('customerId', '=', c.id).where('deletedAt', 'is', null).executeTakeFirstOrThrow()).n);
+    expect(live).toBeGreaterThan(0);
+    const seen: string[] = [];
+    const probe: DeletionStep = {
+      name: 'probe', phase: 'before', order: 5,
+      async prefetch(_trx, customerId) {
+        return {
+          select: (q) => `(SELECT count(*) FROM addresses WHERE customer_id = ${q.param(customerId, 'uuid')} AND deleted_at IS NULL)`,
+          adopt: (value) => { seen.push(`adopt:${Number(value)}`); },
+        };
+      },
+      run: async () => { seen.push('run'); return null; },
+    };
+    env.services.deletionSteps.push(probe);
+    try {
+      await api.patch(`/v1/customers/${c.id}`, { legalHold: true });
+      expect((await api.del(`/v1/customers/${c.id}`)).status).toBe(409);
+      expect(seen).toEqual([`adopt:${live}`]);
+      await api.patch(`/v1/customers/${c.id}`, { legalHold: false });
+      expect((await api.del(`/v1/customers/${c.id}`)).status).toBe(204);
+      expect(seen).toEqual([`adopt:${live}`, `adopt:${live}`, 'run']);
+    } finally {
+      env.services.deletionSteps.splice(env.services.deletionSteps.indexOf(probe), 1);
+    }
+  });
+
   it('an archive whose file move was interrupted still opens, and the retention job finishes the move', async () => {
     const c = await createCustomer(api);
     const steps = env.services.deletionSteps;

@@ -11,7 +11,7 @@ import { ListOf, PageQuerySchema, Timestamp, Uuid, errors } from '../http/schema
 import { readSettingsSection } from '../settings/settings.repo.ts';
 import * as repo from './archive.repo.ts';
 import { open, seal } from './crypto.ts';
-import type { SubjectExport } from '../customers/subject-export.ts';
+import type { PrefetchedLists, SubjectExport } from '../customers/subject-export.ts';
 import type { TypedApp } from '../plugin/registry.ts';
 
 /**
@@ -78,15 +78,23 @@ export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExpor
     });
   }
 
+  // Per deletion transaction: the export's lists its blocker statement read (prefetch → run).
+  const prefetched = new WeakMap<Db, PrefetchedLists>();
   const step: DeletionStep<{ id: string; expiresAt: string }> = {
     name: 'backup',
     // First of all steps: the archive must see the records before any other step touches them.
     phase: 'before',
     order: 10,
     receipt: (archive) => ({ backupId: archive.id }),
+    // The export's lists are read by the deletion's blocker statement (the customer is locked:
+    // they are what this step would read itself).
+    async prefetch(trx, customerId) {
+      const read = await subjectExport().listsRead(trx, customerId);
+      return { select: read.select, adopt: (value) => { prefetched.set(trx, read.parse(value)); } };
+    },
     async run(trx, c) {
       // The customer row the deletion locked and decrypted (the cascade has not run yet).
-      const doc = await subjectExport()(trx, c.customer.id, { includePhotoData: true, at: c.at, customer: c.customer });
+      const doc = await subjectExport()(trx, c.customer.id, { includePhotoData: true, at: c.at, customer: c.customer, lists: prefetched.get(trx) });
       const id = crypto.randomUUID();
       // Sealed under the current epoch key: openable while that epoch lives (at least backupRetentionDays), by no one after.
       const epoch = await ctx.crypto.keys.currentEpoch(trx);

@@ -55,13 +55,21 @@ const orderBy = (l: ExportList): string => l.orderBy.map(ident).join(', ');
 export async function exportLists(db: Db, lists: ExportList[], customerId: string): Promise<Array<Array<Record<string, unknown>>>> {
   if (lists.length === 0) return [];
   const q = new SqlText();
-  const parts = lists.map((l, i) => `(SELECT coalesce(json_agg(json_build_array(${l.columns.map((c) => jsonValue(l, c)).join(', ')})
-    ORDER BY ${orderBy(l)}), '[]'::json) FROM ${ident(l.table)} WHERE ${listWhere(q, l, customerId)}) AS l${i}`);
-  const row = (await q.run<Record<string, unknown>>(db, `SELECT ${parts.join(', ')}`))[0]!;
-  return lists.map((l, i) => {
-    const v = row[`l${i}`];
-    return fromJson<unknown[][]>(v).map((a) => Object.fromEntries(l.keys.map((k, j) => [k, a[j]])));
-  });
+  const [row] = await q.run<{ r: unknown }>(db, `SELECT ${exportListsJson(q, lists, customerId)} AS r`);
+  return parseExportLists(row!.r, lists);
+}
+
+/** exportLists' read as one json expression of a statement built with `q` (a DELETE reads it with its blockers). */
+export function exportListsJson(q: SqlText, lists: ExportList[], customerId: string): string {
+  const parts = lists.map((l) => `(SELECT coalesce(json_agg(json_build_array(${l.columns.map((c) => jsonValue(l, c)).join(', ')})
+    ORDER BY ${orderBy(l)}), '[]'::json) FROM ${ident(l.table)} WHERE ${listWhere(q, l, customerId)})`);
+  return `json_build_array(${parts.join(', ')})`;
+}
+
+/** The value of exportListsJson: each list's rows keyed like the driver's rows. */
+export function parseExportLists(value: unknown, lists: ExportList[]): Array<Array<Record<string, unknown>>> {
+  const all = fromJson<unknown[][][]>(value);
+  return lists.map((l, i) => all[i]!.map((a) => Object.fromEntries(l.keys.map((k, j) => [k, a[j]]))));
 }
 
 /** One list on its own (a column type JSON would change): the driver reads it. */

@@ -3,6 +3,7 @@ import { principalOf } from '../http/auth.ts';
 import { Type } from 'typebox';
 import type { Ctx } from '../context.ts';
 import type { Db } from '../db/database.ts';
+import type { SqlText } from '../db/sql-text.ts';
 import { COLLECTIONS, recordColumns } from './collections.ts';
 import * as repo from './subject-export.repo.ts';
 import { findLiveCustomer } from './customers.repo.ts';
@@ -30,9 +31,21 @@ export interface SubjectExportOptions {
   at?: Date;
   /** The live customer already read (decrypted) in this transaction, e.g. locked by a DELETE: not read again. */
   customer?: Customer;
+  /** The lists already read in this transaction (listsRead), e.g. by a DELETE's blocker statement: not read again. */
+  lists?: PrefetchedLists;
 }
 
-export type SubjectExport = (db: Db, customerId: string, options?: SubjectExportOptions) => Promise<Record<string, unknown>>;
+export interface SubjectExport {
+  (db: Db, customerId: string, options?: SubjectExportOptions): Promise<Record<string, unknown>>;
+  /**
+   * The export's lists read as one expression of another statement (a DELETE reads them with its
+   * blockers, the customer locked); `parse` of its value goes to `options.lists`.
+   */
+  listsRead(db: Db, customerId: string): Promise<{ select(q: SqlText): string; parse(value: unknown): PrefetchedLists }>;
+}
+
+/** The aggregatable lists of one customer's export, read by another statement (SubjectExport.listsRead). */
+export interface PrefetchedLists { customerId: string; rows: Array<Array<Record<string, unknown>>> }
 
 /** Tables covered by a dedicated section, or holding no record *about* the customer (technical, evidence). */
 const NOT_RECORDS = new Set([
@@ -101,9 +114,9 @@ function listsOf(t: Tables): repo.ExportList[] {
 }
 
 /** Every list's rows: the aggregatable ones in one statement, any other on its own. */
-async function readLists(db: Db, lists: repo.ExportList[], customerId: string): Promise<Array<Array<Record<string, unknown>>>> {
+async function readLists(db: Db, lists: repo.ExportList[], customerId: string, prefetched?: PrefetchedLists): Promise<Array<Array<Record<string, unknown>>>> {
   const together = lists.filter(repo.aggregatable);
-  const read = await repo.exportLists(db, together, customerId);
+  const read = prefetched?.customerId === customerId ? prefetched.rows : await repo.exportLists(db, together, customerId);
   const out: Array<Array<Record<string, unknown>>> = [];
   for (const l of lists) {
     const i = together.indexOf(l);
@@ -115,13 +128,13 @@ async function readLists(db: Db, lists: repo.ExportList[], customerId: string): 
 export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date; crypto: FieldCrypto }): SubjectExport {
   const fc = deps.crypto;
   const photos = createPhotoStore(deps.blobs, fc);
-  return async (db, customerId, options = {}) => {
+  const exportOf = async (db: Db, customerId: string, options: SubjectExportOptions = {}) => {
     const customer = options.customer?.id === customerId ? options.customer : await findLiveCustomer(db, customerId, undefined, fc);
     if (!customer) throw notFound('Customer');
     // Personal values are stored encrypted under the customer's key: decrypted here, once.
     const dek = (await fc.keysOf(db, [customerId])).get(customerId);
     const tables = await tablesOf(db);
-    const lists = await readLists(db, listsOf(tables), customerId);
+    const lists = await readLists(db, listsOf(tables), customerId, options.lists);
     const collections: Record<string, unknown[]> = {};
     COLLECTIONS.forEach((def, i) => {
       collections[def.path] = lists[i]!.map((r) => fc.decryptRow(def.sqlTable, r, String(r.id), dek));
@@ -152,6 +165,15 @@ export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date; c
       ...other,
     });
   };
+  return Object.assign(exportOf, {
+    async listsRead(db: Db, customerId: string) {
+      const together = listsOf(await tablesOf(db)).filter(repo.aggregatable);
+      return {
+        select: (q: SqlText) => repo.exportListsJson(q, together, customerId),
+        parse: (value: unknown): PrefetchedLists => ({ customerId, rows: repo.parseExportLists(value, together) }),
+      };
+    },
+  });
 }
 
 export const SubjectExportSchema = Type.Object({
