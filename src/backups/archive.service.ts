@@ -94,12 +94,12 @@ export function createArchiveService(ctx: Ctx, subjectExport: () => SubjectExpor
     },
     async run(trx, c) {
       // The customer row the deletion locked and decrypted (the cascade has not run yet).
-      const doc = await subjectExport()(trx, c.customer.id, { includePhotoData: true, at: c.at, customer: c.customer, lists: prefetched.get(trx) });
+      const doc = await subjectExport().text(trx, c.customer.id, { includePhotoData: true, at: c.at, customer: c.customer, lists: prefetched.get(trx) });
       const id = crypto.randomUUID();
       // Sealed under the current epoch key: openable while that epoch lives (at least backupRetentionDays), by no one after.
       const epoch = await ctx.crypto.keys.currentEpoch(trx);
       const keyEpochId = epoch?.id ?? null;
-      const sealed = seal(archiveKey(ctx, keyEpochId), Buffer.from(JSON.stringify(doc)), archiveContext(id));
+      const sealed = seal(archiveKey(ctx, keyEpochId), Buffer.from(doc), archiveContext(id));
       const expiresAt = new Date(c.at.getTime() + (await retentionDays(trx)) * DAY_MS);
       // The file and its row in one statement.
       await blobs.putWith(sealed, ARCHIVE_PREFIX, trx, (q, blobKey) => repo.archiveInsert(q, {

@@ -42,6 +42,8 @@ export interface SubjectExport {
    * blockers, the customer locked); `parse` of its value goes to `options.lists`.
    */
   listsRead(db: Db, customerId: string): Promise<{ select(q: SqlText): string; parse(value: unknown): PrefetchedLists }>;
+  /** The same document as its JSON text (the archive seals the text: no parse of the text it would stringify again). */
+  text(db: Db, customerId: string, options?: SubjectExportOptions): Promise<string>;
 }
 
 /** The aggregatable lists of one customer's export, read by another statement (SubjectExport.listsRead). */
@@ -128,7 +130,7 @@ async function readLists(db: Db, lists: repo.ExportList[], customerId: string, p
 export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date; crypto: FieldCrypto }): SubjectExport {
   const fc = deps.crypto;
   const photos = createPhotoStore(deps.blobs, fc);
-  const exportOf = async (db: Db, customerId: string, options: SubjectExportOptions = {}) => {
+  const documentOf = async (db: Db, customerId: string, options: SubjectExportOptions = {}) => {
     const customer = options.customer?.id === customerId ? options.customer : await findLiveCustomer(db, customerId, undefined, fc);
     if (!customer) throw notFound('Customer');
     // Personal values are stored encrypted under the customer's key: decrypted here, once.
@@ -154,7 +156,7 @@ export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date; c
       };
     }
 
-    return plain({
+    return {
       format: SUBJECT_EXPORT_FORMAT,
       customerId,
       exportedAt: options.at ?? deps.now(),
@@ -163,9 +165,12 @@ export function createSubjectExport(deps: { blobs: BlobStore; now: () => Date; c
       collections,
       activity,
       ...other,
-    });
+    };
   };
+  const exportOf = async (db: Db, customerId: string, options: SubjectExportOptions = {}) => plain(await documentOf(db, customerId, options));
   return Object.assign(exportOf, {
+    // JSON.stringify of the document is the text of its JSON round trip (plain): Dates as their ISO strings either way.
+    text: async (db: Db, customerId: string, options: SubjectExportOptions = {}) => JSON.stringify(await documentOf(db, customerId, options)),
     async listsRead(db: Db, customerId: string) {
       const together = listsOf(await tablesOf(db)).filter(repo.aggregatable);
       return {
