@@ -1,9 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { journalPath, readFile as readJournalFile, readTable } from '../src/backups/erasure-journal.ts';
+import { sql } from 'kysely';
+import { insertEntry, journalPath, newEntry, readFile as readJournalFile, readTable } from '../src/backups/erasure-journal.ts';
+import { claimPending } from '../src/backups/journal.repo.ts';
+import { JOURNAL_WRITER_LOCK, lockJournalWriter } from '../src/deployment/guards.ts';
 import { createCustomer } from './helpers/fixtures.ts';
-import { client, createTestEnv, type Client, type TestEnv } from './helpers/runtime.ts';
+import { client, createTestEnv, TEST_DB, type Client, type TestEnv } from './helpers/runtime.ts';
 
 /** Issue 14: the post-commit erasure-journal flush is shared by concurrent deletions (group commit). */
 let env: TestEnv;
@@ -90,4 +93,36 @@ describe('group commit of the erasure-journal file', () => {
     expect(fs.statSync(file()).mode & 0o777).toBe(0o600);
     expect(path.dirname(file())).toBe(env.config.backupDir);
   }, 120_000);
+
+  it.skipIf(TEST_DB !== 'postgres')('a claim that waited for the writer lock claims what was committed while it waited (PostgreSQL)', async () => {
+    // lethe_journal_claim (migration 0017) takes the lock and claims in one call: the claim must see
+    // entries committed while it waited, or their DELETEs would return before their line is written.
+    const db = env.ctx.db;
+    const at = new Date('2026-06-01T09:00:00Z');
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    let locked!: () => void;
+    const holding = new Promise<void>((r) => { locked = r; });
+    const holder = db.transaction().execute(async (trx) => {
+      await lockJournalWriter(trx);
+      locked();
+      await held;
+    });
+    await holding;
+    const claim = db.transaction().execute((trx) => claimPending(trx, at, JOURNAL_WRITER_LOCK));
+    let waited = false;
+    for (let i = 0; i < 250 && !waited; i++) {
+      const waiting = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND datname = current_database()`.execute(db);
+      waited = waiting.rows[0]!.n > 0;
+      if (!waited) await new Promise((r) => setTimeout(r, 20));
+    }
+    // Committed while the claim waits: after its statement began, before it got the lock.
+    const entry = newEntry({ kind: 'deletion', customerId: crypto.randomUUID(), caseId: null, applicationId: null, actorKeyId: null, at });
+    await insertEntry(db, entry, at);
+    release();
+    await holder;
+    expect(waited, 'the claim waited for the writer lock').toBe(true);
+    expect((await claim).map((e) => e.id)).toContain(entry.id);
+  });
 });

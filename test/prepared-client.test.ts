@@ -109,6 +109,20 @@ describe.runIf(TEST_DB === 'postgres')('prepared statements on PostgreSQL', () =
       expect(await seen(1)).toBe(1);
     });
 
+    it('BEGIN goes out with the first statement: that statement is inside the transaction; an empty transaction commits', async () => {
+      await expect(handle.db.transaction().execute(async (trx) => {
+        await trx.executeQuery(insert(20)); // the first statement: rolled back with the transaction
+        await sql`SELECT 10 / ${0}::int`.execute(trx);
+      })).rejects.toThrow(/division by zero/);
+      expect(await seen(20)).toBe(0);
+      await handle.db.transaction().execute(async () => {});
+      const [a, b] = await handle.db.transaction().execute(async (trx) => [
+        (await sql<{ x: string }>`SELECT txid_current()::text AS x`.execute(trx)).rows[0]!.x,
+        (await sql<{ x: string }>`SELECT txid_current()::text AS x`.execute(trx)).rows[0]!.x,
+      ]);
+      expect(a).toBe(b); // one transaction, begun before its first statement
+    });
+
     it('a statement after the last one is refused, not run outside the transaction', async () => {
       await expect(handle.db.transaction().execute(async (trx) => {
         await trx.executeQuery(commitAfter(insert(6)));

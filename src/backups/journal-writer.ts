@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Db } from '../db/database.ts';
 import { crashPoint } from '../deployment/crash-points.ts';
-import { lockJournalWriter } from '../deployment/guards.ts';
+import { JOURNAL_WRITER_LOCK } from '../deployment/guards.ts';
 import type { JournalEntry } from './erasure-journal.ts';
 import { claimPending } from './journal.repo.ts';
 
@@ -16,8 +16,8 @@ import { claimPending } from './journal.repo.ts';
  *   set before the caller's commit), and every caller arriving before that next flush starts
  *   shares it. So a caller returns only once a flush that started after its commit has fsync'd
  *   (or failed: every sharer gets the error, the entries stay pending for the repairs).
- * - One flush = BEGIN, journal-writer advisory lock (one writer across instances), one UPDATE ...
- *   RETURNING claiming the pending entries, the append + fsync (async: the event loop keeps
+ * - One flush = BEGIN, the journal-writer advisory lock (one writer across instances) and the claim
+ *   of the pending entries in one statement (claimPending), the append + fsync (async: the event loop keeps
  *   serving; the lock and the transaction stay open meanwhile), COMMIT.
  */
 
@@ -85,8 +85,8 @@ async function flushOnce(w: Writer, db: Db, file: string, at: Date, observer?: F
   let claimed = 0;
   try {
     const appended = await db.transaction().execute(async (trx) => {
-      await lockJournalWriter(trx);
-      const entries = await claimPending(trx, at);
+      // The journal-writer lock (one writer across instances) and the claim: one statement.
+      const entries = await claimPending(trx, at, JOURNAL_WRITER_LOCK);
       claimed = entries.length;
       if (entries.length === 0) return 0;
       const r = await appendMissing(file, entries, w.mark);

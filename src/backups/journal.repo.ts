@@ -35,15 +35,16 @@ export async function readTable(db: Db): Promise<JournalEntry[]> {
 }
 
 /**
- * Claims every entry not yet in the shared journal file (file_appended_at IS NULL): marks them
- * appended at `at` and returns them in order, in one statement. Call under the journal-writer
- * lock, in the transaction that appends them: a failed append rolls the marks back.
+ * Takes the journal-writer lock (`lock`, until commit) and claims every entry not yet in the
+ * shared journal file (file_appended_at IS NULL): marks them appended at `at` and returns them in
+ * order, in one round trip (migration 0017's function: its claim sees every entry committed before
+ * the lock was granted). Call in the transaction that appends them: a failed append rolls the
+ * marks back.
  */
-export async function claimPending(trx: Db, at: Date): Promise<JournalEntry[]> {
+export async function claimPending(trx: Db, at: Date, lock: number): Promise<JournalEntry[]> {
   // SQL text (db/sql-text.ts): the journal flush runs after every DELETE, building this with Kysely cost more than running it.
   const q = new SqlText();
-  const rows = await q.runCamel<JournalRow>(trx,
-    `UPDATE erasure_journal SET file_appended_at = ${q.param(at)} WHERE file_appended_at IS NULL RETURNING *`);
+  const rows = await q.runCamel<JournalRow>(trx, `SELECT * FROM lethe_journal_claim(${q.param(lock)}, ${q.param(at)})`);
   return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(toEntry);
 }
 

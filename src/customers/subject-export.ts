@@ -99,8 +99,15 @@ async function findTables(db: Db): Promise<Tables> {
 
 const ACTIVITY_KEYS = ['id', 'type', 'recordId', 'details', 'createdAt'];
 
-/** The export's lists (collections, activity, the extra tables), read in one statement where types allow. */
+/** The export's lists (collections, activity, the extra tables), read in one statement where types allow; once per schema walk. */
+const listsMemo = new WeakMap<Tables, repo.ExportList[]>();
 function listsOf(t: Tables): repo.ExportList[] {
+  let lists = listsMemo.get(t);
+  if (!lists) listsMemo.set(t, lists = listsFor(t));
+  return lists;
+}
+
+function listsFor(t: Tables): repo.ExportList[] {
   const typesOf = (table: string) => t.types.get(table) ?? new Map<string, string>();
   const byKeys = (table: string, keys: string[], liveOnly: boolean): repo.ExportList => ({
     table, keys, columns: keys.map(toSnake), types: typesOf(table), liveOnly, orderBy: ['created_at', 'id'],

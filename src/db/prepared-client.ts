@@ -41,12 +41,30 @@ export class PreparingClient extends pg.Client {
     const names = new Map<string, string>();
     // The COMMIT queued behind a transaction's last statement (commitAfter), until the transaction's own commit takes it.
     let committing: Promise<unknown> | null = null;
+    // A BEGIN not sent yet: it goes out with the transaction's first statement (see below).
+    let beginPending = false;
     // Looked up at each call (not bound once), so a wrapper of pg.Client.prototype.query sees these calls too.
     const query = (...a: unknown[]) => (pg.Client.prototype.query as Query).apply(this, a);
     // pg's query overloads are many; this keeps its runtime contract and only rewrites
     // (text, values[]) into ({ name, text, values }).
     (this as unknown as { query: Query }).query = (...args: unknown[]) => {
       const [text, values, callback] = args;
+      // BEGIN is answered at once and sent right before the transaction's first statement: pg sends
+      // that statement as soon as BEGIN completes, inside the socket's read, so a transaction costs
+      // no round trip of its own for BEGIN and no turn of the event loop to see it answered. A
+      // BEGIN that fails (the connection is gone) fails that first statement too.
+      if (text === 'begin' && typeof callback !== 'function') {
+        if (beginPending) return Promise.reject(new Error('begin: a transaction is already open on this connection'));
+        beginPending = true;
+        return Promise.resolve({ command: 'BEGIN', rowCount: null, rows: [] });
+      }
+      if (beginPending) {
+        beginPending = false;
+        const begun = query('begin') as Promise<unknown>;
+        begun.catch(() => {});
+        const result = (this as unknown as { query: Query }).query(...args) as Promise<unknown>;
+        return Promise.all([begun, result]).then(([, r]) => r);
+      }
       if (committing) {
         const queued = committing;
         committing = null;

@@ -1,5 +1,6 @@
 import * as m0007 from '../db/migrations/0007-deployment.ts';
 import * as m0014 from '../db/migrations/0014-idempotency-retention.ts';
+import * as m0017 from '../db/migrations/0017-journal-claim.ts';
 import type { DomainPlugin } from '../plugin/registry.ts';
 import { SETTINGS_SECTIONS } from '../settings/settings.repo.ts';
 import { operationalRetentionTask, outboxGauges } from './operational-retention.ts';
@@ -14,7 +15,7 @@ import { createBackupScheduler } from './scheduled-backups.ts';
 export const deploymentPlugin: DomainPlugin = {
   name: 'deployment',
   // 0014: idempotencyRetentionHours (the idempotency store's replay window and purge, src/http/idempotency.ts).
-  migrations: { '0007-deployment': m0007, '0014-idempotency-retention': m0014 },
+  migrations: { '0007-deployment': m0007, '0014-idempotency-retention': m0014, '0017-journal-claim': m0017 },
   plug(ctx, r) {
     r.settingsSection({ fields: SETTINGS_SECTIONS.deployment });
     r.retentionTask(operationalRetentionTask(ctx.db));
