@@ -49,10 +49,10 @@ export class PreparingClient extends pg.Client {
     // (text, values[]) into ({ name, text, values }).
     (this as unknown as { query: Query }).query = (...args: unknown[]) => {
       const [text, values, callback] = args;
-      // BEGIN is answered at once and sent right before the transaction's first statement: pg sends
-      // that statement as soon as BEGIN completes, inside the socket's read, so a transaction costs
-      // no round trip of its own for BEGIN and no turn of the event loop to see it answered. A
-      // BEGIN that fails (the connection is gone) fails that first statement too.
+      // BEGIN is answered at once and queued right before the transaction's first statement: pg
+      // sends that statement as soon as BEGIN's answer arrives, inside the socket's read, so no turn
+      // of the event loop (busy with other requests) passes between them. A BEGIN that fails (the
+      // connection is gone) fails that first statement too.
       if (text === 'begin' && typeof callback !== 'function') {
         if (beginPending) return Promise.reject(new Error('begin: a transaction is already open on this connection'));
         beginPending = true;
