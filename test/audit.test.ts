@@ -6,6 +6,7 @@ import { CHECKPOINT_COOL_DOWN_MS, checkpointPath } from '../src/audit/checkpoint
 import { createDatabaseBackup } from '../src/backups/database-backup.ts';
 import { restoreDatabaseBackup } from '../src/backups/restore.ts';
 import { client, createTestEnv, TEST_DB, type Client, type TestEnv } from './helpers/runtime.ts';
+import { someoneWaitsOnAdvisoryLock } from './helpers/lock-waits.ts';
 import { createApplication, createCustomer, customerBody, populate } from './helpers/fixtures.ts';
 
 let env: TestEnv;
@@ -96,13 +97,7 @@ describe('the audit chain', () => {
     await appended;
     const second = db.transaction().execute((trx) => appendAudit(trx, event(2)));
     // The second is waiting for the lock (its backend shows it), then the first commits.
-    let waited = false;
-    for (let i = 0; i < 250 && !waited; i++) {
-      const waiting = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND datname = current_database()`.execute(db);
-      waited = waiting.rows[0]!.n > 0;
-      if (!waited) await new Promise((r) => setTimeout(r, 20));
-    }
+    const waited = await someoneWaitsOnAdvisoryLock(db);
     release();
     expect(waited, 'the second append waited for the chain lock').toBe(true);
     const [a, b] = await Promise.all([first, second]);

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'kysely';
 import { insertEntry, journalPath, newEntry, readFile as readJournalFile, readTable } from '../src/backups/erasure-journal.ts';
 import { claimPending } from '../src/backups/journal.repo.ts';
 import { JOURNAL_WRITER_LOCK, lockJournalWriter } from '../src/deployment/guards.ts';
 import { createCustomer } from './helpers/fixtures.ts';
 import { client, createTestEnv, TEST_DB, type Client, type TestEnv } from './helpers/runtime.ts';
+import { someoneWaitsOnAdvisoryLock } from './helpers/lock-waits.ts';
 
 /** Issue 14: the post-commit erasure-journal flush is shared by concurrent deletions (group commit). */
 let env: TestEnv;
@@ -110,13 +110,7 @@ describe('group commit of the erasure-journal file', () => {
     });
     await holding;
     const claim = db.transaction().execute((trx) => claimPending(trx, at, JOURNAL_WRITER_LOCK));
-    let waited = false;
-    for (let i = 0; i < 250 && !waited; i++) {
-      const waiting = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND datname = current_database()`.execute(db);
-      waited = waiting.rows[0]!.n > 0;
-      if (!waited) await new Promise((r) => setTimeout(r, 20));
-    }
+    const waited = await someoneWaitsOnAdvisoryLock(db);
     // Committed while the claim waits: after its statement began, before it got the lock.
     const entry = newEntry({ kind: 'deletion', customerId: crypto.randomUUID(), caseId: null, applicationId: null, actorKeyId: null, at });
     await insertEntry(db, entry, at);
