@@ -5,7 +5,7 @@ import { CompiledQuery, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../src/db/database.ts';
-import { commitAfter, MAX_PREPARED, PreparingClient } from '../src/db/prepared-client.ts';
+import { commitAfter, MAX_PREPARED, PreparingClient, urgent } from '../src/db/prepared-client.ts';
 import { createPgDatabase, TEST_DB } from './helpers/runtime.ts';
 
 // PGlite runs in process: there is no connection to prepare statements on.
@@ -132,5 +132,45 @@ describe.runIf(TEST_DB === 'postgres')('prepared statements on PostgreSQL', () =
       expect(await seen(7)).toBe(0);
       expect((await sql<{ v: number }>`SELECT ${8}::int AS v`.execute(handle.db)).rows[0]!.v).toBe(8);
     });
+  });
+
+  it('an urgent statement\'s caller continues before the callers of ordinary results that arrived with it', async () => {
+    // Two connections wait on a shared lock a third holds; both are granted at its release, and the
+    // event loop is kept busy until both answers are in, so they are read in the same turn.
+    const connect = () => new PreparingClient({ connectionString: pgdb.url });
+    const [holder, a, b] = [connect(), connect(), connect()];
+    for (const c of [holder, a, b]) await c.connect();
+    const waitingOn = async (n: number) => {
+      for (let i = 0; i < 250; i++) {
+        const r = await holder.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`);
+        if (r.rows[0].n === n) return;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      throw new Error('the statements never waited on the lock');
+    };
+    try {
+      const firsts: string[] = [];
+      for (let round = 0; round < 10; round++) {
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock(4242)');
+        const order: string[] = [];
+        // The urgent one is sent second, so its answer is not the first one read by chance.
+        const ordinary = b.query('SELECT pg_advisory_xact_lock_shared(4242), $1::int AS v', [round]).then(() => { order.push('ordinary'); });
+        const urgentQuery = CompiledQuery.raw('SELECT pg_advisory_xact_lock_shared(4242), $1::int AS v', [round]);
+        urgent(urgentQuery);
+        await waitingOn(1);
+        const urgentOne = a.query(urgentQuery.sql, urgentQuery.parameters as unknown[]).then(() => { order.push('urgent'); });
+        await waitingOn(2);
+        // COMMIT is written to the socket at once; the loop is blocked before any answer is read.
+        const released = holder.query('COMMIT');
+        const until = Date.now() + 60;
+        while (Date.now() < until) { /* the COMMIT and both answers arrive meanwhile */ }
+        await Promise.all([released, ordinary, urgentOne]);
+        firsts.push(order[0]!);
+      }
+      expect(firsts).toEqual(Array(10).fill('urgent'));
+    } finally {
+      for (const c of [holder, a, b]) await c.end();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { type Compilable, CompiledQuery, type QueryCreator, sql } from 'kysely';
-import { commitAfter } from '../db/prepared-client.ts';
+import { commitAfter, urgent } from '../db/prepared-client.ts';
 import type { Db } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
 import { canonicalJson } from './canonical-json.ts';
@@ -126,7 +126,9 @@ async function appendChained(trx: Db, pending: Array<{ id: string; input: AuditI
   const compiled = lastStatement.compile();
 
   // The chain's lock, then its end as the last holder committed it: one round trip (migration 0016).
-  const last = (await sql<{ seq: string; hash: string }>`SELECT seq, hash FROM lethe_audit_head(${AUDIT_LOCK})`.execute(trx)).rows[0];
+  // Urgent: this caller holds the lock from here on; its continuation must not queue behind other requests' work.
+  const head = urgent(sql<{ seq: string; hash: string }>`SELECT seq, hash FROM lethe_audit_head(${AUDIT_LOCK})`.compile(trx));
+  const last = (await trx.executeQuery<{ seq: string; hash: string }>(head)).rows[0];
   let seq = last ? Number(last.seq) : 0;
   let prevHash = last?.hash ?? GENESIS_HASH;
   const events: AuditEvent[] = drafts.map((d) => {

@@ -43,7 +43,8 @@ export async function readTable(db: Db): Promise<JournalEntry[]> {
  */
 export async function claimPending(trx: Db, at: Date, lock: number): Promise<JournalEntry[]> {
   // SQL text (db/sql-text.ts): the journal flush runs after every DELETE, building this with Kysely cost more than running it.
-  const q = new SqlText();
+  // Urgent: from here on this flush holds the journal writer's lock, which every deletion's 204 waits for.
+  const q = new SqlText().urgent();
   const rows = await q.runCamel<JournalRow>(trx, `SELECT * FROM lethe_journal_claim(${q.param(lock)}, ${q.param(at)})`);
   return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(toEntry);
 }

@@ -1,5 +1,6 @@
 import { CompiledQuery } from 'kysely';
 import type { Db } from './database.ts';
+import { urgent } from './prepared-client.ts';
 import { toCamel } from '../erasure/data-map.ts';
 
 /**
@@ -25,8 +26,18 @@ export class SqlText {
 
   /** Runs `text` (built with this object's placeholders) on `db`, without Kysely's plugins (rows keep their SQL names). */
   async run<R>(db: Db, text: string): Promise<R[]> {
-    const r = await db.withoutPlugins().executeQuery<R>(CompiledQuery.raw(text, this.values));
+    const query = CompiledQuery.raw(text, this.values);
+    if (this.isUrgent) urgent(query);
+    const r = await db.withoutPlugins().executeQuery<R>(query);
     return r.rows;
+  }
+
+  private isUrgent = false;
+
+  /** The statement takes a lock every deletion passes one at a time: its result comes back at once (prepared-client.ts urgent). */
+  urgent(): this {
+    this.isUrgent = true;
+    return this;
   }
 
   /** `run` with each row's top-level keys in camelCase, as Kysely's CamelCasePlugin gives them to the rest of the code. */
