@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../src/db/database.ts';
 import { commitAfter, MAX_PREPARED, PreparingClient, urgent } from '../src/db/prepared-client.ts';
+import { someoneWaitsOnAdvisoryLock } from './helpers/lock-waits.ts';
 import { createPgDatabase, TEST_DB } from './helpers/runtime.ts';
 
 // PGlite runs in process: there is no connection to prepare statements on.
@@ -140,14 +141,6 @@ describe.runIf(TEST_DB === 'postgres')('prepared statements on PostgreSQL', () =
     const connect = () => new PreparingClient({ connectionString: pgdb.url });
     const [holder, a, b] = [connect(), connect(), connect()];
     for (const c of [holder, a, b]) await c.connect();
-    const waitingOn = async (n: number) => {
-      for (let i = 0; i < 250; i++) {
-        const r = await holder.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`);
-        if (r.rows[0].n === n) return;
-        await new Promise((res) => setTimeout(res, 10));
-      }
-      throw new Error('the statements never waited on the lock');
-    };
     try {
       const firsts: string[] = [];
       for (let round = 0; round < 10; round++) {
@@ -158,9 +151,9 @@ describe.runIf(TEST_DB === 'postgres')('prepared statements on PostgreSQL', () =
         const ordinary = b.query('SELECT pg_advisory_xact_lock_shared(4242), $1::int AS v', [round]).then(() => { order.push('ordinary'); });
         const urgentQuery = CompiledQuery.raw('SELECT pg_advisory_xact_lock_shared(4242), $1::int AS v', [round]);
         urgent(urgentQuery);
-        await waitingOn(1);
+        expect(await someoneWaitsOnAdvisoryLock(handle.db, 1)).toBe(true);
         const urgentOne = a.query(urgentQuery.sql, urgentQuery.parameters as unknown[]).then(() => { order.push('urgent'); });
-        await waitingOn(2);
+        expect(await someoneWaitsOnAdvisoryLock(handle.db, 2)).toBe(true);
         // COMMIT is written to the socket at once; the loop is blocked before any answer is read.
         const released = holder.query('COMMIT');
         const until = Date.now() + 60;
