@@ -35,12 +35,15 @@ try {
     const services = createServices(rt.ctx);
     const principal = (await findPrincipal(rt.ctx.db, ADMIN_KEY, rt.ctx.secrets.apiKeyHashKey))!;
     await services.port('deletion').delete(principal, ids[0]!); // warm-up
-    const seen: Array<{ text: string; lock: boolean }> = [];
+    const seen: Array<{ text: string; lock: boolean; commit: boolean; piped: { begin: boolean; commit: boolean } }> = [];
     const original = pg.Client.prototype.query;
     (pg.Client.prototype as any).query = function (this: pg.Client, ...args: any[]) {
+      // A statement sent with its transaction's BEGIN and/or COMMIT in one write (prepared-client.ts PipelinedQuery).
+      const piped = typeof args[0] === 'object' ? { begin: args[0]?.withBegin === true, commit: args[0]?.withCommit === true } : { begin: false, commit: false };
       const text = String(typeof args[0] === 'string' ? args[0] : args[0]?.text ?? '');
       const values = (typeof args[0] === 'string' ? args[1] : args[0]?.values) as unknown[] | undefined;
-      seen.push({ text: text.replace(/\s+/g, ' ').trim(), lock: /pg_advisory_xact_lock\(\$1\)|lethe_audit_head\(\$1\)/.test(text) && String(values?.[0]) === AUDIT_LOCK });
+      seen.push({ text: text.replace(/\s+/g, ' ').trim(), piped, commit: piped.commit || /^\s*commit\s*$/i.test(text),
+        lock: /pg_advisory_xact_lock\(\$1\)|lethe_audit_head\(\$1\)/.test(text) && String(values?.[0]) === AUDIT_LOCK });
       return (original as any).apply(this, args);
     };
     try {
@@ -49,9 +52,10 @@ try {
       (pg.Client.prototype as any).query = original;
     }
     const first = seen.findIndex((s) => s.lock);
-    const commit = seen.findIndex((s) => /^commit$/i.test(s.text));
-    seen.forEach((s, i) => console.log(`${String(i).padStart(3)} ${first >= 0 && i >= first && i <= commit ? 'L' : ' '} ${s.text.slice(0, Number(process.env.STMT_WIDTH ?? 110))}`));
-    console.log(`\n${seen.length} statements (+1 API key lookup per HTTP request); ${first >= 0 ? commit - first + 1 : 0} of them`
+    const commit = seen.findIndex((s, i) => i >= first && s.commit);
+    seen.forEach((s, i) => console.log(`${String(i).padStart(3)} ${first >= 0 && i >= first && i <= commit ? 'L' : ' '} `
+      + `${s.piped.begin ? 'BEGIN + ' : ''}${s.text.slice(0, Number(process.env.STMT_WIDTH ?? 110))}${s.piped.commit ? ' + COMMIT' : ''}`));
+    console.log(`\n${seen.length} round trips (+1 API key lookup per HTTP request; BEGIN and COMMIT marked with a statement go out in its write); ${first >= 0 ? commit - first + 1 : 0} of them`
       + ' from the first audit-chain lock to COMMIT (L), serialized across all deletions');
   } finally {
     await rt.close();

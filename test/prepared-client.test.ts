@@ -42,7 +42,7 @@ describe.runIf(TEST_DB === 'postgres')('prepared statements on PostgreSQL', () =
       await sql`SELECT 10 / ${0}::int`.execute(trx);
     })).rejects.toThrow(/division by zero/);
     expect((await sql<{ v: number }>`SELECT 7 * ${4}::int AS v`.execute(handle.db)).rows[0]!.v).toBe(28);
-    // Transaction control is never prepared.
+    // Transaction control is never prepared under a statement's name (BEGIN and COMMIT have their own, tx_begin and tx_commit).
     expect((await prepared()).some((t) => /^\s*(begin|commit|rollback)/i.test(t))).toBe(false);
   });
 
@@ -132,6 +132,84 @@ describe.runIf(TEST_DB === 'postgres')('prepared statements on PostgreSQL', () =
       expect(await seen(6)).toBe(1);
       expect(await seen(7)).toBe(0);
       expect((await sql<{ v: number }>`SELECT ${8}::int AS v`.execute(handle.db)).rows[0]!.v).toBe(8);
+    });
+  });
+
+  describe('BEGIN and COMMIT in the same write as the first and last statements, once prepared on the connection', () => {
+    let client: PreparingClient;
+    let other: pg.Client;
+    let roundTrips = 0;
+    beforeAll(async () => {
+      await sql`CREATE TABLE piped_rows (id int, CONSTRAINT piped_rows_once UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)`.execute(handle.db);
+      client = new PreparingClient({ connectionString: pgdb.url });
+      await client.connect();
+      // Every round trip ends with one ReadyForQuery from the server.
+      (client as unknown as { connection: { on(e: string, f: () => void): void } }).connection.on('readyForQuery', () => { roundTrips++; });
+      other = new pg.Client({ connectionString: pgdb.url });
+      await other.connect();
+    });
+    afterAll(async () => { await client?.end(); await other?.end(); });
+    const insertText = 'INSERT INTO piped_rows (id) VALUES ($1)';
+    const seen = async (id: number) => Number((await other.query('SELECT count(*) AS c FROM piped_rows WHERE id = $1', [id])).rows[0].c);
+    /** One transaction as Kysely sends it: begin, the statements (the last one commitAfter), commit; its round trips. */
+    const transaction = async (ids: number[], last = true): Promise<number> => {
+      const before = roundTrips;
+      await client.query('begin');
+      for (const [i, id] of ids.entries()) {
+        const q = CompiledQuery.raw(insertText, [id]);
+        if (last && i === ids.length - 1) commitAfter(q);
+        await client.query(q.sql, q.parameters as unknown[]);
+      }
+      await client.query('commit');
+      return roundTrips - before;
+    };
+
+    it('the first transaction prepares them (one round trip each); later ones send them with the statements', async () => {
+      expect(await transaction([101, 102])).toBe(4); // BEGIN, statement, statement, COMMIT
+      expect(await transaction([103, 104])).toBe(2); // BEGIN + statement, statement + COMMIT
+      expect(await transaction([105])).toBe(1); // BEGIN + statement + COMMIT
+      expect(await transaction([106, 107], false)).toBe(3); // BEGIN + statement, statement, COMMIT (no statement marked last)
+      for (const id of [101, 102, 103, 104, 105, 106]) expect(await seen(id)).toBe(1);
+      const texts = (await client.query(`SELECT name, statement FROM pg_prepared_statements WHERE name LIKE 'tx_%' ORDER BY name`)).rows;
+      expect(texts).toEqual([{ name: 'tx_begin', statement: 'BEGIN' }, { name: 'tx_commit', statement: 'COMMIT' }]);
+    });
+
+    it('a first statement failing with BEGIN in its write leaves the transaction open for its ROLLBACK; nothing stays', async () => {
+      await transaction([110]);
+      await client.query('begin');
+      await expect(client.query('INSERT INTO piped_rows (id) VALUES (10 / $1::int)', [0])).rejects.toThrow(/division by zero/);
+      await client.query('rollback');
+      // A statement that does not parse, sent with BEGIN: not recorded as prepared, so it is parsed again next time.
+      await client.query('begin');
+      await expect(client.query('INSERT INTO piped_nowhere (id) VALUES ($1)', [1])).rejects.toThrow(/piped_nowhere/);
+      await client.query('rollback');
+      await client.query('begin');
+      await expect(client.query('INSERT INTO piped_nowhere (id) VALUES ($1)', [1])).rejects.toThrow(/piped_nowhere/);
+      await client.query('rollback');
+      expect(await transaction([111])).toBe(1);
+      expect(await seen(111)).toBe(1);
+    });
+
+    it('a last statement failing with COMMIT in its write: the COMMIT is skipped, the ROLLBACK ends the transaction, nothing stays', async () => {
+      await client.query('begin');
+      await client.query(insertText, [120]);
+      const failing = commitAfter(CompiledQuery.raw('INSERT INTO piped_rows (id) VALUES (10 / $1::int)', [0]));
+      await expect(client.query(failing.sql, failing.parameters as unknown[])).rejects.toThrow(/division by zero/);
+      expect((await client.query('rollback')).command).toBe('ROLLBACK');
+      expect(await seen(120)).toBe(0);
+      expect(await transaction([121])).toBe(1);
+      expect(await seen(121)).toBe(1);
+    });
+
+    it('a COMMIT that fails in the statement\'s write is that statement\'s error, and the transaction\'s commit fails too', async () => {
+      await client.query('begin');
+      await client.query(insertText, [130]);
+      const duplicate = commitAfter(CompiledQuery.raw(insertText, [111])); // refused at COMMIT (deferred unique)
+      await expect(client.query(duplicate.sql, duplicate.parameters as unknown[])).rejects.toThrow(/piped_rows_once/);
+      await expect(client.query('commit')).rejects.toThrow(/piped_rows_once/);
+      expect(await seen(130)).toBe(0);
+      expect(await seen(111)).toBe(1);
+      expect(await transaction([131])).toBe(1);
     });
   });
 
