@@ -12,7 +12,7 @@ import { ensureFeed, giveDataKeys, insertApplications, insertCustomers, insertFe
 import { floorScript } from './floor.ts';
 import { runScriptEmbedded } from './floor-embedded.ts';
 import {
-  backendCpuMs, CONCURRENCY, createDatabase, log, migrateDatabase, pgbenchAvailable, percentile, request, round, runLoad, runPgbench,
+  backendCpuMs, CONCURRENCY, postmasterPid, readReapedCpuMs, createDatabase, log, migrateDatabase, pgbenchAvailable, percentile, request, round, runLoad, runPgbench,
   startServer, timed, type GroupResult, type Row,
 } from './lib.ts';
 import { deletionShape, diffShapes } from './signature.ts';
@@ -72,10 +72,14 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
     await runLoad(httpIds.slice(0, warm), del, 204);
     const cpu0 = srv.cpuMs();
     const pgCpu0 = await backendCpuMs(exec, db.name);
+    const client0 = process.cpuUsage();
     const http = await runLoad(httpIds.slice(warm), del, 204);
+    const clientCpu = process.cpuUsage(client0);
     const serverCpuMs = (srv.cpuMs() - cpu0) / n;
     // The server's pool stays connected, so its backends' CPU is read again at the end.
     const pgCpuMs = (await backendCpuMs(exec, db.name) - pgCpu0) / n;
+    // The load generator (this process's HTTP client): the floor's counterpart is pgbench.
+    const clientCpuMs = (clientCpu.user + clientCpu.system) / 1000 / n;
     if (http.errors > 0) throw new Error(`DELETE over HTTP: ${http.errors} errors, first: ${http.firstError}`);
     log(`delete: HTTP ${round(http.perS)}/s p99 ${round(http.p99Ms, 2)} ms`);
 
@@ -97,7 +101,13 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
     const script = floorScript({ seal: (x) => (pgcrypto ? `encrypt(${x}, '\\x${key}'::bytea, 'aes')` : x) });
     if (!pgcrypto) log('delete: pgcrypto is not available: the floor stores its archive unsealed');
     runPgbench(db.url, script, { transactionsPerClient: warm / CONCURRENCY, defines: { actor } });
+    // The floor's CPU: pgbench's own (reaped by this process) and its backends' (reaped by the
+    // postmaster when pgbench disconnects; other backends exiting meanwhile would count too: none do).
+    const postmaster = await postmasterPid(exec);
+    const reaped0 = { bench: readReapedCpuMs(process.pid), backends: postmaster ? readReapedCpuMs(postmaster) : NaN };
     const floor = runPgbench(db.url, script, { transactionsPerClient: n / CONCURRENCY, defines: { actor } });
+    const floorPgbenchCpuMs = (readReapedCpuMs(process.pid) - reaped0.bench) / n;
+    const floorPgCpuMs = postmaster ? (readReapedCpuMs(postmaster) - reaped0.backends) / n : NaN;
     if (floor.failed > 0 || floor.count !== n) throw new Error(`pgbench: ${floor.failed} failed, ${floor.count} of ${n} logged`);
     const floorDone = Number((await exec(`SELECT count(*) AS c FROM deletions d JOIN bench_feed f ON f.id = d.customer_id
       WHERE f.n BETWEEN ${floorLo} AND ${floorHi}`)).rows[0].c);
@@ -115,6 +125,9 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
     numbers.delete_http_p50_ms = round(http.p50Ms, 2);
     numbers.delete_http_server_cpu_ms = round(serverCpuMs, 2);
     numbers.delete_http_pg_cpu_ms = round(pgCpuMs, 2);
+    numbers.delete_http_client_cpu_ms = round(clientCpuMs, 2);
+    if (Number.isFinite(floorPgCpuMs)) numbers.delete_floor_pg_cpu_ms = round(floorPgCpuMs, 2);
+    numbers.delete_floor_pgbench_cpu_ms = round(floorPgbenchCpuMs, 2);
     numbers.delete_http_p99_ms = round(http.p99Ms, 2);
     numbers.delete_floor_per_s = round(floor.tps);
     numbers.delete_floor_p50_ms = round(floor.p50Ms, 2);
@@ -127,7 +140,8 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
       figure: 'delete_http_per_s', value: numbers.delete_http_per_s, unit: '/s',
       peer: { figure: 'delete_floor_per_s', value: numbers.delete_floor_per_s },
       ratio: { value: round(perRatio, 2), goal: '>= 0.7', met: perRatio >= 0.7 },
-      note: `${n} customers, 16 concurrent, server CPU ${round(serverCpuMs, 1)} ms + its PostgreSQL backends ${round(pgCpuMs, 1)} ms per DELETE${sameWork}`,
+      note: `${n} customers, 16 concurrent; CPU per DELETE: server ${round(serverCpuMs, 1)} ms + its PostgreSQL backends ${round(pgCpuMs, 1)} ms`
+        + ` + HTTP client ${round(clientCpuMs, 1)} ms, floor: backends ${Number.isFinite(floorPgCpuMs) ? round(floorPgCpuMs, 1) : '?'} ms + pgbench ${round(floorPgbenchCpuMs, 1)} ms${sameWork}`,
     });
     rows.push({
       figure: 'delete_http_p50_ms', value: numbers.delete_http_p50_ms, unit: 'ms',

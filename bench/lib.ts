@@ -146,6 +146,32 @@ export async function backendCpuMs(exec: (text: string) => Promise<{ rows: any[]
   return rows.reduce((sum: number, r: { pid: number }) => sum + (readCpuMs(Number(r.pid)) || 0), 0);
 }
 
+/**
+ * CPU time (ms) of the children `pid` has reaped (cutime + cstime of /proc/<pid>/stat): for the
+ * bench process, the tools it ran to completion (pgbench); for PostgreSQL's postmaster, the
+ * backends that have exited (pgbench's 16, at its end).
+ */
+export function readReapedCpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[13]) + Number(fields[14])) / CLK_TCK) * 1000;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The postmaster's pid (the parent of this connection's backend), when PostgreSQL runs on this machine. */
+export async function postmasterPid(exec: (text: string) => Promise<{ rows: any[] }>): Promise<number | null> {
+  const backend = Number((await exec('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+  try {
+    const stat = fs.readFileSync(`/proc/${backend}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
 export function readCpuMs(pid: number): number {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -184,7 +210,8 @@ export function resetPeakRss(pid: number): boolean {
 
 /**
  * Starts `node src/main.ts` (the real server: `npm start`) as a child process on a free port and
- * waits for /readyz. Logs go to /dev/null at the default level; the scheduler and dispatcher are
+ * waits for /readyz. Logs go to /dev/null at the default level (to a file with LETHE_BENCH_SERVER_LOG=<path>, to read a
+ * failing group's errors); the scheduler and dispatcher are
  * off unless asked for, so nothing but the measured work runs.
  */
 /**
@@ -223,7 +250,7 @@ export async function startServer(options: {
   if (!options.databaseUrl) delete env.DATABASE_URL;
   // Profiling aid: LETHE_BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (Node refuses --cpu-prof in NODE_OPTIONS).
   const nodeArgs = [...START_NODE_ARGS, ...(process.env.LETHE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...options.nodeArgs ?? []];
-  const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', process.env.LETHE_BENCH_SERVER_LOG ? fs.openSync(process.env.LETHE_BENCH_SERVER_LOG, 'a') : 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
   let exited: number | null = null;
