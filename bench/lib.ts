@@ -147,40 +147,39 @@ export async function backendCpuMs(exec: (text: string) => Promise<{ rows: any[]
 }
 
 /**
- * CPU time (ms) of the children `pid` has reaped (cutime + cstime of /proc/<pid>/stat): for the
- * bench process, the tools it ran to completion (pgbench); for PostgreSQL's postmaster, the
- * backends that have exited (pgbench's 16, at its end).
+ * The fields of /proc/<pid>/stat after "pid (comm) " (field N of the line at index N - 3), or
+ * null when the process is gone or not on this machine.
  */
-export function readReapedCpuMs(pid: number): number {
+function procStat(pid: number): string[] | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[13]) + Number(fields[14])) / CLK_TCK) * 1000;
-  } catch {
-    return NaN;
-  }
-}
-
-/** The postmaster's pid (the parent of this connection's backend), when PostgreSQL runs on this machine. */
-export async function postmasterPid(exec: (text: string) => Promise<{ rows: any[] }>): Promise<number | null> {
-  const backend = Number((await exec('SELECT pg_backend_pid() AS pid')).rows[0].pid);
-  try {
-    const stat = fs.readFileSync(`/proc/${backend}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
 }
 
-export function readCpuMs(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after "pid (comm) ".
-    return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1000;
-  } catch {
-    return NaN;
-  }
+/** Milliseconds of CPU in two clock-tick fields of /proc/<pid>/stat (by line position), NaN if unreadable. */
+function ticksMs(pid: number, first: number, second: number): number {
+  const fields = procStat(pid);
+  return fields ? ((Number(fields[first - 3]) + Number(fields[second - 3])) / CLK_TCK) * 1000 : NaN;
+}
+
+/** CPU time (ms) of a process: utime + stime (fields 14 and 15). */
+export const readCpuMs = (pid: number): number => ticksMs(pid, 14, 15);
+
+/**
+ * CPU time (ms) of the children `pid` has reaped (cutime + cstime, fields 16 and 17): for the
+ * bench process, the tools it ran to completion (pgbench); for PostgreSQL's postmaster, the
+ * backends that have exited (pgbench's 16, at its end).
+ */
+export const readReapedCpuMs = (pid: number): number => ticksMs(pid, 16, 17);
+
+/** The postmaster's pid (the parent of this connection's backend, field 4), when PostgreSQL runs on this machine. */
+export async function postmasterPid(exec: (text: string) => Promise<{ rows: any[] }>): Promise<number | null> {
+  const backend = Number((await exec('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+  const fields = procStat(backend);
+  return fields ? Number(fields[1]) : null;
 }
 
 export function readVmHwmMb(pid: number): number {
