@@ -12,7 +12,7 @@ import { ensureFeed, giveDataKeys, insertApplications, insertCustomers, insertFe
 import { floorScript } from './floor.ts';
 import { runScriptEmbedded } from './floor-embedded.ts';
 import {
-  backendCpuMs, CONCURRENCY, postmasterPid, readReapedCpuMs, createDatabase, log, migrateDatabase, pgbenchAvailable, percentile, request, round, runLoad, runPgbench,
+  backendCpuMs, CONCURRENCY, createDatabase, log, migrateDatabase, pgbenchAvailable, percentile, postmasterPid, readReapedCpuMs, request, round, runLoad, runPgbench,
   startServer, timed, type GroupResult, type Row,
 } from './lib.ts';
 import { deletionShape, diffShapes } from './signature.ts';

@@ -208,12 +208,6 @@ export function resetPeakRss(pid: number): boolean {
 }
 
 /**
- * Starts `node src/main.ts` (the real server: `npm start`) as a child process on a free port and
- * waits for /readyz. Logs go to /dev/null at the default level (to a file with LETHE_BENCH_SERVER_LOG=<path>, to read a
- * failing group's errors); the scheduler and dispatcher are
- * off unless asked for, so nothing but the measured work runs.
- */
-/**
  * The node flags `npm start` runs the server with (package.json's start script: the heap sizing
  * chosen for the export's memory, README "Heap flags"): the bench's server runs as deployed.
  */
@@ -224,6 +218,12 @@ export const START_NODE_ARGS: readonly string[] = (() => {
   return m[1]!.split(/\s+/).filter(Boolean);
 })();
 
+/**
+ * Starts `node src/main.ts` (the real server: `npm start`) as a child process on a free port and
+ * waits for /readyz. Logs go to /dev/null at the default level (appended to a file with
+ * LETHE_BENCH_SERVER_LOG=<path>, to read a failing group's errors); the scheduler and dispatcher
+ * are off unless asked for, so nothing but the measured work runs.
+ */
 export async function startServer(options: {
   databaseUrl?: string; dataDir?: string; env?: Record<string, string>;
   /** Options of node itself (V8 flags not allowed in NODE_OPTIONS), before src/main.ts, after npm start's (a later V8 flag wins). */
@@ -249,7 +249,9 @@ export async function startServer(options: {
   if (!options.databaseUrl) delete env.DATABASE_URL;
   // Profiling aid: LETHE_BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (Node refuses --cpu-prof in NODE_OPTIONS).
   const nodeArgs = [...START_NODE_ARGS, ...(process.env.LETHE_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ...options.nodeArgs ?? []];
-  const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', process.env.LETHE_BENCH_SERVER_LOG ? fs.openSync(process.env.LETHE_BENCH_SERVER_LOG, 'a') : 'ignore', 'pipe'] });
+  const logFd = process.env.LETHE_BENCH_SERVER_LOG ? fs.openSync(process.env.LETHE_BENCH_SERVER_LOG, 'a') : null;
+  const child = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', logFd ?? 'ignore', 'pipe'] });
+  if (logFd !== null) fs.closeSync(logFd); // the child has its own copy
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
   let exited: number | null = null;
