@@ -131,6 +131,8 @@ export class PreparingClient extends pg.Client {
     // (text, values[]) into ({ name, text, values }).
     (this as unknown as { query: Query }).query = (...args: unknown[]) => {
       const [text, values, callback] = args;
+      // A statement as Kysely sends it: text, parameters, answer as a promise.
+      const statement = typeof text === 'string' && Array.isArray(values) && typeof callback !== 'function';
       // BEGIN is answered at once and goes out with the transaction's first statement, in the same
       // write (PipelinedQuery), once this connection has it prepared; before that (its first
       // transaction) it is queued right before that statement, which pg sends as soon as BEGIN's
@@ -142,8 +144,8 @@ export class PreparingClient extends pg.Client {
       }
       if (beginPending) {
         beginPending = false;
-        const last = Array.isArray(values) && lastStatements.has(values);
-        if (pipelinable(text, values, callback, last ? [BEGIN_STATEMENT, COMMIT_STATEMENT] : [BEGIN_STATEMENT])) {
+        const last = statement && lastStatements.has(values as unknown[]);
+        if (statement && prepared(last ? [BEGIN_STATEMENT, COMMIT_STATEMENT] : [BEGIN_STATEMENT])) {
           return pipelined(text as string, values as unknown[], true, last);
         }
         // Until this connection has its control statements prepared: BEGIN as its own statement (preparing it).
@@ -161,14 +163,14 @@ export class PreparingClient extends pg.Client {
         if (text === 'rollback') return queued.then(() => query(...args), () => query(...args));
         return Promise.reject(new Error(`a statement after its transaction's last statement (commitAfter): ${String(text).slice(0, 60)}`));
       }
-      if (Array.isArray(values) && lastStatements.has(values) && typeof callback !== 'function') {
-        if (pipelinable(text, values, callback, [COMMIT_STATEMENT])) return pipelined(text as string, values, false, true);
-        const result = send(text as string, values);
+      if (statement && lastStatements.has(values as unknown[])) {
+        if (prepared([COMMIT_STATEMENT])) return pipelined(text as string, values as unknown[], false, true);
+        const result = send(text, values);
         committing = query({ name: COMMIT_STATEMENT, text: 'COMMIT' }) as Promise<unknown>;
         committing.catch(() => {}); // observed by the transaction's commit; never an unhandled rejection
         return result;
       }
-      if (Array.isArray(values) && typeof callback !== 'function' && !urgentStatements.has(values)) {
+      if (statement && !urgentStatements.has(values as unknown[])) {
         return inCheckPhase(send(...args) as Promise<unknown>);
       }
       return send(...args);
@@ -191,9 +193,9 @@ export class PreparingClient extends pg.Client {
       return query(...args);
     };
     // A statement can go out with BEGIN and/or COMMIT once pg has those prepared on this connection.
-    const pipelinable = (text: unknown, values: unknown, callback: unknown, controls: string[]) => {
+    const prepared = (controls: string[]) => {
       const parsed = (this as unknown as { connection: PgConnection }).connection.parsedStatements;
-      return typeof text === 'string' && Array.isArray(values) && typeof callback !== 'function' && controls.every((c) => parsed[c] !== undefined);
+      return controls.every((c) => parsed[c] !== undefined);
     };
     const pipelined = (text: string, values: unknown[], withBegin: boolean, withCommit: boolean): Promise<unknown> => {
       const q = new PipelinedQuery({ name: nameOf(text), text, values }, withBegin, withCommit);
