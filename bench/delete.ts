@@ -24,7 +24,13 @@ export interface DeleteOptions {
   largeCustomers: number;
   largeActivity: number;
   largeTransactions: number;
+  /** Warm-up of the embedded server and its floor. */
   warmup: number;
+  /**
+   * Warm-up of the PostgreSQL server over HTTP and of its floor (pgbench), each: long enough for
+   * V8 to have compiled the server's hot code (docs/benchmarks.md "Where the server's CPU goes").
+   */
+  deleteWarmup: number;
 }
 
 const pgExec = (c: pg.Client): Exec => async (text) => c.query(text);
@@ -34,7 +40,7 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
   const numbers: Record<string, number> = {};
   const commands: string[] = [];
   const n = Math.ceil(o.customers / CONCURRENCY) * CONCURRENCY;
-  const warm = Math.ceil(o.warmup / CONCURRENCY) * CONCURRENCY;
+  const warm = Math.ceil(o.deleteWarmup / CONCURRENCY) * CONCURRENCY;
 
   // ---- PostgreSQL: HTTP, floor, large customer, all in one database.
   const db = await createDatabase('delete');
