@@ -12,7 +12,7 @@ import { ensureFeed, giveDataKeys, insertApplications, insertCustomers, insertFe
 import { floorScript } from './floor.ts';
 import { runScriptEmbedded } from './floor-embedded.ts';
 import {
-  backendCpuMs, CONCURRENCY, createDatabase, log, migrateDatabase, pgbenchAvailable, percentile, postmasterPid, readReapedCpuMs, request, round, runLoad, runPgbench,
+  backendCpuMs, backendSnapshot, CONCURRENCY, createDatabase, log, migrateDatabase, pgbenchAvailable, percentile, postmasterPid, exitedSinceMs, readReapedCpuMs, request, round, runLoad, runPgbench,
   startServer, timed, type GroupResult, type Row,
 } from './lib.ts';
 import { deletionShape, diffShapes } from './signature.ts';
@@ -24,13 +24,7 @@ export interface DeleteOptions {
   largeCustomers: number;
   largeActivity: number;
   largeTransactions: number;
-  /** Warm-up of the embedded server and its floor. */
   warmup: number;
-  /**
-   * Warm-up of the PostgreSQL server over HTTP and of its floor (pgbench), each: long enough for
-   * V8 to have compiled the server's hot code (docs/benchmarks.md "Where the server's CPU goes").
-   */
-  deleteWarmup: number;
 }
 
 const pgExec = (c: pg.Client): Exec => async (text) => c.query(text);
@@ -40,7 +34,7 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
   const numbers: Record<string, number> = {};
   const commands: string[] = [];
   const n = Math.ceil(o.customers / CONCURRENCY) * CONCURRENCY;
-  const warm = Math.ceil(o.deleteWarmup / CONCURRENCY) * CONCURRENCY;
+  const warm = Math.ceil(o.warmup / CONCURRENCY) * CONCURRENCY;
 
   // ---- PostgreSQL: HTTP, floor, large customer, all in one database.
   const db = await createDatabase('delete');
@@ -108,17 +102,21 @@ export async function benchDelete(o: DeleteOptions): Promise<GroupResult> {
     if (!pgcrypto) log('delete: pgcrypto is not available: the floor stores its archive unsealed');
     runPgbench(db.url, script, { transactionsPerClient: warm / CONCURRENCY, defines: { actor } });
     // The floor's CPU: pgbench's own (reaped by this process) and its backends' (reaped by the
-    // postmaster when pgbench disconnects; other backends exiting meanwhile would count too: none do).
+    // postmaster when pgbench disconnects). The server's own backends, idle meanwhile, close after
+    // its pool's idle timeout (10 s) and are reaped too: their CPU, as of the floor's start, is
+    // taken off (until 28 Nov it was counted as the floor's whenever the floor outlasted it).
     const postmaster = await postmasterPid(exec);
+    const serverBackends = await backendSnapshot(exec, db.name);
     const reaped0 = { bench: readReapedCpuMs(process.pid), backends: postmaster ? readReapedCpuMs(postmaster) : NaN };
     const floor = runPgbench(db.url, script, { transactionsPerClient: n / CONCURRENCY, defines: { actor } });
     const floorPgbenchCpuMs = (readReapedCpuMs(process.pid) - reaped0.bench) / n;
-    const floorPgCpuMs = postmaster ? (readReapedCpuMs(postmaster) - reaped0.backends) / n : NaN;
+    const serverBackendsExitedMs = exitedSinceMs(serverBackends);
+    const floorPgCpuMs = postmaster ? (readReapedCpuMs(postmaster) - reaped0.backends - serverBackendsExitedMs) / n : NaN;
     if (floor.failed > 0 || floor.count !== n) throw new Error(`pgbench: ${floor.failed} failed, ${floor.count} of ${n} logged`);
     const floorDone = Number((await exec(`SELECT count(*) AS c FROM deletions d JOIN bench_feed f ON f.id = d.customer_id
       WHERE f.n BETWEEN ${floorLo} AND ${floorHi}`)).rows[0].c);
     if (floorDone !== warm + n) throw new Error(`floor deleted ${floorDone} customers, expected ${warm + n}`);
-    log(`delete: floor ${round(floor.tps)}/s p99 ${round(floor.p99Ms, 2)} ms`);
+    log(`delete: floor ${round(floor.tps)}/s p99 ${round(floor.p99Ms, 2)} ms${serverBackendsExitedMs > 0 ? ` (the server's idle backends that closed meanwhile, ${round(serverBackendsExitedMs / 1000, 1)} s of CPU, not counted as the floor's)` : ''}`);
 
     // Does the floor still change the same rows as the server?
     const feedRef = async (k: number) => (await exec(`SELECT id, ref FROM bench_feed WHERE n = ${k}`)).rows[0] as { id: string; ref: string };

@@ -146,6 +146,24 @@ export async function backendCpuMs(exec: (text: string) => Promise<{ rows: any[]
   return rows.reduce((sum: number, r: { pid: number }) => sum + (readCpuMs(Number(r.pid)) || 0), 0);
 }
 
+/** The backends connected to `database` now (same machine): pid, start time and CPU so far. */
+export interface BackendSnapshot { pid: number; start: string; cpuMs: number }
+export async function backendSnapshot(exec: (text: string) => Promise<{ rows: any[] }>, database: string): Promise<BackendSnapshot[]> {
+  const { rows } = await exec(`SELECT pid FROM pg_stat_activity WHERE datname = '${database.replaceAll("'", "''")}' AND pid <> pg_backend_pid()`);
+  return rows.flatMap((r: { pid: number }) => {
+    const fields = procStat(Number(r.pid));
+    return fields ? [{ pid: Number(r.pid), start: fields[22 - 3]!, cpuMs: ticksMs(Number(r.pid), 14, 15) }] : [];
+  });
+}
+
+/**
+ * The CPU (as of the snapshot) of the snapshot's backends that have exited since (gone, or the
+ * pid now another process): what the postmaster's reaped CPU gained from them, not from the run.
+ */
+export function exitedSinceMs(snapshot: BackendSnapshot[]): number {
+  return snapshot.reduce((sum, b) => (procStat(b.pid)?.[22 - 3] === b.start ? sum : sum + b.cpuMs), 0);
+}
+
 /**
  * The fields of /proc/<pid>/stat after "pid (comm) " (field N of the line at index N - 3), or
  * null when the process is gone or not on this machine.

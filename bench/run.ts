@@ -23,7 +23,7 @@ import { log, PG_ADMIN_URL, pgClient, type GroupResult, type Row } from './lib.t
 
 const FULL = {
   'delete-customers': 2_000, 'embedded-customers': 300, 'large-customers': 3, 'large-activity': 10_000,
-  'large-transactions': 1_000, warmup: 160, 'delete-warmup': 960,
+  'large-transactions': 1_000, warmup: 160,
   'read-customers': 300, reads: 20_000, 'read-warmup': 2_000,
   'export-rows': 1_000_000, 'redact-customers': 100_000,
   'notify-cases': 1_000_000, 'dispatch-rows': 5_000,
@@ -31,7 +31,7 @@ const FULL = {
 };
 const QUICK: typeof FULL = {
   'delete-customers': 320, 'embedded-customers': 48, 'large-customers': 1, 'large-activity': 2_000,
-  'large-transactions': 200, warmup: 32, 'delete-warmup': 160,
+  'large-transactions': 200, warmup: 32,
   'read-customers': 60, reads: 2_000, 'read-warmup': 400,
   'export-rows': 20_000, 'redact-customers': 2_000,
   'notify-cases': 20_000, 'dispatch-rows': 1_000,
@@ -42,7 +42,7 @@ const GROUPS = ['delete', 'read', 'exports', 'notify', 'encryption'] as const;
 type Group = typeof GROUPS[number];
 /** The sizes each group uses (bench-results.json records those of the groups run). */
 const GROUP_SIZES: Record<Group, Array<keyof Sizes>> = {
-  delete: ['delete-customers', 'embedded-customers', 'large-customers', 'large-activity', 'large-transactions', 'warmup', 'delete-warmup'],
+  delete: ['delete-customers', 'embedded-customers', 'large-customers', 'large-activity', 'large-transactions', 'warmup'],
   read: ['read-customers', 'reads', 'read-warmup'],
   exports: ['export-rows', 'redact-customers'],
   notify: ['notify-cases', 'dispatch-rows'],
@@ -107,7 +107,7 @@ async function runGroup(group: Group, sizes: Sizes): Promise<GroupResult & { fai
         return { failed: false, ...await benchDelete({
           customers: sizes['delete-customers'], embeddedCustomers: sizes['embedded-customers'],
           largeCustomers: sizes['large-customers'], largeActivity: sizes['large-activity'],
-          largeTransactions: sizes['large-transactions'], warmup: sizes.warmup, deleteWarmup: sizes['delete-warmup'],
+          largeTransactions: sizes['large-transactions'], warmup: sizes.warmup,
         }) };
       }
       case 'read': {
