@@ -1,12 +1,14 @@
 // The benchmark's floors must keep changing the same rows as the server: one standard customer
 // deleted through the API, one by the floor's pgbench script, and what each left in every
 // customer-linked table compared; the daily notification pass through the API and its recorded
-// statements through psql, from the same state (PostgreSQL only: pgbench and psql need a server).
+// statements through psql, from the same state (PostgreSQL only: pgbench and psql need a server);
+// and the delete bench's accounting of backends that exit during the floor.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFeed, insertApplications, insertCustomers, insertFeed, type Exec } from '../bench/fixtures.ts';
 import { floorScript } from '../bench/floor.ts';
-import { MASTER_KEY, runPgbench } from '../bench/lib.ts';
+import fs from 'node:fs';
+import { backendSnapshot, exitedSinceMs, MASTER_KEY, runPgbench } from '../bench/lib.ts';
 import { insertApps, insertDueCases } from '../bench/notify.ts';
 import { passEffects, recordDailyPass, runPsql } from '../bench/notify-floor.ts';
 import { deletionShape, diffShapes } from '../bench/signature.ts';
@@ -78,5 +80,20 @@ suite('bench floor', () => {
     const r = await client(env.app, env.operatorKey).post('/v1/jobs/deletion-notifications/run');
     expect(r.status).toBe(200);
     expect(await passEffects(c)).toEqual(floor);
+  });
+  it("the floor's CPU accounting: a backend that exits after the snapshot gives back its CPU, a live one nothing", async () => {
+    // The delete bench takes off the server's backends that close while the floor runs (bench/delete.ts).
+    const other = new pg.Client({ connectionString: env.databaseUrl });
+    await other.connect();
+    const pid = Number((await other.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+    await other.query('SELECT count(*) FROM generate_series(1, 3000000)'); // CPU worth a few clock ticks
+    const database = String((await exec('SELECT current_database() AS d')).rows[0].d);
+    const snapshot = (await backendSnapshot(exec, database)).filter((b) => b.pid === pid);
+    expect(snapshot).toHaveLength(1);
+    expect(snapshot[0]!.cpuMs).toBeGreaterThan(0);
+    expect(exitedSinceMs(snapshot)).toBe(0);
+    await other.end();
+    for (let i = 0; i < 250 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(exitedSinceMs(snapshot)).toBe(snapshot[0]!.cpuMs);
   });
 });
