@@ -19,9 +19,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
-import { ensureFeed, giveDataKeys, insertApplications, insertCustomers, insertFeed, withIndexesDeferred } from './fixtures.ts';
-import { CONCURRENCY, createDatabase, log, migrateDatabase, readCpuMs, request, round, runLoad, startServer } from './lib.ts';
+import { standardCustomersDatabase } from './fixtures.ts';
+import { CONCURRENCY, createDatabase, log, readCpuMs, request, round, runLoad, startServer } from './lib.ts';
 
 const deletes = Math.ceil(Number(process.argv[2] ?? 1600) / CONCURRENCY) * CONCURRENCY;
 const warmup = Math.ceil(Number(process.argv[3] ?? 320) / CONCURRENCY) * CONCURRENCY;
@@ -101,17 +100,7 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-cpuattr-'));
 const perfData = path.join(dataDir, 'perf.data');
 let serverPid = 0;
 try {
-  await migrateDatabase({ databaseUrl: db.url });
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  const exec = async (t: string) => c.query(t);
-  await ensureFeed(exec);
-  const apps = await insertApplications(exec);
-  const ids = await insertFeed(exec, 1, warmup + deletes);
-  await withIndexesDeferred(exec, async () => { await insertCustomers(exec, 1, warmup + deletes, apps); });
-  await exec('VACUUM ANALYZE');
-  await c.end();
-  await giveDataKeys({ databaseUrl: db.url, dataDir }, ids);
+  const ids = await standardCustomersDatabase(db.url, dataDir, warmup + deletes);
   const srv = await startServer({ databaseUrl: db.url, dataDir, nodeArgs: ['--perf-basic-prof', '--interpreted-frames-native-stack'] });
   serverPid = srv.pid;
   try {

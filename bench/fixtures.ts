@@ -4,7 +4,8 @@
 import crypto from 'node:crypto';
 import { deriveSecrets } from '../src/secrets.ts';
 import { customerRef } from '../src/erasure/pseudonym.ts';
-import { MASTER_KEY } from './lib.ts';
+import pg from 'pg';
+import { MASTER_KEY, migrateDatabase } from './lib.ts';
 
 /** Runs one SQL statement (pg.Client.query or PGlite.query both fit). */
 export type Exec = (sqlText: string) => Promise<{ rows: any[] }>;
@@ -209,4 +210,28 @@ export async function giveDataKeys(target: { databaseUrl?: string; dataDir: stri
   } finally {
     await rt.close();
   }
+}
+
+/**
+ * A migrated bench database holding `count` standard customers (three applications), vacuumed,
+ * with their data keys in the keyring beside `dataDir`: the setup of the scripts that run
+ * DELETEs outside `npm run bench` (bench/statements.ts, bench/cpu-attribution.ts). Returns their ids.
+ */
+export async function standardCustomersDatabase(url: string, dataDir: string, count: number): Promise<string[]> {
+  await migrateDatabase({ databaseUrl: url });
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  let ids: string[];
+  try {
+    const exec: Exec = async (text) => c.query(text);
+    await ensureFeed(exec);
+    const apps = await insertApplications(exec);
+    ids = await insertFeed(exec, 1, count);
+    await withIndexesDeferred(exec, async () => { await insertCustomers(exec, 1, count, apps); });
+    await exec('VACUUM ANALYZE');
+  } finally {
+    await c.end();
+  }
+  await giveDataKeys({ databaseUrl: url, dataDir }, ids);
+  return ids;
 }

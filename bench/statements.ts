@@ -10,22 +10,14 @@ import { findPrincipal } from '../src/auth/api-keys.ts';
 import { loadConfig } from '../src/config.ts';
 import { startRuntime } from '../src/runtime.ts';
 import { createServices } from '../src/services.ts';
-import { ensureFeed, giveDataKeys, insertApplications, insertCustomers, insertFeed } from './fixtures.ts';
-import { ADMIN_KEY, createDatabase, MASTER_KEY, migrateDatabase } from './lib.ts';
+import { standardCustomersDatabase } from './fixtures.ts';
+import { ADMIN_KEY, createDatabase, MASTER_KEY } from './lib.ts';
 
 const AUDIT_LOCK = String(0x4c455448);
 const db = await createDatabase('statements');
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lethe-statements-'));
 try {
-  await migrateDatabase({ databaseUrl: db.url });
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  const exec = async (t: string) => c.query(t);
-  await ensureFeed(exec);
-  const ids = await insertFeed(exec, 1, 2);
-  await insertCustomers(exec, 1, 2, await insertApplications(exec));
-  await c.end();
-  await giveDataKeys({ databaseUrl: db.url, dataDir }, ids);
+  const ids = await standardCustomersDatabase(db.url, dataDir, 2);
   const config = loadConfig({
     DATABASE_URL: db.url, LETHE_DATA_DIR: dataDir, LETHE_ADMIN_KEY: ADMIN_KEY, LETHE_MASTER_KEY: MASTER_KEY,
     LOG_LEVEL: 'silent', LETHE_SCHEDULER: 'false', LETHE_DISPATCHER: 'false',
