@@ -30,8 +30,8 @@ if (spawnSync('perf', ['--version']).status !== 0) {
   process.exit(1);
 }
 
-/** One sample: the process and thread it hit, and its stack (leaf first) as perf names the frames. */
-interface Sample { pid: number; comm: string; frames: string[] }
+/** One sample: the process and thread it hit, when (CLOCK_MONOTONIC, ns), and its stack (leaf first) as perf names the frames. */
+interface Sample { pid: number; comm: string; ns: bigint; frames: string[] }
 
 function parsePerfScript(text: string): Sample[] {
   const samples: Sample[] = [];
@@ -39,9 +39,9 @@ function parsePerfScript(text: string): Sample[] {
   for (const line of text.split('\n')) {
     if (!line.trim()) { if (cur) samples.push(cur); cur = null; continue; }
     if (!/^\s/.test(line)) {
-      // "<comm> <pid>/<tid>" (the comm may contain spaces)
-      const m = /^(.*?)\s+(\d+)\/\d+\s*$/.exec(line);
-      cur = m ? { comm: m[1]!.trim(), pid: Number(m[2]), frames: [] } : null;
+      // "<comm> <pid>/<tid> <seconds>.<microseconds>:" (the comm may contain spaces)
+      const m = /^(.*?)\s+(\d+)\/\d+\s+(\d+)\.(\d{6}):\s*$/.exec(line);
+      cur = m ? { comm: m[1]!.trim(), pid: Number(m[2]), ns: BigInt(m[3]!) * 1_000_000_000n + BigInt(m[4]!) * 1000n, frames: [] } : null;
       continue;
     }
     const m = /^\s+([0-9a-f]+)\s+(.*)$/.exec(line);
@@ -106,21 +106,25 @@ try {
   try {
     const del = (id: string) => request(srv.baseUrl, 'DELETE', `/v1/customers/${id}`);
     await runLoad(ids.slice(0, warmup), del, 204);
-    const perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-a', '-g', '-o', perfData], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Timestamps on CLOCK_MONOTONIC (process.hrtime's clock): only the samples inside the measured run count.
+    const perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-a', '-g', '-k', 'CLOCK_MONOTONIC', '-o', perfData], { stdio: ['ignore', 'ignore', 'pipe'] });
     let perfErr = '';
     perf.stderr.on('data', (d: Buffer) => { perfErr += d.toString(); });
     await new Promise((r) => setTimeout(r, 500)); // perf attached
     const cpu0 = readCpuMs(srv.pid);
+    const from = process.hrtime.bigint();
     const load = await runLoad(ids.slice(warmup), del, 204);
+    const to = process.hrtime.bigint();
     const serverCpuMs = (readCpuMs(srv.pid) - cpu0) / deletes;
     const stopped = new Promise<void>((resolve) => perf.once('exit', () => resolve()));
     perf.kill('SIGINT');
     await stopped;
     if (load.errors > 0) throw new Error(`DELETE: ${load.errors} errors, first: ${load.firstError}`);
     log(`cpu-attribution: ${deletes} DELETEs at ${round(load.perS)}/s, server CPU ${round(serverCpuMs, 2)} ms per DELETE (/proc)`);
-    const script = spawnSync('perf', ['script', '-i', perfData, '-F', 'comm,pid,tid,ip,sym'], { maxBuffer: 1 << 30, encoding: 'utf8' });
+    const script = spawnSync('perf', ['script', '-i', perfData, '-F', 'comm,pid,tid,time,ip,sym'], { maxBuffer: 1 << 30, encoding: 'utf8' });
     if (script.status !== 0) throw new Error(`perf script failed: ${script.stderr}${perfErr}`);
-    const samples = parsePerfScript(script.stdout);
+    const samples = parsePerfScript(script.stdout).filter((x) => x.ns >= from && x.ns <= to);
+    if (samples.length === 0) throw new Error('no perf sample inside the measured run (perf script output not understood?)');
     // The window's length in samples: 999 Hz on every CPU (idle CPUs sample the swapper).
     const msPerSample = 1000 / 999;
     const perDelete = (n: number) => (n * msPerSample) / deletes;
