@@ -20,7 +20,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { standardCustomersDatabase } from './fixtures.ts';
-import { CONCURRENCY, createDatabase, log, readCpuMs, request, round, runLoad, startServer } from './lib.ts';
+import { defaultKeyringDir } from '../src/crypto/keyring.ts';
+import { CONCURRENCY, createDatabase, log, readCpuMs, request, ROOT, round, runLoad, startServer } from './lib.ts';
 
 const deletes = Math.ceil(Number(process.argv[2] ?? 1600) / CONCURRENCY) * CONCURRENCY;
 const warmup = Math.ceil(Number(process.argv[3] ?? 320) / CONCURRENCY) * CONCURRENCY;
@@ -63,9 +64,11 @@ function serverCategory(s: Sample): { category: string; fn?: string } {
     return { category: gc ? 'V8 garbage collection (main thread)' : kernel ? 'event loop and I/O in the kernel (no JavaScript on the stack)' : 'event loop, microtask queue, V8 runtime (no JavaScript on the stack)' };
   }
   const where = js.replace(/^JS:\S*\s+/, '');
-  if (where.includes('/work/') && where.includes('/src/') && !where.includes('node_modules')) {
-    const m = /^JS:[*~+^']*'?(\S*)\s+(?:file:\/\/)?\S*?\/(src\/[^:]+)/.exec(js);
-    return { category: "Lethe's own code (src/)", ...(m ? { fn: `${m[1] || '(anonymous)'} ${m[2]}` } : {}) };
+  const own = where.indexOf(`${ROOT}/src/`);
+  if (own >= 0) {
+    const file = where.slice(own + ROOT.length + 1).split(':')[0];
+    const name = /^JS:[*~+^']*'?(\S*)\s/.exec(js)?.[1] || '(anonymous)';
+    return { category: "Lethe's own code (src/)", fn: `${name} ${file}` };
   }
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where)?.[1];
   if (pkg) {
@@ -77,7 +80,7 @@ function serverCategory(s: Sample): { category: string; fn?: string } {
   }
   const mod = /node:([a-z_/]+)/.exec(where)?.[1] ?? 'other';
   if (/crypto/.test(mod)) return { category: 'Node: crypto (AES-GCM, HMAC, SHA-256, random)' };
-  if (/^(net|internal\/stream_base_commons|internal\/streams|_http|internal\/http)/.test(mod) || /^internal\/streams/.test(mod)) {
+  if (/^(net|internal\/stream_base_commons|internal\/streams|_http|internal\/http)/.test(mod)) {
     return { category: kernel ? 'Node: sockets, in the kernel (TCP writes and reads: PostgreSQL, HTTP)' : 'Node: sockets and HTTP, JavaScript' };
   }
   if (/fs/.test(mod)) return { category: 'Node: file system calls' };
@@ -174,6 +177,6 @@ try {
 } finally {
   await db.drop();
   fs.rmSync(dataDir, { recursive: true, force: true });
-  fs.rmSync(`${dataDir}-keyring`, { recursive: true, force: true });
+  fs.rmSync(defaultKeyringDir(dataDir), { recursive: true, force: true });
   if (serverPid) fs.rmSync(`/tmp/perf-${serverPid}.map`, { force: true });
 }

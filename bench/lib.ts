@@ -142,8 +142,7 @@ const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).s
  * database's share of a run, apart from other databases' work on the same server.
  */
 export async function backendCpuMs(exec: (text: string) => Promise<{ rows: any[] }>, database: string): Promise<number> {
-  const { rows } = await exec(`SELECT pid FROM pg_stat_activity WHERE datname = '${database.replaceAll("'", "''")}' AND pid <> pg_backend_pid()`);
-  return rows.reduce((sum: number, r: { pid: number }) => sum + (readCpuMs(Number(r.pid)) || 0), 0);
+  return (await backendSnapshot(exec, database)).reduce((sum, b) => sum + b.cpuMs, 0);
 }
 
 /** The backends connected to `database` now (same machine): pid, start time and CPU so far. */
@@ -152,7 +151,7 @@ export async function backendSnapshot(exec: (text: string) => Promise<{ rows: an
   const { rows } = await exec(`SELECT pid FROM pg_stat_activity WHERE datname = '${database.replaceAll("'", "''")}' AND pid <> pg_backend_pid()`);
   return rows.flatMap((r: { pid: number }) => {
     const fields = procStat(Number(r.pid));
-    return fields ? [{ pid: Number(r.pid), start: fields[22 - 3]!, cpuMs: ticksMs(Number(r.pid), 14, 15) }] : [];
+    return fields ? [{ pid: Number(r.pid), start: fields[22 - 3]!, cpuMs: fieldsMs(fields, 14, 15) }] : [];
   });
 }
 
@@ -177,10 +176,14 @@ function procStat(pid: number): string[] | null {
   }
 }
 
-/** Milliseconds of CPU in two clock-tick fields of /proc/<pid>/stat (by line position), NaN if unreadable. */
+/** Milliseconds of CPU in two clock-tick fields of a /proc/<pid>/stat line (by line position). */
+const fieldsMs = (fields: string[], first: number, second: number): number =>
+  ((Number(fields[first - 3]) + Number(fields[second - 3])) / CLK_TCK) * 1000;
+
+/** fieldsMs of a process's current /proc/<pid>/stat, NaN if unreadable. */
 function ticksMs(pid: number, first: number, second: number): number {
   const fields = procStat(pid);
-  return fields ? ((Number(fields[first - 3]) + Number(fields[second - 3])) / CLK_TCK) * 1000 : NaN;
+  return fields ? fieldsMs(fields, first, second) : NaN;
 }
 
 /** CPU time (ms) of a process: utime + stime (fields 14 and 15). */

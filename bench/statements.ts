@@ -10,6 +10,7 @@ import { findPrincipal } from '../src/auth/api-keys.ts';
 import { loadConfig } from '../src/config.ts';
 import { startRuntime } from '../src/runtime.ts';
 import { createServices } from '../src/services.ts';
+import { defaultKeyringDir } from '../src/crypto/keyring.ts';
 import { standardCustomersDatabase } from './fixtures.ts';
 import { ADMIN_KEY, createDatabase, MASTER_KEY } from './lib.ts';
 
@@ -55,4 +56,5 @@ try {
 } finally {
   await db.drop();
   fs.rmSync(dataDir, { recursive: true, force: true });
+  fs.rmSync(defaultKeyringDir(dataDir), { recursive: true, force: true });
 }

@@ -3,11 +3,11 @@
 // customer-linked table compared; the daily notification pass through the API and its recorded
 // statements through psql, from the same state (PostgreSQL only: pgbench and psql need a server);
 // and the delete bench's accounting of backends that exit during the floor.
+import fs from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFeed, insertApplications, insertCustomers, insertFeed, type Exec } from '../bench/fixtures.ts';
 import { floorScript } from '../bench/floor.ts';
-import fs from 'node:fs';
 import { backendSnapshot, exitedSinceMs, MASTER_KEY, runPgbench } from '../bench/lib.ts';
 import { insertApps, insertDueCases } from '../bench/notify.ts';
 import { passEffects, recordDailyPass, runPsql } from '../bench/notify-floor.ts';
